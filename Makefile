@@ -1,0 +1,50 @@
+# Set-up and everyday commands. `make run` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit integration e2e bench workers clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+## Run the whole system on the configured stack (embedded default: no services needed).
+run: $(STAMP)
+	$(BIN)/pa run
+
+## Lint, type checks and the whole suite.
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e
+
+## Benchmarks: print figures and write docs/performance.md (needs PostgreSQL and Redis).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+## Start a worker and beat in the background, logs under logs/.
+workers: $(STAMP)
+	./tests/start_workers.sh
+
+clean:
+	rm -rf $(VENV) var logs .pytest_cache .mypy_cache .ruff_cache

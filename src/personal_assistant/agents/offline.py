@@ -1,0 +1,76 @@
+"""The built-in offline agent: deterministic, instant, and useful without any model.
+
+A reminder says what to remember and when; a periodic or automated task gets a short report
+that summarises the task and its previous results. For drills and tests, an ``ai_context``
+entry ``{"simulate_failure": "reason"}`` makes it fail (``"simulate_failure_permanent": true``
+makes the failure permanent); ``{"simulate_failure_attempts": N}`` fails only the first N
+attempts of each run.
+"""
+
+from __future__ import annotations
+
+from personal_assistant.agents.base import AgentReply, AgentRequest
+from personal_assistant.errors import AgentError
+
+MODEL = "offline-1"
+
+
+def _local_stamp(request: AgentRequest) -> str:
+    return request.local_time.strftime("%A %d %B %Y, %H:%M") + f" ({request.timezone})"
+
+
+def compose(request: AgentRequest) -> str:
+    """The offline agent's answer (pure)."""
+    when = _local_stamp(request)
+    instruction = request.instruction.strip()
+    if request.task_type == "reminder":
+        text = f"Reminder for {request.owner_name}: {request.title}."
+        if instruction:
+            text += f" {instruction}"
+        return f"{text}\nIt is {when}."
+    lines = [f"{request.title}: report for {request.owner_name}, {when}."]
+    if instruction:
+        lines.append(f"Instruction: {instruction}")
+    if request.previous_results:
+        last = request.previous_results[0]
+        lines.append(
+            f"This is run {len(request.previous_results) + 1} of those on record; "
+            f"the last one ({last.scheduled_for:%Y-%m-%d %H:%M} UTC) said: "
+            f"{_first_line(last.result)}"
+        )
+    else:
+        lines.append("This is the first run of this task.")
+    keys = sorted(k for k in request.ai_context if not k.startswith("simulate_"))
+    if keys:
+        lines.append("Context: " + ", ".join(f"{k}={request.ai_context[k]!r}" for k in keys))
+    return "\n".join(lines)
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class OfflineAgent:
+    name = "offline"
+
+    async def complete(self, request: AgentRequest) -> AgentReply:
+        ctx = request.ai_context
+        reason = ctx.get("simulate_failure")
+        if reason:
+            limit = ctx.get("simulate_failure_attempts")
+            if not isinstance(limit, int) or request.attempt <= limit:
+                raise AgentError(
+                    f"simulated failure: {reason}",
+                    permanent=bool(ctx.get("simulate_failure_permanent", False)),
+                )
+        text = compose(request)
+        return AgentReply(
+            text=text,
+            model=MODEL,
+            prompt_tokens=len(request.instruction.split()) + len(request.title.split()),
+            completion_tokens=len(text.split()),
+        )
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,38 @@
+"""``pa db upgrade``: migrate the configured database to the newest revision."""
+
+from __future__ import annotations
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from personal_assistant.cli import session
+from personal_assistant.cli.output import JsonOpt, block, print_json
+from personal_assistant.cli.schema import current_revision, first_line
+from personal_assistant.config import mask_url
+from personal_assistant.database import migrate
+from personal_assistant.errors import ConfigurationError
+
+app = typer.Typer(help="The database schema.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(as_json: JsonOpt = False) -> None:
+    """Migrate the configured database to the newest revision."""
+    url = session.settings().database_url
+    before = current_revision(url)
+    try:
+        migrate.upgrade(url)
+    except SQLAlchemyError as exc:
+        raise ConfigurationError(
+            f"cannot migrate {mask_url(url)}: {first_line(exc)}", field="DATABASE_URL"
+        ) from None
+    after = current_revision(url)
+    if as_json:
+        print_json({"database": mask_url(url), "previous": before, "revision": after})
+        return
+    pairs: list[tuple[str, object]] = [
+        ("database", mask_url(url)),
+        ("previous", before or "none"),
+        ("revision", after),
+    ]
+    typer.echo(block(pairs))

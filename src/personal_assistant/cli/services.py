@@ -1,0 +1,18 @@
+"""``pa run``, ``pa worker`` and ``pa beat``: the processes of the system."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the process commands to ``app``."""
+    from personal_assistant.cli import processes
+
+    app.command("run", help="Migrate, then run worker and scheduler until Ctrl-C.")(processes.run)
+    app.command("worker", help="Run a Celery worker on every queue of the routing table.",
+                context_settings={"allow_extra_args": True,
+                                  "ignore_unknown_options": True})(processes.worker)
+    app.command("beat", help="Run the scheduler (celery beat with the database scheduler).",
+                context_settings={"allow_extra_args": True,
+                                  "ignore_unknown_options": True})(processes.beat)

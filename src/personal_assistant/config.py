@@ -1,0 +1,177 @@
+"""Settings: one object, read from the environment at start-up, never at import.
+
+With nothing set, the embedded default runs with no external service: SQLite files under
+``var/`` for the database and for Celery's broker (kombu's SQLAlchemy transport). Set
+``DATABASE_URL`` and ``REDIS_URL`` for the real stack. Secrets are ``SecretStr`` and every
+URL is shown with its password masked (:func:`mask_url`).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from personal_assistant.errors import ConfigurationError
+
+AgentKind = Literal["offline", "openai"]
+
+
+def mask_url(url: str) -> str:
+    """``redis://:secret@host:6379/0`` -> ``redis://:***@host:6379/0``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _read_secret_file(path: str | None) -> str | None:
+    if not path:
+        return None
+    return Path(path).read_text(encoding="utf-8").strip()
+
+
+class Settings(BaseSettings):
+    """Every setting, with its environment variable name (case-insensitive)."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    home: Path = Field(default=Path("."), validation_alias="PA_HOME")
+    database_url_raw: SecretStr | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url_raw: SecretStr | None = Field(default=None, validation_alias="REDIS_URL")
+    broker_url_raw: SecretStr | None = Field(default=None, validation_alias="CELERY_BROKER_URL")
+    result_backend_raw: SecretStr | None = Field(
+        default=None, validation_alias="CELERY_RESULT_BACKEND"
+    )
+    redis_key_prefix: str = Field(default="", validation_alias="REDIS_KEY_PREFIX")
+    log_dir_raw: Path | None = Field(default=None, validation_alias="LOG_DIR")
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+
+    agent: AgentKind = Field(default="offline", validation_alias="AGENT")
+    agent_base_url: str | None = Field(default=None, validation_alias="AGENT_BASE_URL")
+    agent_model: str = Field(default="gpt-4o-mini", validation_alias="AGENT_MODEL")
+    agent_api_key: SecretStr | None = Field(default=None, validation_alias="AGENT_API_KEY")
+    agent_timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="AGENT_TIMEOUT")
+
+    tick_seconds: float = Field(default=0.5, gt=0, le=60, validation_alias="SCHEDULER_TICK_SECONDS")
+    claim_batch: int = Field(default=1000, ge=1, le=10_000, validation_alias="SCHEDULER_BATCH")
+    runs_per_message: int = Field(default=100, ge=1, le=1000, validation_alias="RUNS_PER_MESSAGE")
+    misfire_grace_seconds: float = Field(default=300.0, ge=0, validation_alias="MISFIRE_GRACE")
+    catchup_limit: int = Field(default=100, ge=1, le=10_000, validation_alias="CATCHUP_LIMIT")
+
+    default_max_retries: int = Field(default=3, ge=0, le=20, validation_alias="MAX_RETRIES")
+    retry_base_seconds: float = Field(default=10.0, gt=0, validation_alias="RETRY_BASE_SECONDS")
+    retry_max_seconds: float = Field(default=600.0, gt=0, validation_alias="RETRY_MAX_SECONDS")
+    pause_after_failures: int = Field(default=3, ge=1, validation_alias="PAUSE_AFTER_FAILURES")
+
+    run_timeout_seconds: float = Field(default=300.0, gt=0, validation_alias="RUN_TIMEOUT")
+    dispatch_lease_seconds: float = Field(default=60.0, gt=0, validation_alias="DISPATCH_LEASE")
+    visibility_timeout_seconds: int = Field(
+        default=3600, ge=60, validation_alias="BROKER_VISIBILITY_TIMEOUT"
+    )
+    reaper_interval_seconds: float = Field(default=15.0, gt=0, validation_alias="REAPER_INTERVAL")
+    worker_concurrency: int = Field(default=16, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY")
+    max_in_flight: int = Field(default=500, ge=1, le=100_000, validation_alias="MAX_IN_FLIGHT")
+
+    @field_validator("database_url_raw", "redis_url_raw", "broker_url_raw", "result_backend_raw",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.run_timeout_seconds + 60 > self.visibility_timeout_seconds:
+            raise ConfigurationError(
+                "must exceed RUN_TIMEOUT by at least 60 s, or tasks are redelivered while running",
+                field="BROKER_VISIBILITY_TIMEOUT",
+            )
+        if self.agent == "openai" and not self.agent_base_url:
+            raise ConfigurationError("is required when AGENT=openai", field="AGENT_BASE_URL")
+        return self
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Build settings from the environment; ``*_FILE`` variables read Docker secrets."""
+        overrides: dict[str, str] = {}
+        for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
+                     "AGENT_API_KEY"):
+            secret = _read_secret_file(os.environ.get(f"{name}_FILE"))
+            if secret is not None and not os.environ.get(name):
+                overrides[name] = secret
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]  # aliases are valid init names
+        except ValueError as exc:  # pydantic's ValidationError
+            raise ConfigurationError(str(exc).splitlines()[0] + ": " + _first_error(exc)) from None
+
+    # Derived values ---------------------------------------------------------------------------
+
+    @property
+    def var_dir(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.log_dir_raw if self.log_dir_raw is not None else self.home / "logs"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external service is configured (SQLite database and broker)."""
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def database_url(self) -> str:
+        if self.database_url_raw is not None:
+            return self.database_url_raw.get_secret_value()
+        return f"sqlite:///{(self.var_dir / 'pa.db').resolve()}"
+
+    @cached_property
+    def broker_url(self) -> str:
+        for value in (self.broker_url_raw, self.redis_url_raw):
+            if value is not None:
+                return value.get_secret_value()
+        return f"sqla+sqlite:///{(self.var_dir / 'broker.db').resolve()}"
+
+    @cached_property
+    def result_backend(self) -> str:
+        if self.result_backend_raw is not None:
+            return self.result_backend_raw.get_secret_value()
+        if self.redis_url_raw is not None:
+            return self.redis_url_raw.get_secret_value()
+        if self.broker_is_redis:
+            return self.broker_url
+        return f"db+sqlite:///{(self.var_dir / 'results.db').resolve()}"
+
+    @property
+    def broker_is_redis(self) -> bool:
+        return self.broker_url.startswith(("redis://", "rediss://"))
+
+    def describe(self) -> dict[str, str]:
+        """What the process runs on, passwords masked: safe to print and log."""
+        return {
+            "database": mask_url(self.database_url),
+            "broker": mask_url(self.broker_url),
+            "result_backend": mask_url(self.result_backend),
+            "agent": self.agent if self.agent == "offline" else f"openai:{self.agent_model}",
+            "logs": str(self.log_dir),
+        }
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        items = errors()
+        if items:
+            first = items[0]
+            loc = ".".join(str(part) for part in first.get("loc", ()))
+            return f"{loc}: {first.get('msg', '')}"
+    return str(exc)

@@ -1,0 +1,97 @@
+"""Engines for PostgreSQL (psycopg 3) and SQLite (the embedded default).
+
+One URL configures both the async engine (the manager, the workers, the scheduler) and the
+sync engine (Alembic, tests, benchmarks). On SQLite every transaction starts with
+``BEGIN IMMEDIATE``: one writer at a time, waiting up to 30 s for the lock, so the scheduler's
+claim is a single-writer transaction there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from personal_assistant.errors import ConfigurationError
+
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def _normalise(url: str, *, async_: bool) -> URL:
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy raises ArgumentError and ValueError
+        raise ConfigurationError("is not a database URL", field="DATABASE_URL") from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite" if async_ else "sqlite")
+    raise ConfigurationError(
+        f"backend {backend!r} is not supported (use postgresql:// or sqlite:///)",
+        field="DATABASE_URL",
+    )
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _install_sqlite_hooks(sync_engine: Engine) -> None:
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite/aiosqlite recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_async_engine(url: str, *, pooled: bool = True, pool_size: int = 10) -> AsyncEngine:
+    """The async engine. ``pooled=False`` opens a connection per use (safe across event loops)."""
+    target = _normalise(url, async_=True)
+    kwargs: dict[str, Any] = {}
+    if target.get_backend_name() == "sqlite":
+        _prepare_sqlite_file(target)
+        kwargs["poolclass"] = NullPool
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    elif pooled:
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    else:
+        kwargs["poolclass"] = NullPool
+    engine = create_async_engine(target, **kwargs)
+    if target.get_backend_name() == "sqlite":
+        _install_sqlite_hooks(engine.sync_engine)
+    return engine
+
+
+def make_sync_engine(url: str, *, pooled: bool = False) -> Engine:
+    """The sync engine, for migrations, tests and benchmarks."""
+    target = _normalise(url, async_=False)
+    kwargs: dict[str, Any] = {}
+    if target.get_backend_name() == "sqlite":
+        _prepare_sqlite_file(target)
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+        kwargs["poolclass"] = NullPool
+    elif not pooled:
+        kwargs["poolclass"] = NullPool
+    engine = create_engine(target, **kwargs)
+    if target.get_backend_name() == "sqlite":
+        _install_sqlite_hooks(engine)
+    return engine

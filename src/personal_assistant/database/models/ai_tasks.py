@@ -1,0 +1,54 @@
+"""``ai_tasks``: what a person asked for, and when it fires next."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from personal_assistant.database.models.base import Base
+from personal_assistant.database.types import BigId, utcnow
+
+
+class AITask(Base):
+    __tablename__ = "ai_tasks"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('active', 'paused', 'completed', 'failed')", name="status"
+        ),
+        CheckConstraint(
+            "task_type IN ('reminder', 'automated_task', 'periodic_task')", name="task_type"
+        ),
+        CheckConstraint("catch_up IN ('skip', 'once', 'all')", name="catch_up"),
+        # The scheduler's claim: WHERE status = 'active' AND next_run_at <= now ORDER BY next_run_at
+        Index("ix_ai_tasks_status_next_run_at", "status", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    task_type: Mapped[str] = mapped_column(String(32), default="reminder")
+    schedule_kind: Mapped[str] = mapped_column(String(16))
+    schedule: Mapped[dict[str, Any]]
+    timezone: Mapped[str] = mapped_column(String(64))
+    next_run_at: Mapped[datetime | None]
+    last_run_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    ai_context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notification_channels: Mapped[list[str]] = mapped_column(default=lambda: ["in_app"])
+    catch_up: Mapped[str] = mapped_column(String(8), default="once")
+    max_retries: Mapped[int] = mapped_column(default=3)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.current_timestamp())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, server_default=func.current_timestamp(), onupdate=utcnow
+    )
+
+    def __repr__(self) -> str:
+        return f"AITask(id={self.id!r}, title={self.title!r}, status={self.status!r})"

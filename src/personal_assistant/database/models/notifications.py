@@ -1,0 +1,37 @@
+"""``notifications``: the outbox, one row per (run, channel); in-app ones are read from here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from personal_assistant.database.models.base import Base
+from personal_assistant.database.types import BigId, utcnow
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("run_id", "channel"),
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        Index("ix_notifications_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("task_runs.id", ondelete="CASCADE"))
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("ai_tasks.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.current_timestamp())
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"Notification(id={self.id!r}, channel={self.channel!r}, status={self.status!r})"

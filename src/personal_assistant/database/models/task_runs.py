@@ -1,0 +1,45 @@
+"""``task_runs``: one row per scheduled firing; the unique key makes a duplicate impossible."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from personal_assistant.database.models.base import Base
+from personal_assistant.database.types import BigId
+
+
+class TaskRun(Base):
+    __tablename__ = "task_runs"
+    __table_args__ = (
+        UniqueConstraint("task_id", "scheduled_for"),
+        CheckConstraint(
+            "state IN ('queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', "
+            "'cancelled')",
+            name="state",
+        ),
+        # The reaper and the retry dispatcher: open runs whose lease has expired.
+        Index("ix_task_runs_state_lease_expires_at", "state", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("ai_tasks.id", ondelete="CASCADE"))
+    scheduled_for: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempt: Mapped[int] = mapped_column(default=0)
+    queued_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    result: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    agent_name: Mapped[str | None] = mapped_column(String(64))
+    agent_model: Mapped[str | None] = mapped_column(String(200))
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+
+    def __repr__(self) -> str:
+        return f"TaskRun(id={self.id!r}, task_id={self.task_id!r}, state={self.state!r})"

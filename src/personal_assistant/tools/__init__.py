@@ -1,0 +1,1 @@
+"""Tools the assistant uses; ``ai_scheduler`` is the AI task system."""

@@ -1,0 +1,378 @@
+"""``AITaskManager``: the database operations on AI tasks, for the CLI, APIs and scripts.
+
+>>> manager = AITaskManager()                       # settings from the environment
+>>> user = await manager.create_user("Ada", timezone="Europe/London")
+>>> task = await manager.create_task(user.id, "Stand up", schedule={"kind": "daily",
+...                                  "times": ["09:00"]})
+>>> await manager.list_tasks(user.id)
+
+Every per-user operation checks ownership: a task that belongs to someone else is reported as
+not found. The manager never talks to the broker: a run it creates (``run_now``) is a row that
+the scheduler dispatches on its next tick. By default each call opens its own database
+connection, so a manager may be used from several ``asyncio.run`` calls; pass a shared
+``engine`` to pool connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from personal_assistant.config import Settings
+from personal_assistant.core.schedules import (
+    Schedule,
+    next_after,
+    parse_schedule,
+    schedule_to_dict,
+    validate_for_creation,
+    with_interval_anchor,
+)
+from personal_assistant.core.states import RunState, TaskStatus
+from personal_assistant.database.engine import make_async_engine
+from personal_assistant.database.models import AITask, Notification, TaskRun, User
+from personal_assistant.database.types import utcnow
+from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
+from personal_assistant.tools.ai_scheduler import task_inputs as check
+
+_UNSET: Any = object()
+
+
+class AITaskManager:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        engine: AsyncEngine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._owns_engine = engine is None
+        self._clock = clock
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def __repr__(self) -> str:
+        return "AITaskManager()"
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
+
+    def _session(self) -> AsyncSession:
+        if self._sessions is None:
+            if self._engine is None:
+                self._engine = make_async_engine(self.settings.database_url, pooled=False)
+            self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+        return self._sessions()
+
+    async def close(self) -> None:
+        if self._engine is not None and self._owns_engine:
+            await self._engine.dispose()
+            self._engine = None
+            self._sessions = None
+
+    async def __aenter__(self) -> AITaskManager:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    # Users ------------------------------------------------------------------------------------
+
+    async def create_user(self, display_name: str, *, email: str | None = None,
+                          phone: str | None = None, timezone: str = "UTC") -> User:
+        user = User(
+            display_name=check.text(display_name, "display_name", max_len=check.NAME_MAX),
+            email=check.email(email), phone=check.phone(phone),
+            timezone=check.timezone(timezone), created_at=self._clock(),
+        )
+        async with self._session() as session, session.begin():
+            session.add(user)
+        return user
+
+    async def get_user(self, user_id: int) -> User:
+        async with self._session() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            raise NotFoundError(f"user {user_id} not found", field="user_id")
+        return user
+
+    async def list_users(self) -> list[User]:
+        async with self._session() as session:
+            return list((await session.scalars(select(User).order_by(User.id))).all())
+
+    # Tasks ------------------------------------------------------------------------------------
+
+    async def create_task(
+        self,
+        user_id: int,
+        title: str,
+        *,
+        schedule: Mapping[str, Any] | Schedule,
+        description: str = "",
+        task_type: str = "reminder",
+        ai_context: Mapping[str, Any] | None = None,
+        notification_channels: Iterable[str] | None = None,
+        catch_up: str = "once",
+        max_retries: int | None = None,
+    ) -> AITask:
+        now = self._clock()
+        fields = {
+            "title": check.text(title, "title", max_len=check.TITLE_MAX),
+            "description": check.text(description, "description",
+                                      max_len=check.DESCRIPTION_MAX, required=False,
+                                      multiline=True),
+            "task_type": check.task_type(task_type),
+            "ai_context": check.ai_context(ai_context),
+            "notification_channels": check.channels(notification_channels),
+            "catch_up": check.catch_up(catch_up),
+            "max_retries": check.max_retries(
+                self.settings.default_max_retries if max_retries is None else max_retries
+            ),
+        }
+        async with self._session() as session, session.begin():
+            user = await session.get(User, user_id)
+            if user is None:
+                raise NotFoundError(f"user {user_id} not found", field="user_id")
+            parsed, first = _prepare_schedule(schedule, user.timezone, now)
+            task = AITask(
+                user_id=user_id,
+                schedule_kind=_kind(parsed),
+                schedule=schedule_to_dict(parsed),
+                timezone=parsed.timezone,
+                next_run_at=first,
+                status=TaskStatus.ACTIVE,
+                consecutive_failures=0,
+                created_at=now,
+                updated_at=now,
+                **fields,
+            )
+            session.add(task)
+        return task
+
+    async def get_task(self, task_id: int, user_id: int) -> AITask:
+        async with self._session() as session:
+            return await _owned_task(session, task_id, user_id)
+
+    async def list_tasks(
+        self,
+        user_id: int,
+        *,
+        status: str | None = None,
+        task_type: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AITask]:
+        query = select(AITask).where(AITask.user_id == user_id)
+        if status is not None:
+            try:
+                query = query.where(AITask.status == TaskStatus(status))
+            except ValueError:
+                allowed = ", ".join(s.value for s in TaskStatus)
+                raise ValidationError(f"must be one of {allowed}", field="status") from None
+        if task_type is not None:
+            query = query.where(AITask.task_type == check.task_type(task_type))
+        query = query.order_by(AITask.id).limit(_limit(limit)).offset(max(0, offset))
+        async with self._session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def update_task(
+        self,
+        task_id: int,
+        user_id: int,
+        *,
+        title: str = _UNSET,
+        description: str = _UNSET,
+        schedule: Mapping[str, Any] | Schedule = _UNSET,
+        task_type: str = _UNSET,
+        ai_context: Mapping[str, Any] | None = _UNSET,
+        notification_channels: Iterable[str] = _UNSET,
+        catch_up: str = _UNSET,
+        max_retries: int = _UNSET,
+    ) -> AITask:
+        now = self._clock()
+        changes: dict[str, Any] = {}
+        if title is not _UNSET:
+            changes["title"] = check.text(title, "title", max_len=check.TITLE_MAX)
+        if description is not _UNSET:
+            changes["description"] = check.text(description, "description",
+                                                max_len=check.DESCRIPTION_MAX, required=False,
+                                                multiline=True)
+        if task_type is not _UNSET:
+            changes["task_type"] = check.task_type(task_type)
+        if ai_context is not _UNSET:
+            changes["ai_context"] = check.ai_context(ai_context)
+        if notification_channels is not _UNSET:
+            changes["notification_channels"] = check.channels(notification_channels)
+        if catch_up is not _UNSET:
+            changes["catch_up"] = check.catch_up(catch_up)
+        if max_retries is not _UNSET:
+            changes["max_retries"] = check.max_retries(max_retries)
+        async with self._session() as session, session.begin():
+            task = await _owned_task(session, task_id, user_id, lock=True)
+            if schedule is not _UNSET:
+                user = await session.get(User, user_id)
+                assert user is not None
+                parsed, first = _prepare_schedule(schedule, user.timezone, now)
+                changes.update(schedule_kind=_kind(parsed), schedule=schedule_to_dict(parsed),
+                               timezone=parsed.timezone, next_run_at=first)
+                if task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+                    changes.update(status=TaskStatus.ACTIVE, status_reason=None,
+                                   consecutive_failures=0)
+            for key, value in changes.items():
+                setattr(task, key, value)
+            task.updated_at = now
+        return task
+
+    async def pause_task(self, task_id: int, user_id: int, *,
+                         reason: str = "paused by its owner") -> AITask:
+        async with self._session() as session, session.begin():
+            task = await _owned_task(session, task_id, user_id, lock=True)
+            if task.status != TaskStatus.ACTIVE:
+                raise ConflictError(f"task {task_id} is {task.status}, not active",
+                                    field="status")
+            task.status = TaskStatus.PAUSED
+            task.status_reason = check.text(reason, "reason", max_len=500)
+            task.updated_at = self._clock()
+        return task
+
+    async def resume_task(self, task_id: int, user_id: int) -> AITask:
+        now = self._clock()
+        async with self._session() as session, session.begin():
+            task = await _owned_task(session, task_id, user_id, lock=True)
+            if task.status == TaskStatus.ACTIVE:
+                raise ConflictError(f"task {task_id} is already active", field="status")
+            following = next_after(parse_schedule(task.schedule), now)
+            if following is None:
+                raise ConflictError(f"task {task_id}'s schedule has no firing after now",
+                                    field="schedule")
+            task.status = TaskStatus.ACTIVE
+            task.status_reason = None
+            task.consecutive_failures = 0
+            task.next_run_at = following
+            task.updated_at = now
+        return task
+
+    async def delete_task(self, task_id: int, user_id: int) -> None:
+        """Delete a task with its runs and notifications."""
+        async with self._session() as session, session.begin():
+            task = await _owned_task(session, task_id, user_id, lock=True)
+            await session.delete(task)
+
+    async def run_now(self, task_id: int, user_id: int) -> TaskRun:
+        """Queue an extra run now; the scheduler sends it on its next tick."""
+        now = self._clock()
+        async with self._session() as session:
+            async with session.begin():
+                await _owned_task(session, task_id, user_id)
+                run = TaskRun(task_id=task_id, scheduled_for=now, state=RunState.QUEUED,
+                              attempt=0, queued_at=now, lease_expires_at=now)
+                session.add(run)
+                try:
+                    await session.flush()
+                except IntegrityError:
+                    raise ConflictError(f"task {task_id} already has a run at this instant",
+                                        field="task_id") from None
+        return run
+
+    # Runs and notifications --------------------------------------------------------------------
+
+    async def get_run(self, run_id: int, user_id: int) -> TaskRun:
+        async with self._session() as session:
+            run = await session.scalar(
+                select(TaskRun).join(AITask, AITask.id == TaskRun.task_id)
+                .where(TaskRun.id == run_id, AITask.user_id == user_id)
+            )
+        if run is None:
+            raise NotFoundError(f"run {run_id} not found", field="run_id")
+        return run
+
+    async def list_runs(self, user_id: int, *, task_id: int | None = None,
+                        state: str | None = None, limit: int = 50) -> list[TaskRun]:
+        query = (select(TaskRun).join(AITask, AITask.id == TaskRun.task_id)
+                 .where(AITask.user_id == user_id))
+        if task_id is not None:
+            query = query.where(TaskRun.task_id == task_id)
+        if state is not None:
+            try:
+                query = query.where(TaskRun.state == RunState(state))
+            except ValueError:
+                allowed = ", ".join(s.value for s in RunState)
+                raise ValidationError(f"must be one of {allowed}", field="state") from None
+        query = query.order_by(TaskRun.scheduled_for.desc(), TaskRun.id.desc())
+        async with self._session() as session:
+            if task_id is not None:
+                await _owned_task(session, task_id, user_id)
+            return list((await session.scalars(query.limit(_limit(limit)))).all())
+
+    async def list_notifications(self, user_id: int, *, channel: str | None = None,
+                                 unread_only: bool = False, limit: int = 50
+                                 ) -> list[Notification]:
+        query = select(Notification).where(Notification.user_id == user_id)
+        if channel is not None:
+            query = query.where(Notification.channel == channel)
+        if unread_only:
+            query = query.where(Notification.read_at.is_(None))
+        query = query.order_by(Notification.id.desc()).limit(_limit(limit))
+        async with self._session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def mark_notifications_read(self, user_id: int, ids: Sequence[int]) -> int:
+        async with self._session() as session, session.begin():
+            notes = (await session.scalars(
+                select(Notification).where(Notification.user_id == user_id,
+                                           Notification.id.in_(list(ids)),
+                                           Notification.read_at.is_(None))
+            )).all()
+            for note in notes:
+                note.read_at = self._clock()
+        return len(notes)
+
+    async def count_tasks(self, *, status: str | None = None) -> int:
+        query = select(func.count()).select_from(AITask)
+        if status is not None:
+            query = query.where(AITask.status == status)
+        async with self._session() as session:
+            return int(await session.scalar(query) or 0)
+
+
+def _prepare_schedule(schedule: Mapping[str, Any] | Schedule, default_tz: str,
+                      now: datetime) -> tuple[Schedule, datetime]:
+    if isinstance(schedule, Mapping):
+        data = dict(schedule)
+        data.setdefault("timezone", default_tz)
+        parsed = parse_schedule(data)
+    else:
+        parsed = schedule
+    parsed = with_interval_anchor(parsed, now)
+    return parsed, validate_for_creation(parsed, now)
+
+
+def _kind(schedule: Schedule) -> str:
+    return str(schedule_to_dict(schedule)["kind"])
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= 10_000:
+        raise ValidationError("must be between 1 and 10000", field="limit")
+    return limit
+
+
+async def _owned_task(session: AsyncSession, task_id: int, user_id: int, *,
+                      lock: bool = False) -> AITask:
+    query = select(AITask).where(AITask.id == task_id, AITask.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    task = await session.scalar(query)
+    if task is None:
+        raise NotFoundError(f"task {task_id} not found", field="task_id")
+    return task

@@ -1,0 +1,394 @@
+"""Database operations on runs, shared by the worker and the reaper.
+
+Every write here is a compare-and-set: a run is claimed only from ``queued``, and a result is
+stored only by the claim that still owns the run (``state = 'running'`` and the same
+``attempt``), so a second delivery or a worker the reaper gave up on changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from personal_assistant.agents.base import AgentRequest, PreviousResult
+from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
+from personal_assistant.database.models import AITask, Notification, TaskRun, User
+from personal_assistant.tools.ai_scheduler import notification_service
+from personal_assistant.tools.ai_scheduler.outcomes import (
+    RetryPolicy,
+    after_failure,
+    failure_text,
+)
+from personal_assistant.tools.ai_scheduler.task_executor import Outcome
+
+__all__ = ["ClaimedRun", "Outcome", "Recorded", "claim", "load_claimed", "reap_expired", "record"]
+
+PREVIOUS_RESULTS = 3
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    request: AgentRequest
+    max_retries: int
+    channels: tuple[str, ...]
+    user_id: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    succeeded: int
+    retrying: int
+    failed: int
+    stale: int
+    pending_notifications: tuple[int, ...]
+
+
+def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+async def claim(
+    conn: AsyncConnection, run_ids: Sequence[int], *, worker_id: str, now: datetime,
+    lease: timedelta,
+) -> list[ClaimedRun]:
+    """Claim the queued runs among ``run_ids`` and load what the agent needs for them."""
+    claimed = (
+        await conn.execute(
+            update(TaskRun)
+            .where(TaskRun.id.in_(list(run_ids)), TaskRun.state == RunState.QUEUED)
+            .values(
+                state=RunState.RUNNING,
+                attempt=TaskRun.attempt + 1,
+                started_at=now,
+                worker_id=worker_id,
+                lease_expires_at=now + lease,
+            )
+            .returning(TaskRun.id)
+        )
+    ).scalars().all()
+    if not claimed:
+        return []
+    return await load_claimed(conn, claimed, with_history=True)
+
+
+async def _previous_results(
+    conn: AsyncConnection, task_ids: Sequence[int]
+) -> dict[int, list[PreviousResult]]:
+    if not task_ids:
+        return {}
+    ranked = (
+        select(
+            TaskRun.task_id, TaskRun.scheduled_for, TaskRun.result,
+            func.row_number().over(
+                partition_by=TaskRun.task_id, order_by=TaskRun.scheduled_for.desc()
+            ).label("rank"),
+        )
+        .where(TaskRun.task_id.in_(set(task_ids)), TaskRun.state == RunState.SUCCEEDED)
+        .subquery()
+    )
+    rows = (
+        await conn.execute(
+            select(ranked.c.task_id, ranked.c.scheduled_for, ranked.c.result)
+            .where(ranked.c.rank <= PREVIOUS_RESULTS)
+            .order_by(ranked.c.task_id, ranked.c.scheduled_for.desc())
+        )
+    ).all()
+    history: dict[int, list[PreviousResult]] = {}
+    for row in rows:
+        history.setdefault(row.task_id, []).append(
+            PreviousResult(row.scheduled_for, row.result or "")
+        )
+    return history
+
+
+async def record(
+    conn: AsyncConnection,
+    claimed: Sequence[ClaimedRun],
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime,
+    policy: RetryPolicy,
+    pause_after: int,
+) -> Recorded:
+    """Store the outcomes of attempts, in the caller's transaction.
+
+    Only runs still owned by this attempt are written; the others are counted ``stale``.
+    """
+    by_run = {c.request.run_id: c for c in claimed}
+    owned = set(
+        (
+            await conn.execute(
+                select(TaskRun.id, TaskRun.attempt)
+                .where(TaskRun.id.in_(list(by_run)), TaskRun.state == RunState.RUNNING)
+                .with_for_update()
+            )
+        ).tuples().all()
+    )
+    successes: list[dict[str, Any]] = []
+    retries: list[dict[str, Any]] = []
+    failures: list[tuple[ClaimedRun, str]] = []
+    stale = 0
+    for outcome in outcomes:
+        run = by_run[outcome.run_id]
+        if (outcome.run_id, outcome.attempt) not in owned:
+            stale += 1
+            continue
+        if outcome.reply is not None:
+            successes.append({
+                "b_id": outcome.run_id, "b_result": outcome.reply.text,
+                "b_agent": outcome.agent_name,
+                "b_model": outcome.reply.model,
+                "b_prompt": outcome.reply.prompt_tokens,
+                "b_completion": outcome.reply.completion_tokens,
+            })
+            continue
+        error = outcome.error or "unknown error"
+        decision = after_failure(
+            attempt=outcome.attempt, max_retries=run.max_retries,
+            permanent=outcome.permanent, now=now, policy=policy,
+        )
+        if decision.state == RunState.RETRYING:
+            retries.append({
+                "b_id": outcome.run_id, "b_retry_at": decision.retry_at,
+                "b_error": failure_text(error, outcome.attempt, final=False),
+                "b_agent": outcome.agent_name,
+            })
+        else:
+            failures.append((run, failure_text(error, outcome.attempt, final=True)))
+
+    if successes:
+        await conn.execute(
+            update(TaskRun)
+            .where(TaskRun.id == _bp("b_id"))
+            .values(
+                state=RunState.SUCCEEDED, finished_at=now, lease_expires_at=None,
+                result=_bp("b_result"), error=None, agent_name=_bp("b_agent"),
+                agent_model=_bp("b_model"), prompt_tokens=_bp("b_prompt"),
+                completion_tokens=_bp("b_completion"),
+            )
+            .execution_options(synchronize_session=False),
+            successes,
+        )
+    if retries:
+        await conn.execute(
+            update(TaskRun)
+            .where(TaskRun.id == _bp("b_id"))
+            .values(state=RunState.RETRYING, lease_expires_at=_bp("b_retry_at"),
+                    error=_bp("b_error"), agent_name=_bp("b_agent"))
+            .execution_options(synchronize_session=False),
+            retries,
+        )
+    if failures:
+        await fail_runs(conn, failures, now=now)
+
+    ok_runs = [by_run[s["b_id"]] for s in successes]
+    await _update_tasks_after_success(conn, ok_runs)
+    await _update_tasks_after_failure(conn, failures, pause_after=pause_after)
+    pending = await _write_notifications(
+        conn,
+        [(by_run[s["b_id"]], True, s["b_result"]) for s in successes]
+        + [(run, False, text) for run, text in failures],
+        now=now,
+    )
+    return Recorded(len(successes), len(retries), len(failures), stale, pending)
+
+
+async def fail_runs(
+    conn: AsyncConnection, failures: Sequence[tuple[ClaimedRun, str]], *, now: datetime
+) -> None:
+    await conn.execute(
+        update(TaskRun)
+        .where(TaskRun.id == _bp("b_id"))
+        .values(state=RunState.FAILED, finished_at=now, lease_expires_at=None,
+                error=_bp("b_error"))
+        .execution_options(synchronize_session=False),
+        [{"b_id": run.request.run_id, "b_error": text} for run, text in failures],
+    )
+
+
+async def _update_tasks_after_success(conn: AsyncConnection, runs: Sequence[ClaimedRun]) -> None:
+    if not runs:
+        return
+    await conn.execute(
+        update(AITask)
+        .where(AITask.id == _bp("b_id"))
+        .values(
+            last_run_at=_bp("b_at"),
+            consecutive_failures=0,
+            status=case(
+                (and_(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at.is_(None)),
+                 TaskStatus.COMPLETED),
+                else_=AITask.status,
+            ),
+        )
+        .execution_options(synchronize_session=False),
+        [{"b_id": r.request.task_id, "b_at": r.request.scheduled_for} for r in runs],
+    )
+
+
+async def _update_tasks_after_failure(
+    conn: AsyncConnection, failures: Sequence[tuple[ClaimedRun, str]], *, pause_after: int
+) -> None:
+    if not failures:
+        return
+    one_shot_done = and_(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at.is_(None))
+    too_many = and_(
+        AITask.status == TaskStatus.ACTIVE, AITask.consecutive_failures + 1 >= pause_after
+    )
+    await conn.execute(
+        update(AITask)
+        .where(AITask.id == _bp("b_id"))
+        .values(
+            last_run_at=_bp("b_at"),
+            consecutive_failures=AITask.consecutive_failures + 1,
+            status=case(
+                (one_shot_done, TaskStatus.FAILED),
+                (too_many, TaskStatus.PAUSED),
+                else_=AITask.status,
+            ),
+            status_reason=case(
+                (one_shot_done, _bp("b_final_reason")),
+                (too_many, _bp("b_pause_reason")),
+                else_=AITask.status_reason,
+            ),
+        )
+        .execution_options(synchronize_session=False),
+        [
+            {
+                "b_id": run.request.task_id,
+                "b_at": run.request.scheduled_for,
+                "b_final_reason": f"its run {text}",
+                "b_pause_reason": (
+                    f"paused after {pause_after} consecutive failed runs; last: {text}"
+                ),
+            }
+            for run, text in failures
+        ],
+    )
+
+
+async def _write_notifications(
+    conn: AsyncConnection, finished: Sequence[tuple[ClaimedRun, bool, str]], *, now: datetime
+) -> tuple[int, ...]:
+    rows = []
+    for run, succeeded, text in finished:
+        message = notification_service.compose(run.request.title, succeeded=succeeded, text=text)
+        for channel in run.channels or (notification_service.IN_APP,):
+            status = notification_service.initial_status(channel)
+            rows.append({
+                "run_id": run.request.run_id, "task_id": run.request.task_id,
+                "user_id": run.user_id, "channel": channel, "status": status,
+                "title": message.title, "body": message.body, "attempts": 0,
+                "created_at": now,
+                "delivered_at": now if status == NotificationStatus.DELIVERED else None,
+            })
+    if not rows:
+        return ()
+    stmt = (
+        dialect_insert(conn, Notification)
+        .on_conflict_do_nothing(index_elements=["run_id", "channel"])
+        .returning(Notification.id, Notification.status)
+    )
+    inserted = (await conn.execute(stmt, rows)).all()
+    return tuple(i for i, status in inserted if status == NotificationStatus.PENDING)
+
+
+def _bp(name: str) -> Any:
+    return bindparam(name)
+
+
+async def reap_expired(
+    conn: AsyncConnection, *, now: datetime, pause_after: int, limit: int = 1000
+) -> tuple[int, tuple[int, ...]]:
+    """Runs whose worker vanished (running, lease expired): retry now, or fail if out of tries.
+
+    Returns the number reaped and the notifications left pending for delivery.
+    """
+    rows = (
+        await conn.execute(
+            select(TaskRun.id, TaskRun.attempt, AITask.max_retries)
+            .join(AITask, AITask.id == TaskRun.task_id)
+            .where(TaskRun.state == RunState.RUNNING, TaskRun.lease_expires_at <= now)
+            .order_by(TaskRun.lease_expires_at)
+            .limit(limit)
+            .with_for_update(of=TaskRun.__table__, skip_locked=True)
+        )
+    ).all()
+    if not rows:
+        return 0, ()
+    retry = [r for r in rows if r.attempt <= r.max_retries]
+    give_up = [r for r in rows if r.attempt > r.max_retries]
+    if retry:
+        await conn.execute(
+            update(TaskRun)
+            .where(TaskRun.id == _bp("b_id"))
+            .values(state=RunState.RETRYING, lease_expires_at=now, worker_id=None,
+                    error=_bp("b_error"))
+            .execution_options(synchronize_session=False),
+            [{"b_id": r.id, "b_error": f"attempt {r.attempt} lost: the worker stopped "
+              "before finishing it"} for r in retry],
+        )
+    pending: tuple[int, ...] = ()
+    if give_up:
+        claimed = await load_claimed(conn, [r.id for r in give_up])
+        failures = [
+            (c, failure_text("the worker stopped before finishing it", c.request.attempt,
+                             final=True))
+            for c in claimed
+        ]
+        await fail_runs(conn, failures, now=now)
+        await _update_tasks_after_failure(conn, failures, pause_after=pause_after)
+        pending = await _write_notifications(conn, [(c, False, t) for c, t in failures], now=now)
+    return len(rows), pending
+
+
+async def load_claimed(
+    conn: AsyncConnection, run_ids: Sequence[int], *, with_history: bool = False
+) -> list[ClaimedRun]:
+    """What the agent and the bookkeeping need for each run: task, owner, recent results."""
+    rows = (
+        await conn.execute(
+            select(
+                TaskRun.id, TaskRun.task_id, TaskRun.scheduled_for, TaskRun.attempt,
+                AITask.title, AITask.description, AITask.task_type, AITask.ai_context,
+                AITask.max_retries, AITask.notification_channels, AITask.user_id,
+                AITask.timezone, User.display_name,
+            )
+            .join(AITask, AITask.id == TaskRun.task_id)
+            .join(User, User.id == AITask.user_id)
+            .where(TaskRun.id.in_(list(run_ids)))
+        )
+    ).all()
+    history = (
+        await _previous_results(conn, [r.task_id for r in rows if r.task_type != "reminder"])
+        if with_history
+        else {}
+    )
+    return [
+        ClaimedRun(
+            request=AgentRequest(
+                task_id=r.task_id, run_id=r.id, title=r.title, instruction=r.description,
+                task_type=r.task_type, ai_context=dict(r.ai_context or {}),
+                owner_name=r.display_name, timezone=r.timezone,
+                scheduled_for=r.scheduled_for,
+                local_time=r.scheduled_for.astimezone(ZoneInfo(r.timezone)),
+                attempt=r.attempt, previous_results=tuple(history.get(r.task_id, ())),
+            ),
+            max_retries=r.max_retries,
+            channels=tuple(r.notification_channels or ()),
+            user_id=r.user_id,
+        )
+        for r in rows
+    ]
+
+

@@ -1,0 +1,127 @@
+"""Validation of what people give us for a task or a user (pure).
+
+Every error is a :class:`~personal_assistant.errors.ValidationError` naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from personal_assistant.core.states import CatchUp, TaskType
+from personal_assistant.errors import ValidationError
+from personal_assistant.tools.ai_scheduler.notification_service import KNOWN_CHANNELS
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 10_000
+NAME_MAX = 200
+CONTEXT_MAX_BYTES = 64_000
+MAX_RETRIES_LIMIT = 20
+
+
+def text(value: object, field: str, *, max_len: int, required: bool = True,
+         multiline: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("must be text", field=field)
+    cleaned = value.strip()
+    if required and not cleaned:
+        raise ValidationError("must not be empty", field=field)
+    if len(cleaned) > max_len:
+        raise ValidationError(f"must be at most {max_len} characters (got {len(cleaned)})",
+                              field=field)
+    allowed = {"\n", "\t"} if multiline else set()
+    for ch in cleaned:
+        if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cs"):
+            raise ValidationError(f"contains a control character {ch!r}", field=field)
+    return cleaned
+
+
+def timezone(value: object, field: str = "timezone") -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationError("must be an IANA time zone such as Europe/Paris", field=field)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown time zone {value!r}", field=field) from None
+    return value
+
+
+def task_type(value: object) -> str:
+    try:
+        return TaskType(str(value)).value
+    except ValueError:
+        allowed = ", ".join(t.value for t in TaskType)
+        raise ValidationError(f"must be one of {allowed}", field="task_type") from None
+
+
+def catch_up(value: object) -> str:
+    try:
+        return CatchUp(str(value)).value
+    except ValueError:
+        allowed = ", ".join(c.value for c in CatchUp)
+        raise ValidationError(f"must be one of {allowed}", field="catch_up") from None
+
+
+def channels(value: Iterable[object] | None) -> list[str]:
+    if value is None:
+        return ["in_app"]
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError("must be a list of channel names", field="notification_channels")
+    result: list[str] = []
+    for item in value:
+        if item not in KNOWN_CHANNELS:
+            allowed = ", ".join(sorted(KNOWN_CHANNELS))
+            raise ValidationError(f"unknown channel {item!r} (known: {allowed})",
+                                  field="notification_channels")
+        if item not in result:
+            result.append(str(item))
+    if not result:
+        raise ValidationError("must name at least one channel", field="notification_channels")
+    return result
+
+
+def ai_context(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError("must be a JSON object", field="ai_context")
+    try:
+        encoded = json.dumps(dict(value), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"must be JSON-serialisable: {exc}", field="ai_context") from None
+    if len(encoded.encode()) > CONTEXT_MAX_BYTES:
+        raise ValidationError(f"must be at most {CONTEXT_MAX_BYTES} bytes as JSON",
+                              field="ai_context")
+    loaded: dict[str, Any] = json.loads(encoded)
+    return loaded
+
+
+def max_retries(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("must be a whole number", field="max_retries")
+    if not 0 <= value <= MAX_RETRIES_LIMIT:
+        raise ValidationError(f"must be between 0 and {MAX_RETRIES_LIMIT}", field="max_retries")
+    return value
+
+
+def email(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    cleaned = text(value, "email", max_len=320)
+    local, _, domain = cleaned.partition("@")
+    if not local or "." not in domain or " " in cleaned:
+        raise ValidationError("is not an email address", field="email")
+    return cleaned
+
+
+def phone(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    cleaned = text(value, "phone", max_len=32)
+    digits = cleaned.removeprefix("+").replace(" ", "").replace("-", "")
+    if not digits.isdigit() or not 6 <= len(digits) <= 15:
+        raise ValidationError("must be a phone number such as +33612345678", field="phone")
+    return cleaned

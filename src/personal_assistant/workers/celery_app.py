@@ -1,0 +1,118 @@
+"""The Celery application, ``app``.
+
+Importing this module builds the app object and nothing else: settings are read when the app
+is first configured (by a worker, beat, or the first message sent), through
+``app.loader``'s ``on_configure`` hook, never at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from personal_assistant.config import Settings
+from personal_assistant.workers.routing import QUEUES, ROUTES, TASK_MODULES
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings derived from ours (pure: tests call it directly)."""
+    transport_options: dict[str, Any] = {}
+    result_transport_options: dict[str, Any] = {}
+    if settings.broker_is_redis:
+        transport_options["visibility_timeout"] = settings.visibility_timeout_seconds
+        if settings.redis_key_prefix:
+            transport_options["global_keyprefix"] = settings.redis_key_prefix
+    elif settings.broker_url.startswith("sqla+sqlite"):
+        (settings.var_dir).mkdir(parents=True, exist_ok=True)
+        transport_options["connect_args"] = {"timeout": 30}
+    if settings.result_backend.startswith(("redis://", "rediss://")):
+        result_transport_options["visibility_timeout"] = settings.visibility_timeout_seconds
+        if settings.redis_key_prefix:
+            result_transport_options["global_keyprefix"] = settings.redis_key_prefix
+    elif settings.result_backend.startswith("db+sqlite"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+
+    exchange = Exchange("personal_assistant", type="direct")
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend,
+        "broker_transport_options": transport_options,
+        "result_backend_transport_options": result_transport_options,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "result_expires": 3600,
+        "task_queues": [Queue(q, exchange, routing_key=q) for q in QUEUES],
+        "task_default_queue": "ai_tasks",
+        "task_default_exchange": exchange.name,
+        "task_default_routing_key": "ai_tasks",
+        "task_routes": dict(ROUTES),
+        "task_create_missing_queues": False,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        # Runs are awaited on the worker's event loop with RUN_TIMEOUT; the hard limit is a
+        # backstop, well below the broker's visibility timeout.
+        "task_time_limit": int(settings.run_timeout_seconds) + 30,
+        "worker_pool": "threads",
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "beat_scheduler": "personal_assistant.workers.schedulers.beat:DatabaseScheduler",
+        "beat_max_loop_interval": max(1.0, settings.tick_seconds),
+        "timezone": "UTC",
+        "enable_utc": True,
+        "include": list(TASK_MODULES),
+    }
+
+
+class _LazyConfig(Mapping[str, Any]):
+    """Celery's configuration source, computed from :class:`Settings` on first read."""
+
+    def __init__(self, owner: PersonalAssistantCelery) -> None:
+        self._owner = owner
+        self._data: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = celery_config(self._owner.pa_settings)
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+class PersonalAssistantCelery(Celery):  # type: ignore[misc]  # Celery is untyped
+    """The Celery app; reads :class:`Settings` only when Celery first needs its configuration."""
+
+    def __init__(self) -> None:
+        super().__init__("personal_assistant", include=list(TASK_MODULES), set_as_current=False)
+        self._pa_settings: Settings | None = None
+        self.config_from_object(_LazyConfig(self))
+
+    @property
+    def pa_settings(self) -> Settings:
+        if self._pa_settings is None:
+            self._pa_settings = Settings.from_env()
+        return self._pa_settings
+
+    def use_settings(self, settings: Settings) -> None:
+        """Configure from explicit settings (the CLI and tests); call before first use."""
+        if self.configured:
+            raise RuntimeError("the Celery app is already configured")
+        self._pa_settings = settings
+
+
+app = PersonalAssistantCelery()

@@ -1,0 +1,31 @@
+"""Sending runs to the workers: many run ids per message, many messages per round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from celery import Celery
+
+EXECUTE = "personal_assistant.workers.tasks.ai_tasks.execute_ai_task"
+DELIVER = "personal_assistant.workers.tasks.email_tasks.deliver_notifications"
+
+
+def chunks(ids: Sequence[int], size: int) -> list[list[int]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def publish_runs(app: Celery, run_ids: Sequence[int], *, per_message: int) -> int:
+    """Send ``execute_ai_task`` messages for ``run_ids``; returns the number of messages."""
+    messages = chunks(list(run_ids), per_message)
+    if not messages:
+        return 0
+    task = app.tasks[EXECUTE]
+    with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+        for ids in messages:
+            task.apply_async(args=[ids], producer=producer)
+    return len(messages)
+
+
+def publish_notifications(app: Celery, notification_ids: Sequence[int]) -> None:
+    if notification_ids:
+        app.tasks[DELIVER].apply_async(args=[list(notification_ids)])

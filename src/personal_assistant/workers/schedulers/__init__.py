@@ -1,0 +1,1 @@
+"""Scheduler utilities: the beat scheduler that also claims due AI tasks."""

@@ -1,0 +1,69 @@
+"""``DatabaseScheduler``: celery beat, with the AI task scheduler inside its tick.
+
+``celery -A personal_assistant.workers.celery_app beat`` uses it (``beat_scheduler``). Each
+tick runs beat's own entries (the reaper) and one step of
+:class:`~personal_assistant.tools.ai_scheduler.task_scheduler.TaskScheduler`, then sleeps
+until the next due task, at most ``SCHEDULER_TICK_SECONDS``. Several beats may run at once:
+the database, not a lock, prevents duplicate runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery.beat import ScheduleEntry, Scheduler
+
+from personal_assistant.database.types import utcnow
+from personal_assistant.workers.dispatch import publish_runs
+from personal_assistant.workers.routing import queue_for
+from personal_assistant.workers.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+REAPER = "personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs"
+
+
+class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # Celery is untyped
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._failures = 0
+        super().__init__(*args, **kwargs)
+
+    def setup_schedule(self) -> None:
+        settings = self.app.pa_settings
+        self.merge_inplace(
+            {
+                "reap-expired-runs": {
+                    "task": REAPER,
+                    "schedule": timedelta(seconds=settings.reaper_interval_seconds),
+                    "options": {"queue": queue_for(REAPER)},
+                }
+            }
+        )
+        self.install_default_entries(self.schedule)
+
+    def _publish(self, run_ids: Any) -> None:
+        publish_runs(self.app, run_ids, per_message=self.app.pa_settings.runs_per_message)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        beat_delay: float = super().tick(*args, **kwargs)
+        settings = self.app.pa_settings
+        try:
+            scheduler = runtime.scheduler(settings, self._publish)
+            ai_delay = runtime.run(scheduler.tick(utcnow()))
+        except Exception:  # noqa: BLE001 - a database or broker outage must not stop beat
+            self._failures += 1
+            pause = min(30.0, settings.tick_seconds * 2**min(self._failures, 6))
+            log.exception("event=scheduler_tick_failed failures=%s retry_in=%.1f",
+                          self._failures, pause)
+            return min(beat_delay, pause)
+        self._failures = 0
+        return min(beat_delay, ai_delay)
+
+    @property
+    def info(self) -> str:
+        return "    . db -> AI tasks claimed from the database each tick"
+
+
+__all__ = ["DatabaseScheduler", "ScheduleEntry"]

@@ -1,0 +1,47 @@
+"""AI task definitions on the ``ai_tasks`` queue.
+
+Thin shells: the work is in :mod:`personal_assistant.tools.ai_scheduler`, run on this
+process's event loop (:mod:`personal_assistant.workers.runtime`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from personal_assistant.database.types import utcnow
+from personal_assistant.workers.celery_app import app
+from personal_assistant.workers.dispatch import publish_notifications, publish_runs
+from personal_assistant.workers.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+
+def _publish(run_ids: list[int] | Any) -> None:
+    publish_runs(app, run_ids, per_message=app.pa_settings.runs_per_message)
+
+
+@app.task(name="personal_assistant.workers.tasks.ai_tasks.process_due_ai_tasks")
+def process_due_ai_tasks() -> dict[str, float]:
+    """One scheduler step: claim due tasks, record their runs, dispatch owed runs.
+
+    Beat calls the same step in-process every tick (``DatabaseScheduler``); this task lets
+    anything else trigger it through the broker.
+    """
+    scheduler = runtime.scheduler(app.pa_settings, _publish)
+    delay = runtime.run(scheduler.tick(utcnow()))
+    return {"seconds_until_next": delay}
+
+
+@app.task(name="personal_assistant.workers.tasks.ai_tasks.execute_ai_task")
+def execute_ai_task(run_ids: int | list[int]) -> dict[str, int]:
+    """Execute runs: claim each (compare-and-set), call the agent, store the result, notify.
+
+    Accepts one run id or a list. A run already claimed, finished or cancelled is left alone,
+    so a second delivery of the same message does nothing.
+    """
+    ids = [run_ids] if isinstance(run_ids, int) else [int(i) for i in run_ids]
+    services = runtime.services(app.pa_settings)
+    report = runtime.run(services.processor.process(ids))
+    publish_notifications(app, report.pending_notifications)
+    return report.as_dict()

@@ -1,0 +1,29 @@
+"""Maintenance on the ``maintenance_tasks`` queue: the reaper."""
+
+from __future__ import annotations
+
+from personal_assistant.database.types import utcnow
+from personal_assistant.workers.celery_app import app
+from personal_assistant.workers.dispatch import publish_notifications, publish_runs
+from personal_assistant.workers.runtime import runtime
+
+
+@app.task(name="personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs")
+def reap_expired_runs() -> dict[str, int]:
+    """Recover runs nobody is working on, so that nothing is ever lost.
+
+    A running run whose lease expired (its worker died) is retried or, out of retries, failed
+    honestly; a queued run whose message never started it (lost, flushed, killed) is sent
+    again.
+    """
+    settings = app.pa_settings
+    services = runtime.services(settings)
+    reaped, pending = runtime.run(services.processor.reap())
+    publish_notifications(app, pending)
+
+    def publish(ids: list[int] | object) -> None:
+        publish_runs(app, ids, per_message=settings.runs_per_message)  # type: ignore[arg-type]
+
+    scheduler = runtime.scheduler(settings, publish)
+    resent = runtime.run(scheduler.dispatch_owed(utcnow()))
+    return {"reaped": reaped, "resent": resent}

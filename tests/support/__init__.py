@@ -1,0 +1,1 @@
+"""Test support: services, processes, waiting by condition."""
