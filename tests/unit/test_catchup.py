@@ -33,9 +33,8 @@ def skips(plan: CatchUpPlan) -> list[int]:
 
 @pytest.mark.parametrize("policy", ["skip", "once", "all"])
 def test_single_on_time_firing_runs(policy: CatchUpPolicy) -> None:
-    plan = plan_due(
-        DAILY, at(9), at(9, 0) + timedelta(seconds=3), policy, grace=timedelta(0), limit=5
-    )
+    now = at(9) + timedelta(seconds=3)
+    plan = plan_due(DAILY, at(9), now, policy, grace=timedelta(minutes=1), limit=5)
     assert plan == CatchUpPlan((Firing(at(9), True),), at(9, day=2), 0)
 
 
@@ -161,9 +160,10 @@ def test_irregular_task_down_for_a_year_keeps_the_latest_firings() -> None:
     assert all(f.scheduled_for >= datetime(2026, 4, 30, tzinfo=UTC) for f in plan.firings)
     assert len(plan.firings) == 11
     assert plan.next_run_at == datetime(2026, 5, 1, 7, tzinfo=UTC)
-    # 261 weekdays x 108 firings; the count of dropped firings is an estimate
-    actual = 261 * 108
-    assert actual / 2 < len(plan.firings) + plan.dropped < actual * 2
+    # 261 weekdays x 108 firings, plus due_at. The count of the firings jumped over is estimated
+    # from the spacing at the start of the outage: here, office hours, it overestimates.
+    actual = 261 * 108 + 1
+    assert actual < len(plan.firings) + plan.dropped < actual * 5
 
 
 @settings(max_examples=200, deadline=None, database=None)
@@ -209,3 +209,16 @@ def reference_plan(
     skipped = due[: len(due) - run_count][-limit:]
     firings = tuple(Firing(f, False) for f in skipped) + tuple(Firing(f, True) for f in ran)
     return CatchUpPlan(firings, fire, len(due) - len(firings))
+
+
+def test_out_of_budget_near_now_still_runs_the_latest_firing() -> None:
+    """A due_at long before the schedule starts: sparse at first, dense near now."""
+    every_minute = Interval(every=timedelta(minutes=1), start=datetime(2026, 5, 1, tzinfo=UTC))
+    due_at = datetime(2026, 1, 1, tzinfo=UTC)
+    now = datetime(2026, 5, 2, 0, 0, 30, tzinfo=UTC)
+    plan = plan_due(every_minute, due_at, now, "once", grace=timedelta(minutes=5), limit=3)
+    assert plan.firings[-1] == Firing(datetime(2026, 5, 2, tzinfo=UTC), True)
+    assert len(plan.firings) == 4
+    assert [f.run for f in plan.firings] == [False, False, False, True]
+    assert plan.next_run_at == datetime(2026, 5, 2, 0, 1, tzinfo=UTC)
+    assert plan.dropped > 0

@@ -13,8 +13,14 @@ from personal_assistant.database.models import AITask, Notification, TaskRun
 
 def tasks(rows: Sequence[AITask]) -> str:
     body = [
-        (t.id, shorten(t.title, 40), t.task_type, t.status,
-         describe(parse_schedule(t.schedule)), when(t.next_run_at, t.timezone))
+        (
+            t.id,
+            shorten(t.title, 40),
+            t.task_type,
+            t.status,
+            describe(parse_schedule(t.schedule)),
+            when(t.next_run_at, t.timezone),
+        )
         for t in rows
     ]
     headers = ("ID", "TITLE", "TYPE", "STATUS", "SCHEDULE", "NEXT RUN")
@@ -24,8 +30,11 @@ def tasks(rows: Sequence[AITask]) -> str:
 def firings(moments: Sequence[datetime], timezone: str) -> str:
     zone = ZoneInfo(timezone)
     body = [
-        (n, m.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-         m.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z"))
+        (
+            n,
+            m.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            m.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z"),
+        )
         for n, m in enumerate(moments, start=1)
     ]
     return table(("#", "UTC", f"LOCAL ({timezone})"), body, empty="no firings after now")
@@ -33,8 +42,15 @@ def firings(moments: Sequence[datetime], timezone: str) -> str:
 
 def runs(rows: Sequence[TaskRun], timezone: str | None = None) -> str:
     body = [
-        (r.id, r.task_id, r.state, when(r.scheduled_for, timezone), r.attempt,
-         when(r.finished_at), shorten(r.error or r.result, 40))
+        (
+            r.id,
+            r.task_id,
+            r.state,
+            when(r.scheduled_for, timezone),
+            r.attempt,
+            when(r.finished_at),
+            shorten(r.error or r.result, 40),
+        )
         for r in rows
     ]
     headers = ("ID", "TASK", "STATE", "SCHEDULED FOR", "ATTEMPT", "FINISHED", "OUTCOME")
@@ -43,8 +59,16 @@ def runs(rows: Sequence[TaskRun], timezone: str | None = None) -> str:
 
 def notifications(rows: Sequence[Notification]) -> str:
     body = [
-        (n.id, n.task_id, n.channel, n.status, when(n.created_at),
-         "yes" if n.read_at else "no", shorten(n.title, 30), shorten(n.body, 50))
+        (
+            n.id,
+            n.task_id,
+            n.channel,
+            n.status,
+            when(n.created_at),
+            "yes" if n.read_at else "no",
+            shorten(n.title, 30),
+            shorten(n.body, 50),
+        )
         for n in rows
     ]
     headers = ("ID", "TASK", "CHANNEL", "STATUS", "CREATED", "READ", "TITLE", "BODY")

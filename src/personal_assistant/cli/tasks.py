@@ -28,26 +28,48 @@ from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 app = typer.Typer(help="AI tasks: create, inspect, pause, run, delete.", no_args_is_help=True)
 
 _S = "Schedule (exactly one)"
-AtOpt = Annotated[str | None, typer.Option(
-    "--at", rich_help_panel=_S, help="Once, at this wall time: '2026-12-01 09:00'.")]
-InOpt = Annotated[str | None, typer.Option(
-    "--in", rich_help_panel=_S, help="Once, after this delay: 10m, 2h, 1d.")]
-EveryOpt = Annotated[str | None, typer.Option(
-    "--every", rich_help_panel=_S, help="Every interval of elapsed time: 30m, 1h30m.")]
-DailyOpt = Annotated[str | None, typer.Option(
-    "--daily", rich_help_panel=_S, help="Every day at these times: 09:00[,18:00].")]
-WeeklyOpt = Annotated[str | None, typer.Option(
-    "--weekly", rich_help_panel=_S, help="On these weekdays at these times: mon,wed@09:00.")]
-MonthlyOpt = Annotated[str | None, typer.Option(
-    "--monthly", rich_help_panel=_S, help="On this day (clamped to month end): 31@09:00.")]
-CronOpt = Annotated[str | None, typer.Option(
-    "--cron", rich_help_panel=_S, help="A 5-field cron expression: '0 9 * * 1-5'.")]
-StartOpt = Annotated[str | None, typer.Option(
-    "--start", rich_help_panel=_S, help="No firing before this wall time.")]
-EndOpt = Annotated[str | None, typer.Option(
-    "--end", rich_help_panel=_S, help="No firing after this wall time.")]
-TzOpt = Annotated[str | None, typer.Option(
-    "--tz", rich_help_panel=_S, help="IANA time zone; default: the user's.")]
+AtOpt = Annotated[
+    str | None,
+    typer.Option("--at", rich_help_panel=_S, help="Once, at this wall time: '2026-12-01 09:00'."),
+]
+InOpt = Annotated[
+    str | None,
+    typer.Option("--in", rich_help_panel=_S, help="Once, after this delay: 10m, 2h, 1d."),
+]
+EveryOpt = Annotated[
+    str | None,
+    typer.Option("--every", rich_help_panel=_S, help="Every interval of elapsed time: 30m, 1h30m."),
+]
+DailyOpt = Annotated[
+    str | None,
+    typer.Option("--daily", rich_help_panel=_S, help="Every day at these times: 09:00[,18:00]."),
+]
+WeeklyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--weekly", rich_help_panel=_S, help="On these weekdays at these times: mon,wed@09:00."
+    ),
+]
+MonthlyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--monthly", rich_help_panel=_S, help="On this day (clamped to month end): 31@09:00."
+    ),
+]
+CronOpt = Annotated[
+    str | None,
+    typer.Option("--cron", rich_help_panel=_S, help="A 5-field cron expression: '0 9 * * 1-5'."),
+]
+StartOpt = Annotated[
+    str | None, typer.Option("--start", rich_help_panel=_S, help="No firing before this wall time.")
+]
+EndOpt = Annotated[
+    str | None, typer.Option("--end", rich_help_panel=_S, help="No firing after this wall time.")
+]
+TzOpt = Annotated[
+    str | None,
+    typer.Option("--tz", rich_help_panel=_S, help="IANA time zone; default: the user's."),
+]
 TaskId = Annotated[int, typer.Argument(help="The task id.", show_default=False)]
 
 
@@ -73,32 +95,60 @@ def upcoming(task: AITask, now: datetime, count: int) -> list[datetime]:
 def add(
     title: Annotated[str, typer.Argument(help="Short title; the notification's title.")],
     instruction: Annotated[str, typer.Option(help="What the assistant should do.")] = "",
-    task_type: Annotated[str, typer.Option(
-        "--type", help="reminder, automated_task or periodic_task.")] = "reminder",
-    channel: Annotated[list[str] | None, typer.Option(
-        help="Notification channel (repeatable): in_app, email, sms, webhook.")] = None,
-    catch_up: Annotated[str, typer.Option(
-        help="After downtime: once, skip or all missed firings.")] = "once",
+    task_type: Annotated[
+        str, typer.Option("--type", help="reminder, automated_task or periodic_task.")
+    ] = "reminder",
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(help="Notification channel (repeatable): in_app, email, sms, webhook."),
+    ] = None,
+    catch_up: Annotated[
+        str, typer.Option(help="After downtime: once, skip or all missed firings.")
+    ] = "once",
     max_retries: Annotated[int | None, typer.Option(help="Retries of a failed run.")] = None,
-    context: Annotated[list[str] | None, typer.Option(
-        help="KEY=VALUE given to the assistant (repeatable).")] = None,
-    at: AtOpt = None, in_: InOpt = None, every: EveryOpt = None, daily: DailyOpt = None,
-    weekly: WeeklyOpt = None, monthly: MonthlyOpt = None, cron: CronOpt = None,
-    start: StartOpt = None, end: EndOpt = None, tz: TzOpt = None,
+    context: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE given to the assistant (repeatable).")
+    ] = None,
+    at: AtOpt = None,
+    in_: InOpt = None,
+    every: EveryOpt = None,
+    daily: DailyOpt = None,
+    weekly: WeeklyOpt = None,
+    monthly: MonthlyOpt = None,
+    cron: CronOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    tz: TzOpt = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a task with one schedule option; prints its id and next run."""
-    options = ScheduleOptions(at=at, in_=in_, every=every, daily=daily, weekly=weekly,
-                              monthly=monthly, cron=cron, start=start, end=end, tz=tz)
+    options = ScheduleOptions(
+        at=at,
+        in_=in_,
+        every=every,
+        daily=daily,
+        weekly=weekly,
+        monthly=monthly,
+        cron=cron,
+        start=start,
+        end=end,
+        tz=tz,
+    )
     schedule = to_schedule_dict(options, session.now())
     ai_context = parse_context(context)
 
     async def work(manager: AITaskManager) -> AITask:
         owner = await select_user(manager, user)
         return await manager.create_task(
-            owner.id, title, schedule=schedule, description=instruction, task_type=task_type,
-            ai_context=ai_context, notification_channels=channel, catch_up=catch_up,
+            owner.id,
+            title,
+            schedule=schedule,
+            description=instruction,
+            task_type=task_type,
+            ai_context=ai_context,
+            notification_channels=channel,
+            catch_up=catch_up,
             max_retries=max_retries,
         )
 
@@ -107,14 +157,19 @@ def add(
         print_json(views.task(task))
         return
     typer.echo(f"created task {task.id}: {task.title}")
-    typer.echo(block([("schedule", describe(parse_schedule(task.schedule))),
-                      ("next run", when(task.next_run_at, task.timezone))]))
+    typer.echo(
+        block(
+            [
+                ("schedule", describe(parse_schedule(task.schedule))),
+                ("next run", when(task.next_run_at, task.timezone)),
+            ]
+        )
+    )
 
 
 @app.command("list")
 def list_(
-    status: Annotated[str | None, typer.Option(
-        help="active, paused, completed or failed.")] = None,
+    status: Annotated[str | None, typer.Option(help="active, paused, completed or failed.")] = None,
     task_type: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
@@ -144,20 +199,36 @@ def show(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> Non
     task, runs = session.run(work)
     firings = upcoming(task, session.now(), 5)
     if as_json:
-        print_json({"task": views.task(task), "next_firings": [iso(f) for f in firings],
-                    "recent_runs": [views.run(r) for r in runs]})
+        print_json(
+            {
+                "task": views.task(task),
+                "next_firings": [iso(f) for f in firings],
+                "recent_runs": [views.run(r) for r in runs],
+            }
+        )
         return
     context = ", ".join(f"{k}={v}" for k, v in task.ai_context.items())
-    typer.echo(block([
-        ("task", task.id), ("title", task.title), ("instruction", task.description or None),
-        ("type", task.task_type), ("status", task.status), ("reason", task.status_reason),
-        ("schedule", describe(parse_schedule(task.schedule))),
-        ("next run", when(task.next_run_at, task.timezone)),
-        ("last run", when(task.last_run_at, task.timezone)),
-        ("channels", task.notification_channels), ("catch-up", task.catch_up),
-        ("max retries", task.max_retries), ("failures", task.consecutive_failures),
-        ("context", context or None), ("created", when(task.created_at, task.timezone)),
-    ]))
+    typer.echo(
+        block(
+            [
+                ("task", task.id),
+                ("title", task.title),
+                ("instruction", task.description or None),
+                ("type", task.task_type),
+                ("status", task.status),
+                ("reason", task.status_reason),
+                ("schedule", describe(parse_schedule(task.schedule))),
+                ("next run", when(task.next_run_at, task.timezone)),
+                ("last run", when(task.last_run_at, task.timezone)),
+                ("channels", task.notification_channels),
+                ("catch-up", task.catch_up),
+                ("max retries", task.max_retries),
+                ("failures", task.consecutive_failures),
+                ("context", context or None),
+                ("created", when(task.created_at, task.timezone)),
+            ]
+        )
+    )
     typer.echo("\nnext firings:")
     typer.echo(tables.firings(firings, task.timezone))
     typer.echo("\nlast runs:")
@@ -166,25 +237,44 @@ def show(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> Non
 
 @app.command("preview")
 def preview_(
-    task_id: Annotated[int | None, typer.Argument(
-        help="A task id; or give schedule options instead.", show_default=False)] = None,
-    count: Annotated[int, typer.Option("-n", "--count", min=1, max=1000,
-                                       help="How many firings.")] = 5,
-    at: AtOpt = None, in_: InOpt = None, every: EveryOpt = None, daily: DailyOpt = None,
-    weekly: WeeklyOpt = None, monthly: MonthlyOpt = None, cron: CronOpt = None,
-    start: StartOpt = None, end: EndOpt = None, tz: TzOpt = None,
+    task_id: Annotated[
+        int | None,
+        typer.Argument(help="A task id; or give schedule options instead.", show_default=False),
+    ] = None,
+    count: Annotated[
+        int, typer.Option("-n", "--count", min=1, max=1000, help="How many firings.")
+    ] = 5,
+    at: AtOpt = None,
+    in_: InOpt = None,
+    every: EveryOpt = None,
+    daily: DailyOpt = None,
+    weekly: WeeklyOpt = None,
+    monthly: MonthlyOpt = None,
+    cron: CronOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    tz: TzOpt = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the next firings of a task or of schedule options, creating nothing."""
-    options = ScheduleOptions(at=at, in_=in_, every=every, daily=daily, weekly=weekly,
-                              monthly=monthly, cron=cron, start=start, end=end, tz=tz)
+    options = ScheduleOptions(
+        at=at,
+        in_=in_,
+        every=every,
+        daily=daily,
+        weekly=weekly,
+        monthly=monthly,
+        cron=cron,
+        start=start,
+        end=end,
+        tz=tz,
+    )
     now = session.now()
     schedule: Schedule
     if task_id is not None:
         if options != ScheduleOptions():
-            raise ValidationError("give a task id or schedule options, not both",
-                                  field="schedule")
+            raise ValidationError("give a task id or schedule options, not both", field="schedule")
         schedule = parse_schedule(session.run(_task_schedule(task_id, user)))
     else:
         data = to_schedule_dict(options, now)
@@ -194,8 +284,14 @@ def preview_(
         validate_for_creation(schedule, now)
     firings = preview(schedule, now, count)
     if as_json:
-        print_json({"schedule": schedule_to_dict(schedule), "description": describe(schedule),
-                    "timezone": schedule.timezone, "firings": [iso(f) for f in firings]})
+        print_json(
+            {
+                "schedule": schedule_to_dict(schedule),
+                "description": describe(schedule),
+                "timezone": schedule.timezone,
+                "firings": [iso(f) for f in firings],
+            }
+        )
         return
     typer.echo(f"schedule: {describe(schedule)}")
     typer.echo(tables.firings(firings, schedule.timezone))

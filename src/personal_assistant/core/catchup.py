@@ -19,8 +19,9 @@ if late, except under ``skip`` when it is missed.
 The work is bounded: at most about ``10 * limit + 10`` firings are computed. When a long outage
 has more due firings than that, the scan jumps ahead to the firings just before ``now`` and the
 firings jumped over are *estimated* from the mean spacing of those scanned, so ``dropped`` is
-then an estimate (exact for intervals and other evenly spaced schedules, approximate for
-irregular ones). A minute-by-minute task down for a year costs milliseconds.
+then an estimate: exact for intervals and other evenly spaced schedules, possibly several times
+off for bunched ones (office hours). The most recent due firing is always found exactly. A
+minute-by-minute task down for a year costs a few milliseconds.
 """
 
 from __future__ import annotations

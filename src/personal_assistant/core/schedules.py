@@ -162,6 +162,8 @@ def _as_utc(value: object, field: str) -> datetime | None:
 
 @dataclass(frozen=True)
 class _Common:
+    """The fields every kind has, keyword-only: ``timezone``, ``start``, ``end``."""
+
     _: KW_ONLY
     timezone: str = "UTC"
     start: datetime | None = None
@@ -664,7 +666,7 @@ def next_after(s: Schedule, after: datetime) -> datetime | None:
 
 
 def _next_unbounded(s: Schedule, after: datetime) -> datetime | None:
-    """The first firing strictly after ``after``, ignoring ``end`` (but stopping past it)."""
+    """The first firing strictly after ``after``, ignoring ``end``."""
     match s:
         case Once():
             return s.at if s.at > after else None

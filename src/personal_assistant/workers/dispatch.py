@@ -1,4 +1,8 @@
-"""Sending runs to the workers: many run ids per message, many messages per round trip."""
+"""Sending runs to the workers: many run ids per message, many messages per round trip.
+
+Messages are sent by task name (``send_task``), routed by the routing table, so a process
+that only publishes (beat, a scheduler) does not import the task modules.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +23,12 @@ def publish_runs(app: Celery, run_ids: Sequence[int], *, per_message: int) -> in
     messages = chunks(list(run_ids), per_message)
     if not messages:
         return 0
-    task = app.tasks[EXECUTE]
     with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
         for ids in messages:
-            task.apply_async(args=[ids], producer=producer)
+            app.send_task(EXECUTE, args=[ids], producer=producer)
     return len(messages)
 
 
 def publish_notifications(app: Celery, notification_ids: Sequence[int]) -> None:
     if notification_ids:
-        app.tasks[DELIVER].apply_async(args=[list(notification_ids)])
+        app.send_task(DELIVER, args=[list(notification_ids)])

@@ -1,0 +1,73 @@
+"""``pa runs`` and ``pa notifications``: what the tasks did."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from personal_assistant.cli import session, tables, views
+from personal_assistant.cli.output import JsonOpt, print_json
+from personal_assistant.cli.users import UserOpt, select_user
+from personal_assistant.database.models import Notification, TaskRun
+from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+
+LimitOpt = Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")]
+
+
+def runs(
+    task: Annotated[int | None, typer.Option("--task", help="Only this task's runs.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(help="queued, running, retrying, succeeded, failed, skipped or cancelled."),
+    ] = None,
+    limit: LimitOpt = 20,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runs of the user's tasks, newest first."""
+
+    async def work(manager: AITaskManager) -> tuple[list[TaskRun], str]:
+        owner = await select_user(manager, user)
+        found = await manager.list_runs(owner.id, task_id=task, state=state, limit=limit)
+        return found, owner.timezone
+
+    found, timezone = session.run(work)
+    if as_json:
+        print_json([views.run(r) for r in found])
+        return
+    typer.echo(tables.runs(found, timezone))
+
+
+def notifications(
+    unread: Annotated[bool, typer.Option("--unread", help="Only unread ones.")] = False,
+    mark_read: Annotated[
+        bool, typer.Option("--mark-read", help="Mark the listed notifications read.")
+    ] = False,
+    limit: LimitOpt = 20,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the user's notifications, newest first (as they were before --mark-read)."""
+
+    async def work(manager: AITaskManager) -> tuple[list[Notification], int]:
+        owner = await select_user(manager, user)
+        found = await manager.list_notifications(owner.id, unread_only=unread, limit=limit)
+        marked = 0
+        if mark_read and found:
+            marked = await manager.mark_notifications_read(owner.id, [n.id for n in found])
+        return found, marked
+
+    found, marked = session.run(work)
+    if as_json:
+        print_json({"notifications": [views.notification(n) for n in found], "marked_read": marked})
+        return
+    typer.echo(tables.notifications(found))
+    if mark_read:
+        typer.echo(f"marked {marked} read")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``runs`` and ``notifications`` to the top-level app."""
+    app.command("runs")(runs)
+    app.command("notifications")(notifications)

@@ -1,0 +1,64 @@
+"""The ``pa`` command: ``pa db``, ``pa user``, ``pa task``, ``pa runs``, ``pa notifications``
+and the process commands of :mod:`personal_assistant.cli.services`.
+
+:func:`main` turns every :class:`~personal_assistant.errors.PersonalAssistantError` into one
+line on stderr, ``error: <field>: <reason>``, and the exit code of
+:func:`~personal_assistant.errors.exit_code`. Settings are read on first use, not at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from personal_assistant.cli import activity, db, services, task_actions, tasks, users
+from personal_assistant.errors import PersonalAssistantError, exit_code
+
+app = typer.Typer(
+    name="pa",
+    help="Personal assistant: schedule AI tasks and see what they did.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
+) -> None:
+    if verbose:
+        logging.getLogger().setLevel(logging.INFO)
+
+
+app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="user")
+app.add_typer(tasks.app, name="task")
+task_actions.register(tasks.app)
+activity.register(app)
+services.register(app)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    # --verbose means our INFO events, not every SQL statement.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    _configure_logging()
+    try:
+        app()
+    except PersonalAssistantError as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(exit_code(err))
+
+
+if __name__ == "__main__":
+    main()

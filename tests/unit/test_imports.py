@@ -1,0 +1,46 @@
+"""Importing any module has no side effects: no connection, no thread, no file, no print."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import personal_assistant
+
+PROBE = """
+import importlib, os, sys, threading, socket
+opened = []
+real_connect = socket.socket.connect
+def refuse(self, *a, **k):
+    raise AssertionError(f"connection at import: {a}")
+socket.socket.connect = refuse
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+assert threading.active_count() == 1, threading.enumerate()
+assert os.listdir(".") == [], os.listdir(".")
+"""
+
+
+def _modules() -> list[str]:
+    root = Path(personal_assistant.__file__).parent
+    names = ["personal_assistant"]
+    for info in pkgutil.walk_packages([str(root)], prefix="personal_assistant."):
+        if ".migrations" in info.name:
+            continue  # Alembic's env.py is run by Alembic, not imported
+        names.append(info.name)
+    return names
+
+
+def test_importing_every_module_has_no_side_effects(tmp_path: Path) -> None:
+    modules = _modules()
+    assert "personal_assistant.workers.celery_app" in modules
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *modules],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
