@@ -16,6 +16,21 @@ FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s %(message)s"
 CORE_LOG = "core.log"
 
 
+def add_core_log(settings: Settings, logger: logging.Logger | None = None) -> Path:
+    """Add ``logs/core.log`` to ``logger`` (the root by default) once; returns its path."""
+    target = logger or logging.getLogger()
+    path = settings.log_dir / CORE_LOG
+    for handler in target.handlers:
+        if getattr(handler, "_pa_handler", False) and isinstance(handler, logging.FileHandler):
+            return path
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler._pa_handler = True  # type: ignore[attr-defined]  # marks our own handlers
+    target.addHandler(handler)
+    return path
+
+
 def configure(settings: Settings, *, stderr: bool = True) -> Path:
     """Install the handlers on the root logger; returns the core log's path."""
     log_dir = settings.log_dir
@@ -24,9 +39,9 @@ def configure(settings: Settings, *, stderr: bool = True) -> Path:
     root = logging.getLogger()
     root.setLevel(settings.log_level.upper())
     formatter = logging.Formatter(FORMAT)
-    for handler in list(root.handlers):
-        if getattr(handler, "_pa_handler", False):
-            root.removeHandler(handler)
+    for handler in list(root.handlers):  # the entry point owns the process's logging
+        root.removeHandler(handler)
+        handler.close()
     handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8")]
     if stderr:
         handlers.append(logging.StreamHandler())

@@ -64,13 +64,13 @@ def run(
         if message:
             typer.echo(message)
     env = dict(os.environ, PA_HOME=str(settings.home))
-    children = {
-        name: _spawn(name, settings.log_dir / f"{name}.log", env) for name in ("worker", "beat")
-    }
-    typer.echo(f"{'logs':>15}: {log_path} (events), "
-               + ", ".join(str(settings.log_dir / f"{n}.log") for n in children))
-    typer.echo("Running. Press Ctrl-C to stop.\n")
+    children: dict[str, subprocess.Popen[bytes]] = {}
     try:
+        for name in ("worker", "beat"):
+            children[name] = _spawn(name, settings.log_dir / f"{name}.log", env)
+        typer.echo(f"{'logs':>15}: {log_path} (events), "
+                   + ", ".join(str(settings.log_dir / f"{n}.log") for n in children))
+        typer.echo("Running. Press Ctrl-C to stop.\n")
         asyncio.run(_watch(settings, children))
     except KeyboardInterrupt:
         pass
@@ -149,9 +149,11 @@ async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]
                     .order_by(TaskRun.id)
                 )).all()
                 notes = (await conn.execute(
-                    select(Notification).where(Notification.id > last_note)
+                    select(Notification.id, Notification.channel, Notification.status,
+                           Notification.title, Notification.body)
+                    .where(Notification.id > last_note)
                     .order_by(Notification.id)
-                )).scalars().all()
+                )).all()
             for r in runs:
                 if r.id in seen_runs:
                     continue

@@ -7,27 +7,38 @@ is first configured (by a worker, beat, or the first message sent), through
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import Celery
+from celery.signals import after_setup_logger
 from kombu import Exchange, Queue
 
+from personal_assistant import logsetup
 from personal_assistant.config import Settings
 from personal_assistant.workers.routing import QUEUES, ROUTES, TASK_MODULES
+
+
+EMBEDDED_TRANSPORT = "personal_assistant.workers.embedded_broker:Transport"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from ours (pure: tests call it directly)."""
     transport_options: dict[str, Any] = {}
     result_transport_options: dict[str, Any] = {}
+    broker: dict[str, Any] = {"broker_url": settings.broker_url}
     if settings.broker_is_redis:
         transport_options["visibility_timeout"] = settings.visibility_timeout_seconds
         if settings.redis_key_prefix:
             transport_options["global_keyprefix"] = settings.redis_key_prefix
     elif settings.broker_url.startswith("sqla+sqlite"):
-        (settings.var_dir).mkdir(parents=True, exist_ok=True)
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
         transport_options["connect_args"] = {"timeout": 30}
+        broker = {
+            "broker_url": settings.broker_url.removeprefix("sqla+"),
+            "broker_transport": EMBEDDED_TRANSPORT,
+        }
     if settings.result_backend.startswith(("redis://", "rediss://")):
         result_transport_options["visibility_timeout"] = settings.visibility_timeout_seconds
         if settings.redis_key_prefix:
@@ -37,7 +48,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
     exchange = Exchange("personal_assistant", type="direct")
     return {
-        "broker_url": settings.broker_url,
+        **broker,
         "result_backend": settings.result_backend,
         "broker_transport_options": transport_options,
         "result_backend_transport_options": result_transport_options,
@@ -116,3 +127,9 @@ class PersonalAssistantCelery(Celery):  # type: ignore[misc]  # Celery is untype
 
 
 app = PersonalAssistantCelery()
+
+
+@after_setup_logger.connect
+def _add_core_log(logger: logging.Logger, **_: Any) -> None:
+    """Workers and beat started by ``celery`` also write our events to ``logs/core.log``."""
+    logsetup.add_core_log(app.pa_settings, logger)

@@ -1,0 +1,192 @@
+"""Figure 1: how fast ``TaskScheduler.claim_due`` claims due tasks, with and without the broker.
+
+One database grows from the smaller size to the larger one (the extra tasks are not due). At
+each size the same due tasks (all due in the same second) are claimed twice: once with a no-op
+publish, once with ``publish_runs`` on the project's Celery app, configured for this
+benchmark's Redis key prefix. Before each pass the runs are deleted, the due tasks are made due
+again and both tables are vacuumed, so every pass starts from the same state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+
+from benchmarks.fixtures import (
+    Loaded,
+    database,
+    delete_prefixed,
+    execute,
+    load_tasks,
+    log,
+    make_settings,
+    queue_depth,
+    redis_prefix,
+    scalar,
+    utc_seconds,
+    vacuum,
+)
+from benchmarks.report import Figure, Row
+from personal_assistant.config import Settings
+from personal_assistant.database.engine import make_async_engine
+from personal_assistant.database.types import utcnow
+from personal_assistant.tools.ai_scheduler.task_scheduler import Publish, TaskScheduler
+from personal_assistant.workers.celery_app import app
+from personal_assistant.workers.dispatch import publish_runs
+
+KEY = "claim"
+TITLE = "Scheduler claim rate"
+TARGET_SECONDS = 10.0
+TARGET_DUE = 100_000
+
+METHOD = """\
+**What it means.** How many due tasks per second the scheduler turns into runs: it selects a
+batch of due tasks (`FOR UPDATE SKIP LOCKED`), inserts their runs, advances `next_run_at` and
+commits, then publishes the new run ids. The target is that {target_due:,} tasks due in the
+same second are all dispatched within {target_s:.0f} s, i.e. at least {target_rate:,.0f}
+tasks/s with the broker.
+
+**How it was measured.** `TaskScheduler.claim_due(now)` called in a loop until it claims
+nothing, in the benchmark process (one claimer), batch `SCHEDULER_BATCH={batch}`. The tasks
+are daily schedules loaded with `INSERT ... SELECT generate_series`; {due:,} of them are due in
+the same second, the others are due later. Two publish functions: a no-op, and the real
+`publish_runs` on the project's Celery app (`app.use_settings(...)` with this benchmark's Redis
+key prefix; `RUNS_PER_MESSAGE={per_message}`, messages sent with `producer.batch()`). The
+difference between the two is the cost of the broker. Nobody consumes the queue; its depth is
+checked after each pass.
+"""
+
+
+@dataclass(frozen=True)
+class Pass:
+    size: int
+    mode: str
+    tasks: int
+    runs: int
+    batches: int
+    seconds: float
+    messages: int
+
+    @property
+    def rate(self) -> float:
+        return self.tasks / self.seconds if self.seconds > 0 else 0.0
+
+
+async def _claim_all(url: str, settings: Settings, publish: Publish,
+                     now: datetime) -> tuple[int, int, int, float]:
+    """Claim until nothing is due: (tasks, runs, batches, seconds)."""
+    engine = make_async_engine(url, pool_size=2)
+    try:
+        async with engine.connect() as conn:  # open the pool's connection before timing
+            await conn.execute(text("SELECT 1"))
+        scheduler = TaskScheduler(engine, settings, publish)
+        tasks = runs = batches = 0
+        began = time.perf_counter()
+        while True:
+            report = await scheduler.claim_due(now)
+            if report.tasks == 0:
+                break
+            tasks += report.tasks
+            runs += report.runs
+            batches += 1
+        return tasks, runs, batches, time.perf_counter() - began
+    finally:
+        await engine.dispose()
+
+
+def _make_due_again(url: str, due: Loaded, due_at: datetime) -> None:
+    execute(
+        url,
+        "DELETE FROM task_runs",
+        f"UPDATE ai_tasks SET next_run_at = '{due_at.isoformat()}' "
+        f"WHERE id BETWEEN {due.first_id} AND {due.last_id}",
+    )
+    vacuum(url, "ai_tasks", "task_runs")
+
+
+def _no_publish(run_ids: Sequence[int]) -> None:
+    return None
+
+
+def measure(quick: bool) -> Figure:
+    sizes = (20_000, 200_000) if quick else (100_000, 1_000_000)
+    due_count = 20_000 if quick else TARGET_DUE
+    passes: list[Pass] = []
+    with redis_prefix() as prefix, database() as url:
+        settings = make_settings(url, prefix)
+        app.use_settings(settings)
+        per_message = settings.runs_per_message
+
+        def to_redis(run_ids: Sequence[int]) -> None:
+            publish_runs(app, run_ids, per_message=per_message)
+
+        due_at = utc_seconds(utcnow()) - timedelta(seconds=30)
+        due = load_tasks(url, due_count, start=due_at)
+        log(f"loaded {due.count:,} due tasks in {due.seconds:.1f} s")
+        total = due.count
+        for size in sizes:
+            if size > total:
+                extra = load_tasks(url, size - total, start=due_at + timedelta(hours=1),
+                                   spread_s=23 * 3600)
+                total = size
+                log(f"loaded {extra.count:,} more tasks (not due) in {extra.seconds:.1f} s")
+            for mode, publish in (("no-op publish", _no_publish), ("publish to Redis", to_redis)):
+                _make_due_again(url, due, due_at)
+                delete_prefixed(prefix)
+                tasks, runs, batches, seconds = asyncio.run(
+                    _claim_all(url, settings, publish, utcnow())
+                )
+                messages = queue_depth(prefix) if publish is to_redis else 0
+                stored = scalar(url, "SELECT count(*) FROM task_runs")
+                if tasks != due.count or runs != due.count or stored != due.count:
+                    raise RuntimeError(f"claimed {tasks} tasks, {runs} runs, {stored} stored; "
+                                       f"expected {due.count}")
+                if publish is to_redis and messages != math.ceil(runs / per_message):
+                    raise RuntimeError(f"{messages} messages queued for {runs} runs")
+                passes.append(Pass(size, mode, tasks, runs, batches, seconds, messages))
+                log(f"{size:,} tasks, {mode}: {tasks:,} claimed in {seconds:.2f} s "
+                    f"({tasks / seconds:,.0f}/s, {batches} batches, {messages} messages)")
+        delete_prefixed(prefix)
+    return _figure(passes, due_count, settings)
+
+
+def _figure(passes: list[Pass], due_count: int, settings: Settings) -> Figure:
+    target_rate = TARGET_DUE / TARGET_SECONDS
+    rows: list[Row] = []
+    notes: list[str] = []
+    for p in passes:
+        with_broker = p.mode == "publish to Redis"
+        rows.append(Row(
+            f"{p.size:,} tasks, {due_count:,} due, {p.mode}",
+            p.rate, "tasks/s",
+            target=f">= {target_rate:,.0f}/s ({TARGET_DUE:,} in {TARGET_SECONDS:.0f} s)"
+            if with_broker else "",
+            met=p.rate >= target_rate if with_broker else None,
+        ))
+    for size in sorted({p.size for p in passes}):
+        by_mode = {p.mode: p for p in passes if p.size == size}
+        bare, full = by_mode.get("no-op publish"), by_mode.get("publish to Redis")
+        if bare is None or full is None:
+            continue
+        extra = full.seconds - bare.seconds
+        notes.append(
+            f"{size:,} tasks: {full.tasks:,} due tasks dispatched in {full.seconds:.2f} s with "
+            f"Redis ({full.messages:,} messages), {bare.seconds:.2f} s without; the broker adds "
+            f"{extra / full.runs * 1e6:,.0f} ms per 1,000 runs "
+            f"({100 * extra / full.seconds:.0f} % of the dispatch time)."
+        )
+    return Figure(
+        KEY, TITLE, tuple(rows),
+        method=METHOD.format(target_due=TARGET_DUE, target_s=TARGET_SECONDS,
+                             target_rate=target_rate, batch=settings.claim_batch,
+                             due=due_count, per_message=settings.runs_per_message),
+        notes=tuple(notes),
+        params={"due": due_count, "batch": settings.claim_batch,
+                "runs_per_message": settings.runs_per_message},
+    )

@@ -1,0 +1,106 @@
+"""``make bench``: run every benchmark, print the table, write ``docs/performance.md``.
+
+Each benchmark runs in a child process of its own (``--child NAME``) with a deadline: the
+project's Celery app and runtime are per-process singletons configured once, and a hung or
+failed benchmark must not stop the others. ``--only NAME`` (repeatable) and ``--quick``
+(reduced sizes) are for development; the page is written only by a full run, unless
+``--write-doc`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from benchmarks.report import Figure, failed, text_table, write_doc
+
+
+class Benchmark(NamedTuple):
+    module: str
+    title: str
+    deadline_s: float
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "claim": Benchmark("benchmarks.claim_rate", "Scheduler claim rate", 300),
+    "e2e": Benchmark("benchmarks.end_to_end", "End-to-end runs/s", 360),
+    "idle": Benchmark("benchmarks.idle_tick", "Idle tick cost", 300),
+    "lateness": Benchmark("benchmarks.lateness", "Firing lateness", 240),
+}
+
+
+def _child(name: str, out: Path, quick: bool) -> int:
+    module = importlib.import_module(BENCHMARKS[name].module)
+    measure: Callable[[bool], Figure] = module.measure
+    figure = measure(quick)
+    out.write_text(figure.to_json(), encoding="utf-8")
+    return 0
+
+
+def _run_one(name: str, quick: bool, workdir: Path) -> Figure:
+    bench = BENCHMARKS[name]
+    out = workdir / f"{name}.json"
+    command = [sys.executable, "-m", "benchmarks.run", "--child", name, "--out", str(out)]
+    if quick:
+        command.append("--quick")
+    print(f"\n== {bench.title} ({name}) ==", flush=True)
+    began = time.monotonic()
+    proc = subprocess.Popen(command)
+    try:
+        code = proc.wait(timeout=bench.deadline_s)
+    except subprocess.TimeoutExpired:
+        # Its finally blocks stop its workers and drop its database: interrupt, then wait.
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return failed(name, bench.title, f"did not finish within {bench.deadline_s:.0f} s")
+    print(f"   ({name} took {time.monotonic() - began:.0f} s)", flush=True)
+    if code != 0 or not out.exists():
+        return failed(name, bench.title, f"the benchmark exited with status {code}")
+    return Figure.from_json(out.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS),
+                        help="run only this benchmark (repeatable)")
+    parser.add_argument("--quick", action="store_true", help="reduced sizes, for development")
+    parser.add_argument("--write-doc", action="store_true",
+                        help="write docs/performance.md even for a partial or quick run")
+    parser.add_argument("--child", choices=sorted(BENCHMARKS), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return _child(args.child, args.out, args.quick)
+
+    names = args.only or list(BENCHMARKS)
+    started = datetime.now(UTC)
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="pa-bench-") as tmp:
+        figures = [_run_one(name, args.quick, Path(tmp)) for name in names]
+    seconds = time.monotonic() - began
+    print(f"\nBenchmarks finished in {seconds / 60:.1f} min"
+          + (" (--quick: reduced sizes)" if args.quick else "") + "\n", flush=True)
+    print(text_table(figures), flush=True)
+    if args.write_doc or (not args.only and not args.quick):
+        path = write_doc(figures, started, seconds, args.quick)
+        print(f"\nWrote {path}", flush=True)
+    else:
+        print("\n(docs/performance.md not written: partial or quick run; see --write-doc)")
+    return 1 if any(not f.rows for f in figures) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

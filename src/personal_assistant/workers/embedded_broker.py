@@ -1,0 +1,16 @@
+"""The embedded broker: kombu's SQLAlchemy transport on SQLite, polled every 0.1 s.
+
+kombu's virtual transports poll; the default interval (1 s) would add up to a second to every
+run's start on the embedded default. The SQLAlchemy transport hands its options to
+``create_engine``, so the interval is set on the class instead.
+"""
+
+from __future__ import annotations
+
+from kombu.transport import sqlalchemy
+
+POLLING_INTERVAL_S = 0.1
+
+
+class Transport(sqlalchemy.Transport):  # type: ignore[misc]  # kombu is untyped
+    polling_interval = POLLING_INTERVAL_S
