@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
@@ -26,7 +28,6 @@ from benchmarks.fixtures import (
     vacuum,
 )
 from benchmarks.report import Figure, Row
-from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
@@ -36,6 +37,7 @@ TITLE = "Idle tick cost"
 RATIO_TARGET = 1.5
 DUE_FRACTION = 10
 TICKS = 200
+ROUNDS = 10
 STATES = ("fresh", "after claim, first tick", "after claim", "after VACUUM")
 
 METHOD = """\
@@ -46,106 +48,130 @@ must not grow with the number of tasks. Target: at {big:,} tasks within {ratio}x
 {small:,} tasks.
 
 **How it was measured.** In the benchmark process, with a no-op publish and a chosen `now`.
-For each size: load the tasks (daily schedules, a tenth of them due at one instant `T`, the
-rest hours later) and `VACUUM (ANALYZE)`; then the median of {ticks} ticks at `T - 60 s`
-(*fresh*); claim the due tenth with `claim_due(T)` until nothing is due (the *mass claim*);
-the first tick at `T` after it, then the median of {ticks} more (*after claim*: the dead index
-entries left by the claim are still there unless autovacuum got to them); `VACUUM (ANALYZE)`
-of both tables, and the median of {ticks} ticks at `T` (*after VACUUM*). The dead tuples
-reported are `pg_stat_user_tables.n_dead_tup` of `ai_tasks` after the after-claim ticks.
+Both databases are loaded first (daily schedules, a tenth of the tasks due at one instant `T`,
+the rest hours later) and vacuumed. Each figure is a median of {ticks} ticks, taken
+alternately on the two databases in {rounds} rounds, so that a change in the machine's
+background load hits both sizes alike. *Fresh*: ticks at `T - 60 s`. Then the due tenth is
+claimed with `claim_due(T)` until nothing is due (the *mass claim*), and ticks at `T` follow:
+the first one on its own, then the median of the next ones (*after claim*: the claim's dead
+index entries are still there unless autovacuum got to them). *After VACUUM*: ticks at `T`
+after `VACUUM (ANALYZE)` of `ai_tasks` and `task_runs`. The dead tuples reported are
+`pg_stat_user_tables.n_dead_tup` of `ai_tasks` just before that VACUUM.
 """
 
 
-@dataclass(frozen=True)
-class SizeResult:
+@dataclass
+class Database:
     size: int
-    claimed: int
-    ms: dict[str, float]
-    dead_after_claim: int
-    autovacuumed: bool
+    url: str
+    due_at: datetime
+    claimed: int = 0
+    dead_after_claim: int = 0
+    autovacuumed: bool = False
+    ms: dict[str, float] = field(default_factory=dict)
 
 
-async def _ticks(url: str, settings: Settings, now: datetime, count: int) -> list[float]:
-    """Milliseconds of ``count`` successive ticks at ``now``."""
-    engine = make_async_engine(url, pool_size=2)
+async def _tick_ms(scheduler: TaskScheduler, now: datetime) -> float:
+    began = time.perf_counter()
+    await scheduler.tick(now)
+    return 1000 * (time.perf_counter() - began)
+
+
+async def _interleaved(
+    schedulers: dict[int, TaskScheduler], now: dict[int, datetime], ticks: int
+) -> dict[int, float]:
+    """Median tick time per size, alternating between the sizes in rounds.
+
+    The machine is shared: alternating makes a change in background load hit every size
+    alike, so the ratio between sizes holds even when the absolute figures drift.
+    """
+    samples: dict[int, list[float]] = {size: [] for size in schedulers}
+    for _ in range(ROUNDS):
+        for size, scheduler in schedulers.items():
+            for _ in range(max(1, ticks // ROUNDS)):
+                samples[size].append(await _tick_ms(scheduler, now[size]))
+    return {size: statistics.median(values) for size, values in samples.items()}
+
+
+async def _measure(dbs: list[Database], ticks: int) -> None:
+    engines = {db.size: make_async_engine(db.url, pool_size=2) for db in dbs}
     try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        scheduler = TaskScheduler(engine, settings, lambda ids: None)
-        times: list[float] = []
-        for _ in range(count):
+        schedulers: dict[int, TaskScheduler] = {}
+        for db in dbs:
+            async with engines[db.size].connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            settings = make_settings(db.url, "bench_unused:")
+            schedulers[db.size] = TaskScheduler(engines[db.size], settings, _no_publish)
+        before = {db.size: db.due_at - timedelta(seconds=60) for db in dbs}
+        at_due = {db.size: db.due_at for db in dbs}
+
+        def record(state: str, medians: dict[int, float]) -> None:
+            for db in dbs:
+                db.ms[state] = medians[db.size]
+            log(f"{state}: " + ", ".join(f"{s:,} tasks {ms:.2f} ms" for s, ms in medians.items()))
+
+        record("fresh", await _interleaved(schedulers, before, ticks))
+        vacuums_before = {db.size: dead_tuples(db.url, "ai_tasks")[1] for db in dbs}
+        for db in dbs:
             began = time.perf_counter()
-            await scheduler.tick(now)
-            times.append(1000 * (time.perf_counter() - began))
-        return times
+            while (report := await schedulers[db.size].claim_due(db.due_at)).tasks:
+                db.claimed += report.tasks
+            log(f"{db.size:,} tasks: mass claim of {db.claimed:,} in "
+                f"{time.perf_counter() - began:.1f} s")
+        record("after claim, first tick",
+               {db.size: await _tick_ms(schedulers[db.size], db.due_at) for db in dbs})
+        record("after claim", await _interleaved(schedulers, at_due, ticks))
+        time.sleep(1.5)  # table statistics reach pg_stat_user_tables within about a second
+        for db in dbs:
+            db.dead_after_claim, vacuums = dead_tuples(db.url, "ai_tasks")
+            db.autovacuumed = vacuums > vacuums_before[db.size]
+            vacuum(db.url, "ai_tasks", "task_runs")
+        record("after VACUUM", await _interleaved(schedulers, at_due, ticks))
     finally:
-        await engine.dispose()
+        for engine in engines.values():
+            await engine.dispose()
 
 
-async def _claim_all(url: str, settings: Settings, now: datetime) -> int:
-    engine = make_async_engine(url, pool_size=2)
-    try:
-        scheduler = TaskScheduler(engine, settings, lambda ids: None)
-        claimed = 0
-        while (report := await scheduler.claim_due(now)).tasks:
-            claimed += report.tasks
-        return claimed
-    finally:
-        await engine.dispose()
-
-
-def _measure_size(size: int, ticks: int) -> SizeResult:
-    with database() as url:
-        settings = make_settings(url, "bench_unused:")
-        due_at = utc_seconds(utcnow()) + timedelta(minutes=5)
-        due = load_tasks(url, size // DUE_FRACTION, start=due_at)
-        rest = load_tasks(url, size - due.count, start=due_at + timedelta(hours=1),
-                          spread_s=23 * 3600)
-        vacuum(url, "ai_tasks", "users")
-        log(f"{size:,} tasks loaded in {due.seconds + rest.seconds:.1f} s")
-        ms: dict[str, float] = {}
-        ms["fresh"] = statistics.median(
-            asyncio.run(_ticks(url, settings, due_at - timedelta(seconds=60), ticks))
-        )
-        _, vacuums_before = dead_tuples(url, "ai_tasks")
-        claimed = asyncio.run(_claim_all(url, settings, due_at))
-        first, *rest_ticks = asyncio.run(_ticks(url, settings, due_at, ticks + 1))
-        ms["after claim, first tick"] = first
-        ms["after claim"] = statistics.median(rest_ticks)
-        time.sleep(1.5)  # statistics reach pg_stat_user_tables within about a second
-        dead, vacuums_after = dead_tuples(url, "ai_tasks")
-        vacuum(url, "ai_tasks", "task_runs")
-        ms["after VACUUM"] = statistics.median(asyncio.run(_ticks(url, settings, due_at, ticks)))
-        log(f"{size:,} tasks: " + ", ".join(f"{k} {v:.2f} ms" for k, v in ms.items())
-            + f"; {claimed:,} claimed, {dead:,} dead tuples after the claim")
-        return SizeResult(size, claimed, ms, dead, vacuums_after > vacuums_before)
+def _no_publish(run_ids: Sequence[int]) -> None:
+    return None
 
 
 def measure(quick: bool) -> Figure:
     sizes = (10_000, 100_000) if quick else (10_000, 1_000_000)
-    ticks = 50 if quick else TICKS
-    results = [_measure_size(size, ticks) for size in sizes]
-    small, big = results[0], results[-1]
+    ticks = 60 if quick else TICKS
+    with ExitStack() as stack:
+        dbs: list[Database] = []
+        for size in sizes:
+            url = stack.enter_context(database())
+            due_at = utc_seconds(utcnow()) + timedelta(minutes=10)
+            due = load_tasks(url, size // DUE_FRACTION, start=due_at)
+            rest = load_tasks(url, size - due.count, start=due_at + timedelta(hours=1),
+                              spread_s=23 * 3600)
+            vacuum(url, "ai_tasks", "task_runs", "users")
+            log(f"{size:,} tasks loaded in {due.seconds + rest.seconds:.1f} s")
+            dbs.append(Database(size, url, due_at))
+        asyncio.run(_measure(dbs, ticks))
+    small, big = dbs[0], dbs[-1]
     rows: list[Row] = []
     for state in STATES:
-        for result in (small, big):
-            is_big = result is big
-            ratio = result.ms[state] / small.ms[state] if small.ms[state] else float("inf")
+        for db in (small, big):
+            ratio = db.ms[state] / small.ms[state] if small.ms[state] else float("inf")
             rows.append(Row(
-                f"{result.size:,} tasks, {state}", result.ms[state], "ms",
-                target=(f"<= {RATIO_TARGET}x {small.size:,} ({ratio:.2f}x)" if is_big else ""),
-                met=ratio <= RATIO_TARGET if is_big else None,
+                f"{db.size:,} tasks, {state}", db.ms[state], "ms",
+                target=f"<= {RATIO_TARGET}x {small.size:,} ({ratio:.2f}x)" if db is big else "",
+                met=ratio <= RATIO_TARGET if db is big else None,
             ))
     notes = [
-        f"{r.size:,} tasks: the mass claim took {r.claimed:,} tasks; {r.dead_after_claim:,} dead "
-        f"tuples in ai_tasks after it; autovacuum "
-        + ("ran on ai_tasks" if r.autovacuumed else "did not run on ai_tasks")
+        f"{db.size:,} tasks: the mass claim took {db.claimed:,} tasks; {db.dead_after_claim:,} "
+        "dead tuples in ai_tasks after it; autovacuum "
+        + ("ran on ai_tasks" if db.autovacuumed else "did not run on ai_tasks")
         + " between the claim and the manual VACUUM."
-        for r in results
+        for db in dbs
     ]
     return Figure(
         KEY, TITLE, tuple(rows),
-        method=METHOD.format(big=big.size, small=small.size, ratio=RATIO_TARGET, ticks=ticks),
+        method=METHOD.format(big=big.size, small=small.size, ratio=RATIO_TARGET, ticks=ticks,
+                             rounds=ROUNDS),
         notes=tuple(notes),
         params={"sizes": "/".join(f"{s:,}" for s in sizes), "due": f"1/{DUE_FRACTION}",
                 "ticks": ticks},

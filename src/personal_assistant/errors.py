@@ -76,7 +76,7 @@ EXIT_CODES: dict[type[PersonalAssistantError], int] = {
 def _lookup(table: dict[type[PersonalAssistantError], int], error: PersonalAssistantError) -> int:
     for cls in type(error).__mro__:
         if cls in table:
-            return table[cls]  # type: ignore[index]  # mro entries past the root are not keys
+            return table[cls]
     return table[PersonalAssistantError]
 
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -150,20 +151,41 @@ def test_user_selection(pa: Cli) -> None:
 def test_task_add_every_schedule_option(ready: Cli) -> None:
     paris = ZoneInfo("Europe/Paris")
     cases: list[tuple[list[str], str, Callable[[datetime], bool]]] = [
-        (["--at", "2030-12-01 09:00"], "once",
-         lambda d: d == datetime(2030, 12, 1, 8, 0, tzinfo=UTC)),
-        (["--in", "10m"], "once",
-         lambda d: timedelta(minutes=9) < d - datetime.now(UTC) <= timedelta(minutes=10)),
-        (["--every", "30m"], "interval",
-         lambda d: timedelta(minutes=29) < d - datetime.now(UTC) <= timedelta(minutes=30)),
-        (["--daily", "09:00,18:00"], "daily",
-         lambda d: d.astimezone(paris).strftime("%H:%M") in ("09:00", "18:00")),
-        (["--weekly", "mon,wed@09:00"], "weekly",
-         lambda d: d.astimezone(paris).strftime("%a %H:%M") in ("Mon 09:00", "Wed 09:00")),
-        (["--monthly", "31@09:00", "--tz", "America/New_York"], "monthly",
-         lambda d: d.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") == "09:00"),
-        (["--cron", "0 9 * * 1-5"], "cron",
-         lambda d: d.astimezone(paris).weekday() < 5 and d.astimezone(paris).hour == 9),
+        (
+            ["--at", "2030-12-01 09:00"],
+            "once",
+            lambda d: d == datetime(2030, 12, 1, 8, 0, tzinfo=UTC),
+        ),
+        (
+            ["--in", "10m"],
+            "once",
+            lambda d: timedelta(minutes=9) < d - datetime.now(UTC) <= timedelta(minutes=10),
+        ),
+        (
+            ["--every", "30m"],
+            "interval",
+            lambda d: timedelta(minutes=29) < d - datetime.now(UTC) <= timedelta(minutes=30),
+        ),
+        (
+            ["--daily", "09:00,18:00"],
+            "daily",
+            lambda d: d.astimezone(paris).strftime("%H:%M") in ("09:00", "18:00"),
+        ),
+        (
+            ["--weekly", "mon,wed@09:00"],
+            "weekly",
+            lambda d: d.astimezone(paris).strftime("%a %H:%M") in ("Mon 09:00", "Wed 09:00"),
+        ),
+        (
+            ["--monthly", "31@09:00", "--tz", "America/New_York"],
+            "monthly",
+            lambda d: d.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") == "09:00",
+        ),
+        (
+            ["--cron", "0 9 * * 1-5"],
+            "cron",
+            lambda d: d.astimezone(paris).weekday() < 5 and d.astimezone(paris).hour == 9,
+        ),
     ]
     for options, kind, check in cases:
         task = ready("task", "add", f"{kind} task", *options, "--json").json()
@@ -185,11 +207,32 @@ def test_task_add_prints_id_description_and_next_run(ready: Cli) -> None:
 
 def test_task_add_options(ready: Cli) -> None:
     task = ready(
-        "task", "add", "Digest", "--instruction", "Summarise my inbox",
-        "--type", "automated_task", "--channel", "in_app", "--channel", "email",
-        "--catch-up", "skip", "--max-retries", "5", "--context", "folder=Inbox",
-        "--context", "style=short=sweet", "--every", "1h",
-        "--start", "2030-01-01 00:00", "--end", "2030-01-02 00:00", "--json",
+        "task",
+        "add",
+        "Digest",
+        "--instruction",
+        "Summarise my inbox",
+        "--type",
+        "automated_task",
+        "--channel",
+        "in_app",
+        "--channel",
+        "email",
+        "--catch-up",
+        "skip",
+        "--max-retries",
+        "5",
+        "--context",
+        "folder=Inbox",
+        "--context",
+        "style=short=sweet",
+        "--every",
+        "1h",
+        "--start",
+        "2030-01-01 00:00",
+        "--end",
+        "2030-01-02 00:00",
+        "--json",
     ).json()
     assert task["instruction"] == "Summarise my inbox"
     assert task["task_type"] == "automated_task"
@@ -200,36 +243,38 @@ def test_task_add_options(ready: Cli) -> None:
     assert utc(task["schedule"]["end"]) == datetime(2030, 1, 1, 23, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(
-    ("args", "field", "word"),
-    [
-        (["x", "--daily", "09:00", "--tz", "Mars/Olympus"], "schedule.timezone", "Mars/Olympus"),
-        (["x", "--cron", "61 * * * *"], "schedule.expression", "cron"),
-        (["x", "--cron", "0 9 * *"], "schedule.expression", "5 fields"),
-        (["x", "--at", "2020-01-01 09:00"], "schedule.at", "past"),
-        (["x", "--at", "tomorrow"], "schedule.at", "ISO-8601"),
-        (["  ", "--daily", "09:00"], "title", "empty"),
-        (["x"], "schedule", "exactly one"),
-        (["x", "--daily", "09:00", "--every", "1h"], "schedule", "exactly one"),
-        (["x", "--daily", "25:00"], "schedule.times", "25:00"),
-        (["x", "--weekly", "someday@09:00"], "schedule.weekdays", "someday"),
-        (["x", "--weekly", "mon"], "--weekly", "mon,wed@09:00"),
-        (["x", "--every", "10s"], "schedule.every", "60 s"),
-        (["x", "--in", "soon"], "--in", "duration"),
-        (["x", "--daily", "09:00", "--type", "chore"], "task_type", "reminder"),
-        (["x", "--daily", "09:00", "--channel", "pigeon"], "notification_channels", "pigeon"),
-        (["x", "--daily", "09:00", "--catch-up", "never"], "catch_up", "once"),
-        (["x", "--daily", "09:00", "--max-retries", "99"], "max_retries", "20"),
-        (["x", "--daily", "09:00", "--context", "novalue"], "--context", "KEY=VALUE"),
-        (["x", "--every", "1h", "--start", "2030-01-02", "--end", "2030-01-01"],
-         "schedule.end", "after start"),
-        (["x", "--at", "2030-01-01 09:00", "--end", "2029-01-01"], "schedule", "no firing"),
-    ],
-)
-def test_task_add_bad_input_names_the_field_and_writes_nothing(
-    ready: Cli, args: list[str], field: str, word: str
-) -> None:
-    failed(ready("task", "add", *args), 2, f"error: {field}: ", word)
+BAD_TASKS: list[tuple[list[str], str, str]] = [
+    (["x", "--daily", "09:00", "--tz", "Mars/Olympus"], "schedule.timezone", "Mars/Olympus"),
+    (["x", "--cron", "61 * * * *"], "schedule.expression", "cron"),
+    (["x", "--cron", "0 9 * *"], "schedule.expression", "5 fields"),
+    (["x", "--at", "2020-01-01 09:00"], "schedule.at", "past"),
+    (["x", "--at", "tomorrow"], "schedule.at", "ISO-8601"),
+    (["  ", "--daily", "09:00"], "title", "empty"),
+    (["x"], "schedule", "exactly one"),
+    (["x", "--daily", "09:00", "--every", "1h"], "schedule", "exactly one"),
+    (["x", "--daily", "25:00"], "schedule.times", "25:00"),
+    (["x", "--weekly", "someday@09:00"], "schedule.weekdays", "someday"),
+    (["x", "--weekly", "mon"], "--weekly", "mon,wed@09:00"),
+    (["x", "--every", "10s"], "schedule.every", "60 s"),
+    (["x", "--in", "soon"], "--in", "duration"),
+    (["x", "--daily", "09:00", "--type", "chore"], "task_type", "reminder"),
+    (["x", "--daily", "09:00", "--channel", "pigeon"], "notification_channels", "pigeon"),
+    (["x", "--daily", "09:00", "--catch-up", "never"], "catch_up", "once"),
+    (["x", "--daily", "09:00", "--max-retries", "99"], "max_retries", "20"),
+    (["x", "--daily", "09:00", "--context", "novalue"], "--context", "KEY=VALUE"),
+    (
+        ["x", "--every", "1h", "--start", "2030-01-02", "--end", "2030-01-01"],
+        "schedule.end",
+        "after",
+    ),
+    (["x", "--at", "2030-01-01 09:00", "--end", "2029-01-01"], "schedule", "no firing"),
+]
+
+
+def test_task_add_bad_input_names_the_field_and_writes_nothing(ready: Cli) -> None:
+    # One database for all cases: each subprocess costs a second or more of imports.
+    for args, field, word in BAD_TASKS:
+        failed(ready("task", "add", *args), 2, f"error: {field}: ", word)
     assert ready("task", "list", "--json").json() == []
 
 
@@ -275,7 +320,7 @@ def test_task_preview_from_options_creates_nothing(ready: Cli) -> None:
     ).json()
     firings = [utc(f) for f in result["firings"]]
     assert len(firings) == 3
-    assert all(b - a >= timedelta(days=6) for a, b in zip(firings, firings[1:], strict=False))
+    assert all(b - a >= timedelta(days=6) for a, b in pairwise(firings))
     assert result["timezone"] == "America/New_York"
     assert result["description"] == "weekly on sun at 02:30 (America/New_York)"
     default_tz = ready("task", "preview", "--daily", "09:00", "--json").json()
@@ -294,7 +339,7 @@ def test_task_preview_of_a_task(ready: Cli) -> None:
     ready.ok("task", "add", "Stand up", "--every", "2h")
     result = ready("task", "preview", "1", "-n", "4", "--json").json()
     firings = [utc(f) for f in result["firings"]]
-    assert [b - a for a, b in zip(firings, firings[1:], strict=False)] == [timedelta(hours=2)] * 3
+    assert [b - a for a, b in pairwise(firings)] == [timedelta(hours=2)] * 3
     failed(ready("task", "preview", "1", "--daily", "09:00"), 2, "schedule", "not both")
     failed(ready("task", "preview", "7"), 3, "task_id", "7")
 
@@ -380,13 +425,30 @@ def _deliver(database_url: str, task_id: int, user_id: int, titles: list[str]) -
             base = datetime(2030, 1, 1, tzinfo=UTC)
             for n, title in enumerate(titles):
                 at = base + timedelta(hours=n)
-                run = TaskRun(task_id=task_id, scheduled_for=at, state="succeeded", attempt=1,
-                              queued_at=at, finished_at=at, result=f"answer {n}")
+                run = TaskRun(
+                    task_id=task_id,
+                    scheduled_for=at,
+                    state="succeeded",
+                    attempt=1,
+                    queued_at=at,
+                    finished_at=at,
+                    result=f"answer {n}",
+                )
                 session.add(run)
                 session.flush()
-                session.add(Notification(run_id=run.id, task_id=task_id, user_id=user_id,
-                                         channel="in_app", status="delivered", title=title,
-                                         body=f"body {n}", created_at=at, delivered_at=at))
+                session.add(
+                    Notification(
+                        run_id=run.id,
+                        task_id=task_id,
+                        user_id=user_id,
+                        channel="in_app",
+                        status="delivered",
+                        title=title,
+                        body=f"body {n}",
+                        created_at=at,
+                        delivered_at=at,
+                    )
+                )
     finally:
         engine.dispose()
 
@@ -422,7 +484,11 @@ def test_notifications_list_and_mark_read(ready: Cli) -> None:
 def test_python_m_and_help_need_no_database(pa: Cli, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "personal_assistant.cli.main", "--help"],
-        env=pa.env, capture_output=True, text=True, timeout=120, check=False,
+        env=pa.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     for command in ("db", "user", "task", "runs", "notifications", "run", "worker", "beat"):

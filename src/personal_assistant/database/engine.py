@@ -24,7 +24,7 @@ SQLITE_BUSY_TIMEOUT_S = 30
 def _normalise(url: str, *, async_: bool) -> URL:
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - SQLAlchemy raises ArgumentError and ValueError
+    except Exception:
         raise ConfigurationError("is not a database URL", field="DATABASE_URL") from None
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):

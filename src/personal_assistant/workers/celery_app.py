@@ -19,7 +19,6 @@ from personal_assistant import logsetup
 from personal_assistant.config import Settings
 from personal_assistant.workers.routing import QUEUES, ROUTES, TASK_MODULES
 
-
 EMBEDDED_TRANSPORT = "personal_assistant.workers.embedded_broker:Transport"
 
 
@@ -105,7 +104,7 @@ class _LazyConfig(Mapping[str, Any]):
         return len(self._load())
 
 
-class PersonalAssistantCelery(Celery):  # type: ignore[misc]  # Celery is untyped
+class PersonalAssistantCelery(Celery):
     """The Celery app; reads :class:`Settings` only when Celery first needs its configuration."""
 
     def __init__(self) -> None:
@@ -121,7 +120,7 @@ class PersonalAssistantCelery(Celery):  # type: ignore[misc]  # Celery is untype
 
     def use_settings(self, settings: Settings) -> None:
         """Configure from explicit settings (the CLI and tests); call before first use."""
-        if self.configured:
+        if self.configured:  # type: ignore[attr-defined]  # set by Celery, not in the stubs
             raise RuntimeError("the Celery app is already configured")
         self._pa_settings = settings
 

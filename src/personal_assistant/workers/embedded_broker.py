@@ -12,5 +12,5 @@ from kombu.transport import sqlalchemy
 POLLING_INTERVAL_S = 0.1
 
 
-class Transport(sqlalchemy.Transport):  # type: ignore[misc]  # kombu is untyped
+class Transport(sqlalchemy.Transport):
     polling_interval = POLLING_INTERVAL_S

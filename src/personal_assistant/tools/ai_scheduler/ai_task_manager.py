@@ -271,17 +271,16 @@ class AITaskManager:
     async def run_now(self, task_id: int, user_id: int) -> TaskRun:
         """Queue an extra run now; the scheduler sends it on its next tick."""
         now = self._clock()
-        async with self._session() as session:
-            async with session.begin():
-                await _owned_task(session, task_id, user_id)
-                run = TaskRun(task_id=task_id, scheduled_for=now, state=RunState.QUEUED,
-                              attempt=0, queued_at=now, lease_expires_at=now)
-                session.add(run)
-                try:
-                    await session.flush()
-                except IntegrityError:
-                    raise ConflictError(f"task {task_id} already has a run at this instant",
-                                        field="task_id") from None
+        async with self._session() as session, session.begin():
+            await _owned_task(session, task_id, user_id)
+            run = TaskRun(task_id=task_id, scheduled_for=now, state=RunState.QUEUED,
+                          attempt=0, queued_at=now, lease_expires_at=now)
+            session.add(run)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise ConflictError(f"task {task_id} already has a run at this instant",
+                                    field="task_id") from None
         return run
 
     # Runs and notifications --------------------------------------------------------------------

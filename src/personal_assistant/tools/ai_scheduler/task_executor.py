@@ -45,7 +45,7 @@ class TaskExecutor:
         except TimeoutError:
             return Outcome(request.run_id, request.attempt, self.agent.name,
                            error=f"the agent did not answer within {self._timeout:g} s")
-        except Exception as exc:  # noqa: BLE001 - a bug in an agent must not lose the run
+        except Exception as exc:
             log.exception("event=agent_crashed run_id=%s", request.run_id)
             return Outcome(request.run_id, request.attempt, self.agent.name,
                            error=f"agent crashed: {type(exc).__name__}: {exc}")

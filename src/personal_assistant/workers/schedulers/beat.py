@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from celery.beat import ScheduleEntry, Scheduler
 
+from personal_assistant.config import Settings
 from personal_assistant.database.types import utcnow
+from personal_assistant.workers.celery_app import PersonalAssistantCelery
 from personal_assistant.workers.dispatch import publish_runs
 from personal_assistant.workers.routing import queue_for
 from personal_assistant.workers.runtime import runtime
@@ -25,36 +27,38 @@ log = logging.getLogger(__name__)
 REAPER = "personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs"
 
 
-class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # Celery is untyped
+class DatabaseScheduler(Scheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._failures = 0
         super().__init__(*args, **kwargs)
 
+    @property
+    def settings(self) -> Settings:
+        return cast(PersonalAssistantCelery, self.app).pa_settings
+
     def setup_schedule(self) -> None:
-        settings = self.app.pa_settings
-        self.merge_inplace(
-            {
-                "reap-expired-runs": {
-                    "task": REAPER,
-                    "schedule": timedelta(seconds=settings.reaper_interval_seconds),
-                    "options": {"queue": queue_for(REAPER)},
-                }
+        entries: dict[str, Any] = {
+            "reap-expired-runs": {
+                "task": REAPER,
+                "schedule": timedelta(seconds=self.settings.reaper_interval_seconds),
+                "options": {"queue": queue_for(REAPER)},
             }
-        )
+        }
+        self.merge_inplace(entries)
         self.install_default_entries(self.schedule)
 
     def _publish(self, run_ids: Any) -> None:
-        publish_runs(self.app, run_ids, per_message=self.app.pa_settings.runs_per_message)
+        publish_runs(self.app, run_ids, per_message=self.settings.runs_per_message)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        beat_delay: float = super().tick(*args, **kwargs)
-        settings = self.app.pa_settings
+        beat_delay = float(super().tick(*args, **kwargs))
+        settings = self.settings
         try:
             scheduler = runtime.scheduler(settings, self._publish)
             ai_delay = runtime.run(scheduler.tick(utcnow()))
-        except Exception:  # noqa: BLE001 - a database or broker outage must not stop beat
+        except Exception:
             self._failures += 1
-            pause = min(30.0, settings.tick_seconds * 2**min(self._failures, 6))
+            pause = min(30.0, settings.tick_seconds * 2.0 ** min(self._failures, 6))
             log.exception("event=scheduler_tick_failed failures=%s retry_in=%.1f",
                           self._failures, pause)
             return min(beat_delay, pause)
