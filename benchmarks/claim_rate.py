@@ -78,9 +78,9 @@ class Pass:
         return self.tasks / self.seconds if self.seconds > 0 else 0.0
 
 
-async def _claim_all(url: str, settings: Settings, publish: Publish,
-                     now: datetime) -> tuple[int, int, int, float]:
-    """Claim until nothing is due: (tasks, runs, batches, seconds)."""
+async def claim_until_empty(url: str, settings: Settings, publish: Publish,
+                            now: datetime) -> tuple[int, int, int, float]:
+    """``claim_due(now)`` until nothing is due: (tasks, runs, batches, seconds)."""
     engine = make_async_engine(url, pool_size=2)
     try:
         async with engine.connect() as conn:  # open the pool's connection before timing
@@ -140,7 +140,7 @@ def measure(quick: bool) -> Figure:
                 _make_due_again(url, due, due_at)
                 delete_prefixed(prefix)
                 tasks, runs, batches, seconds = asyncio.run(
-                    _claim_all(url, settings, publish, utcnow())
+                    claim_until_empty(url, settings, publish, utcnow())
                 )
                 messages = queue_depth(prefix) if publish is to_redis else 0
                 stored = scalar(url, "SELECT count(*) FROM task_runs")

@@ -1,4 +1,4 @@
-"""``pa run``, ``pa worker`` and ``pa beat``: the processes of the system."""
+"""``pa run``, ``pa worker``, ``pa beat`` and ``pa status``: the processes of the system."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the process commands to ``app``."""
-    from personal_assistant.cli import processes
+    from personal_assistant.cli import processes, status
 
     app.command("run", help="Migrate, then run worker and scheduler until Ctrl-C.")(processes.run)
     app.command("worker", help="Run a Celery worker on every queue of the routing table.",
                 context_settings={"allow_extra_args": True,
                                   "ignore_unknown_options": True})(processes.worker)
+    app.command("status", help="Is the system making progress? Exit 1 if not.")(status.status)
     app.command("beat", help="Run the scheduler (celery beat with the database scheduler).",
                 context_settings={"allow_extra_args": True,
                                   "ignore_unknown_options": True})(processes.beat)

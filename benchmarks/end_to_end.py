@@ -1,0 +1,259 @@
+"""Figure 2: runs per second from due task to stored result, beside bare Celery no-op tasks.
+
+Both phases use one real ``celery worker`` process with the same settings (threads pool and
+its default concurrency, prefetch 1, ``acks_late``, Redis result backend), each with its own
+Redis key prefix. Each worker is started and warmed up first; the clock starts when the first
+message is about to be produced and stops at the last completion, so worker start-up is not
+counted but the producer side (the scheduler's claim, or the enqueue loop) runs concurrently,
+as it does in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from benchmarks import noop_app
+from benchmarks.claim_rate import claim_until_empty
+from benchmarks.fixtures import (
+    PG_ADMIN_URL,
+    database,
+    load_tasks,
+    log,
+    make_settings,
+    process_env,
+    redis_client,
+    redis_prefix,
+    start_celery,
+    stop,
+    token,
+    utc_seconds,
+    vacuum,
+    wait_until,
+    worker_args,
+)
+from benchmarks.report import Figure, Row
+from personal_assistant.database.types import utcnow
+from personal_assistant.workers.celery_app import app
+from personal_assistant.workers.dispatch import publish_runs
+from personal_assistant.workers.routing import worker_queues
+
+KEY = "e2e"
+TITLE = "End-to-end runs/s"
+GOAL = 5.0
+WARMUP = 200
+
+METHOD = """\
+**What it means.** How many runs per second one worker process completes end to end: the
+scheduler claims due tasks and publishes their run ids, and the worker claims each batch of
+runs (compare-and-set), calls the offline agent, stores results and in-app notification rows.
+Beside it, the same worker settings draining bare Celery no-op tasks: Celery's own ceiling on
+this machine with these settings. Target: end-to-end at least the no-op rate; long-term goal
+{goal:.0f}x the no-op rate.
+
+**How it was measured.** End-to-end: {n:,} daily tasks (half reminders, half periodic tasks
+that read their previous results) due in the same second; one
+`celery -A personal_assistant.workers.celery_app worker` with the routed queues, the config's
+threads pool and concurrency ({concurrency}), prefetch 1, `acks_late`, Redis result backend,
+warmed up with {warmup} runs first. The benchmark process then claims the due tasks with
+`TaskScheduler.claim_due` and the real `publish_runs` (`RUNS_PER_MESSAGE={per_message}`), and
+polls the database until every run is `succeeded`. Rate = runs / (last `finished_at` - start
+of the claim). No-op: a Celery app of the benchmark's own (`benchmarks/noop_app.py`) built from
+the same `celery_config(settings)`, one worker with the same pool, concurrency, prefetch,
+acks and result backend, warmed up; then {n_noop:,} no-op tasks are sent with
+`producer.batch()` and the rate is tasks / (last result's `date_done` - start of sending).
+"""
+
+
+@dataclass(frozen=True)
+class Phase:
+    items: int
+    seconds: float
+    produce_seconds: float
+    messages: int
+    detail: str
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds
+
+
+def _run_states(url: str, since: datetime) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            b"SELECT state, count(*) FROM task_runs WHERE scheduled_for >= %s GROUP BY state",
+            (since,),
+        ).fetchall()
+    return {str(state): int(count) for state, count in rows}
+
+
+def _scalar(url: str, query: bytes, *params: object) -> object:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
+def _end_to_end(n: int, home: Path) -> Phase:
+    with redis_prefix() as prefix, database() as url:
+        warm_at = utc_seconds(utcnow()) - timedelta(minutes=2)
+        due_at = warm_at + timedelta(minutes=1)
+        load_tasks(url, WARMUP, start=warm_at, kinds="mixed")
+        load_tasks(url, n, start=due_at, kinds="mixed")
+        vacuum(url, "ai_tasks", "users")
+        settings = make_settings(url, prefix, home)
+        app.use_settings(settings)
+
+        def publish(run_ids: Sequence[int]) -> None:
+            publish_runs(app, run_ids, per_message=settings.runs_per_message)
+
+        worker = start_celery(
+            "worker-e2e", "personal_assistant.workers.celery_app",
+            worker_args(worker_queues(), f"bench-e2e-{token()}"),
+            process_env(url, prefix, home), home,
+        )
+        try:
+            asyncio.run(claim_until_empty(url, settings, publish, warm_at + timedelta(seconds=1)))
+            waited = wait_until(
+                lambda: _run_states(url, warm_at).get("succeeded", 0) >= WARMUP,
+                timeout=90, what="the warm-up runs", watch=[worker],
+            )
+            log(f"worker up and warm ({WARMUP} runs) after {waited:.1f} s")
+            started = datetime.now(UTC)
+            tasks, runs, batches, claim_s = asyncio.run(
+                claim_until_empty(url, settings, publish, utcnow())
+            )
+            log(f"claimed {tasks:,} tasks in {claim_s:.1f} s; waiting for the worker")
+
+            def finished() -> bool:
+                states = _run_states(url, due_at)
+                return states.get("succeeded", 0) + states.get("failed", 0) >= n
+
+            wait_until(finished, timeout=max(120.0, n / 50), what="all runs", interval=0.25,
+                       watch=[worker])
+        finally:
+            stop(worker)
+        states = _run_states(url, due_at)
+        last = _scalar(url, b"SELECT max(finished_at) FROM task_runs WHERE scheduled_for >= %s",
+                       due_at)
+        notes = _scalar(url, b"SELECT count(*) FROM notifications WHERE task_id IN "
+                             b"(SELECT task_id FROM task_runs WHERE scheduled_for >= %s)", due_at)
+        assert isinstance(last, datetime)
+        if states.get("succeeded", 0) != n:
+            raise RuntimeError(f"runs by state: {states}, expected {n} succeeded")
+        seconds = (last - started).total_seconds()
+        log(f"end-to-end: {n:,} runs in {seconds:.1f} s ({n / seconds:,.0f}/s), "
+            f"{notes} notifications")
+        messages = -(-runs // settings.runs_per_message)
+        return Phase(n, seconds, claim_s, messages,
+                     f"{messages:,} messages, {notes:,} in-app notifications written")
+
+
+def _results_done(prefix: str, ids: Sequence[str]) -> list[datetime]:
+    """``date_done`` of every stored result among ``ids`` (missing ones are left out)."""
+    client = redis_client()
+    done: list[datetime] = []
+    try:
+        for i in range(0, len(ids), 1000):
+            keys = [f"{prefix}celery-task-meta-{task_id}" for task_id in ids[i : i + 1000]]
+            for raw in client.mget(keys):
+                if raw is None:
+                    continue
+                meta = json.loads(raw)
+                if meta.get("status") != "SUCCESS":
+                    raise RuntimeError(f"a no-op task ended {meta.get('status')}: {meta}")
+                moment = datetime.fromisoformat(meta["date_done"])
+                done.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    finally:
+        client.close()
+    return done
+
+
+def _send_noops(count: int) -> list[str]:
+    task = noop_app.app.tasks[noop_app.NOOP]
+    ids: list[str] = []
+    with noop_app.app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+        for _ in range(count):
+            ids.append(task.apply_async(producer=producer).id)
+    return ids
+
+
+def _bare_celery(n: int, home: Path) -> Phase:
+    with redis_prefix() as prefix:
+        settings = make_settings(PG_ADMIN_URL, prefix, home)
+        noop_app.app.use_settings(settings)
+        worker = start_celery(
+            "worker-noop", "benchmarks.noop_app",
+            worker_args(noop_app.QUEUE, f"bench-noop-{token()}"),
+            process_env(PG_ADMIN_URL, prefix, home), home,
+        )
+        try:
+            warm = _send_noops(WARMUP)
+            waited = wait_until(lambda: len(_results_done(prefix, warm)) == WARMUP, timeout=90,
+                                what="the warm-up no-op tasks", watch=[worker])
+            log(f"no-op worker up and warm ({WARMUP} tasks) after {waited:.1f} s")
+            started = datetime.now(UTC)
+            began = time.perf_counter()
+            ids = _send_noops(n)
+            send_s = time.perf_counter() - began
+            log(f"sent {n:,} no-op tasks in {send_s:.1f} s; waiting for the worker")
+            client = redis_client()
+
+            def drained() -> bool:
+                return (client.llen(f"{prefix}{noop_app.QUEUE}") == 0
+                        and client.hlen(f"{prefix}unacked") == 0)
+
+            try:
+                wait_until(drained, timeout=max(120.0, n / 50), what="the no-op queue to drain",
+                           interval=0.25, watch=[worker])
+            finally:
+                client.close()
+            wait_until(lambda: len(_results_done(prefix, ids)) == n, timeout=30,
+                       what="every no-op result", watch=[worker])
+            done = _results_done(prefix, ids)
+        finally:
+            stop(worker)
+        seconds = (max(done) - started).total_seconds()
+        log(f"bare Celery: {n:,} no-op tasks in {seconds:.1f} s ({n / seconds:,.0f}/s)")
+        return Phase(n, seconds, send_s, n, f"{n:,} messages, one task each")
+
+
+def measure(quick: bool) -> Figure:
+    n = 2_000 if quick else 20_000
+    n_noop = 2_000 if quick else 20_000
+    with tempfile.TemporaryDirectory(prefix="pa-bench-e2e-") as tmp:
+        home = Path(tmp)
+        e2e = _end_to_end(n, home)
+        bare = _bare_celery(n_noop, home)
+    settings = make_settings(PG_ADMIN_URL, "bench_unused:")
+    ratio = e2e.rate / bare.rate
+    rows = (
+        Row(f"end to end, offline agent, {n:,} runs", e2e.rate, "runs/s",
+            target=">= bare Celery no-op", met=e2e.rate >= bare.rate),
+        Row(f"bare Celery no-op tasks, {n_noop:,} tasks", bare.rate, "tasks/s"),
+        Row("end to end / bare Celery no-op", ratio, "x",
+            target=f">= 1x now, {GOAL:.0f}x long-term goal", met=ratio >= 1.0),
+        Row("long-term goal", ratio, "x", target=f">= {GOAL:.0f}x", met=ratio >= GOAL),
+    )
+    notes = (
+        f"End to end: {e2e.items:,} runs completed in {e2e.seconds:.1f} s ({e2e.detail}); the "
+        f"scheduler's claim and publish took {e2e.produce_seconds:.1f} s of it, concurrently.",
+        f"Bare Celery: {bare.items:,} no-op tasks completed in {bare.seconds:.1f} s; sending "
+        f"them took {bare.produce_seconds:.1f} s of it, concurrently.",
+    )
+    return Figure(
+        KEY, TITLE, rows,
+        method=METHOD.format(goal=GOAL, n=n, n_noop=n_noop, warmup=WARMUP,
+                             concurrency=settings.worker_concurrency,
+                             per_message=settings.runs_per_message),
+        notes=notes,
+        params={"runs": n, "noop_tasks": n_noop, "worker_concurrency":
+                settings.worker_concurrency, "runs_per_message": settings.runs_per_message},
+    )

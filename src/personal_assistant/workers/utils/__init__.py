@@ -1,0 +1,1 @@
+"""Monitoring utilities: progress-based health of the scheduler and the workers."""
