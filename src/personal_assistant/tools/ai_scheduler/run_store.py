@@ -125,15 +125,14 @@ async def record(
     Only runs still owned by this attempt are written; the others are counted ``stale``.
     """
     by_run = {c.request.run_id: c for c in claimed}
-    owned = set(
-        (
-            await conn.execute(
-                select(TaskRun.id, TaskRun.attempt)
-                .where(TaskRun.id.in_(list(by_run)), TaskRun.state == RunState.RUNNING)
-                .with_for_update()
-            )
-        ).tuples().all()
-    )
+    owned = {
+        (run_id, attempt)
+        for run_id, attempt in await conn.execute(
+            select(TaskRun.id, TaskRun.attempt)
+            .where(TaskRun.id.in_(list(by_run)), TaskRun.state == RunState.RUNNING)
+            .with_for_update()
+        )
+    }
     successes: list[dict[str, Any]] = []
     retries: list[dict[str, Any]] = []
     failures: list[tuple[ClaimedRun, str]] = []

@@ -69,13 +69,14 @@ def assess(snapshot: Snapshot, thresholds: Thresholds = Thresholds()) -> Health:
 async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
     open_states = (RunState.QUEUED, RunState.RETRYING, RunState.RUNNING)
     async with engine.connect() as conn:
-        counts = dict(
-            (await conn.execute(
+        counts = {
+            state: count
+            for state, count in await conn.execute(
                 select(TaskRun.state, func.count())
                 .where(TaskRun.state.in_(open_states))
                 .group_by(TaskRun.state)
-            )).tuples().all()
-        )
+            )
+        }
         oldest_queued = await conn.scalar(
             select(func.min(TaskRun.queued_at)).where(TaskRun.state == RunState.QUEUED)
         )
