@@ -34,9 +34,7 @@ from personal_assistant.database import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 CELERY = Path(sys.executable).with_name("celery")
-PG_ADMIN_URL = os.environ.get(
-    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 TaskKinds = Literal["reminder", "mixed"]
@@ -56,7 +54,7 @@ def utc_seconds(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-# --- PostgreSQL -----------------------------------------------------------------------------------
+# --- PostgreSQL ----------------------------------------------------------------------------------
 
 
 def _database_url(name: str) -> str:
@@ -185,7 +183,7 @@ def dead_tuples(url: str, table: str) -> tuple[int, int]:
     return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
 
-# --- Redis -----------------------------------------------------------------------------------------
+# --- Redis ---------------------------------------------------------------------------------------
 
 
 def redis_client() -> redis.Redis:
@@ -227,7 +225,7 @@ def queue_depth(prefix: str, queue: str = "ai_tasks") -> int:
         client.close()
 
 
-# --- Settings and processes ------------------------------------------------------------------------
+# --- Settings and processes ----------------------------------------------------------------------
 
 
 def make_settings(database_url: str, prefix: str, home: Path | None = None) -> Settings:
@@ -269,6 +267,11 @@ class Service:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far (all its threads), from /proc."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def tail(self, lines: int = 30) -> str:
         try:
             text = self.log.read_text(encoding="utf-8", errors="replace")
@@ -277,8 +280,9 @@ class Service:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def start_celery(name: str, app: str, args: Sequence[str], env: Mapping[str, str],
-                 home: Path) -> Service:
+def start_celery(
+    name: str, app: str, args: Sequence[str], env: Mapping[str, str], home: Path
+) -> Service:
     """``celery -A app *args`` in its own session, output to ``home/<name>.log``."""
     log_path = home / f"{name}.log"
     with log_path.open("ab") as out:
@@ -296,8 +300,17 @@ def start_celery(name: str, app: str, args: Sequence[str], env: Mapping[str, str
 
 def worker_args(queues: str, name: str) -> list[str]:
     """The worker as the brief runs it: the config's pool and concurrency, no mingle/gossip."""
-    return ["worker", "-l", "warning", "--without-mingle", "--without-gossip", "-Q", queues,
-            "-n", f"{name}@%h"]
+    return [
+        "worker",
+        "-l",
+        "warning",
+        "--without-mingle",
+        "--without-gossip",
+        "-Q",
+        queues,
+        "-n",
+        f"{name}@%h",
+    ]
 
 
 def stop(service: Service, timeout: float = 20.0) -> None:

@@ -116,10 +116,14 @@ async def _measure(dbs: list[Database], ticks: int) -> None:
             began = time.perf_counter()
             while (report := await schedulers[db.size].claim_due(db.due_at)).tasks:
                 db.claimed += report.tasks
-            log(f"{db.size:,} tasks: mass claim of {db.claimed:,} in "
-                f"{time.perf_counter() - began:.1f} s")
-        record("after claim, first tick",
-               {db.size: await _tick_ms(schedulers[db.size], db.due_at) for db in dbs})
+            log(
+                f"{db.size:,} tasks: mass claim of {db.claimed:,} in "
+                f"{time.perf_counter() - began:.1f} s"
+            )
+        record(
+            "after claim, first tick",
+            {db.size: await _tick_ms(schedulers[db.size], db.due_at) for db in dbs},
+        )
         record("after claim", await _interleaved(schedulers, at_due, ticks))
         time.sleep(1.5)  # table statistics reach pg_stat_user_tables within about a second
         for db in dbs:
@@ -145,8 +149,9 @@ def measure(quick: bool) -> Figure:
             url = stack.enter_context(database())
             due_at = utc_seconds(utcnow()) + timedelta(minutes=10)
             due = load_tasks(url, size // DUE_FRACTION, start=due_at)
-            rest = load_tasks(url, size - due.count, start=due_at + timedelta(hours=1),
-                              spread_s=23 * 3600)
+            rest = load_tasks(
+                url, size - due.count, start=due_at + timedelta(hours=1), spread_s=23 * 3600
+            )
             vacuum(url, "ai_tasks", "task_runs", "users")
             log(f"{size:,} tasks loaded in {due.seconds + rest.seconds:.1f} s")
             dbs.append(Database(size, url, due_at))
@@ -156,11 +161,15 @@ def measure(quick: bool) -> Figure:
     for state in STATES:
         for db in (small, big):
             ratio = db.ms[state] / small.ms[state] if small.ms[state] else float("inf")
-            rows.append(Row(
-                f"{db.size:,} tasks, {state}", db.ms[state], "ms",
-                target=f"<= {RATIO_TARGET}x {small.size:,} ({ratio:.2f}x)" if db is big else "",
-                met=ratio <= RATIO_TARGET if db is big else None,
-            ))
+            rows.append(
+                Row(
+                    f"{db.size:,} tasks, {state}",
+                    db.ms[state],
+                    "ms",
+                    target=f"<= {RATIO_TARGET}x {small.size:,} ({ratio:.2f}x)" if db is big else "",
+                    met=ratio <= RATIO_TARGET if db is big else None,
+                )
+            )
     notes = [
         f"{db.size:,} tasks: the mass claim took {db.claimed:,} tasks; {db.dead_after_claim:,} "
         "dead tuples in ai_tasks after it; autovacuum "
@@ -169,10 +178,16 @@ def measure(quick: bool) -> Figure:
         for db in dbs
     ]
     return Figure(
-        KEY, TITLE, tuple(rows),
-        method=METHOD.format(big=big.size, small=small.size, ratio=RATIO_TARGET, ticks=ticks,
-                             rounds=ROUNDS),
+        KEY,
+        TITLE,
+        tuple(rows),
+        method=METHOD.format(
+            big=big.size, small=small.size, ratio=RATIO_TARGET, ticks=ticks, rounds=ROUNDS
+        ),
         notes=tuple(notes),
-        params={"sizes": "/".join(f"{s:,}" for s in sizes), "due": f"1/{DUE_FRACTION}",
-                "ticks": ticks},
+        params={
+            "sizes": "/".join(f"{s:,}" for s in sizes),
+            "due": f"1/{DUE_FRACTION}",
+            "ticks": ticks,
+        },
     )

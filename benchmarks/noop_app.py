@@ -43,7 +43,7 @@ class _Config(Mapping[str, Any]):
         return len(self._load())
 
 
-class NoopCelery(Celery):  # type: ignore[misc]  # Celery is untyped
+class NoopCelery(Celery):
     def __init__(self) -> None:
         super().__init__("bench_noop", set_as_current=False)
         self._settings: Settings | None = None
@@ -56,7 +56,7 @@ class NoopCelery(Celery):  # type: ignore[misc]  # Celery is untyped
         return self._settings
 
     def use_settings(self, settings: Settings) -> None:
-        if self.configured:
+        if self.configured:  # type: ignore[attr-defined]  # missing from celery-types
             raise RuntimeError("the Celery app is already configured")
         self._settings = settings
 
@@ -64,7 +64,7 @@ class NoopCelery(Celery):  # type: ignore[misc]  # Celery is untyped
 app = NoopCelery()
 
 
-@app.task(name=NOOP, shared=False)  # type: ignore[untyped-decorator]  # Celery is untyped
+@app.task(name=NOOP, shared=False)
 def noop() -> None:
     """Does nothing: what is measured is Celery's own cost per task."""
     return None

@@ -63,6 +63,8 @@ def fmt(value: float, unit: str) -> str:
         return f"{value:.2f}x"
     if unit == "ms":
         return f"{value:.2f} ms" if value < 100 else f"{value:,.0f} ms"
+    if unit == "%":
+        return f"{value:.1f} %"
     if unit == "s":
         return f"{value:.2f} s"
     return f"{value:,.2f} {unit}".strip()
@@ -97,8 +99,11 @@ def machine() -> dict[str, str]:
     try:
         cpu = Path("/proc/cpuinfo").read_text(encoding="utf-8")
         model = next(
-            (line.split(":", 1)[1].strip() for line in cpu.splitlines()
-             if line.startswith("model name")),
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpu.splitlines()
+                if line.startswith("model name")
+            ),
             "unknown",
         )
         info["cpu"] = model
@@ -125,8 +130,12 @@ def machine() -> dict[str, str]:
             info[f"{package} (python)"] = "not installed"
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-            timeout=5, check=False,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         ).stdout.strip()
     except OSError:
         commit = ""
@@ -146,12 +155,14 @@ afterwards). The machine is shared and noisy: expect about +/-20 % between runs.
 """
 
 
-def markdown(figures: list[Figure], info: dict[str, str], started: datetime,
-             seconds: float, quick: bool) -> str:
+def markdown(
+    figures: list[Figure], info: dict[str, str], started: datetime, seconds: float, quick: bool
+) -> str:
     parts = [_INTRO]
-    parts.append(f"Measured on {started:%Y-%m-%d %H:%M} UTC, in {seconds / 60:.1f} minutes"
-                 + (" (**--quick**: reduced sizes, not the reference figures)." if quick
-                    else "."))
+    parts.append(
+        f"Measured on {started:%Y-%m-%d %H:%M} UTC, in {seconds / 60:.1f} minutes"
+        + (" (**--quick**: reduced sizes, not the reference figures)." if quick else ".")
+    )
     parts.append("\n## Machine\n")
     parts.append("| | |\n|---|---|")
     parts.extend(f"| {key} | {value} |" for key, value in info.items())
@@ -159,22 +170,29 @@ def markdown(figures: list[Figure], info: dict[str, str], started: datetime,
     parts.append("| figure | value | target | |\n|---|---:|---|---|")
     for figure in figures:
         for row in figure.rows:
-            parts.append(f"| {figure.title}: {row.label} | {fmt(row.value, row.unit)} | "
-                         f"{row.target} | {verdict(row.met)} |")
+            parts.append(
+                f"| {figure.title}: {row.label} | {fmt(row.value, row.unit)} | "
+                f"{row.target} | {verdict(row.met)} |"
+            )
     for figure in figures:
         parts.append(f"\n## {figure.title}\n")
         if figure.method:
             parts.append(figure.method.strip() + "\n")
         if figure.rows:
             parts.append("| measurement | value | target | |\n|---|---:|---|---|")
-            parts.extend(f"| {row.label} | {fmt(row.value, row.unit)} | {row.target} | "
-                         f"{verdict(row.met)} |" for row in figure.rows)
+            parts.extend(
+                f"| {row.label} | {fmt(row.value, row.unit)} | {row.target} | {verdict(row.met)} |"
+                for row in figure.rows
+            )
         if figure.notes:
             parts.append("")
             parts.extend(f"- {note}" for note in figure.notes)
         if figure.params:
-            parts.append("\nParameters: " + ", ".join(
-                f"`{key}={value}`" for key, value in figure.params.items()) + ".")
+            parts.append(
+                "\nParameters: "
+                + ", ".join(f"`{key}={value}`" for key, value in figure.params.items())
+                + "."
+            )
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -54,6 +56,7 @@ def _run_one(name: str, quick: bool, workdir: Path) -> Figure:
         command.append("--quick")
     print(f"\n== {bench.title} ({name}) ==", flush=True)
     began = time.monotonic()
+    load_before = os.getloadavg()[0]
     proc = subprocess.Popen(command)
     try:
         code = proc.wait(timeout=bench.deadline_s)
@@ -69,16 +72,29 @@ def _run_one(name: str, quick: bool, workdir: Path) -> Figure:
     print(f"   ({name} took {time.monotonic() - began:.0f} s)", flush=True)
     if code != 0 or not out.exists():
         return failed(name, bench.title, f"the benchmark exited with status {code}")
-    return Figure.from_json(out.read_text(encoding="utf-8"))
+    figure = Figure.from_json(out.read_text(encoding="utf-8"))
+    load = (
+        f"Machine load average (1 min) at the start and end of this benchmark: "
+        f"{load_before:.1f} and {os.getloadavg()[0]:.1f}, on {os.cpu_count()} cores "
+        "(includes the benchmark's own processes and anything else running)."
+    )
+    return replace(figure, notes=(*figure.notes, load))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS),
-                        help="run only this benchmark (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(BENCHMARKS),
+        help="run only this benchmark (repeatable)",
+    )
     parser.add_argument("--quick", action="store_true", help="reduced sizes, for development")
-    parser.add_argument("--write-doc", action="store_true",
-                        help="write docs/performance.md even for a partial or quick run")
+    parser.add_argument(
+        "--write-doc",
+        action="store_true",
+        help="write docs/performance.md even for a partial or quick run",
+    )
     parser.add_argument("--child", choices=sorted(BENCHMARKS), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -91,8 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pa-bench-") as tmp:
         figures = [_run_one(name, args.quick, Path(tmp)) for name in names]
     seconds = time.monotonic() - began
-    print(f"\nBenchmarks finished in {seconds / 60:.1f} min"
-          + (" (--quick: reduced sizes)" if args.quick else "") + "\n", flush=True)
+    print(
+        f"\nBenchmarks finished in {seconds / 60:.1f} min"
+        + (" (--quick: reduced sizes)" if args.quick else "")
+        + "\n",
+        flush=True,
+    )
     print(text_table(figures), flush=True)
     if args.write_doc or (not args.only and not args.quick):
         path = write_doc(figures, started, seconds, args.quick)

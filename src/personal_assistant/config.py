@@ -79,11 +79,14 @@ class Settings(BaseSettings):
         default=3600, ge=60, validation_alias="BROKER_VISIBILITY_TIMEOUT"
     )
     reaper_interval_seconds: float = Field(default=15.0, gt=0, validation_alias="REAPER_INTERVAL")
-    worker_concurrency: int = Field(default=16, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY")
+    worker_concurrency: int = Field(
+        default=16, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY"
+    )
     max_in_flight: int = Field(default=500, ge=1, le=100_000, validation_alias="MAX_IN_FLIGHT")
 
-    @field_validator("database_url_raw", "redis_url_raw", "broker_url_raw", "result_backend_raw",
-                     mode="before")
+    @field_validator(
+        "database_url_raw", "redis_url_raw", "broker_url_raw", "result_backend_raw", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -103,8 +106,13 @@ class Settings(BaseSettings):
     def from_env(cls) -> Settings:
         """Build settings from the environment; ``*_FILE`` variables read Docker secrets."""
         overrides: dict[str, str] = {}
-        for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
-                     "AGENT_API_KEY"):
+        for name in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "CELERY_BROKER_URL",
+            "CELERY_RESULT_BACKEND",
+            "AGENT_API_KEY",
+        ):
             secret = _read_secret_file(os.environ.get(f"{name}_FILE"))
             if secret is not None and not os.environ.get(name):
                 overrides[name] = secret

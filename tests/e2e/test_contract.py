@@ -21,8 +21,9 @@ BIN = Path(sys.executable).parent
 
 
 def sh(command: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 60) -> str:
-    result = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -37,15 +38,23 @@ def test_service_and_import_commands(env: dict[str, str]) -> None:
         assert sh("redis-cli ping", env).strip() == "PONG"
     if shutil.which("psql"):
         assert "1" in sh('psql -h 127.0.0.1 -U postgres -c "SELECT 1;"', env)
-    assert sh("python -c \"from personal_assistant.workers.celery_app import app; "
-              "print('Celery app loaded')\"", env).strip() == "Celery app loaded"
-    assert sh("python -c \"from personal_assistant.tools.ai_scheduler.ai_task_manager import "
-              "AITaskManager; print('AI Task Manager loaded')\"", env).strip() == (
-        "AI Task Manager loaded")
+    assert (
+        sh(
+            'python -c "from personal_assistant.workers.celery_app import app; '
+            "print('Celery app loaded')\"",
+            env,
+        ).strip()
+        == "Celery app loaded"
+    )
+    assert sh(
+        'python -c "from personal_assistant.tools.ai_scheduler.ai_task_manager import '
+        "AITaskManager; print('AI Task Manager loaded')\"",
+        env,
+    ).strip() == ("AI Task Manager loaded")
 
 
 def test_manager_example_runs_as_written(env: dict[str, str], database_url: str) -> None:
-    script = '''
+    script = """
 import asyncio
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 async def test():
@@ -55,7 +64,7 @@ async def test():
     await manager.update_task(task.id, user.id, title="Green tea")
     print([t.title for t in await manager.list_tasks(user.id)])
 asyncio.run(test())
-'''
+"""
     assert sh(f"python -c '{script}'", env).strip() == "['Green tea']"
 
 
@@ -69,16 +78,25 @@ def test_start_workers_script_runs_a_task_and_logs_to_core_log(
     try:
         assert "worker pid" in out and "beat" in out
         assert "worker: running" in sh("./tests/start_workers.sh status", env, cwd=tmp_path)
-        sh("python -m personal_assistant.cli.main user add Ada && "
-           "python -m personal_assistant.cli.main task add 'Contract check' --in 1s", env,
-           cwd=tmp_path)
+        sh(
+            "python -m personal_assistant.cli.main user add Ada && "
+            "python -m personal_assistant.cli.main task add 'Contract check' --in 1s",
+            env,
+            cwd=tmp_path,
+        )
         db = Db(database_url)
-        wait_until(lambda: db.scalar("SELECT count(*) FROM task_runs WHERE state = 'succeeded'")
-                   == 1, timeout=30, message="the task to run")
+        wait_until(
+            lambda: db.scalar("SELECT count(*) FROM task_runs WHERE state = 'succeeded'") == 1,
+            timeout=30,
+            message="the task to run",
+        )
         db.close()
         core = tmp_path / "logs" / "core.log"
-        wait_until(lambda: core.exists() and "event=run_succeeded" in core.read_text(),
-                   timeout=10, message="the event in logs/core.log")
+        wait_until(
+            lambda: core.exists() and "event=run_succeeded" in core.read_text(),
+            timeout=10,
+            message="the event in logs/core.log",
+        )
         assert "event=tasks_claimed" in core.read_text()
     finally:
         stopped = sh("./tests/start_workers.sh stop", env, cwd=tmp_path)

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.e2e
 
 
 def _clean_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+    }
     env["PA_HOME"] = str(home)
     return env
 
@@ -29,8 +32,12 @@ def _clean_env(home: Path) -> dict[str, str]:
 def _start(home: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     with subprocess.Popen(
         [sys.executable, "-m", "personal_assistant.cli.main", "run"],
-        cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, text=True,
+        cwd=home,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
     ) as proc:
         try:
             yield proc
@@ -56,7 +63,9 @@ def _read_until(proc: subprocess.Popen[str], needle: str, timeout: float) -> str
             seen += lines.get(timeout=min(remaining, 0.5))
         except queue.Empty:
             if proc.poll() is not None:
-                raise AssertionError(f"exited {proc.returncode} before {needle!r}:\n{seen}")
+                raise AssertionError(
+                    f"exited {proc.returncode} before {needle!r}:\n{seen}"
+                ) from None
     return seen
 
 
@@ -84,7 +93,11 @@ def test_second_start_keeps_the_data_and_adds_no_demo(tmp_path: Path) -> None:
         assert proc.returncode == 0
     listed = subprocess.run(
         [sys.executable, "-m", "personal_assistant.cli.main", "task", "list", "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count("Welcome to your assistant") == 1

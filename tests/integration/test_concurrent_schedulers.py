@@ -22,8 +22,9 @@ SCRIPT = Path(__file__).parents[1] / "support" / "scheduler_loop.py"
 
 
 def _seed_due_tasks(db: Db, count: int) -> None:
-    db.execute("INSERT INTO users (display_name, timezone, created_at) "
-               "VALUES ('Load', 'UTC', now())")
+    db.execute(
+        "INSERT INTO users (display_name, timezone, created_at) VALUES ('Load', 'UTC', now())"
+    )
     db.execute(
         """
         INSERT INTO ai_tasks (user_id, title, description, task_type, schedule_kind, schedule,
@@ -53,14 +54,20 @@ def test_three_schedulers_claim_each_due_task_once(
 ) -> None:
     db = Db(database_url)
     _seed_due_tasks(db, TASKS)
-    env = {**stack_env, "SCHEDULER_BATCH": "50", "RUNS_PER_MESSAGE": "20"}
-    procs = [processes.start(f"scheduler{i}", [sys.executable, str(SCRIPT), "2"], env)
-             for i in range(3)]
-    wait_until(lambda: all(p.poll() is not None for p in procs), timeout=60,
-               message="the schedulers to finish")
+    # No worker consumes here: a long dispatch lease keeps queued runs from being re-sent.
+    env = {**stack_env, "SCHEDULER_BATCH": "50", "RUNS_PER_MESSAGE": "20", "DISPATCH_LEASE": "600"}
+    procs = [
+        processes.start(f"scheduler{i}", [sys.executable, str(SCRIPT), "2"], env) for i in range(3)
+    ]
+    wait_until(
+        lambda: all(p.poll() is not None for p in procs),
+        timeout=60,
+        message="the schedulers to finish",
+    )
     assert [p.returncode for p in procs] == [0, 0, 0]
-    claimed = [int(re.findall(r"claimed=(\d+)", processes.log(f"scheduler{i}"))[-1])
-               for i in range(3)]
+    claimed = [
+        int(re.findall(r"claimed=(\d+)", processes.log(f"scheduler{i}"))[-1]) for i in range(3)
+    ]
     assert sum(claimed) == TASKS
 
     assert db.scalar("SELECT count(*) FROM task_runs") == TASKS

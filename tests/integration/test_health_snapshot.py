@@ -27,9 +27,11 @@ def test_stalled_queue_and_overdue_task_are_reported(database_url: str) -> None:
         " now() - interval '10 minutes', 'active', '{}', '[\"in_app\"]', 'once', 3, 0, now(),"
         " now())"
     )
-    db.execute("INSERT INTO task_runs (task_id, scheduled_for, state, attempt, queued_at,"
-               " lease_expires_at) VALUES (1, now() - interval '1 hour', 'queued', 0,"
-               " now() - interval '5 minutes', now() + interval '1 minute')")
+    db.execute(
+        "INSERT INTO task_runs (task_id, scheduled_for, state, attempt, queued_at,"
+        " lease_expires_at) VALUES (1, now() - interval '1 hour', 'queued', 0,"
+        " now() - interval '5 minutes', now() + interval '1 minute')"
+    )
     db.close()
 
     async def snap() -> object:
@@ -45,8 +47,12 @@ def test_stalled_queue_and_overdue_task_are_reported(database_url: str) -> None:
     assert health.snapshot.most_overdue_at < datetime.now(UTC) - timedelta(minutes=9)
     assert len(health.problems) == 2
 
-    result = subprocess.run([sys.executable, "-m", "personal_assistant.cli.main", "status"],
-                            env={**os.environ, "DATABASE_URL": database_url},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "personal_assistant.cli.main", "status"],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "is the scheduler (beat) running?" in result.stdout

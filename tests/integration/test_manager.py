@@ -62,13 +62,16 @@ def test_lifecycle_pause_resume_update_run_now_delete(manager: AITaskManager, db
             await manager.pause_task(task.id, user.id)
         resumed = await manager.resume_task(task.id, user.id)
         assert resumed.status == "active" and resumed.next_run_at is not None
-        updated = await manager.update_task(task.id, user.id, title="Balcony plants",
-                                            schedule={"kind": "cron", "expression": "0 7 * * *"})
+        updated = await manager.update_task(
+            task.id,
+            user.id,
+            title="Balcony plants",
+            schedule={"kind": "cron", "expression": "0 7 * * *"},
+        )
         assert updated.title == "Balcony plants"
         assert updated.next_run_at == datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
         queued = await manager.run_now(task.id, user.id)
-        assert (queued.state, queued.scheduled_for, queued.lease_expires_at) == (
-            "queued", NOW, NOW)
+        assert (queued.state, queued.scheduled_for, queued.lease_expires_at) == ("queued", NOW, NOW)
         runs = await manager.list_runs(user.id, task_id=task.id)
         assert [r.id for r in runs] == [queued.id]
         assert [t.id for t in await manager.list_tasks(user.id, status="active")] == [task.id]
@@ -111,12 +114,23 @@ BAD_INPUT = [
     ({"max_retries": 99}, "max_retries"),
     ({"ai_context": {"x": object()}}, "ai_context"),
     ({"schedule": {"kind": "cron", "expression": "61 * * * *"}}, "schedule.expression"),
-    ({"schedule": {"kind": "daily", "times": ["09:00"], "timezone": "Mars/Olympus"}},
-     "schedule.timezone"),
+    (
+        {"schedule": {"kind": "daily", "times": ["09:00"], "timezone": "Mars/Olympus"}},
+        "schedule.timezone",
+    ),
     ({"schedule": {"kind": "weekly", "weekdays": [], "times": ["09:00"]}}, "schedule.weekdays"),
     ({"schedule": {"kind": "once", "at": "2020-01-01T09:00"}}, "schedule.at"),
-    ({"schedule": {"kind": "daily", "times": ["09:00"], "start": "2027-01-02T00:00",
-                   "end": "2027-01-01T00:00"}}, "schedule.end"),
+    (
+        {
+            "schedule": {
+                "kind": "daily",
+                "times": ["09:00"],
+                "start": "2027-01-02T00:00",
+                "end": "2027-01-01T00:00",
+            }
+        },
+        "schedule.end",
+    ),
 ]
 
 
@@ -141,9 +155,11 @@ def test_missing_user_and_bad_user_fields(manager: AITaskManager, db: Db) -> Non
         with pytest.raises(NotFoundError) as err:
             await manager.create_task(404, "ghost", schedule=DAILY)
         assert err.value.field == "user_id"
-        for kwargs, field in (({"timezone": "Nowhere/Land"}, "timezone"),
-                              ({"email": "not-an-email"}, "email"),
-                              ({"phone": "call me"}, "phone")):
+        for kwargs, field in (
+            ({"timezone": "Nowhere/Land"}, "timezone"),
+            ({"email": "not-an-email"}, "email"),
+            ({"phone": "call me"}, "phone"),
+        ):
             with pytest.raises(ValidationError) as verr:
                 await manager.create_user("Zed", **kwargs)
             assert verr.value.field == field
@@ -155,8 +171,9 @@ def test_missing_user_and_bad_user_fields(manager: AITaskManager, db: Db) -> Non
 def test_interval_is_anchored_at_creation(manager: AITaskManager) -> None:
     async def go() -> Any:
         user = await manager.create_user("Ivy")
-        return await manager.create_task(user.id, "Stretch",
-                                         schedule={"kind": "interval", "every": "90m"})
+        return await manager.create_task(
+            user.id, "Stretch", schedule={"kind": "interval", "every": "90m"}
+        )
 
     task = run(go())
     assert task.next_run_at == NOW + timedelta(minutes=90)

@@ -38,7 +38,9 @@ def test_task_fires_succeeds_and_notifies(
         async with _manager(stack_env) as manager:
             user = await manager.create_user("Ada", timezone="Europe/Paris")
             task = await manager.create_task(
-                user.id, "Drink water", description="A glass, now.",
+                user.id,
+                "Drink water",
+                description="A glass, now.",
                 schedule={"kind": "once", "at": _soon(1.5)},
             )
             return user.id, task.id
@@ -48,20 +50,26 @@ def test_task_fires_succeeds_and_notifies(
     processes.beat(stack_env)
 
     state = wait_until(
-        lambda: db.scalar("SELECT state FROM task_runs WHERE task_id = :t", t=task_id)
-        == "succeeded",
-        timeout=30, message="the run to succeed",
+        lambda: (
+            db.scalar("SELECT state FROM task_runs WHERE task_id = :t", t=task_id) == "succeeded"
+        ),
+        timeout=30,
+        message="the run to succeed",
     )
     assert state
-    run_row = db.rows("SELECT attempt, result, agent_name, started_at, scheduled_for "
-                      "FROM task_runs WHERE task_id = :t", t=task_id)
+    run_row = db.rows(
+        "SELECT attempt, result, agent_name, started_at, scheduled_for "
+        "FROM task_runs WHERE task_id = :t",
+        t=task_id,
+    )
     assert len(run_row) == 1
     attempt, result, agent, started_at, scheduled_for = run_row[0]
     assert attempt == 1 and agent == "offline"
     assert "Drink water" in result and "Europe/Paris" in result
     assert started_at >= scheduled_for
-    notes = db.rows("SELECT channel, status, title, body FROM notifications WHERE user_id = :u",
-                    u=user_id)
+    notes = db.rows(
+        "SELECT channel, status, title, body FROM notifications WHERE user_id = :u", u=user_id
+    )
     assert notes == [("in_app", "delivered", "Drink water", result)]
     assert db.scalar("SELECT status FROM ai_tasks WHERE id = :t", t=task_id) == "completed"
 
@@ -75,7 +83,10 @@ def test_failures_retry_then_fail_and_pause_the_task(
         async with _manager(env) as manager:
             user = await manager.create_user("Bob")
             task = await manager.create_task(
-                user.id, "Flaky check", task_type="automated_task", max_retries=2,
+                user.id,
+                "Flaky check",
+                task_type="automated_task",
+                max_retries=2,
                 ai_context={"simulate_failure": "upstream is down"},
                 schedule={"kind": "daily", "times": ["03:00"]},
             )
@@ -86,9 +97,16 @@ def test_failures_retry_then_fail_and_pause_the_task(
     processes.worker(env)
     processes.beat(env)
 
-    wait_until(lambda: db.scalar("SELECT count(*) FROM task_runs WHERE task_id = :t "
-                                 "AND state = 'failed'", t=task_id) == 1,
-               timeout=30, message="the first run to fail")
+    wait_until(
+        lambda: (
+            db.scalar(
+                "SELECT count(*) FROM task_runs WHERE task_id = :t AND state = 'failed'", t=task_id
+            )
+            == 1
+        ),
+        timeout=30,
+        message="the first run to fail",
+    )
     first = db.rows("SELECT attempt, error FROM task_runs WHERE task_id = :t", t=task_id)
     assert first[0][0] == 3  # the first attempt and max_retries=2 retries
     assert first[0][1] == "failed after 3 attempts: simulated failure: upstream is down"
@@ -99,10 +117,14 @@ def test_failures_retry_then_fail_and_pause_the_task(
             await manager.run_now(task_id, user_id)
 
     run(again())
-    wait_until(lambda: db.scalar("SELECT status FROM ai_tasks WHERE id = :t", t=task_id)
-               == "paused", timeout=30, message="the task to be paused")
+    wait_until(
+        lambda: db.scalar("SELECT status FROM ai_tasks WHERE id = :t", t=task_id) == "paused",
+        timeout=30,
+        message="the task to be paused",
+    )
     status_reason, failures = db.rows(
-        "SELECT status_reason, consecutive_failures FROM ai_tasks WHERE id = :t", t=task_id)[0]
+        "SELECT status_reason, consecutive_failures FROM ai_tasks WHERE id = :t", t=task_id
+    )[0]
     assert failures == 2
     assert status_reason.startswith("paused after 2 consecutive failed runs")
     states = [r[0] for r in db.rows("SELECT state FROM task_runs WHERE task_id = :t", t=task_id)]
@@ -119,8 +141,9 @@ def test_run_whose_message_was_lost_is_resent_and_succeeds(
     async def setup() -> int:
         async with _manager(stack_env) as manager:
             user = await manager.create_user("Cy")
-            task = await manager.create_task(user.id, "Lost and found",
-                                              schedule={"kind": "once", "at": _soon(0.5)})
+            task = await manager.create_task(
+                user.id, "Lost and found", schedule={"kind": "once", "at": _soon(0.5)}
+            )
             return task.id
 
     task_id = run(setup())
@@ -134,8 +157,13 @@ def test_run_whose_message_was_lost_is_resent_and_succeeds(
 
     processes.beat(stack_env, name="beat2")
     processes.worker(stack_env)
-    wait_until(lambda: db.scalar("SELECT state FROM task_runs WHERE task_id = :t", t=task_id)
-               == "succeeded", timeout=30, message="the re-sent run to succeed")
+    wait_until(
+        lambda: (
+            db.scalar("SELECT state FROM task_runs WHERE task_id = :t", t=task_id) == "succeeded"
+        ),
+        timeout=30,
+        message="the re-sent run to succeed",
+    )
     assert db.scalar("SELECT attempt FROM task_runs WHERE task_id = :t", t=task_id) == 1
     assert "event=runs_dispatched" in processes.log("beat2")
     client.close()
@@ -147,8 +175,9 @@ def test_same_run_delivered_twice_executes_once(
     async def setup() -> tuple[int, int]:
         async with _manager(stack_env) as manager:
             user = await manager.create_user("Dee")
-            task = await manager.create_task(user.id, "Once only",
-                                              schedule={"kind": "daily", "times": ["04:00"]})
+            task = await manager.create_task(
+                user.id, "Once only", schedule={"kind": "daily", "times": ["04:00"]}
+            )
             run_row = await manager.run_now(task.id, user.id)
             return task.id, run_row.id
 
@@ -157,10 +186,16 @@ def test_same_run_delivered_twice_executes_once(
     send_runs(app, [run_id])
     send_runs(app, [run_id])
     processes.worker(stack_env)
-    wait_until(lambda: db.scalar("SELECT state FROM task_runs WHERE id = :r", r=run_id)
-               == "succeeded", timeout=30, message="the run to succeed")
-    wait_until(lambda: "event=runs_not_claimed" in processes.log("worker"), timeout=15,
-               message="the second delivery to be refused")
+    wait_until(
+        lambda: db.scalar("SELECT state FROM task_runs WHERE id = :r", r=run_id) == "succeeded",
+        timeout=30,
+        message="the run to succeed",
+    )
+    wait_until(
+        lambda: "event=runs_not_claimed" in processes.log("worker"),
+        timeout=15,
+        message="the second delivery to be refused",
+    )
     assert db.scalar("SELECT attempt FROM task_runs WHERE id = :r", r=run_id) == 1
     assert db.scalar("SELECT count(*) FROM notifications WHERE run_id = :r", r=run_id) == 1
     assert db.scalar("SELECT count(*) FROM task_runs WHERE task_id = :t", t=task_id) == 1

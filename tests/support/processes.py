@@ -16,8 +16,9 @@ T = TypeVar("T")
 CELERY_APP = "personal_assistant.workers.celery_app"
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, *, interval: float = 0.1,
-               message: str = "condition") -> T:
+def wait_until(
+    predicate: Callable[[], T], timeout: float, *, interval: float = 0.1, message: str = "condition"
+) -> T:
     """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -40,22 +41,58 @@ class ProcessGroup:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         full_env = {**os.environ, **env}
         with (self.log_dir / f"{name}.log").open("ab") as out:
-            proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=full_env,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                list(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                start_new_session=True,
+            )
         self.procs[name] = proc
         return proc
 
-    def worker(self, env: dict[str, str], name: str = "worker",
-               extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
-        return self.start(name, [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker",
-                                 "-l", "info", "--without-mingle", "--without-gossip",
-                                 "-n", f"{name}@%h", *extra], env)
+    def worker(
+        self, env: dict[str, str], name: str = "worker", extra: Sequence[str] = ()
+    ) -> subprocess.Popen[bytes]:
+        return self.start(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                CELERY_APP,
+                "worker",
+                "-l",
+                "info",
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                f"{name}@%h",
+                *extra,
+            ],
+            env,
+        )
 
     def beat(self, env: dict[str, str], name: str = "beat") -> subprocess.Popen[bytes]:
         schedule = self.log_dir / f"{name}-schedule"
-        return self.start(name, [sys.executable, "-m", "celery", "-A", CELERY_APP, "beat",
-                                 "-l", "info", "-s", str(schedule)], env)
+        return self.start(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                CELERY_APP,
+                "beat",
+                "-l",
+                "info",
+                "-s",
+                str(schedule),
+            ],
+            env,
+        )
 
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"

@@ -18,9 +18,17 @@ WHEN = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 def request(**overrides: object) -> AgentRequest:
     fields: dict[str, object] = dict(
-        task_id=1, run_id=7, title="Water the plants", instruction="The ones on the balcony.",
-        task_type="reminder", ai_context={}, owner_name="Ada", timezone="Europe/Paris",
-        scheduled_for=WHEN, local_time=WHEN.astimezone(ZoneInfo("Europe/Paris")), attempt=1,
+        task_id=1,
+        run_id=7,
+        title="Water the plants",
+        instruction="The ones on the balcony.",
+        task_type="reminder",
+        ai_context={},
+        owner_name="Ada",
+        timezone="Europe/Paris",
+        scheduled_for=WHEN,
+        local_time=WHEN.astimezone(ZoneInfo("Europe/Paris")),
+        attempt=1,
     )
     fields.update(overrides)
     return AgentRequest(**fields)  # type: ignore[arg-type]
@@ -34,15 +42,20 @@ def test_offline_reminder_says_what_and_when() -> None:
 
 
 def test_offline_report_mentions_the_previous_result() -> None:
-    text = compose(request(
-        task_type="periodic_task", title="Inbox summary", ai_context={"folder": "inbox"},
-        previous_results=(PreviousResult(datetime(2026, 11, 28, 8, tzinfo=UTC), "3 new mails"),),
-    ))
+    text = compose(
+        request(
+            task_type="periodic_task",
+            title="Inbox summary",
+            ai_context={"folder": "inbox"},
+            previous_results=(
+                PreviousResult(datetime(2026, 11, 28, 8, tzinfo=UTC), "3 new mails"),
+            ),
+        )
+    )
     assert text.splitlines() == [
         "Inbox summary: report for Ada, Sunday 29 November 2026, 09:00 (Europe/Paris).",
         "Instruction: The ones on the balcony.",
-        "This is run 2 of those on record; the last one (2026-11-28 08:00 UTC) said: "
-        "3 new mails",
+        "This is run 2 of those on record; the last one (2026-11-28 08:00 UTC) said: 3 new mails",
         "Context: folder='inbox'",
     ]
 
@@ -58,8 +71,11 @@ def test_simulated_failures() -> None:
 
 def test_executor_turns_errors_into_outcomes() -> None:
     executor = TaskExecutor(OfflineAgent(), timeout=5)
-    failed = asyncio.run(executor.execute(request(ai_context={
-        "simulate_failure": "no", "simulate_failure_permanent": True})))
+    failed = asyncio.run(
+        executor.execute(
+            request(ai_context={"simulate_failure": "no", "simulate_failure_permanent": True})
+        )
+    )
     assert not failed.ok and failed.permanent and failed.error == "simulated failure: no"
     ok = asyncio.run(executor.execute(request()))
     assert ok.ok and ok.reply is not None and ok.agent_name == "offline"
@@ -80,10 +96,12 @@ def test_executor_times_out_honestly() -> None:
 
 
 def test_prompt_carries_task_owner_time_and_history() -> None:
-    messages = build_messages(request(
-        previous_results=(PreviousResult(datetime(2026, 11, 28, 8, tzinfo=UTC), "dry soil"),),
-        ai_context={"simulate_failure": "x", "plants": 3},
-    ))
+    messages = build_messages(
+        request(
+            previous_results=(PreviousResult(datetime(2026, 11, 28, 8, tzinfo=UTC), "dry soil"),),
+            ai_context={"simulate_failure": "x", "plants": 3},
+        )
+    )
     assert messages[0]["role"] == "system" and "Ada" in messages[0]["content"]
     user = messages[1]["content"]
     assert "Task: Water the plants" in user

@@ -45,10 +45,17 @@ POLICY = RetryPolicy(base_seconds=10, max_seconds=600)
         (1, 3, True, RunState.FAILED, None),
     ],
 )
-def test_after_failure(attempt: int, max_retries: int, permanent: bool, state: RunState,
-                       retry_in: float | None) -> None:
-    decision = after_failure(attempt=attempt, max_retries=max_retries, permanent=permanent,
-                             now=NOW, policy=POLICY, rand=lambda: 0.5)
+def test_after_failure(
+    attempt: int, max_retries: int, permanent: bool, state: RunState, retry_in: float | None
+) -> None:
+    decision = after_failure(
+        attempt=attempt,
+        max_retries=max_retries,
+        permanent=permanent,
+        now=NOW,
+        policy=POLICY,
+        rand=lambda: 0.5,
+    )
     assert decision.state == state
     expected = None if retry_in is None else NOW + timedelta(seconds=retry_in)
     assert decision.retry_at == expected

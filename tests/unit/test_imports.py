@@ -38,7 +38,10 @@ def test_importing_every_module_has_no_side_effects(tmp_path: Path) -> None:
     assert "personal_assistant.workers.celery_app" in modules
     result = subprocess.run(
         [sys.executable, "-c", PROBE, *modules],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr

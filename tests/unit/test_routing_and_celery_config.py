@@ -17,8 +17,9 @@ def test_contract_queues_are_declared() -> None:
 
 
 def test_celery_settings_follow_the_field_notes(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(REDIS_URL="redis://:pw@127.0.0.1:6379/0", REDIS_KEY_PREFIX="t:",
-                        PA_HOME=str(tmp_path))  # type: ignore[call-arg]
+    settings = Settings(
+        REDIS_URL="redis://:pw@127.0.0.1:6379/0", REDIS_KEY_PREFIX="t:", PA_HOME=str(tmp_path)
+    )  # type: ignore[call-arg]
     conf = celery_config(settings)
     assert conf["task_serializer"] == "json" and conf["accept_content"] == ["json"]
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]

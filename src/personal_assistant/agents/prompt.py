@@ -25,8 +25,10 @@ def build_messages(request: AgentRequest) -> list[dict[str, str]]:
     if context:
         lines.append("Context: " + json.dumps(context, ensure_ascii=False, sort_keys=True))
     for previous in request.previous_results:
-        lines.append(f"Previous result ({previous.scheduled_for:%Y-%m-%d %H:%M} UTC): "
-                     f"{previous.result.strip()}")
+        lines.append(
+            f"Previous result ({previous.scheduled_for:%Y-%m-%d %H:%M} UTC): "
+            f"{previous.result.strip()}"
+        )
     return [
         {"role": "system", "content": SYSTEM.format(owner=request.owner_name)},
         {"role": "user", "content": "\n".join(lines)},

@@ -29,8 +29,9 @@ def _celery_app(settings: Settings):  # type: ignore[no-untyped-def]  # Celery i
 
 def worker(
     ctx: typer.Context,
-    queues: str = typer.Option(None, "--queues", "-Q",
-                               help="Comma-separated queues (default: every routed queue)."),
+    queues: str = typer.Option(
+        None, "--queues", "-Q", help="Comma-separated queues (default: every routed queue)."
+    ),
     concurrency: int = typer.Option(None, "--concurrency", "-c", help="Threads per worker."),
     loglevel: str = typer.Option("info", "--loglevel", "-l"),
 ) -> None:
@@ -68,8 +69,10 @@ def run(
     try:
         for name in ("worker", "beat"):
             children[name] = _spawn(name, settings.log_dir / f"{name}.log", env)
-        typer.echo(f"{'logs':>15}: {log_path} (events), "
-                   + ", ".join(str(settings.log_dir / f"{n}.log") for n in children))
+        typer.echo(
+            f"{'logs':>15}: {log_path} (events), "
+            + ", ".join(str(settings.log_dir / f"{n}.log") for n in children)
+        )
         typer.echo("Running. Press Ctrl-C to stop.\n")
         asyncio.run(_watch(settings, children))
     except KeyboardInterrupt:
@@ -85,7 +88,10 @@ def _spawn(name: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "personal_assistant.cli.main", name],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
         )
 
@@ -112,12 +118,15 @@ async def _ensure_demo(settings: Settings) -> str | None:
         user = await manager.create_user("Demo user", timezone=os.environ.get("TZ") or "UTC")
         at = utcnow() + timedelta(seconds=5)
         task = await manager.create_task(
-            user.id, "Welcome to your assistant",
+            user.id,
+            "Welcome to your assistant",
             description="Say hello and explain what this assistant does in background.",
             schedule={"kind": "once", "at": at.isoformat()},
         )
-        return (f"Created demo user {user.id} and task {task.id} "
-                f"'{task.title}', due at {at:%H:%M:%S} UTC.")
+        return (
+            f"Created demo user {user.id} and task {task.id} "
+            f"'{task.title}', due at {at:%H:%M:%S} UTC."
+        )
 
 
 async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -141,36 +150,59 @@ async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]
                 if proc.poll() is not None:
                     raise typer.Exit(_died(name, proc, settings))
             async with engine.connect() as conn:
-                runs = (await conn.execute(
-                    select(TaskRun.id, TaskRun.state, TaskRun.result, TaskRun.error,
-                           TaskRun.finished_at, TaskRun.scheduled_for, AITask.title)
-                    .join(AITask, AITask.id == TaskRun.task_id)
-                    .where(TaskRun.id > last_run, TaskRun.state.in_(final))
-                    .order_by(TaskRun.id)
-                )).all()
-                notes = (await conn.execute(
-                    select(Notification.id, Notification.channel, Notification.status,
-                           Notification.title, Notification.body)
-                    .where(Notification.id > last_note)
-                    .order_by(Notification.id)
-                )).all()
+                runs = (
+                    await conn.execute(
+                        select(
+                            TaskRun.id,
+                            TaskRun.state,
+                            TaskRun.result,
+                            TaskRun.error,
+                            TaskRun.finished_at,
+                            TaskRun.scheduled_for,
+                            AITask.title,
+                        )
+                        .join(AITask, AITask.id == TaskRun.task_id)
+                        .where(TaskRun.id > last_run, TaskRun.state.in_(final))
+                        .order_by(TaskRun.id)
+                    )
+                ).all()
+                notes = (
+                    await conn.execute(
+                        select(
+                            Notification.id,
+                            Notification.channel,
+                            Notification.status,
+                            Notification.title,
+                            Notification.body,
+                        )
+                        .where(Notification.id > last_note)
+                        .order_by(Notification.id)
+                    )
+                ).all()
             for r in runs:
                 if r.id in seen_runs:
                     continue
                 seen_runs.add(r.id)
                 late = (r.finished_at - r.scheduled_for).total_seconds()
-                typer.echo(f"run {r.id} {r.state} ({r.title}), finished {late:.1f} s after "
-                           f"its time: {(r.result or r.error or '').splitlines()[0]}")
+                typer.echo(
+                    f"run {r.id} {r.state} ({r.title}), finished {late:.1f} s after "
+                    f"its time: {(r.result or r.error or '').splitlines()[0]}"
+                )
             for n in notes:
                 last_note = n.id
-                typer.echo(f"notification {n.id} [{n.channel}, {n.status}] {n.title}: "
-                           f"{n.body.splitlines()[0]}")
+                typer.echo(
+                    f"notification {n.id} [{n.channel}, {n.status}] {n.title}: "
+                    f"{n.body.splitlines()[0]}"
+                )
             await asyncio.sleep(0.5)
     finally:
         await engine.dispose()
 
 
 def _died(name: str, proc: subprocess.Popen[bytes], settings: Settings) -> int:
-    typer.echo(f"The {name} stopped (exit code {proc.returncode}); "
-               f"see {settings.log_dir / (name + '.log')}", err=True)
+    typer.echo(
+        f"The {name} stopped (exit code {proc.returncode}); "
+        f"see {settings.log_dir / (name + '.log')}",
+        err=True,
+    )
     return 1

@@ -10,10 +10,14 @@ def register(app: typer.Typer) -> None:
     from personal_assistant.cli import processes, status
 
     app.command("run", help="Migrate, then run worker and scheduler until Ctrl-C.")(processes.run)
-    app.command("worker", help="Run a Celery worker on every queue of the routing table.",
-                context_settings={"allow_extra_args": True,
-                                  "ignore_unknown_options": True})(processes.worker)
+    app.command(
+        "worker",
+        help="Run a Celery worker on every queue of the routing table.",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(processes.worker)
     app.command("status", help="Is the system making progress? Exit 1 if not.")(status.status)
-    app.command("beat", help="Run the scheduler (celery beat with the database scheduler).",
-                context_settings={"allow_extra_args": True,
-                                  "ignore_unknown_options": True})(processes.beat)
+    app.command(
+        "beat",
+        help="Run the scheduler (celery beat with the database scheduler).",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(processes.beat)

@@ -26,23 +26,31 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     health = asyncio.run(_health(Settings.from_env()))
     snap = health.snapshot
     if as_json:
-        typer.echo(json.dumps({
-            "healthy": health.healthy,
-            "problems": list(health.problems),
-            "open_runs": snap.open_runs,
-            "active_tasks": snap.active_tasks,
-            "oldest_queued_at": snap.oldest_queued_at and snap.oldest_queued_at.isoformat(),
-            "most_overdue_at": snap.most_overdue_at and snap.most_overdue_at.isoformat(),
-            "expired_running": snap.expired_running,
-            "last_finished_at": snap.last_finished_at and snap.last_finished_at.isoformat(),
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "healthy": health.healthy,
+                    "problems": list(health.problems),
+                    "open_runs": snap.open_runs,
+                    "active_tasks": snap.active_tasks,
+                    "oldest_queued_at": snap.oldest_queued_at and snap.oldest_queued_at.isoformat(),
+                    "most_overdue_at": snap.most_overdue_at and snap.most_overdue_at.isoformat(),
+                    "expired_running": snap.expired_running,
+                    "last_finished_at": snap.last_finished_at and snap.last_finished_at.isoformat(),
+                },
+                indent=2,
+            )
+        )
     else:
         runs = ", ".join(f"{k} {v}" for k, v in sorted(snap.open_runs.items())) or "none"
         typer.echo(f"active tasks: {snap.active_tasks}")
         typer.echo(f"open runs:    {runs}")
         last = snap.last_finished_at
-        typer.echo(f"last finished run: {last:%Y-%m-%d %H:%M:%S} UTC" if last
-                   else "last finished run: none yet")
+        typer.echo(
+            f"last finished run: {last:%Y-%m-%d %H:%M:%S} UTC"
+            if last
+            else "last finished run: none yet"
+        )
         typer.echo("healthy" if health.healthy else "problems:")
         for problem in health.problems:
             typer.echo(f"  - {problem}")

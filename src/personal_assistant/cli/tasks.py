@@ -27,7 +27,7 @@ from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 
 app = typer.Typer(help="AI tasks: create, inspect, pause, run, delete.", no_args_is_help=True)
 
-_S = "Schedule (exactly one)"
+_S = "Schedule: one of --at ... --cron, with --start, --end, --tz"
 AtOpt = Annotated[
     str | None,
     typer.Option("--at", rich_help_panel=_S, help="Once, at this wall time: '2026-12-01 09:00'."),

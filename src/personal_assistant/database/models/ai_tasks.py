@@ -15,9 +15,7 @@ from personal_assistant.database.types import BigId, utcnow
 class AITask(Base):
     __tablename__ = "ai_tasks"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('active', 'paused', 'completed', 'failed')", name="status"
-        ),
+        CheckConstraint("status IN ('active', 'paused', 'completed', 'failed')", name="status"),
         CheckConstraint(
             "task_type IN ('reminder', 'automated_task', 'periodic_task')", name="task_type"
         ),
@@ -45,7 +43,9 @@ class AITask(Base):
     catch_up: Mapped[str] = mapped_column(String(8), default="once")
     max_retries: Mapped[int] = mapped_column(default=3)
     consecutive_failures: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.current_timestamp())
+    created_at: Mapped[datetime] = mapped_column(
+        default=utcnow, server_default=func.current_timestamp()
+    )
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, server_default=func.current_timestamp(), onupdate=utcnow
     )

@@ -29,7 +29,9 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.current_timestamp())
+    created_at: Mapped[datetime] = mapped_column(
+        default=utcnow, server_default=func.current_timestamp()
+    )
     delivered_at: Mapped[datetime | None]
     read_at: Mapped[datetime | None]
 

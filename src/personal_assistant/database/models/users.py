@@ -19,7 +19,9 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.current_timestamp())
+    created_at: Mapped[datetime] = mapped_column(
+        default=utcnow, server_default=func.current_timestamp()
+    )
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, display_name={self.display_name!r})"

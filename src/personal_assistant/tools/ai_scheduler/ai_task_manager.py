@@ -82,18 +82,30 @@ class AITaskManager:
     async def __aenter__(self) -> AITaskManager:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     # Users ------------------------------------------------------------------------------------
 
-    async def create_user(self, display_name: str, *, email: str | None = None,
-                          phone: str | None = None, timezone: str = "UTC") -> User:
+    async def create_user(
+        self,
+        display_name: str,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        timezone: str = "UTC",
+    ) -> User:
         user = User(
             display_name=check.text(display_name, "display_name", max_len=check.NAME_MAX),
-            email=check.email(email), phone=check.phone(phone),
-            timezone=check.timezone(timezone), created_at=self._clock(),
+            email=check.email(email),
+            phone=check.phone(phone),
+            timezone=check.timezone(timezone),
+            created_at=self._clock(),
         )
         async with self._session() as session, session.begin():
             session.add(user)
@@ -128,9 +140,13 @@ class AITaskManager:
         now = self._clock()
         fields = {
             "title": check.text(title, "title", max_len=check.TITLE_MAX),
-            "description": check.text(description, "description",
-                                      max_len=check.DESCRIPTION_MAX, required=False,
-                                      multiline=True),
+            "description": check.text(
+                description,
+                "description",
+                max_len=check.DESCRIPTION_MAX,
+                required=False,
+                multiline=True,
+            ),
             "task_type": check.task_type(task_type),
             "ai_context": check.ai_context(ai_context),
             "notification_channels": check.channels(notification_channels),
@@ -204,9 +220,13 @@ class AITaskManager:
         if title is not _UNSET:
             changes["title"] = check.text(title, "title", max_len=check.TITLE_MAX)
         if description is not _UNSET:
-            changes["description"] = check.text(description, "description",
-                                                max_len=check.DESCRIPTION_MAX, required=False,
-                                                multiline=True)
+            changes["description"] = check.text(
+                description,
+                "description",
+                max_len=check.DESCRIPTION_MAX,
+                required=False,
+                multiline=True,
+            )
         if task_type is not _UNSET:
             changes["task_type"] = check.task_type(task_type)
         if ai_context is not _UNSET:
@@ -223,23 +243,28 @@ class AITaskManager:
                 user = await session.get(User, user_id)
                 assert user is not None
                 parsed, first = _prepare_schedule(schedule, user.timezone, now)
-                changes.update(schedule_kind=_kind(parsed), schedule=schedule_to_dict(parsed),
-                               timezone=parsed.timezone, next_run_at=first)
+                changes.update(
+                    schedule_kind=_kind(parsed),
+                    schedule=schedule_to_dict(parsed),
+                    timezone=parsed.timezone,
+                    next_run_at=first,
+                )
                 if task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
-                    changes.update(status=TaskStatus.ACTIVE, status_reason=None,
-                                   consecutive_failures=0)
+                    changes.update(
+                        status=TaskStatus.ACTIVE, status_reason=None, consecutive_failures=0
+                    )
             for key, value in changes.items():
                 setattr(task, key, value)
             task.updated_at = now
         return task
 
-    async def pause_task(self, task_id: int, user_id: int, *,
-                         reason: str = "paused by its owner") -> AITask:
+    async def pause_task(
+        self, task_id: int, user_id: int, *, reason: str = "paused by its owner"
+    ) -> AITask:
         async with self._session() as session, session.begin():
             task = await _owned_task(session, task_id, user_id, lock=True)
             if task.status != TaskStatus.ACTIVE:
-                raise ConflictError(f"task {task_id} is {task.status}, not active",
-                                    field="status")
+                raise ConflictError(f"task {task_id} is {task.status}, not active", field="status")
             task.status = TaskStatus.PAUSED
             task.status_reason = check.text(reason, "reason", max_len=500)
             task.updated_at = self._clock()
@@ -253,8 +278,9 @@ class AITaskManager:
                 raise ConflictError(f"task {task_id} is already active", field="status")
             following = next_after(parse_schedule(task.schedule), now)
             if following is None:
-                raise ConflictError(f"task {task_id}'s schedule has no firing after now",
-                                    field="schedule")
+                raise ConflictError(
+                    f"task {task_id}'s schedule has no firing after now", field="schedule"
+                )
             task.status = TaskStatus.ACTIVE
             task.status_reason = None
             task.consecutive_failures = 0
@@ -273,14 +299,21 @@ class AITaskManager:
         now = self._clock()
         async with self._session() as session, session.begin():
             await _owned_task(session, task_id, user_id)
-            run = TaskRun(task_id=task_id, scheduled_for=now, state=RunState.QUEUED,
-                          attempt=0, queued_at=now, lease_expires_at=now)
+            run = TaskRun(
+                task_id=task_id,
+                scheduled_for=now,
+                state=RunState.QUEUED,
+                attempt=0,
+                queued_at=now,
+                lease_expires_at=now,
+            )
             session.add(run)
             try:
                 await session.flush()
             except IntegrityError:
-                raise ConflictError(f"task {task_id} already has a run at this instant",
-                                    field="task_id") from None
+                raise ConflictError(
+                    f"task {task_id} already has a run at this instant", field="task_id"
+                ) from None
         return run
 
     # Runs and notifications --------------------------------------------------------------------
@@ -288,17 +321,22 @@ class AITaskManager:
     async def get_run(self, run_id: int, user_id: int) -> TaskRun:
         async with self._session() as session:
             run = await session.scalar(
-                select(TaskRun).join(AITask, AITask.id == TaskRun.task_id)
+                select(TaskRun)
+                .join(AITask, AITask.id == TaskRun.task_id)
                 .where(TaskRun.id == run_id, AITask.user_id == user_id)
             )
         if run is None:
             raise NotFoundError(f"run {run_id} not found", field="run_id")
         return run
 
-    async def list_runs(self, user_id: int, *, task_id: int | None = None,
-                        state: str | None = None, limit: int = 50) -> list[TaskRun]:
-        query = (select(TaskRun).join(AITask, AITask.id == TaskRun.task_id)
-                 .where(AITask.user_id == user_id))
+    async def list_runs(
+        self, user_id: int, *, task_id: int | None = None, state: str | None = None, limit: int = 50
+    ) -> list[TaskRun]:
+        query = (
+            select(TaskRun)
+            .join(AITask, AITask.id == TaskRun.task_id)
+            .where(AITask.user_id == user_id)
+        )
         if task_id is not None:
             query = query.where(TaskRun.task_id == task_id)
         if state is not None:
@@ -313,9 +351,14 @@ class AITaskManager:
                 await _owned_task(session, task_id, user_id)
             return list((await session.scalars(query.limit(_limit(limit)))).all())
 
-    async def list_notifications(self, user_id: int, *, channel: str | None = None,
-                                 unread_only: bool = False, limit: int = 50
-                                 ) -> list[Notification]:
+    async def list_notifications(
+        self,
+        user_id: int,
+        *,
+        channel: str | None = None,
+        unread_only: bool = False,
+        limit: int = 50,
+    ) -> list[Notification]:
         query = select(Notification).where(Notification.user_id == user_id)
         if channel is not None:
             query = query.where(Notification.channel == channel)
@@ -327,11 +370,15 @@ class AITaskManager:
 
     async def mark_notifications_read(self, user_id: int, ids: Sequence[int]) -> int:
         async with self._session() as session, session.begin():
-            notes = (await session.scalars(
-                select(Notification).where(Notification.user_id == user_id,
-                                           Notification.id.in_(list(ids)),
-                                           Notification.read_at.is_(None))
-            )).all()
+            notes = (
+                await session.scalars(
+                    select(Notification).where(
+                        Notification.user_id == user_id,
+                        Notification.id.in_(list(ids)),
+                        Notification.read_at.is_(None),
+                    )
+                )
+            ).all()
             for note in notes:
                 note.read_at = self._clock()
         return len(notes)
@@ -344,8 +391,9 @@ class AITaskManager:
             return int(await session.scalar(query) or 0)
 
 
-def _prepare_schedule(schedule: Mapping[str, Any] | Schedule, default_tz: str,
-                      now: datetime) -> tuple[Schedule, datetime]:
+def _prepare_schedule(
+    schedule: Mapping[str, Any] | Schedule, default_tz: str, now: datetime
+) -> tuple[Schedule, datetime]:
     if isinstance(schedule, Mapping):
         data = dict(schedule)
         data.setdefault("timezone", default_tz)
@@ -366,8 +414,9 @@ def _limit(limit: int) -> int:
     return limit
 
 
-async def _owned_task(session: AsyncSession, task_id: int, user_id: int, *,
-                      lock: bool = False) -> AITask:
+async def _owned_task(
+    session: AsyncSession, task_id: int, user_id: int, *, lock: bool = False
+) -> AITask:
     query = select(AITask).where(AITask.id == task_id, AITask.user_id == user_id)
     if lock:
         query = query.with_for_update()

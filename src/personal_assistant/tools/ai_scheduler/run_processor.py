@@ -36,8 +36,12 @@ class BatchReport:
 
     def as_dict(self) -> dict[str, int]:
         return {
-            "requested": self.requested, "claimed": self.claimed, "succeeded": self.succeeded,
-            "retrying": self.retrying, "failed": self.failed, "stale": self.stale,
+            "requested": self.requested,
+            "claimed": self.claimed,
+            "succeeded": self.succeeded,
+            "retrying": self.retrying,
+            "failed": self.failed,
+            "stale": self.stale,
         }
 
 
@@ -70,24 +74,42 @@ class RunProcessor:
             log.info("event=runs_not_claimed run_ids=%s", list(run_ids))
             return BatchReport(len(run_ids), 0, 0, 0, 0, 0, ())
         for run in claimed:
-            log.info("event=run_started run_id=%s task_id=%s attempt=%s",
-                     run.request.run_id, run.request.task_id, run.request.attempt)
+            log.info(
+                "event=run_started run_id=%s task_id=%s attempt=%s",
+                run.request.run_id,
+                run.request.task_id,
+                run.request.attempt,
+            )
         outcomes = await asyncio.gather(*(self._execute(run) for run in claimed))
         async with self._engine.begin() as conn:
             recorded = await run_store.record(
-                conn, claimed, outcomes, now=self._clock(), policy=self._policy,
+                conn,
+                claimed,
+                outcomes,
+                now=self._clock(),
+                policy=self._policy,
                 pause_after=self._settings.pause_after_failures,
             )
         for outcome in outcomes:
             if outcome.ok:
-                log.info("event=run_succeeded run_id=%s agent=%s", outcome.run_id,
-                         outcome.agent_name)
+                log.info(
+                    "event=run_succeeded run_id=%s agent=%s", outcome.run_id, outcome.agent_name
+                )
             else:
-                log.warning("event=run_attempt_failed run_id=%s attempt=%s error=%r",
-                            outcome.run_id, outcome.attempt, outcome.error)
+                log.warning(
+                    "event=run_attempt_failed run_id=%s attempt=%s error=%r",
+                    outcome.run_id,
+                    outcome.attempt,
+                    outcome.error,
+                )
         return BatchReport(
-            len(run_ids), len(claimed), recorded.succeeded, recorded.retrying, recorded.failed,
-            recorded.stale, recorded.pending_notifications,
+            len(run_ids),
+            len(claimed),
+            recorded.succeeded,
+            recorded.retrying,
+            recorded.failed,
+            recorded.stale,
+            recorded.pending_notifications,
         )
 
     async def _execute(self, run: run_store.ClaimedRun) -> run_store.Outcome:

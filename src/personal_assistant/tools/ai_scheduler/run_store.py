@@ -58,24 +58,32 @@ def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
 
 
 async def claim(
-    conn: AsyncConnection, run_ids: Sequence[int], *, worker_id: str, now: datetime,
+    conn: AsyncConnection,
+    run_ids: Sequence[int],
+    *,
+    worker_id: str,
+    now: datetime,
     lease: timedelta,
 ) -> list[ClaimedRun]:
     """Claim the queued runs among ``run_ids`` and load what the agent needs for them."""
     claimed = (
-        await conn.execute(
-            update(TaskRun)
-            .where(TaskRun.id.in_(list(run_ids)), TaskRun.state == RunState.QUEUED)
-            .values(
-                state=RunState.RUNNING,
-                attempt=TaskRun.attempt + 1,
-                started_at=now,
-                worker_id=worker_id,
-                lease_expires_at=now + lease,
+        (
+            await conn.execute(
+                update(TaskRun)
+                .where(TaskRun.id.in_(list(run_ids)), TaskRun.state == RunState.QUEUED)
+                .values(
+                    state=RunState.RUNNING,
+                    attempt=TaskRun.attempt + 1,
+                    started_at=now,
+                    worker_id=worker_id,
+                    lease_expires_at=now + lease,
+                )
+                .returning(TaskRun.id)
             )
-            .returning(TaskRun.id)
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     if not claimed:
         return []
     return await load_claimed(conn, claimed, with_history=True)
@@ -88,10 +96,12 @@ async def _previous_results(
         return {}
     ranked = (
         select(
-            TaskRun.task_id, TaskRun.scheduled_for, TaskRun.result,
-            func.row_number().over(
-                partition_by=TaskRun.task_id, order_by=TaskRun.scheduled_for.desc()
-            ).label("rank"),
+            TaskRun.task_id,
+            TaskRun.scheduled_for,
+            TaskRun.result,
+            func.row_number()
+            .over(partition_by=TaskRun.task_id, order_by=TaskRun.scheduled_for.desc())
+            .label("rank"),
         )
         .where(TaskRun.task_id.in_(set(task_ids)), TaskRun.state == RunState.SUCCEEDED)
         .subquery()
@@ -143,37 +153,51 @@ async def record(
             stale += 1
             continue
         if outcome.reply is not None:
-            successes.append({
-                "b_id": outcome.run_id, "b_result": outcome.reply.text,
-                "b_agent": outcome.agent_name,
-                "b_model": outcome.reply.model,
-                "b_prompt": outcome.reply.prompt_tokens,
-                "b_completion": outcome.reply.completion_tokens,
-            })
+            successes.append(
+                {
+                    "b_id": outcome.run_id,
+                    "b_result": outcome.reply.text,
+                    "b_agent": outcome.agent_name,
+                    "b_model": outcome.reply.model,
+                    "b_prompt": outcome.reply.prompt_tokens,
+                    "b_completion": outcome.reply.completion_tokens,
+                }
+            )
             continue
         error = outcome.error or "unknown error"
         decision = after_failure(
-            attempt=outcome.attempt, max_retries=run.max_retries,
-            permanent=outcome.permanent, now=now, policy=policy,
+            attempt=outcome.attempt,
+            max_retries=run.max_retries,
+            permanent=outcome.permanent,
+            now=now,
+            policy=policy,
         )
         if decision.state == RunState.RETRYING:
-            retries.append({
-                "b_id": outcome.run_id, "b_retry_at": decision.retry_at,
-                "b_error": failure_text(error, outcome.attempt, final=False),
-                "b_agent": outcome.agent_name,
-            })
+            retries.append(
+                {
+                    "b_id": outcome.run_id,
+                    "b_retry_at": decision.retry_at,
+                    "b_error": failure_text(error, outcome.attempt, final=False),
+                    "b_agent": outcome.agent_name,
+                }
+            )
         else:
             failures.append((run, failure_text(error, outcome.attempt, final=True)))
 
     if successes:
         await conn.execute(
             update(TaskRun)
-            .where(TaskRun.id == _bp("b_id"))
+            .where(TaskRun.id == bindparam("b_id"))
             .values(
-                state=RunState.SUCCEEDED, finished_at=now, lease_expires_at=None,
-                result=_bp("b_result"), error=None, agent_name=_bp("b_agent"),
-                agent_model=_bp("b_model"), prompt_tokens=_bp("b_prompt"),
-                completion_tokens=_bp("b_completion"),
+                state=RunState.SUCCEEDED,
+                finished_at=now,
+                lease_expires_at=None,
+                result=bindparam("b_result"),
+                error=None,
+                agent_name=bindparam("b_agent"),
+                agent_model=bindparam("b_model"),
+                prompt_tokens=bindparam("b_prompt"),
+                completion_tokens=bindparam("b_completion"),
             )
             .execution_options(synchronize_session=False),
             successes,
@@ -181,9 +205,13 @@ async def record(
     if retries:
         await conn.execute(
             update(TaskRun)
-            .where(TaskRun.id == _bp("b_id"))
-            .values(state=RunState.RETRYING, lease_expires_at=_bp("b_retry_at"),
-                    error=_bp("b_error"), agent_name=_bp("b_agent"))
+            .where(TaskRun.id == bindparam("b_id"))
+            .values(
+                state=RunState.RETRYING,
+                lease_expires_at=bindparam("b_retry_at"),
+                error=bindparam("b_error"),
+                agent_name=bindparam("b_agent"),
+            )
             .execution_options(synchronize_session=False),
             retries,
         )
@@ -207,9 +235,13 @@ async def fail_runs(
 ) -> None:
     await conn.execute(
         update(TaskRun)
-        .where(TaskRun.id == _bp("b_id"))
-        .values(state=RunState.FAILED, finished_at=now, lease_expires_at=None,
-                error=_bp("b_error"))
+        .where(TaskRun.id == bindparam("b_id"))
+        .values(
+            state=RunState.FAILED,
+            finished_at=now,
+            lease_expires_at=None,
+            error=bindparam("b_error"),
+        )
         .execution_options(synchronize_session=False),
         [{"b_id": run.request.run_id, "b_error": text} for run, text in failures],
     )
@@ -220,13 +252,15 @@ async def _update_tasks_after_success(conn: AsyncConnection, runs: Sequence[Clai
         return
     await conn.execute(
         update(AITask)
-        .where(AITask.id == _bp("b_id"))
+        .where(AITask.id == bindparam("b_id"))
         .values(
-            last_run_at=_bp("b_at"),
+            last_run_at=bindparam("b_at"),
             consecutive_failures=0,
             status=case(
-                (and_(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at.is_(None)),
-                 TaskStatus.COMPLETED),
+                (
+                    and_(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at.is_(None)),
+                    TaskStatus.COMPLETED,
+                ),
                 else_=AITask.status,
             ),
         )
@@ -246,9 +280,9 @@ async def _update_tasks_after_failure(
     )
     await conn.execute(
         update(AITask)
-        .where(AITask.id == _bp("b_id"))
+        .where(AITask.id == bindparam("b_id"))
         .values(
-            last_run_at=_bp("b_at"),
+            last_run_at=bindparam("b_at"),
             consecutive_failures=AITask.consecutive_failures + 1,
             status=case(
                 (one_shot_done, TaskStatus.FAILED),
@@ -256,8 +290,8 @@ async def _update_tasks_after_failure(
                 else_=AITask.status,
             ),
             status_reason=case(
-                (one_shot_done, _bp("b_final_reason")),
-                (too_many, _bp("b_pause_reason")),
+                (one_shot_done, bindparam("b_final_reason")),
+                (too_many, bindparam("b_pause_reason")),
                 else_=AITask.status_reason,
             ),
         )
@@ -284,13 +318,20 @@ async def _write_notifications(
         message = notification_service.compose(run.request.title, succeeded=succeeded, text=text)
         for channel in run.channels or (notification_service.IN_APP,):
             status = notification_service.initial_status(channel)
-            rows.append({
-                "run_id": run.request.run_id, "task_id": run.request.task_id,
-                "user_id": run.user_id, "channel": channel, "status": status,
-                "title": message.title, "body": message.body, "attempts": 0,
-                "created_at": now,
-                "delivered_at": now if status == NotificationStatus.DELIVERED else None,
-            })
+            rows.append(
+                {
+                    "run_id": run.request.run_id,
+                    "task_id": run.request.task_id,
+                    "user_id": run.user_id,
+                    "channel": channel,
+                    "status": status,
+                    "title": message.title,
+                    "body": message.body,
+                    "attempts": 0,
+                    "created_at": now,
+                    "delivered_at": now if status == NotificationStatus.DELIVERED else None,
+                }
+            )
     if not rows:
         return ()
     stmt = (
@@ -300,10 +341,6 @@ async def _write_notifications(
     )
     inserted = (await conn.execute(stmt, rows)).all()
     return tuple(i for i, status in inserted if status == NotificationStatus.PENDING)
-
-
-def _bp(name: str) -> Any:
-    return bindparam(name)
 
 
 async def reap_expired(
@@ -330,19 +367,32 @@ async def reap_expired(
     if retry:
         await conn.execute(
             update(TaskRun)
-            .where(TaskRun.id == _bp("b_id"))
-            .values(state=RunState.RETRYING, lease_expires_at=now, worker_id=None,
-                    error=_bp("b_error"))
+            .where(TaskRun.id == bindparam("b_id"))
+            .values(
+                state=RunState.RETRYING,
+                lease_expires_at=now,
+                worker_id=None,
+                error=bindparam("b_error"),
+            )
             .execution_options(synchronize_session=False),
-            [{"b_id": r.id, "b_error": f"attempt {r.attempt} lost: the worker stopped "
-              "before finishing it"} for r in retry],
+            [
+                {
+                    "b_id": r.id,
+                    "b_error": f"attempt {r.attempt} lost: the worker stopped before finishing it",
+                }
+                for r in retry
+            ],
         )
     pending: tuple[int, ...] = ()
     if give_up:
         claimed = await load_claimed(conn, [r.id for r in give_up])
         failures = [
-            (c, failure_text("the worker stopped before finishing it", c.request.attempt,
-                             final=True))
+            (
+                c,
+                failure_text(
+                    "the worker stopped before finishing it", c.request.attempt, final=True
+                ),
+            )
             for c in claimed
         ]
         await fail_runs(conn, failures, now=now)
@@ -358,10 +408,19 @@ async def load_claimed(
     rows = (
         await conn.execute(
             select(
-                TaskRun.id, TaskRun.task_id, TaskRun.scheduled_for, TaskRun.attempt,
-                AITask.title, AITask.description, AITask.task_type, AITask.ai_context,
-                AITask.max_retries, AITask.notification_channels, AITask.user_id,
-                AITask.timezone, User.display_name,
+                TaskRun.id,
+                TaskRun.task_id,
+                TaskRun.scheduled_for,
+                TaskRun.attempt,
+                AITask.title,
+                AITask.description,
+                AITask.task_type,
+                AITask.ai_context,
+                AITask.max_retries,
+                AITask.notification_channels,
+                AITask.user_id,
+                AITask.timezone,
+                User.display_name,
             )
             .join(AITask, AITask.id == TaskRun.task_id)
             .join(User, User.id == AITask.user_id)
@@ -376,12 +435,18 @@ async def load_claimed(
     return [
         ClaimedRun(
             request=AgentRequest(
-                task_id=r.task_id, run_id=r.id, title=r.title, instruction=r.description,
-                task_type=r.task_type, ai_context=dict(r.ai_context or {}),
-                owner_name=r.display_name, timezone=r.timezone,
+                task_id=r.task_id,
+                run_id=r.id,
+                title=r.title,
+                instruction=r.description,
+                task_type=r.task_type,
+                ai_context=dict(r.ai_context or {}),
+                owner_name=r.display_name,
+                timezone=r.timezone,
                 scheduled_for=r.scheduled_for,
                 local_time=r.scheduled_for.astimezone(ZoneInfo(r.timezone)),
-                attempt=r.attempt, previous_results=tuple(history.get(r.task_id, ())),
+                attempt=r.attempt,
+                previous_results=tuple(history.get(r.task_id, ())),
             ),
             max_retries=r.max_retries,
             channels=tuple(r.notification_channels or ()),
@@ -389,5 +454,3 @@ async def load_claimed(
         )
         for r in rows
     ]
-
-

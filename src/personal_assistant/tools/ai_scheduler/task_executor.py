@@ -40,15 +40,30 @@ class TaskExecutor:
         try:
             reply = await asyncio.wait_for(self.agent.complete(request), timeout=self._timeout)
         except AgentError as exc:
-            return Outcome(request.run_id, request.attempt, self.agent.name, error=exc.message,
-                           permanent=exc.permanent)
+            return Outcome(
+                request.run_id,
+                request.attempt,
+                self.agent.name,
+                error=exc.message,
+                permanent=exc.permanent,
+            )
         except TimeoutError:
-            return Outcome(request.run_id, request.attempt, self.agent.name,
-                           error=f"the agent did not answer within {self._timeout:g} s")
+            return Outcome(
+                request.run_id,
+                request.attempt,
+                self.agent.name,
+                error=f"the agent did not answer within {self._timeout:g} s",
+            )
         except Exception as exc:
             log.exception("event=agent_crashed run_id=%s", request.run_id)
-            return Outcome(request.run_id, request.attempt, self.agent.name,
-                           error=f"agent crashed: {type(exc).__name__}: {exc}")
+            return Outcome(
+                request.run_id,
+                request.attempt,
+                self.agent.name,
+                error=f"agent crashed: {type(exc).__name__}: {exc}",
+            )
         if not reply.text.strip():
-            return Outcome(request.run_id, request.attempt, self.agent.name, error="the agent returned no text")
+            return Outcome(
+                request.run_id, request.attempt, self.agent.name, error="the agent returned no text"
+            )
         return Outcome(request.run_id, request.attempt, self.agent.name, reply=reply)

@@ -22,16 +22,18 @@ CONTEXT_MAX_BYTES = 64_000
 MAX_RETRIES_LIMIT = 20
 
 
-def text(value: object, field: str, *, max_len: int, required: bool = True,
-         multiline: bool = False) -> str:
+def text(
+    value: object, field: str, *, max_len: int, required: bool = True, multiline: bool = False
+) -> str:
     if not isinstance(value, str):
         raise ValidationError("must be text", field=field)
     cleaned = value.strip()
     if required and not cleaned:
         raise ValidationError("must not be empty", field=field)
     if len(cleaned) > max_len:
-        raise ValidationError(f"must be at most {max_len} characters (got {len(cleaned)})",
-                              field=field)
+        raise ValidationError(
+            f"must be at most {max_len} characters (got {len(cleaned)})", field=field
+        )
     allowed = {"\n", "\t"} if multiline else set()
     for ch in cleaned:
         if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cs"):
@@ -74,8 +76,9 @@ def channels(value: Iterable[object] | None) -> list[str]:
     for item in value:
         if item not in KNOWN_CHANNELS:
             allowed = ", ".join(sorted(KNOWN_CHANNELS))
-            raise ValidationError(f"unknown channel {item!r} (known: {allowed})",
-                                  field="notification_channels")
+            raise ValidationError(
+                f"unknown channel {item!r} (known: {allowed})", field="notification_channels"
+            )
         if item not in result:
             result.append(str(item))
     if not result:
@@ -93,8 +96,9 @@ def ai_context(value: Mapping[str, Any] | None) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"must be JSON-serialisable: {exc}", field="ai_context") from None
     if len(encoded.encode()) > CONTEXT_MAX_BYTES:
-        raise ValidationError(f"must be at most {CONTEXT_MAX_BYTES} bytes as JSON",
-                              field="ai_context")
+        raise ValidationError(
+            f"must be at most {CONTEXT_MAX_BYTES} bytes as JSON", field="ai_context"
+        )
     loaded: dict[str, Any] = json.loads(encoded)
     return loaded
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.config import Settings
@@ -72,8 +72,13 @@ class TaskScheduler:
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(AITask.id, AITask.schedule, AITask.timezone, AITask.next_run_at,
-                           AITask.catch_up)
+                    select(
+                        AITask.id,
+                        AITask.schedule,
+                        AITask.timezone,
+                        AITask.next_run_at,
+                        AITask.catch_up,
+                    )
                     .where(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now)
                     .order_by(AITask.next_run_at)
                     .limit(self._settings.claim_batch)
@@ -93,54 +98,74 @@ class TaskScheduler:
                     broken.append({"b_id": row.id, "b_reason": f"invalid schedule: {exc}"})
                     continue
                 plan = plan_due(
-                    schedule, row.next_run_at, now, row.catch_up,
-                    grace=self._grace, limit=self._settings.catchup_limit,
+                    schedule,
+                    row.next_run_at,
+                    now,
+                    row.catch_up,
+                    grace=self._grace,
+                    limit=self._settings.catchup_limit,
                 )
                 for firing in plan.firings:
-                    runs.append(_run_row(row.id, firing.scheduled_for, firing.run, now,
-                                         now + self._lease if firing.run else None))
+                    runs.append(
+                        _run_row(
+                            row.id,
+                            firing.scheduled_for,
+                            firing.run,
+                            now,
+                            now + self._lease if firing.run else None,
+                        )
+                    )
                     skipped += not firing.run
                 if plan.dropped:
-                    log.warning("event=catchup_dropped task_id=%s dropped=%s", row.id,
-                                plan.dropped)
+                    log.warning("event=catchup_dropped task_id=%s dropped=%s", row.id, plan.dropped)
                 advances.append({"b_id": row.id, "b_next": plan.next_run_at})
             new_run_ids = await _insert_runs(conn, runs)
             if advances:
                 await conn.execute(
                     update(AITask)
-                    .where(AITask.id == _bp("b_id"))
-                    .values(next_run_at=_bp("b_next"))
+                    .where(AITask.id == bindparam("b_id"))
+                    .values(next_run_at=bindparam("b_next"))
                     .execution_options(synchronize_session=False),
                     advances,
                 )
             if broken:
                 await conn.execute(
                     update(AITask)
-                    .where(AITask.id == _bp("b_id"))
-                    .values(status=TaskStatus.FAILED, status_reason=_bp("b_reason"),
-                            next_run_at=None)
+                    .where(AITask.id == bindparam("b_id"))
+                    .values(
+                        status=TaskStatus.FAILED,
+                        status_reason=bindparam("b_reason"),
+                        next_run_at=None,
+                    )
                     .execution_options(synchronize_session=False),
                     broken,
                 )
         if new_run_ids:
             self._publish(new_run_ids)
-        log.info("event=tasks_claimed tasks=%s runs=%s skipped=%s", len(rows),
-                 len(new_run_ids), skipped)
+        log.info(
+            "event=tasks_claimed tasks=%s runs=%s skipped=%s", len(rows), len(new_run_ids), skipped
+        )
         return ClaimReport(len(rows), len(new_run_ids), skipped)
 
     async def dispatch_owed(self, now: datetime) -> int:
         """Send runs owed a dispatch: queued ones whose lease expired and retries now due."""
         async with self._engine.begin() as conn:
             ids = (
-                await conn.execute(
-                    select(TaskRun.id)
-                    .where(TaskRun.state.in_((RunState.QUEUED, RunState.RETRYING)),
-                           TaskRun.lease_expires_at <= now)
-                    .order_by(TaskRun.lease_expires_at)
-                    .limit(self._settings.claim_batch)
-                    .with_for_update(skip_locked=True)
+                (
+                    await conn.execute(
+                        select(TaskRun.id)
+                        .where(
+                            TaskRun.state.in_((RunState.QUEUED, RunState.RETRYING)),
+                            TaskRun.lease_expires_at <= now,
+                        )
+                        .order_by(TaskRun.lease_expires_at)
+                        .limit(self._settings.claim_batch)
+                        .with_for_update(skip_locked=True)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if not ids:
                 return 0
             await conn.execute(
@@ -181,8 +206,9 @@ class TaskScheduler:
         return schedule
 
 
-def _run_row(task_id: int, scheduled_for: datetime, run: bool, now: datetime,
-             lease: datetime | None) -> dict[str, Any]:
+def _run_row(
+    task_id: int, scheduled_for: datetime, run: bool, now: datetime, lease: datetime | None
+) -> dict[str, Any]:
     return {
         "task_id": task_id,
         "scheduled_for": scheduled_for,
@@ -205,9 +231,3 @@ async def _insert_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> lis
     )
     inserted = (await conn.execute(stmt, rows)).all()
     return [run_id for run_id, state in inserted if state == RunState.QUEUED]
-
-
-def _bp(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)

@@ -59,8 +59,9 @@ class DatabaseScheduler(Scheduler):
         except Exception:
             self._failures += 1
             pause = min(30.0, settings.tick_seconds * 2.0 ** min(self._failures, 6))
-            log.exception("event=scheduler_tick_failed failures=%s retry_in=%.1f",
-                          self._failures, pause)
+            log.exception(
+                "event=scheduler_tick_failed failures=%s retry_in=%.1f", self._failures, pause
+            )
             return min(beat_delay, pause)
         self._failures = 0
         return min(beat_delay, ai_delay)

@@ -55,14 +55,17 @@ def assess(snapshot: Snapshot, thresholds: Thresholds = Thresholds()) -> Health:
     problems = []
     queued_age = _age(now, snapshot.oldest_queued_at)
     if queued_age is not None and queued_age > thresholds.max_queue_age_s:
-        problems.append(f"a run has waited {queued_age:.0f} s for a worker: are workers "
-                        "consuming ai_tasks?")
+        problems.append(
+            f"a run has waited {queued_age:.0f} s for a worker: are workers consuming ai_tasks?"
+        )
     overdue = _age(now, snapshot.most_overdue_at)
     if overdue is not None and overdue > thresholds.max_overdue_s:
         problems.append(f"a task is {overdue:.0f} s overdue: is the scheduler (beat) running?")
     if snapshot.expired_running:
-        problems.append(f"{snapshot.expired_running} running run(s) hold an expired lease: a "
-                        "worker died; the reaper (maintenance_tasks) will retry them")
+        problems.append(
+            f"{snapshot.expired_running} running run(s) hold an expired lease: a "
+            "worker died; the reaper (maintenance_tasks) will retry them"
+        )
     return Health(snapshot, tuple(problems))
 
 
@@ -81,11 +84,13 @@ async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
             select(func.min(TaskRun.queued_at)).where(TaskRun.state == RunState.QUEUED)
         )
         most_overdue = await conn.scalar(
-            select(func.min(AITask.next_run_at)).where(AITask.status == TaskStatus.ACTIVE,
-                                                       AITask.next_run_at <= now)
+            select(func.min(AITask.next_run_at)).where(
+                AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now
+            )
         )
         expired = await conn.scalar(
-            select(func.count()).select_from(TaskRun)
+            select(func.count())
+            .select_from(TaskRun)
             .where(TaskRun.state == RunState.RUNNING, TaskRun.lease_expires_at <= now)
         )
         last_finished = await conn.scalar(select(func.max(TaskRun.finished_at)))

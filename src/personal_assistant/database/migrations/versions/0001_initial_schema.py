@@ -111,7 +111,8 @@ def upgrade() -> None:
         sa.Column("prompt_tokens", sa.Integer(), nullable=True),
         sa.Column("completion_tokens", sa.Integer(), nullable=True),
         sa.CheckConstraint(
-            "state IN ('queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled')",
+            "state IN ('queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', "
+            "'cancelled')",
             name=op.f("ck_task_runs_state"),
         ),
         sa.ForeignKeyConstraint(
