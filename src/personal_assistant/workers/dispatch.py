@@ -6,7 +6,7 @@ that only publishes (beat, a scheduler) does not import the task modules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from celery import Celery
 
@@ -27,6 +27,15 @@ def publish_runs(app: Celery, run_ids: Sequence[int], *, per_message: int) -> in
         for ids in messages:
             app.send_task(EXECUTE, args=[ids], producer=producer)
     return len(messages)
+
+
+def run_publisher(app: Celery, *, per_message: int) -> Callable[[Sequence[int]], None]:
+    """A ``publish`` for :class:`TaskScheduler`: sends run ids through ``app``."""
+
+    def publish(run_ids: Sequence[int]) -> None:
+        publish_runs(app, run_ids, per_message=per_message)
+
+    return publish
 
 
 def publish_notifications(app: Celery, notification_ids: Sequence[int]) -> None:

@@ -17,8 +17,9 @@ from celery.beat import ScheduleEntry, Scheduler
 
 from personal_assistant.config import Settings
 from personal_assistant.database.types import utcnow
+from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
 from personal_assistant.workers.celery_app import PersonalAssistantCelery
-from personal_assistant.workers.dispatch import publish_runs
+from personal_assistant.workers.dispatch import run_publisher
 from personal_assistant.workers.routing import queue_for
 from personal_assistant.workers.runtime import runtime
 
@@ -30,6 +31,7 @@ REAPER = "personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs"
 class DatabaseScheduler(Scheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._failures = 0
+        self._ai: TaskScheduler | None = None
         super().__init__(*args, **kwargs)
 
     @property
@@ -47,15 +49,14 @@ class DatabaseScheduler(Scheduler):
         self.merge_inplace(entries)
         self.install_default_entries(self.schedule)
 
-    def _publish(self, run_ids: Any) -> None:
-        publish_runs(self.app, run_ids, per_message=self.settings.runs_per_message)
-
     def tick(self, *args: Any, **kwargs: Any) -> float:
         beat_delay = float(super().tick(*args, **kwargs))
         settings = self.settings
         try:
-            scheduler = runtime.scheduler(settings, self._publish)
-            ai_delay = runtime.run(scheduler.tick(utcnow()))
+            if self._ai is None:  # kept: it caches parsed schedules between ticks
+                publish = run_publisher(self.app, per_message=settings.runs_per_message)
+                self._ai = runtime.scheduler(settings, publish)
+            ai_delay = runtime.run(self._ai.tick(utcnow()))
         except Exception:
             self._failures += 1
             pause = min(30.0, settings.tick_seconds * 2.0 ** min(self._failures, 6))

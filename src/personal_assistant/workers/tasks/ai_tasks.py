@@ -6,19 +6,10 @@ process's event loop (:mod:`personal_assistant.workers.runtime`).
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from personal_assistant.database.types import utcnow
 from personal_assistant.workers.celery_app import app
-from personal_assistant.workers.dispatch import publish_notifications, publish_runs
+from personal_assistant.workers.dispatch import publish_notifications, run_publisher
 from personal_assistant.workers.runtime import runtime
-
-log = logging.getLogger(__name__)
-
-
-def _publish(run_ids: list[int] | Any) -> None:
-    publish_runs(app, run_ids, per_message=app.pa_settings.runs_per_message)
 
 
 @app.task(name="personal_assistant.workers.tasks.ai_tasks.process_due_ai_tasks")
@@ -28,7 +19,9 @@ def process_due_ai_tasks() -> dict[str, float]:
     Beat calls the same step in-process every tick (``DatabaseScheduler``); this task lets
     anything else trigger it through the broker.
     """
-    scheduler = runtime.scheduler(app.pa_settings, _publish)
+    settings = app.pa_settings
+    publish = run_publisher(app, per_message=settings.runs_per_message)
+    scheduler = runtime.scheduler(settings, publish)
     delay = runtime.run(scheduler.tick(utcnow()))
     return {"seconds_until_next": delay}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from personal_assistant.database.types import utcnow
 from personal_assistant.workers.celery_app import app
-from personal_assistant.workers.dispatch import publish_notifications, publish_runs
+from personal_assistant.workers.dispatch import publish_notifications, run_publisher
 from personal_assistant.workers.runtime import runtime
 
 
@@ -20,10 +20,7 @@ def reap_expired_runs() -> dict[str, int]:
     services = runtime.services(settings)
     reaped, pending = runtime.run(services.processor.reap())
     publish_notifications(app, pending)
-
-    def publish(ids: list[int] | object) -> None:
-        publish_runs(app, ids, per_message=settings.runs_per_message)  # type: ignore[arg-type]
-
+    publish = run_publisher(app, per_message=settings.runs_per_message)
     scheduler = runtime.scheduler(settings, publish)
     resent = runtime.run(scheduler.dispatch_owed(utcnow()))
     return {"reaped": reaped, "resent": resent}
