@@ -82,6 +82,7 @@ class Phase:
     produce_seconds: float
     messages: int
     detail: str
+    worker_cpu: float  # CPU seconds the worker process used for the measured items
 
     @property
     def rate(self) -> float:
@@ -132,6 +133,7 @@ def _end_to_end(n: int, home: Path) -> Phase:
                 watch=[worker],
             )
             log(f"worker up and warm ({WARMUP} runs) after {waited:.1f} s")
+            cpu = worker.cpu_seconds()
             started = datetime.now(UTC)
             claimed = asyncio.run(claim_until_empty(url, settings, publish, utcnow()))
             log(f"claimed {claimed.tasks:,} tasks in {claimed.seconds:.1f} s; waiting for the runs")
@@ -143,11 +145,15 @@ def _end_to_end(n: int, home: Path) -> Phase:
             wait_until(
                 finished, timeout=max(120.0, n / 50), what="all runs", interval=0.25, watch=[worker]
             )
+            cpu = worker.cpu_seconds() - cpu
         finally:
             stop(worker)
         states = _run_states(url, due_at)
         last = _scalar(
             url, b"SELECT max(finished_at) FROM task_runs WHERE scheduled_for >= %s", due_at
+        )
+        first = _scalar(
+            url, b"SELECT min(started_at) FROM task_runs WHERE scheduled_for >= %s", due_at
         )
         notes = _scalar(
             url,
@@ -155,7 +161,7 @@ def _end_to_end(n: int, home: Path) -> Phase:
             b"(SELECT task_id FROM task_runs WHERE scheduled_for >= %s)",
             due_at,
         )
-        assert isinstance(last, datetime)
+        assert isinstance(last, datetime) and isinstance(first, datetime)
         if states.get("succeeded", 0) != n:
             raise RuntimeError(f"runs by state: {states}, expected {n} succeeded")
         seconds = (last - started).total_seconds()
@@ -169,7 +175,10 @@ def _end_to_end(n: int, home: Path) -> Phase:
             seconds,
             claimed.seconds,
             messages,
-            f"{messages:,} messages, {notes:,} in-app notifications written",
+            f"{messages:,} messages, {notes:,} in-app notifications written; first run started "
+            f"{(first - started).total_seconds():.2f} s after the claim began, and from then "
+            f"{n / (last - first).total_seconds():,.0f} runs/s",
+            cpu,
         )
 
 
@@ -225,6 +234,15 @@ def _bare_celery(n: int, home: Path) -> Phase:
         )
         client = redis_client()
         try:
+            first_key = f"{prefix}celery-task-meta-{ids[0]}"
+            wait_until(
+                lambda: bool(client.exists(first_key)),
+                timeout=90,
+                what="the no-op worker's first result",
+                interval=0.02,
+                watch=[worker],
+            )
+            cpu = worker.cpu_seconds()
 
             def drained() -> bool:
                 return (
@@ -246,12 +264,13 @@ def _bare_celery(n: int, home: Path) -> Phase:
                 watch=[worker],
             )
             done = _results_done(prefix, ids)
+            cpu = worker.cpu_seconds() - cpu
         finally:
             client.close()
             stop(worker)
         seconds = (max(done) - min(done)).total_seconds()
         log(f"bare Celery: {n:,} no-op tasks drained in {seconds:.1f} s ({n / seconds:,.0f}/s)")
-        return Phase(n, seconds, send_s, n, f"{n:,} messages, one task each")
+        return Phase(n, seconds, send_s, n, f"{n:,} messages, one task each", cpu)
 
 
 def measure(quick: bool) -> Figure:
@@ -282,6 +301,9 @@ def measure(quick: bool) -> Figure:
         Row("long-term goal", ratio, "x", target=f">= {GOAL:.0f}x", met=ratio >= GOAL),
     )
     notes = (
+        f"Worker CPU per item (from /proc, one process): end to end "
+        f"{1e3 * e2e.worker_cpu / e2e.items:.2f} ms per run, bare Celery "
+        f"{1e3 * bare.worker_cpu / bare.items:.2f} ms per no-op task.",
         f"End to end: {e2e.items:,} runs completed in {e2e.seconds:.1f} s ({e2e.detail}); the "
         f"scheduler's claim and publish took {e2e.produce_seconds:.1f} s of it, concurrently.",
         f"Bare Celery: {bare.items:,} no-op tasks drained in {bare.seconds:.1f} s (first to last "

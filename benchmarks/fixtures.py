@@ -243,8 +243,12 @@ def make_settings(database_url: str, prefix: str, home: Path | None = None) -> S
 
 
 def process_env(database_url: str, prefix: str, home: Path) -> dict[str, str]:
-    """The environment of a worker or beat: the same settings as :func:`make_settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "PA_"))}
+    """The environment of a worker or beat: the same settings as :func:`make_settings`.
+
+    Only the basics are inherited, so that no stray setting (``RUNS_PER_MESSAGE``...) makes the
+    processes differ from the benchmark's own ``Settings``.
+    """
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ")}
     env.update(
         DATABASE_URL=database_url,
         REDIS_URL=REDIS_URL,
@@ -253,7 +257,7 @@ def process_env(database_url: str, prefix: str, home: Path) -> dict[str, str]:
         LOG_DIR=str(home),
         LOG_LEVEL="WARNING",
         AGENT="offline",
-        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
+        PYTHONPATH=str(ROOT),
     )
     return env
 

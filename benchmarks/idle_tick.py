@@ -21,6 +21,7 @@ from sqlalchemy import text
 from benchmarks.fixtures import (
     database,
     dead_tuples,
+    execute,
     load_tasks,
     log,
     make_settings,
@@ -38,7 +39,19 @@ RATIO_TARGET = 1.5
 DUE_FRACTION = 10
 TICKS = 200
 ROUNDS = 10
-STATES = ("fresh", "after claim, first tick", "after claim", "after VACUUM")
+STATES = (
+    "fresh",
+    "after claim, first tick",
+    "after claim",
+    "after VACUUM",
+    "runs finished, after VACUUM",
+)
+
+#: What the workers would have done with the claimed runs (no worker runs here).
+FINISH_RUNS = (
+    "UPDATE task_runs SET state = 'succeeded', started_at = queued_at, finished_at = queued_at, "
+    "lease_expires_at = NULL WHERE state = 'queued'"
+)
 
 METHOD = """\
 **What it means.** The time of one `TaskScheduler.tick(now)` when nothing is due: the empty
@@ -49,14 +62,17 @@ must not grow with the number of tasks. Target: at {big:,} tasks within {ratio}x
 
 **How it was measured.** In the benchmark process, with a no-op publish and a chosen `now`.
 Both databases are loaded first (daily schedules, a tenth of the tasks due at one instant `T`,
-the rest hours later) and vacuumed. Each figure is a median of {ticks} ticks, taken
+the rest hours later), vacuumed and checkpointed. Each figure is a median of {ticks} ticks, taken
 alternately on the two databases in {rounds} rounds, so that a change in the machine's
 background load hits both sizes alike. *Fresh*: ticks at `T - 60 s`. Then the due tenth is
 claimed with `claim_due(T)` until nothing is due (the *mass claim*), and ticks at `T` follow:
 the first one on its own, then the median of the next ones (*after claim*: the claim's dead
 index entries are still there unless autovacuum got to them). *After VACUUM*: ticks at `T`
-after `VACUUM (ANALYZE)` of `ai_tasks` and `task_runs`. The dead tuples reported are
-`pg_stat_user_tables.n_dead_tup` of `ai_tasks` just before that VACUUM.
+after `VACUUM (ANALYZE)` of `ai_tasks` and `task_runs`; until then the claimed runs are still
+`queued` (no worker runs here), as during a backlog. *Runs finished, after VACUUM*: the runs
+are then marked `succeeded` with one `UPDATE`, as the workers would have left them, and both
+tables vacuumed again. The dead tuples reported are `pg_stat_user_tables.n_dead_tup` of
+`ai_tasks` just before the first VACUUM.
 """
 
 
@@ -131,6 +147,10 @@ async def _measure(dbs: list[Database], ticks: int) -> None:
             db.autovacuumed = vacuums > vacuums_before[db.size]
             vacuum(db.url, "ai_tasks", "task_runs")
         record("after VACUUM", await _interleaved(schedulers, at_due, ticks))
+        for db in dbs:
+            execute(db.url, FINISH_RUNS)
+            vacuum(db.url, "ai_tasks", "task_runs")
+        record("runs finished, after VACUUM", await _interleaved(schedulers, at_due, ticks))
     finally:
         for engine in engines.values():
             await engine.dispose()
@@ -153,6 +173,7 @@ def measure(quick: bool) -> Figure:
                 url, size - due.count, start=due_at + timedelta(hours=1), spread_s=23 * 3600
             )
             vacuum(url, "ai_tasks", "task_runs", "users")
+            execute(url, "CHECKPOINT")  # write the load out now, not during the measurement
             log(f"{size:,} tasks loaded in {due.seconds + rest.seconds:.1f} s")
             dbs.append(Database(size, url, due_at))
         asyncio.run(_measure(dbs, ticks))

@@ -83,6 +83,15 @@ def run(
     typer.echo("Stopped.")
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: receive SIGTERM if ``pa run`` dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _spawn(name: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -93,6 +102,7 @@ def _spawn(name: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+            preexec_fn=_die_with_parent,  # pa run starts no thread before this
         )
 
 

@@ -11,23 +11,25 @@ impossible, and ``SKIP LOCKED`` keeps them from waiting on each other.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Text, bindparam, case, cast, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.config import Settings
 from personal_assistant.core.catchup import plan_due
 from personal_assistant.core.schedules import Schedule, parse_schedule
-from personal_assistant.core.states import RunState, TaskStatus
+from personal_assistant.core.states import CatchUp, RunState, TaskStatus
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.errors import ScheduleError
-from personal_assistant.tools.ai_scheduler.run_store import dialect_insert
+from personal_assistant.tools.ai_scheduler.bulk import NewRun, insert_runs, set_next_run_at
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,30 @@ Publish = Callable[[Sequence[int]], None]
 
 #: A tick never claims for longer than this before returning (it returns 0: call again).
 TICK_BUDGET_S = 2.0
+
+_earliest_task = (
+    select(func.min(AITask.next_run_at)).where(AITask.status == TaskStatus.ACTIVE).scalar_subquery()
+)
+_earliest_queued = (
+    select(func.min(TaskRun.lease_expires_at))
+    .where(TaskRun.state == RunState.QUEUED)
+    .scalar_subquery()
+)
+_earliest_retry = (
+    select(func.min(TaskRun.lease_expires_at))
+    .where(TaskRun.state == RunState.RETRYING)
+    .scalar_subquery()
+)
+_NEXT_DUE = select(
+    _earliest_task.label("next_task"),
+    func.coalesce(
+        case(
+            (_earliest_queued < _earliest_retry, _earliest_queued),
+            else_=_earliest_retry,
+        ),
+        _earliest_queued,
+    ).label("next_owed"),
+)
 
 
 @dataclass(frozen=True)
@@ -51,21 +77,25 @@ class TaskScheduler:
         self._publish = publish
         self._lease = timedelta(seconds=settings.dispatch_lease_seconds)
         self._grace = timedelta(seconds=settings.misfire_grace_seconds)
-        self._schedules: dict[tuple[int, str], Schedule] = {}
 
     async def tick(self, now: datetime) -> float:
-        """Claim and dispatch what is due at ``now``; return seconds until the next due work."""
+        """Claim and dispatch what is due at ``now``; return seconds until the next due work.
+
+        When nothing is due (the usual case) this is a single read.
+        """
         started = time.monotonic()
-        while True:
-            report = await self.claim_due(now)
-            if report.tasks < self._settings.claim_batch:
-                break
-            if time.monotonic() - started > TICK_BUDGET_S:
-                return 0.0
-        while await self.dispatch_owed(now) >= self._settings.claim_batch:
-            if time.monotonic() - started > TICK_BUDGET_S:
-                return 0.0
-        return await self.seconds_until_next(now)
+        next_task, next_owed = await self._next_due()
+        if next_task is not None and next_task <= now:
+            while (await self.claim_due(now)).tasks >= self._settings.claim_batch:
+                if time.monotonic() - started > TICK_BUDGET_S:
+                    return 0.0
+            next_task, next_owed = await self._next_due()
+        if next_owed is not None and next_owed <= now:
+            while await self.dispatch_owed(now) >= self._settings.claim_batch:
+                if time.monotonic() - started > TICK_BUDGET_S:
+                    return 0.0
+            next_task, next_owed = await self._next_due()
+        return self._delay(now, next_task, next_owed)
 
     async def claim_due(self, now: datetime) -> ClaimReport:
         """One batch: claim due tasks, insert their runs, advance them; publish after commit."""
@@ -74,8 +104,7 @@ class TaskScheduler:
                 await conn.execute(
                     select(
                         AITask.id,
-                        AITask.schedule,
-                        AITask.timezone,
+                        cast(AITask.schedule, Text),
                         AITask.next_run_at,
                         AITask.catch_up,
                     )
@@ -87,47 +116,31 @@ class TaskScheduler:
             ).all()
             if not rows:
                 return ClaimReport(0, 0, 0)
-            runs: list[dict[str, Any]] = []
-            advances: list[dict[str, Any]] = []
+            runs: list[NewRun] = []
+            advances: list[tuple[int, datetime | None]] = []
             broken: list[dict[str, Any]] = []
-            skipped = 0
-            for row in rows:
+            for task_id, data, due_at, catch_up in rows:
                 try:
-                    schedule = self._schedule(row.id, row.schedule)
+                    schedule = parse_stored_schedule(data)
                 except ScheduleError as exc:
-                    broken.append({"b_id": row.id, "b_reason": f"invalid schedule: {exc}"})
+                    broken.append({"b_id": task_id, "b_reason": f"invalid schedule: {exc}"})
                     continue
                 plan = plan_due(
                     schedule,
-                    row.next_run_at,
+                    cast_due(due_at),
                     now,
-                    row.catch_up,
+                    CatchUp(catch_up).value,
                     grace=self._grace,
                     limit=self._settings.catchup_limit,
                 )
-                for firing in plan.firings:
-                    runs.append(
-                        _run_row(
-                            row.id,
-                            firing.scheduled_for,
-                            firing.run,
-                            now,
-                            now + self._lease if firing.run else None,
-                        )
-                    )
-                    skipped += not firing.run
+                runs.extend(NewRun(task_id, f.scheduled_for, f.run) for f in plan.firings)
                 if plan.dropped:
-                    log.warning("event=catchup_dropped task_id=%s dropped=%s", row.id, plan.dropped)
-                advances.append({"b_id": row.id, "b_next": plan.next_run_at})
-            new_run_ids = await _insert_runs(conn, runs)
-            if advances:
-                await conn.execute(
-                    update(AITask)
-                    .where(AITask.id == bindparam("b_id"))
-                    .values(next_run_at=bindparam("b_next"))
-                    .execution_options(synchronize_session=False),
-                    advances,
-                )
+                    log.warning(
+                        "event=catchup_dropped task_id=%s dropped=%s", task_id, plan.dropped
+                    )
+                advances.append((task_id, plan.next_run_at))
+            new_run_ids = await insert_runs(conn, runs, now=now, lease=now + self._lease)
+            await set_next_run_at(conn, advances)
             if broken:
                 await conn.execute(
                     update(AITask)
@@ -142,6 +155,7 @@ class TaskScheduler:
                 )
         if new_run_ids:
             self._publish(new_run_ids)
+        skipped = sum(not r.run for r in runs)
         log.info(
             "event=tasks_claimed tasks=%s runs=%s skipped=%s", len(rows), len(new_run_ids), skipped
         )
@@ -180,54 +194,33 @@ class TaskScheduler:
 
     async def seconds_until_next(self, now: datetime) -> float:
         """Until the next due task or owed run, capped at the tick interval."""
+        return self._delay(now, *await self._next_due())
+
+    async def _next_due(self) -> tuple[datetime | None, datetime | None]:
+        """The earliest ``next_run_at`` of an active task and lease of an owed run: one read.
+
+        Each ``min`` is over one index range (``(status, next_run_at)``,
+        ``(state, lease_expires_at)``), so its cost does not grow with the tables.
+        """
         async with self._engine.connect() as conn:
-            next_task = await conn.scalar(
-                select(func.min(AITask.next_run_at)).where(AITask.status == TaskStatus.ACTIVE)
-            )
-            next_run = await conn.scalar(
-                select(func.min(TaskRun.lease_expires_at)).where(
-                    TaskRun.state.in_((RunState.QUEUED, RunState.RETRYING))
-                )
-            )
+            row = (await conn.execute(_NEXT_DUE)).one()
+        return row[0], row[1]
+
+    def _delay(self, now: datetime, *due: datetime | None) -> float:
         cap = self._settings.tick_seconds
-        due = [t for t in (next_task, next_run) if t is not None]
-        if not due:
+        times = [t for t in due if t is not None]
+        if not times:
             return cap
-        return max(0.0, min(cap, (min(due) - now).total_seconds()))
-
-    def _schedule(self, task_id: int, data: dict[str, Any]) -> Schedule:
-        """Parsed schedules, cached by task and content (a task's schedule rarely changes)."""
-        key = (task_id, repr(data))
-        schedule = self._schedules.get(key)
-        if schedule is None:
-            if len(self._schedules) > 200_000:
-                self._schedules.clear()
-            schedule = self._schedules[key] = parse_schedule(data)
-        return schedule
+        return max(0.0, min(cap, (min(times) - now).total_seconds()))
 
 
-def _run_row(
-    task_id: int, scheduled_for: datetime, run: bool, now: datetime, lease: datetime | None
-) -> dict[str, Any]:
-    return {
-        "task_id": task_id,
-        "scheduled_for": scheduled_for,
-        "state": RunState.QUEUED if run else RunState.SKIPPED,
-        "attempt": 0,
-        "queued_at": now,
-        "finished_at": None if run else now,
-        "lease_expires_at": lease,
-    }
+@lru_cache(maxsize=65_536)
+def parse_stored_schedule(text: str) -> Schedule:
+    """A stored schedule, parsed once per distinct text (many tasks share "daily at 09:00")."""
+    return parse_schedule(json.loads(text))
 
 
-async def _insert_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert runs; a firing that already has a run is left alone (the unique key)."""
-    if not rows:
-        return []
-    stmt = (
-        dialect_insert(conn, TaskRun)
-        .on_conflict_do_nothing(index_elements=["task_id", "scheduled_for"])
-        .returning(TaskRun.id, TaskRun.state)
-    )
-    inserted = (await conn.execute(stmt, rows)).all()
-    return [run_id for run_id, state in inserted if state == RunState.QUEUED]
+def cast_due(value: datetime | None) -> datetime:
+    """A claimed task's ``next_run_at``: never NULL, the claim asked for ``<= now``."""
+    assert value is not None
+    return value
