@@ -13,12 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text, update
+from sqlalchemy import and_, bindparam, case, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from personal_assistant.core.states import RunState
-from personal_assistant.database.models import AITask, TaskRun
-from personal_assistant.tools.ai_scheduler.run_store import dialect_insert
+from personal_assistant.core.states import RunState, TaskStatus
+from personal_assistant.database.models import AITask, Notification, TaskRun
+
+
+def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 @dataclass(frozen=True)
@@ -113,3 +120,187 @@ async def set_next_run_at(
         .execution_options(synchronize_session=False),
         [{"b_id": task_id, "b_next": nxt} for task_id, nxt in advances],
     )
+
+
+@dataclass(frozen=True)
+class Success:
+    run_id: int
+    task_id: int
+    scheduled_for: datetime
+    result: str
+    agent_name: str
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+_PG_STORE_SUCCESSES = text(
+    """
+    UPDATE task_runs SET state = 'succeeded', finished_at = :now, lease_expires_at = NULL,
+        error = NULL, result = v.result, agent_name = v.agent_name, agent_model = v.model,
+        prompt_tokens = v.prompt_tokens, completion_tokens = v.completion_tokens
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:results AS text[]), CAST(:agents AS text[]),
+                CAST(:models AS text[]), CAST(:prompts AS integer[]),
+                CAST(:completions AS integer[]))
+        AS v(id, result, agent_name, model, prompt_tokens, completion_tokens)
+    WHERE task_runs.id = v.id
+    """
+)
+
+_PG_TASKS_SUCCEEDED = text(
+    """
+    UPDATE ai_tasks SET last_run_at = v.at, consecutive_failures = 0,
+        status = CASE WHEN ai_tasks.status = 'active' AND ai_tasks.next_run_at IS NULL
+                      THEN 'completed' ELSE ai_tasks.status END
+    FROM (SELECT id, max(at) AS at
+          FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[])) AS u(id, at)
+          GROUP BY id) AS v
+    WHERE ai_tasks.id = v.id
+    """
+)
+
+_PG_INSERT_NOTIFICATIONS = text(
+    """
+    INSERT INTO notifications (run_id, task_id, user_id, channel, status, title, body, attempts,
+                               created_at, delivered_at)
+    SELECT n.run_id, n.task_id, n.user_id, n.channel, n.status, n.title, n.body, 0, :now,
+           CASE WHEN n.status = 'delivered' THEN CAST(:now AS timestamptz) END
+    FROM unnest(CAST(:run_ids AS bigint[]), CAST(:task_ids AS bigint[]),
+                CAST(:user_ids AS bigint[]), CAST(:channels AS text[]),
+                CAST(:statuses AS text[]), CAST(:titles AS text[]), CAST(:bodies AS text[]))
+        AS n(run_id, task_id, user_id, channel, status, title, body)
+    ON CONFLICT (run_id, channel) DO NOTHING
+    RETURNING id, status
+    """
+)
+
+
+async def store_successes(
+    conn: AsyncConnection, successes: Sequence[Success], *, now: datetime
+) -> None:
+    """Mark runs succeeded with their results, and their tasks as having run."""
+    if not successes:
+        return
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            _PG_STORE_SUCCESSES,
+            {
+                "now": now,
+                "ids": [s.run_id for s in successes],
+                "results": [s.result for s in successes],
+                "agents": [s.agent_name for s in successes],
+                "models": [s.model for s in successes],
+                "prompts": [s.prompt_tokens for s in successes],
+                "completions": [s.completion_tokens for s in successes],
+            },
+        )
+        await conn.execute(
+            _PG_TASKS_SUCCEEDED,
+            {
+                "ids": [s.task_id for s in successes],
+                "ats": [s.scheduled_for for s in successes],
+            },
+        )
+        return
+    await conn.execute(
+        update(TaskRun)
+        .where(TaskRun.id == bindparam("b_id"))
+        .values(
+            state=RunState.SUCCEEDED,
+            finished_at=now,
+            lease_expires_at=None,
+            error=None,
+            result=bindparam("b_result"),
+            agent_name=bindparam("b_agent"),
+            agent_model=bindparam("b_model"),
+            prompt_tokens=bindparam("b_prompt"),
+            completion_tokens=bindparam("b_completion"),
+        )
+        .execution_options(synchronize_session=False),
+        [
+            {
+                "b_id": s.run_id,
+                "b_result": s.result,
+                "b_agent": s.agent_name,
+                "b_model": s.model,
+                "b_prompt": s.prompt_tokens,
+                "b_completion": s.completion_tokens,
+            }
+            for s in successes
+        ],
+    )
+    await conn.execute(
+        update(AITask)
+        .where(AITask.id == bindparam("b_id"))
+        .values(
+            last_run_at=bindparam("b_at"),
+            consecutive_failures=0,
+            status=case(
+                (
+                    and_(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at.is_(None)),
+                    TaskStatus.COMPLETED,
+                ),
+                else_=AITask.status,
+            ),
+        )
+        .execution_options(synchronize_session=False),
+        [{"b_id": s.task_id, "b_at": s.scheduled_for} for s in successes],
+    )
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    run_id: int
+    task_id: int
+    user_id: int
+    channel: str
+    status: str
+    title: str
+    body: str
+
+
+async def insert_notifications(
+    conn: AsyncConnection, notes: Sequence[NewNotification], *, now: datetime
+) -> list[tuple[int, str]]:
+    """Insert outbox rows, one per (run, channel); returns ``(id, status)`` of the new ones."""
+    if not notes:
+        return []
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(
+            _PG_INSERT_NOTIFICATIONS,
+            {
+                "now": now,
+                "run_ids": [n.run_id for n in notes],
+                "task_ids": [n.task_id for n in notes],
+                "user_ids": [n.user_id for n in notes],
+                "channels": [n.channel for n in notes],
+                "statuses": [n.status for n in notes],
+                "titles": [n.title for n in notes],
+                "bodies": [n.body for n in notes],
+            },
+        )
+    else:
+        stmt = (
+            dialect_insert(conn, Notification)
+            .on_conflict_do_nothing(index_elements=["run_id", "channel"])
+            .returning(Notification.id, Notification.status)
+        )
+        result = await conn.execute(
+            stmt,
+            [
+                {
+                    "run_id": n.run_id,
+                    "task_id": n.task_id,
+                    "user_id": n.user_id,
+                    "channel": n.channel,
+                    "status": n.status,
+                    "title": n.title,
+                    "body": n.body,
+                    "attempts": 0,
+                    "created_at": now,
+                    "delivered_at": now if n.status == "delivered" else None,
+                }
+                for n in notes
+            ],
+        )
+    return [(int(i), str(s)) for i, s in result.all()]

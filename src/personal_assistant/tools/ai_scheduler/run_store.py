@@ -14,13 +14,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.agents.base import AgentRequest, PreviousResult
 from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
-from personal_assistant.database.models import AITask, Notification, TaskRun, User
+from personal_assistant.database.models import AITask, TaskRun, User
 from personal_assistant.tools.ai_scheduler import notification_service
+from personal_assistant.tools.ai_scheduler.bulk import (
+    NewNotification,
+    Success,
+    insert_notifications,
+    store_successes,
+)
 from personal_assistant.tools.ai_scheduler.outcomes import (
     RetryPolicy,
     after_failure,
@@ -48,13 +53,6 @@ class Recorded:
     failed: int
     stale: int
     pending_notifications: tuple[int, ...]
-
-
-def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
-    """``INSERT`` with ``ON CONFLICT`` support for the connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 async def claim(
@@ -143,7 +141,7 @@ async def record(
             .with_for_update()
         )
     }
-    successes: list[dict[str, Any]] = []
+    successes: list[Success] = []
     retries: list[dict[str, Any]] = []
     failures: list[tuple[ClaimedRun, str]] = []
     stale = 0
@@ -154,14 +152,16 @@ async def record(
             continue
         if outcome.reply is not None:
             successes.append(
-                {
-                    "b_id": outcome.run_id,
-                    "b_result": outcome.reply.text,
-                    "b_agent": outcome.agent_name,
-                    "b_model": outcome.reply.model,
-                    "b_prompt": outcome.reply.prompt_tokens,
-                    "b_completion": outcome.reply.completion_tokens,
-                }
+                Success(
+                    run_id=outcome.run_id,
+                    task_id=run.request.task_id,
+                    scheduled_for=run.request.scheduled_for,
+                    result=outcome.reply.text,
+                    agent_name=outcome.agent_name,
+                    model=outcome.reply.model,
+                    prompt_tokens=outcome.reply.prompt_tokens,
+                    completion_tokens=outcome.reply.completion_tokens,
+                )
             )
             continue
         error = outcome.error or "unknown error"
@@ -184,24 +184,7 @@ async def record(
         else:
             failures.append((run, failure_text(error, outcome.attempt, final=True)))
 
-    if successes:
-        await conn.execute(
-            update(TaskRun)
-            .where(TaskRun.id == bindparam("b_id"))
-            .values(
-                state=RunState.SUCCEEDED,
-                finished_at=now,
-                lease_expires_at=None,
-                result=bindparam("b_result"),
-                error=None,
-                agent_name=bindparam("b_agent"),
-                agent_model=bindparam("b_model"),
-                prompt_tokens=bindparam("b_prompt"),
-                completion_tokens=bindparam("b_completion"),
-            )
-            .execution_options(synchronize_session=False),
-            successes,
-        )
+    await store_successes(conn, successes, now=now)
     if retries:
         await conn.execute(
             update(TaskRun)
@@ -218,12 +201,10 @@ async def record(
     if failures:
         await fail_runs(conn, failures, now=now)
 
-    ok_runs = [by_run[s["b_id"]] for s in successes]
-    await _update_tasks_after_success(conn, ok_runs)
     await _update_tasks_after_failure(conn, failures, pause_after=pause_after)
     pending = await _write_notifications(
         conn,
-        [(by_run[s["b_id"]], True, s["b_result"]) for s in successes]
+        [(by_run[s.run_id], True, s.result) for s in successes]
         + [(run, False, text) for run, text in failures],
         now=now,
     )
@@ -244,28 +225,6 @@ async def fail_runs(
         )
         .execution_options(synchronize_session=False),
         [{"b_id": run.request.run_id, "b_error": text} for run, text in failures],
-    )
-
-
-async def _update_tasks_after_success(conn: AsyncConnection, runs: Sequence[ClaimedRun]) -> None:
-    if not runs:
-        return
-    await conn.execute(
-        update(AITask)
-        .where(AITask.id == bindparam("b_id"))
-        .values(
-            last_run_at=bindparam("b_at"),
-            consecutive_failures=0,
-            status=case(
-                (
-                    and_(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at.is_(None)),
-                    TaskStatus.COMPLETED,
-                ),
-                else_=AITask.status,
-            ),
-        )
-        .execution_options(synchronize_session=False),
-        [{"b_id": r.request.task_id, "b_at": r.request.scheduled_for} for r in runs],
     )
 
 
@@ -313,33 +272,22 @@ async def _update_tasks_after_failure(
 async def _write_notifications(
     conn: AsyncConnection, finished: Sequence[tuple[ClaimedRun, bool, str]], *, now: datetime
 ) -> tuple[int, ...]:
-    rows = []
+    notes = []
     for run, succeeded, text in finished:
         message = notification_service.compose(run.request.title, succeeded=succeeded, text=text)
         for channel in run.channels or (notification_service.IN_APP,):
-            status = notification_service.initial_status(channel)
-            rows.append(
-                {
-                    "run_id": run.request.run_id,
-                    "task_id": run.request.task_id,
-                    "user_id": run.user_id,
-                    "channel": channel,
-                    "status": status,
-                    "title": message.title,
-                    "body": message.body,
-                    "attempts": 0,
-                    "created_at": now,
-                    "delivered_at": now if status == NotificationStatus.DELIVERED else None,
-                }
+            notes.append(
+                NewNotification(
+                    run_id=run.request.run_id,
+                    task_id=run.request.task_id,
+                    user_id=run.user_id,
+                    channel=channel,
+                    status=notification_service.initial_status(channel).value,
+                    title=message.title,
+                    body=message.body,
+                )
             )
-    if not rows:
-        return ()
-    stmt = (
-        dialect_insert(conn, Notification)
-        .on_conflict_do_nothing(index_elements=["run_id", "channel"])
-        .returning(Notification.id, Notification.status)
-    )
-    inserted = (await conn.execute(stmt, rows)).all()
+    inserted = await insert_notifications(conn, notes, now=now)
     return tuple(i for i, status in inserted if status == NotificationStatus.PENDING)
 
 
