@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -40,6 +41,59 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TaskKinds = Literal["reminder", "mixed"]
 
 
+# --- What a benchmark created, for cleaning up after a benchmark process that was killed -------
+
+REGISTRY_ENV = "BENCH_REGISTRY"
+
+
+def register(kind: str, value: str) -> None:
+    """Note a database, key prefix or service in the file named by ``$BENCH_REGISTRY``."""
+    path = os.environ.get(REGISTRY_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as registry:
+            registry.write(f"{kind} {value}\n")
+
+
+def _owned_service(pid: int, prefix: str) -> bool:
+    """True if ``pid`` is still a celery process started with our key prefix (not a reused pid)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"REDIS_KEY_PREFIX={prefix}".encode() in environ
+
+
+def clean_up_registered(path: Path) -> list[str]:
+    """Stop the services, drop the databases and delete the keys a registry lists.
+
+    Called after each benchmark process ends, however it ended; what the benchmark already
+    cleaned up itself is simply not found again. Returns what had to be cleaned.
+    """
+    if not path.exists():
+        return []
+    cleaned: list[str] = []
+    entries = [line.split(" ", 1) for line in path.read_text(encoding="utf-8").splitlines()]
+    for kind, value in entries:
+        if kind == "service":
+            pid_text, _, prefix = value.partition(" ")
+            pid = int(pid_text)
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                if not _owned_service(pid, prefix):
+                    break
+                cleaned.append(f"{sig.name} service {pid}")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, sig)
+                deadline = time.monotonic() + 15
+                while _owned_service(pid, prefix) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+    for kind, value in entries:
+        if kind == "database":
+            drop_database(value)
+        elif kind == "prefix" and delete_prefixed(value):
+            cleaned.append(f"keys under {value}")
+    return cleaned
+
+
 def log(message: str) -> None:
     """Progress, one line, flushed (children share the terminal with the parent)."""
     print(f"  [{datetime.now():%H:%M:%S}] {message}", flush=True)
@@ -65,6 +119,7 @@ def _database_url(name: str) -> str:
 def database() -> Iterator[str]:
     """A new, migrated database; yields its URL and drops it at the end, whatever happens."""
     name = f"bench_{token()}"
+    register("database", name)
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -72,8 +127,13 @@ def database() -> Iterator[str]:
         migrate.upgrade(url)
         yield url
     finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)
+
+
+def drop_database(name: str) -> None:
+    assert name.startswith("bench_"), name
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
 def execute(url: str, *statements: str) -> None:
@@ -211,6 +271,7 @@ def delete_prefixed(prefix: str) -> int:
 def redis_prefix() -> Iterator[str]:
     """A fresh key prefix; the keys under it are deleted at the end."""
     prefix = f"bench_{token()}:"
+    register("prefix", prefix)
     try:
         yield prefix
     finally:
@@ -299,6 +360,7 @@ def start_celery(
             cwd=home,
             start_new_session=True,
         )
+    register("service", f"{proc.pid} {env.get('REDIS_KEY_PREFIX', '')}")
     return Service(name, proc, log_path)
 
 

@@ -1,9 +1,10 @@
 """Figure 3: what one ``TaskScheduler.tick(now)`` costs when nothing is due.
 
 Beat calls ``tick`` every ``SCHEDULER_TICK_SECONDS`` whatever the load, so its idle cost must
-not grow with the number of tasks. Measured at each size in three states: freshly loaded and
+not grow with the number of tasks. Measured at each size in several states: freshly loaded and
 vacuumed; right after a mass claim (every claim moves ``next_run_at`` and leaves a dead index
-entry in the "due" range, FIELD_NOTES); and after ``VACUUM``.
+entry in the "due" range, FIELD_NOTES; the claimed runs stay queued, as in a backlog); after
+``VACUUM``; and once the runs are finished.
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ FINISH_RUNS = (
 )
 
 METHOD = """\
-**What it means.** The time of one `TaskScheduler.tick(now)` when nothing is due: the empty
-claim (`FOR UPDATE SKIP LOCKED` on the `(status, next_run_at)` index), the empty owed-run
-dispatch and `seconds_until_next`. Beat pays it every tick (`SCHEDULER_TICK_SECONDS`), so it
-must not grow with the number of tasks. Target: at {big:,} tasks within {ratio}x of
+**What it means.** The time of one `TaskScheduler.tick(now)` when nothing is due: whatever
+reads the scheduler makes to find that no task is due and no run is owed a dispatch (on the
+`(status, next_run_at)` and `(state, lease_expires_at)` indexes), and how long to sleep. Beat
+pays it every tick (`SCHEDULER_TICK_SECONDS`), so it must not grow with the number of tasks,
+nor stay high after a mass claim. Target: at {big:,} tasks within {ratio}x of
 {small:,} tasks.
 
 **How it was measured.** In the benchmark process, with a no-op publish and a chosen `now`.

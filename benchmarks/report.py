@@ -151,7 +151,9 @@ Figures measured by `make bench` (`python -m benchmarks.run`) on the real code p
 `celery beat` processes, PostgreSQL and Redis. This page is written by the benchmark code;
 do not edit the numbers by hand, run `make bench` again. Each benchmark uses its own database
 (`bench_<random>`, migrated, dropped afterwards) and its own Redis key prefix (deleted
-afterwards). The machine is shared and noisy: expect about +/-20 % between runs.
+afterwards). The machine is shared with other work, and figures from one run can differ
+markedly from the next when it is busy: read each figure with the load average noted under
+its benchmark.
 """
 
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from benchmarks.fixtures import REGISTRY_ENV, clean_up_registered
 from benchmarks.report import Figure, failed, text_table, write_doc
 
 
@@ -33,7 +34,7 @@ class Benchmark(NamedTuple):
 
 
 BENCHMARKS: dict[str, Benchmark] = {
-    "claim": Benchmark("benchmarks.claim_rate", "Scheduler claim rate", 300),
+    "claim": Benchmark("benchmarks.claim_rate", "Scheduler claim rate", 420),
     "e2e": Benchmark("benchmarks.end_to_end", "End-to-end runs/s", 360),
     "idle": Benchmark("benchmarks.idle_tick", "Idle tick cost", 300),
     "lateness": Benchmark("benchmarks.lateness", "Firing lateness", 240),
@@ -49,25 +50,35 @@ def _child(name: str, out: Path, quick: bool) -> int:
 
 
 def _run_one(name: str, quick: bool, workdir: Path) -> Figure:
+    """Run one benchmark in a child process, within its deadline, and clean up after it."""
     bench = BENCHMARKS[name]
     out = workdir / f"{name}.json"
+    registry = workdir / f"{name}.registry"
     command = [sys.executable, "-m", "benchmarks.run", "--child", name, "--out", str(out)]
     if quick:
         command.append("--quick")
     print(f"\n== {bench.title} ({name}) ==", flush=True)
     began = time.monotonic()
     load_before = os.getloadavg()[0]
-    proc = subprocess.Popen(command)
+    proc = subprocess.Popen(command, env={**os.environ, REGISTRY_ENV: str(registry)})
+    code: int | None = None
     try:
         code = proc.wait(timeout=bench.deadline_s)
     except subprocess.TimeoutExpired:
-        # Its finally blocks stop its workers and drop its database: interrupt, then wait.
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        print(f"   ({name} passed its deadline of {bench.deadline_s:.0f} s: stopping it)")
+    finally:
+        if proc.poll() is None:
+            # Its finally blocks stop its services and drop its database: interrupt first.
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        leftovers = clean_up_registered(registry)
+        if leftovers:
+            print(f"   (cleaned up after {name}: {', '.join(leftovers)})", flush=True)
+    if code is None:
         return failed(name, bench.title, f"did not finish within {bench.deadline_s:.0f} s")
     print(f"   ({name} took {time.monotonic() - began:.0f} s)", flush=True)
     if code != 0 or not out.exists():

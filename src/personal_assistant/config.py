@@ -34,10 +34,19 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _read_secret_file(path: str | None) -> str | None:
+def _read_secret_file(name: str, path: str | None) -> str | None:
+    """The value of ``<name>_FILE`` (a Docker secret); a missing or empty file is an error."""
     if not path:
         return None
-    return Path(path).read_text(encoding="utf-8").strip()
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read {path!r}: {exc.strerror or type(exc).__name__}", field=f"{name}_FILE"
+        ) from None
+    if not value:
+        raise ConfigurationError(f"the file {path!r} is empty", field=f"{name}_FILE")
+    return value
 
 
 class Settings(BaseSettings):
@@ -74,6 +83,7 @@ class Settings(BaseSettings):
     pause_after_failures: int = Field(default=3, ge=1, validation_alias="PAUSE_AFTER_FAILURES")
 
     run_timeout_seconds: float = Field(default=300.0, gt=0, validation_alias="RUN_TIMEOUT")
+    lease_margin_seconds: float = Field(default=30.0, gt=0, validation_alias="LEASE_MARGIN")
     dispatch_lease_seconds: float = Field(default=60.0, gt=0, validation_alias="DISPATCH_LEASE")
     visibility_timeout_seconds: int = Field(
         default=3600, ge=60, validation_alias="BROKER_VISIBILITY_TIMEOUT"
@@ -93,9 +103,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.run_timeout_seconds + 60 > self.visibility_timeout_seconds:
+        if self.run_timeout_seconds + self.lease_margin_seconds + 30 > (
+            self.visibility_timeout_seconds
+        ):
             raise ConfigurationError(
-                "must exceed RUN_TIMEOUT by at least 60 s, or tasks are redelivered while running",
+                "must exceed RUN_TIMEOUT + LEASE_MARGIN by at least 30 s, or tasks are "
+                "redelivered while running",
                 field="BROKER_VISIBILITY_TIMEOUT",
             )
         if self.agent == "openai" and not self.agent_base_url:
@@ -113,7 +126,7 @@ class Settings(BaseSettings):
             "CELERY_RESULT_BACKEND",
             "AGENT_API_KEY",
         ):
-            secret = _read_secret_file(os.environ.get(f"{name}_FILE"))
+            secret = _read_secret_file(name, os.environ.get(f"{name}_FILE"))
             if secret is not None and not os.environ.get(name):
                 overrides[name] = secret
         try:

@@ -139,3 +139,15 @@ def test_owed_runs_are_resent_when_their_lease_expires(url: str, db: Db) -> None
     h.tick(now + timedelta(seconds=61))
     assert h.published == first + first
     assert db.scalar("SELECT state FROM task_runs") == "queued"
+
+
+def test_one_shot_task_whose_only_firing_is_skipped_completes(url: str, db: Db) -> None:
+    h = Harness(url)
+    task_id = h.create({"kind": "once", "at": "2026-03-02T09:00"}, catch_up="skip")
+    h.tick(datetime(2026, 3, 5, 12, 0, tzinfo=UTC))  # the scheduler was down for days
+    assert db.scalar("SELECT state FROM task_runs") == "skipped"
+    status, reason = db.rows("SELECT status, status_reason FROM ai_tasks WHERE id = :t", t=task_id)[
+        0
+    ]
+    assert status == "completed" and "skipped" in reason
+    assert h.published == []

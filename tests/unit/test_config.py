@@ -63,3 +63,19 @@ def test_bad_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigurationError) as err:
         Settings.from_env()
     assert "SCHEDULER_TICK_SECONDS" in str(err.value)
+
+
+@pytest.mark.parametrize("content", [None, ""])
+def test_missing_or_empty_secret_file_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,
+    content: str | None,  # type: ignore[no-untyped-def]
+) -> None:
+    path = tmp_path / "secret"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL_FILE", str(path))
+    with pytest.raises(ConfigurationError) as err:
+        Settings.from_env()
+    assert err.value.field == "REDIS_URL_FILE"

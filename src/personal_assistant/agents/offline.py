@@ -4,10 +4,13 @@ A reminder says what to remember and when; a periodic or automated task gets a s
 that summarises the task and its previous results. For drills and tests, an ``ai_context``
 entry ``{"simulate_failure": "reason"}`` makes it fail (``"simulate_failure_permanent": true``
 makes the failure permanent); ``{"simulate_failure_attempts": N}`` fails only the first N
-attempts of each run.
+attempts of each run; ``{"simulate_delay_seconds": S}`` answers after S seconds, like a slow
+model (still bounded by ``RUN_TIMEOUT``).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from personal_assistant.agents.base import AgentReply, AgentRequest
 from personal_assistant.errors import AgentError
@@ -56,6 +59,9 @@ class OfflineAgent:
 
     async def complete(self, request: AgentRequest) -> AgentReply:
         ctx = request.ai_context
+        delay = ctx.get("simulate_delay_seconds")
+        if isinstance(delay, int | float) and delay > 0:
+            await asyncio.sleep(float(delay))
         reason = ctx.get("simulate_failure")
         if reason:
             limit = ctx.get("simulate_failure_attempts")

@@ -30,7 +30,7 @@ def _celery_app(settings: Settings):  # type: ignore[no-untyped-def]  # Celery i
 def worker(
     ctx: typer.Context,
     queues: str = typer.Option(
-        None, "--queues", "-Q", help="Comma-separated queues (default: every routed queue)."
+        None, "--queues", "-Q", help="Comma-separated queues (default: all five declared queues)."
     ),
     concurrency: int = typer.Option(None, "--concurrency", "-c", help="Threads per worker."),
     loglevel: str = typer.Option("info", "--loglevel", "-l"),

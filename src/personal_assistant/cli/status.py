@@ -6,10 +6,13 @@ import asyncio
 import json
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
-from personal_assistant.config import Settings
+from personal_assistant.cli.schema import first_line, require_schema
+from personal_assistant.config import Settings, mask_url
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
+from personal_assistant.errors import ConfigurationError
 from personal_assistant.workers.utils.health import Health, assess, take_snapshot
 
 
@@ -23,7 +26,15 @@ async def _health(settings: Settings) -> Health:
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show open runs, the oldest queued run, overdue tasks and dead workers' runs."""
-    health = asyncio.run(_health(Settings.from_env()))
+    settings = Settings.from_env()
+    require_schema(settings.database_url)
+    try:
+        health = asyncio.run(_health(settings))
+    except SQLAlchemyError as exc:
+        raise ConfigurationError(
+            f"cannot read the database at {mask_url(settings.database_url)}: {first_line(exc)}",
+            field="DATABASE_URL",
+        ) from None
     snap = health.snapshot
     if as_json:
         typer.echo(

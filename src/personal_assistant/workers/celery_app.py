@@ -67,8 +67,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
-        # Runs are awaited on the worker's event loop with RUN_TIMEOUT; the hard limit is a
-        # backstop, well below the broker's visibility timeout.
+        # Agent calls are bounded by RUN_TIMEOUT on the worker's event loop (the threads pool
+        # does not enforce Celery time limits); this limit applies to prefork workers
+        # (`-P prefork`) and stays well below the broker's visibility timeout.
         "task_time_limit": int(settings.run_timeout_seconds) + 30,
         "worker_pool": "threads",
         "worker_concurrency": settings.worker_concurrency,

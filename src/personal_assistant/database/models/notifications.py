@@ -17,6 +17,8 @@ class Notification(Base):
         UniqueConstraint("run_id", "channel"),
         CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
         Index("ix_notifications_user_id_created_at", "user_id", "created_at"),
+        # The delivery sweep: pending rows whose next attempt is due.
+        Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -29,6 +31,7 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(
         default=utcnow, server_default=func.current_timestamp()
     )

@@ -162,9 +162,10 @@ _PG_TASKS_SUCCEEDED = text(
 _PG_INSERT_NOTIFICATIONS = text(
     """
     INSERT INTO notifications (run_id, task_id, user_id, channel, status, title, body, attempts,
-                               created_at, delivered_at)
+                               created_at, delivered_at, next_attempt_at)
     SELECT n.run_id, n.task_id, n.user_id, n.channel, n.status, n.title, n.body, 0, :now,
-           CASE WHEN n.status = 'delivered' THEN CAST(:now AS timestamptz) END
+           CASE WHEN n.status = 'delivered' THEN CAST(:now AS timestamptz) END,
+           CASE WHEN n.status = 'pending' THEN CAST(:sweep_at AS timestamptz) END
     FROM unnest(CAST(:run_ids AS bigint[]), CAST(:task_ids AS bigint[]),
                 CAST(:user_ids AS bigint[]), CAST(:channels AS text[]),
                 CAST(:statuses AS text[]), CAST(:titles AS text[]), CAST(:bodies AS text[]))
@@ -260,9 +261,13 @@ class NewNotification:
 
 
 async def insert_notifications(
-    conn: AsyncConnection, notes: Sequence[NewNotification], *, now: datetime
+    conn: AsyncConnection, notes: Sequence[NewNotification], *, now: datetime, sweep_at: datetime
 ) -> list[tuple[int, str]]:
-    """Insert outbox rows, one per (run, channel); returns ``(id, status)`` of the new ones."""
+    """Insert outbox rows, one per (run, channel); returns ``(id, status)`` of the new ones.
+
+    Pending rows are delivered at once by a message; ``sweep_at`` is when the delivery sweep
+    picks them up if that message is lost.
+    """
     if not notes:
         return []
     if conn.dialect.name == "postgresql":
@@ -270,6 +275,7 @@ async def insert_notifications(
             _PG_INSERT_NOTIFICATIONS,
             {
                 "now": now,
+                "sweep_at": sweep_at,
                 "run_ids": [n.run_id for n in notes],
                 "task_ids": [n.task_id for n in notes],
                 "user_ids": [n.user_id for n in notes],
@@ -299,6 +305,7 @@ async def insert_notifications(
                     "attempts": 0,
                     "created_at": now,
                     "delivered_at": now if n.status == "delivered" else None,
+                    "next_attempt_at": sweep_at if n.status == "pending" else None,
                 }
                 for n in notes
             ],

@@ -8,9 +8,10 @@ agent, and a delivered row is never sent again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select, update
@@ -19,6 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from personal_assistant.core.states import NotificationStatus
 from personal_assistant.database.models import Notification, User
 from personal_assistant.errors import DeliveryError
+from personal_assistant.tools.ai_scheduler.outcomes import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DELIVERY_RETRY = RetryPolicy(base_seconds=30.0, max_seconds=3600.0)
+DELIVERY_LEASE = timedelta(seconds=60)
 
 IN_APP = "in_app"
 KNOWN_CHANNELS = frozenset({IN_APP, "email", "sms", "webhook"})
@@ -53,10 +60,18 @@ def initial_status(channel: str) -> NotificationStatus:
     return NotificationStatus.DELIVERED if channel == IN_APP else NotificationStatus.PENDING
 
 
+@dataclass(frozen=True)
+class Recipient:
+    user_id: int
+    display_name: str
+    email: str | None
+    phone: str | None
+
+
 class Transport(Protocol):
     """Sends one notification; raises :class:`DeliveryError` (``permanent`` or not)."""
 
-    async def send(self, user: User, message: Message) -> None: ...
+    async def send(self, recipient: Recipient, message: Message) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +82,12 @@ class DeliveryReport:
 
 
 class NotificationService:
-    """Delivers pending notifications through the transports registered per channel."""
+    """Delivers pending notifications through the transports registered per channel.
+
+    A transient failure leaves the row ``pending`` with ``next_attempt_at`` pushed back by the
+    retry policy; :meth:`due` hands such rows to the sweep. A permanent failure, or the last
+    attempt, marks the row ``failed`` with the reason.
+    """
 
     def __init__(
         self,
@@ -75,10 +95,14 @@ class NotificationService:
         transports: Mapping[str, Transport] | None = None,
         *,
         max_attempts: int = 5,
+        policy: RetryPolicy = DELIVERY_RETRY,
+        lease: timedelta = DELIVERY_LEASE,
     ) -> None:
         self._engine = engine
         self._transports = dict(transports or {})
         self._max_attempts = max_attempts
+        self._policy = policy
+        self._lease = lease
 
     async def deliver(self, notification_ids: Sequence[int], now: datetime) -> DeliveryReport:
         delivered = failed = retry = 0
@@ -92,11 +116,45 @@ class NotificationService:
                 retry += 1
         return DeliveryReport(delivered, failed, retry)
 
+    async def due(self, now: datetime, *, limit: int = 1000) -> list[int]:
+        """Pending notifications whose (next) attempt is due; leased so one sweep sends each."""
+        async with self._engine.begin() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        select(Notification.id)
+                        .where(
+                            Notification.status == NotificationStatus.PENDING,
+                            Notification.next_attempt_at <= now,
+                        )
+                        .order_by(Notification.next_attempt_at)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            if ids:
+                await conn.execute(
+                    update(Notification)
+                    .where(Notification.id.in_(ids))
+                    .values(next_attempt_at=now + self._lease)
+                )
+        return ids
+
     async def _deliver_one(self, notification_id: int, now: datetime) -> NotificationStatus | None:
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
-                    select(Notification, User)
+                    select(
+                        Notification.channel,
+                        Notification.title,
+                        Notification.body,
+                        Notification.attempts,
+                        User.id,
+                        User.display_name,
+                        User.email,
+                        User.phone,
+                    )
                     .join(User, User.id == Notification.user_id)
                     .where(
                         Notification.id == notification_id,
@@ -107,22 +165,24 @@ class NotificationService:
             ).first()
             if row is None:
                 return None  # delivered, failed, or being delivered by someone else
-            note = row._mapping[Notification]
-            user = row._mapping[User]
-            transport = self._transports.get(note.channel)
+            channel, title, body, attempts, user_id, name, email, phone = row
+            transport = self._transports.get(channel)
             status = NotificationStatus.DELIVERED
             error: str | None = None
+            retry_at: datetime | None = None
             try:
                 if transport is None:
                     raise DeliveryError(
-                        f"no transport is configured for channel {note.channel!r}",
-                        permanent=True,
+                        f"no transport is configured for channel {channel!r}", permanent=True
                     )
-                await transport.send(user, Message(note.title, note.body))
+                await transport.send(Recipient(user_id, name, email, phone), Message(title, body))
             except DeliveryError as exc:
                 error = exc.message
-                final = exc.permanent or note.attempts + 1 >= self._max_attempts
-                status = NotificationStatus.FAILED if final else NotificationStatus.PENDING
+                if exc.permanent or attempts + 1 >= self._max_attempts:
+                    status = NotificationStatus.FAILED
+                else:
+                    status = NotificationStatus.PENDING
+                    retry_at = now + timedelta(seconds=self._policy.delay(attempts + 1))
             await conn.execute(
                 update(Notification)
                 .where(Notification.id == notification_id)
@@ -130,7 +190,15 @@ class NotificationService:
                     status=status,
                     attempts=Notification.attempts + 1,
                     last_error=error,
+                    next_attempt_at=retry_at,
                     delivered_at=now if status == NotificationStatus.DELIVERED else None,
                 )
             )
-            return status
+        log.info(
+            "event=notification_%s notification_id=%s channel=%s%s",
+            status.value,
+            notification_id,
+            channel,
+            f" error={error!r}" if error else "",
+        )
+        return status

@@ -2,14 +2,17 @@
 
 One message carries one or many run ids. The batch costs a handful of database round trips
 whatever its size: one claim (a compare-and-set), one load, one write of all outcomes. Agent
-calls run concurrently on the process's event loop, bounded by ``MAX_IN_FLIGHT``.
+calls run concurrently on the process's event loop. At most ``MAX_IN_FLIGHT`` runs are claimed
+and unfinished in a process at once: capacity is reserved *before* the claim, so a claimed run
+never waits for a slot while its lease runs out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,6 +37,17 @@ class BatchReport:
     stale: int
     pending_notifications: tuple[int, ...]
 
+    def __add__(self, other: BatchReport) -> BatchReport:
+        return BatchReport(
+            self.requested + other.requested,
+            self.claimed + other.claimed,
+            self.succeeded + other.succeeded,
+            self.retrying + other.retrying,
+            self.failed + other.failed,
+            self.stale + other.stale,
+            self.pending_notifications + other.pending_notifications,
+        )
+
     def as_dict(self) -> dict[str, int]:
         return {
             "requested": self.requested,
@@ -43,6 +57,32 @@ class BatchReport:
             "failed": self.failed,
             "stale": self.stale,
         }
+
+
+EMPTY = BatchReport(0, 0, 0, 0, 0, 0, ())
+
+
+class Capacity:
+    """A weighted semaphore: at most ``limit`` runs reserved at once in this process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = limit
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def reserve(self, count: int) -> AsyncIterator[None]:
+        if not 0 < count <= self.limit:
+            raise ValueError(f"cannot reserve {count} of {self.limit}")
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._free >= count)
+            self._free -= count
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._free += count
+                self._changed.notify_all()
 
 
 class RunProcessor:
@@ -60,12 +100,23 @@ class RunProcessor:
         self._settings = settings
         self._worker_id = worker_id
         self._clock = clock
-        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+        self._capacity = Capacity(settings.max_in_flight)
         self._policy = RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds)
         # The lease outlives the agent's timeout, so only a vanished worker loses its runs.
-        self._lease = timedelta(seconds=settings.run_timeout_seconds + 30)
+        self._lease = timedelta(
+            seconds=settings.run_timeout_seconds + settings.lease_margin_seconds
+        )
 
     async def process(self, run_ids: Sequence[int]) -> BatchReport:
+        report = EMPTY
+        step = self._capacity.limit
+        for start in range(0, len(run_ids), step):
+            chunk = run_ids[start : start + step]
+            async with self._capacity.reserve(len(chunk)):
+                report += await self._process(chunk)
+        return report
+
+    async def _process(self, run_ids: Sequence[int]) -> BatchReport:
         async with self._engine.begin() as conn:
             claimed = await run_store.claim(
                 conn, run_ids, worker_id=self._worker_id, now=self._clock(), lease=self._lease
@@ -80,7 +131,7 @@ class RunProcessor:
                 run.request.task_id,
                 run.request.attempt,
             )
-        outcomes = await asyncio.gather(*(self._execute(run) for run in claimed))
+        outcomes = await asyncio.gather(*(self._executor.execute(run.request) for run in claimed))
         async with self._engine.begin() as conn:
             recorded = await run_store.record(
                 conn,
@@ -95,13 +146,6 @@ class RunProcessor:
                 log.info(
                     "event=run_succeeded run_id=%s agent=%s", outcome.run_id, outcome.agent_name
                 )
-            else:
-                log.warning(
-                    "event=run_attempt_failed run_id=%s attempt=%s error=%r",
-                    outcome.run_id,
-                    outcome.attempt,
-                    outcome.error,
-                )
         return BatchReport(
             len(run_ids),
             len(claimed),
@@ -111,10 +155,6 @@ class RunProcessor:
             recorded.stale,
             recorded.pending_notifications,
         )
-
-    async def _execute(self, run: run_store.ClaimedRun) -> run_store.Outcome:
-        async with self._in_flight:
-            return await self._executor.execute(run.request)
 
     async def reap(self) -> tuple[int, tuple[int, ...]]:
         async with self._engine.begin() as conn:

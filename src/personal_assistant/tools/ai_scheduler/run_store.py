@@ -7,6 +7,7 @@ stored only by the claim that still owns the run (``state = 'running'`` and the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +36,11 @@ from personal_assistant.tools.ai_scheduler.task_executor import Outcome
 
 __all__ = ["ClaimedRun", "Outcome", "Recorded", "claim", "load_claimed", "reap_expired", "record"]
 
+log = logging.getLogger(__name__)
+
 PREVIOUS_RESULTS = 3
+#: A pending notification whose delivery message was lost is swept up after this long.
+DELIVERY_SWEEP_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,14 @@ async def record(
             now=now,
             policy=policy,
         )
+        log.warning(
+            "event=run_attempt_failed run_id=%s task_id=%s attempt=%s next=%s error=%r",
+            outcome.run_id,
+            run.request.task_id,
+            outcome.attempt,
+            decision.state.value,
+            error,
+        )
         if decision.state == RunState.RETRYING:
             retries.append(
                 {
@@ -287,7 +300,7 @@ async def _write_notifications(
                     body=message.body,
                 )
             )
-    inserted = await insert_notifications(conn, notes, now=now)
+    inserted = await insert_notifications(conn, notes, now=now, sweep_at=now + DELIVERY_SWEEP_AFTER)
     return tuple(i for i, status in inserted if status == NotificationStatus.PENDING)
 
 
@@ -312,6 +325,13 @@ async def reap_expired(
         return 0, ()
     retry = [r for r in rows if r.attempt <= r.max_retries]
     give_up = [r for r in rows if r.attempt > r.max_retries]
+    for r in rows:
+        log.warning(
+            "event=run_reaped run_id=%s attempt=%s next=%s",
+            r.id,
+            r.attempt,
+            "retrying" if r.attempt <= r.max_retries else "failed",
+        )
     if retry:
         await conn.execute(
             update(TaskRun)

@@ -119,6 +119,7 @@ class TaskScheduler:
             runs: list[NewRun] = []
             advances: list[tuple[int, datetime | None]] = []
             broken: list[dict[str, Any]] = []
+            finished: list[int] = []
             for task_id, data, due_at, catch_up in rows:
                 try:
                     schedule = parse_stored_schedule(data)
@@ -139,8 +140,20 @@ class TaskScheduler:
                         "event=catchup_dropped task_id=%s dropped=%s", task_id, plan.dropped
                     )
                 advances.append((task_id, plan.next_run_at))
+                if plan.next_run_at is None and not any(f.run for f in plan.firings):
+                    # Its last firings were all skipped: nothing will ever complete it.
+                    finished.append(task_id)
             new_run_ids = await insert_runs(conn, runs, now=now, lease=now + self._lease)
             await set_next_run_at(conn, advances)
+            if finished:
+                await conn.execute(
+                    update(AITask)
+                    .where(AITask.id.in_(finished))
+                    .values(
+                        status=TaskStatus.COMPLETED,
+                        status_reason="its last firing was missed and skipped (catch-up policy)",
+                    )
+                )
             if broken:
                 await conn.execute(
                     update(AITask)

@@ -10,6 +10,7 @@ the database, not a lock, prevents duplicate runs.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any, cast
 
@@ -31,6 +32,7 @@ REAPER = "personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs"
 class DatabaseScheduler(Scheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._failures = 0
+        self._retry_at = 0.0  # monotonic time before which the AI step is not retried
         self._ai: TaskScheduler | None = None
         super().__init__(*args, **kwargs)
 
@@ -52,6 +54,9 @@ class DatabaseScheduler(Scheduler):
     def tick(self, *args: Any, **kwargs: Any) -> float:
         beat_delay = float(super().tick(*args, **kwargs))
         settings = self.settings
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:  # backing off after failed ticks (database or broker unreachable)
+            return min(beat_delay, wait)
         try:
             if self._ai is None:  # kept: it caches parsed schedules between ticks
                 publish = run_publisher(self.app, per_message=settings.runs_per_message)
@@ -60,10 +65,13 @@ class DatabaseScheduler(Scheduler):
         except Exception:
             self._failures += 1
             pause = min(30.0, settings.tick_seconds * 2.0 ** min(self._failures, 6))
+            self._retry_at = time.monotonic() + pause
             log.exception(
                 "event=scheduler_tick_failed failures=%s retry_in=%.1f", self._failures, pause
             )
             return min(beat_delay, pause)
+        if self._failures:
+            log.info("event=scheduler_recovered after_failures=%s", self._failures)
         self._failures = 0
         return min(beat_delay, ai_delay)
 

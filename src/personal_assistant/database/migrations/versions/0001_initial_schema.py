@@ -148,6 +148,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
         sa.Column(
             "created_at", UTCDateTime(), server_default=sa.text("CURRENT_TIMESTAMP"), nullable=False
         ),
@@ -181,6 +182,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_notifications_user_id_created_at", ["user_id", "created_at"], unique=False
         )
+        batch_op.create_index(
+            "ix_notifications_status_next_attempt_at", ["status", "next_attempt_at"], unique=False
+        )
 
     if op.get_bind().dialect.name == "postgresql":
         # Every claim moves next_run_at and leaves a dead index entry in the "due" range; vacuum
@@ -195,6 +199,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_status_next_attempt_at")
         batch_op.drop_index("ix_notifications_user_id_created_at")
 
     op.drop_table("notifications")

@@ -1,0 +1,159 @@
+"""Nothing lost: a worker killed mid-run, and notifications whose delivery must be retried."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from personal_assistant.database.engine import make_async_engine
+from personal_assistant.errors import DeliveryError
+from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tools.ai_scheduler.notification_service import (
+    Message,
+    NotificationService,
+    Recipient,
+)
+from support.processes import ProcessGroup, wait_until
+from support.stack import Db, run, settings_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Db]:
+    handle = Db(database_url)
+    yield handle
+    handle.close()
+
+
+def test_run_of_a_killed_worker_is_reaped_and_retried(
+    stack_env: dict[str, str], processes: ProcessGroup, db: Db
+) -> None:
+    env = {**stack_env, "RUN_TIMEOUT": "4", "LEASE_MARGIN": "1", "REAPER_INTERVAL": "1"}
+
+    async def setup() -> int:
+        async with AITaskManager(settings_for(env)) as manager:
+            user = await manager.create_user("Kim")
+            task = await manager.create_task(
+                user.id,
+                "Slow summary",
+                task_type="periodic_task",
+                ai_context={"simulate_delay_seconds": 2},
+                schedule={
+                    "kind": "once",
+                    "at": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
+                },
+            )
+            return task.id
+
+    task_id = run(setup())
+    processes.worker(env, name="doomed")
+    processes.beat(env)
+    wait_until(
+        lambda: db.scalar("SELECT state FROM task_runs WHERE task_id = :t", t=task_id) == "running",
+        timeout=30,
+        message="the run to start",
+    )
+    processes.kill("doomed", signal.SIGKILL)  # mid agent call: no ack, no result
+    processes.worker(env, name="survivor")
+    wait_until(
+        lambda: (
+            db.scalar("SELECT state FROM task_runs WHERE task_id = :t", t=task_id) == "succeeded"
+        ),
+        timeout=45,
+        message="the reaped run to succeed on the other worker",
+    )
+    attempt, worker = db.rows(
+        "SELECT attempt, worker_id FROM task_runs WHERE task_id = :t", t=task_id
+    )[0]
+    assert attempt == 2
+    assert db.scalar("SELECT count(*) FROM task_runs WHERE task_id = :t", t=task_id) == 1
+    assert db.scalar("SELECT count(*) FROM notifications WHERE task_id = :t", t=task_id) == 1
+    assert "event=run_reaped" in processes.log("survivor")
+    assert str(processes.procs["survivor"].pid) in worker
+
+
+class Flaky:
+    """A transport double: fails ``failures`` times (transiently), then records the send."""
+
+    def __init__(self, failures: int, *, permanent: bool = False) -> None:
+        self.failures = failures
+        self.permanent = permanent
+        self.sent: list[tuple[Recipient, Message]] = []
+
+    async def send(self, recipient: Recipient, message: Message) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DeliveryError("smtp said 451", permanent=self.permanent)
+        self.sent.append((recipient, message))
+
+
+def _seed_email_notification(db: Db) -> int:
+    db.execute(
+        "INSERT INTO users (display_name, email, timezone, created_at) "
+        "VALUES ('Lou', 'lou@example.org', 'UTC', now())"
+    )
+    db.execute(
+        "INSERT INTO ai_tasks (user_id, title, description, task_type, schedule_kind, schedule,"
+        " timezone, status, ai_context, notification_channels, catch_up, max_retries,"
+        " consecutive_failures, created_at, updated_at) VALUES (1, 't', '', 'reminder', 'once',"
+        " '{}', 'UTC', 'completed', '{}', '[\"email\"]', 'once', 3, 0, now(), now())"
+    )
+    db.execute(
+        "INSERT INTO task_runs (task_id, scheduled_for, state, attempt, queued_at)"
+        " VALUES (1, now(), 'succeeded', 1, now())"
+    )
+    db.execute(
+        "INSERT INTO notifications (run_id, task_id, user_id, channel, status, title,"
+        " body, attempts, created_at, next_attempt_at) VALUES (1, 1, 1, 'email',"
+        " 'pending', 'Hello', 'Body', 0, now(), now() - interval '1 second')"
+    )
+    return int(db.scalar("SELECT id FROM notifications"))
+
+
+def test_transient_delivery_failures_retry_then_deliver_once(database_url: str, db: Db) -> None:
+    note_id = _seed_email_notification(db)
+    transport = Flaky(failures=1)
+
+    async def go() -> None:
+        engine = make_async_engine(database_url)
+        service = NotificationService(engine, {"email": transport})
+        now = datetime.now(UTC)
+        assert await service.due(now) == [note_id]
+        assert await service.due(now) == []  # leased to the first sweep
+        first = await service.deliver([note_id], now)
+        assert (first.delivered, first.retry) == (0, 1)
+        later = now + timedelta(hours=2)
+        assert await service.due(later) == [note_id]
+        second = await service.deliver([note_id, note_id], later)  # delivered twice: sent once
+        assert second.delivered == 1
+        await engine.dispose()
+
+    asyncio.run(go())
+    assert len(transport.sent) == 1
+    recipient, message = transport.sent[0]
+    assert (recipient.email, message.title) == ("lou@example.org", "Hello")
+    assert db.rows("SELECT status, attempts, last_error, next_attempt_at FROM notifications") == [
+        ("delivered", 2, None, None)
+    ]
+
+
+def test_permanent_failure_and_missing_transport_fail_with_the_reason(
+    database_url: str, db: Db
+) -> None:
+    note_id = _seed_email_notification(db)
+
+    async def go() -> None:
+        engine = make_async_engine(database_url)
+        report = await NotificationService(engine, {}).deliver([note_id], datetime.now(UTC))
+        assert report.failed == 1
+        await engine.dispose()
+
+    asyncio.run(go())
+    assert db.rows("SELECT status, last_error FROM notifications") == [
+        ("failed", "no transport is configured for channel 'email'")
+    ]
