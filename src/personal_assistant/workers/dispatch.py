@@ -25,7 +25,15 @@ def publish_runs(app: Celery, run_ids: Sequence[int], *, per_message: int) -> in
         return 0
     with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
         for ids in messages:
-            app.send_task(EXECUTE, args=[ids], producer=producer)
+            # Results live in the database: no result subscription, and a short argsrepr
+            # instead of a printable copy of every id list.
+            app.send_task(
+                EXECUTE,
+                args=[ids],
+                producer=producer,
+                ignore_result=True,
+                argsrepr=f"[{len(ids)} run ids]",
+            )
     return len(messages)
 
 
@@ -40,4 +48,4 @@ def run_publisher(app: Celery, *, per_message: int) -> Callable[[Sequence[int]],
 
 def publish_notifications(app: Celery, notification_ids: Sequence[int]) -> None:
     if notification_ids:
-        app.send_task(DELIVER, args=[list(notification_ids)])
+        app.send_task(DELIVER, args=[list(notification_ids)], ignore_result=True)

@@ -175,24 +175,26 @@ class TaskScheduler:
         return ClaimReport(len(rows), len(new_run_ids), skipped)
 
     async def dispatch_owed(self, now: datetime) -> int:
-        """Send runs owed a dispatch: queued ones whose lease expired and retries now due."""
+        """Send runs owed a dispatch: queued ones whose lease expired and retries now due.
+
+        One select per state, so each walks its own ``(state, lease_expires_at)`` index range
+        in order instead of sorting every owed run.
+        """
+        limit = self._settings.claim_batch
         async with self._engine.begin() as conn:
-            ids = (
-                (
+            ids: list[int] = []
+            for state in (RunState.QUEUED, RunState.RETRYING):
+                ids += (
                     await conn.execute(
                         select(TaskRun.id)
-                        .where(
-                            TaskRun.state.in_((RunState.QUEUED, RunState.RETRYING)),
-                            TaskRun.lease_expires_at <= now,
-                        )
+                        .where(TaskRun.state == state, TaskRun.lease_expires_at <= now)
                         .order_by(TaskRun.lease_expires_at)
-                        .limit(self._settings.claim_batch)
+                        .limit(limit - len(ids))
                         .with_for_update(skip_locked=True)
                     )
-                )
-                .scalars()
-                .all()
-            )
+                ).scalars()
+                if len(ids) >= limit:
+                    break
             if not ids:
                 return 0
             await conn.execute(

@@ -26,7 +26,7 @@ def process_due_ai_tasks() -> dict[str, float]:
     return {"seconds_until_next": delay}
 
 
-@app.task(name="personal_assistant.workers.tasks.ai_tasks.execute_ai_task")
+@app.task(name="personal_assistant.workers.tasks.ai_tasks.execute_ai_task", ignore_result=True)
 def execute_ai_task(run_ids: int | list[int]) -> dict[str, int]:
     """Execute runs: claim each (compare-and-set), call the agent, store the result, notify.
 
