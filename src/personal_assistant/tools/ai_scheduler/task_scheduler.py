@@ -11,6 +11,7 @@ impossible, and ``SKIP LOCKED`` keeps them from waiting on each other.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -37,6 +38,8 @@ Publish = Callable[[Sequence[int]], None]
 
 #: A tick never claims for longer than this before returning (it returns 0: call again).
 TICK_BUDGET_S = 2.0
+#: Concurrent claimers during a burst on PostgreSQL (see ``_claim_all``).
+BURST_CLAIMERS = 2
 
 _earliest_task = (
     select(func.min(AITask.next_run_at)).where(AITask.status == TaskStatus.ACTIVE).scalar_subquery()
@@ -86,9 +89,8 @@ class TaskScheduler:
         started = time.monotonic()
         next_task, next_owed = await self._next_due()
         if next_task is not None and next_task <= now:
-            while (await self.claim_due(now)).tasks >= self._settings.claim_batch:
-                if time.monotonic() - started > TICK_BUDGET_S:
-                    return 0.0
+            if not await self._claim_all(now, started):
+                return 0.0
             next_task, next_owed = await self._next_due()
         if next_owed is not None and next_owed <= now:
             while await self.dispatch_owed(now) >= self._settings.claim_batch:
@@ -96,6 +98,26 @@ class TaskScheduler:
                     return 0.0
             next_task, next_owed = await self._next_due()
         return self._delay(now, next_task, next_owed)
+
+    async def _claim_all(self, now: datetime, started: float) -> bool:
+        """Claim until nothing is due; False if the tick's time budget ran out first.
+
+        After a full first batch (a burst), several claimers drain concurrently on their own
+        connections: while one waits for PostgreSQL, another plans its batch. ``SKIP LOCKED``
+        splits the rows between them. SQLite has one writer at a time, so one claimer there.
+        """
+        batch = self._settings.claim_batch
+
+        async def drain() -> bool:
+            while (await self.claim_due(now)).tasks >= batch:
+                if time.monotonic() - started > TICK_BUDGET_S:
+                    return False
+            return True
+
+        if (await self.claim_due(now)).tasks < batch:
+            return True
+        claimers = BURST_CLAIMERS if self._engine.dialect.name == "postgresql" else 1
+        return all(await asyncio.gather(*(drain() for _ in range(claimers))))
 
     async def claim_due(self, now: datetime) -> ClaimReport:
         """One batch: claim due tasks, insert their runs, advance them; publish after commit."""
