@@ -8,7 +8,7 @@ is first configured (by a worker, beat, or the first message sent), through
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from celery import Celery
@@ -79,7 +79,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_max_loop_interval": max(1.0, settings.tick_seconds),
         "timezone": "UTC",
         "enable_utc": True,
-        "include": list(TASK_MODULES),
     }
 
 
@@ -92,7 +91,10 @@ class _LazyConfig(Mapping[str, Any]):
 
     def _load(self) -> dict[str, Any]:
         if self._data is None:
-            self._data = celery_config(self._owner.pa_settings)
+            self._data = {
+                **celery_config(self._owner.pa_settings),
+                "include": list(self._owner.task_modules),
+            }
         return self._data
 
     def __getitem__(self, key: str) -> Any:
@@ -108,8 +110,11 @@ class _LazyConfig(Mapping[str, Any]):
 class PersonalAssistantCelery(Celery):
     """The Celery app; reads :class:`Settings` only when Celery first needs its configuration."""
 
-    def __init__(self) -> None:
-        super().__init__("personal_assistant", include=list(TASK_MODULES), set_as_current=False)
+    def __init__(
+        self, main: str = "personal_assistant", task_modules: Sequence[str] = TASK_MODULES
+    ) -> None:
+        super().__init__(main, include=list(task_modules), set_as_current=False)
+        self.task_modules = tuple(task_modules)
         self._pa_settings: Settings | None = None
         self.config_from_object(_LazyConfig(self))
 
