@@ -31,3 +31,31 @@ def test_celery_settings_follow_the_field_notes(tmp_path) -> None:  # type: igno
     assert conf["broker_transport_options"]["global_keyprefix"] == "t:"
     assert conf["task_routes"] == dict(ROUTES)
     assert "priority_steps" not in conf["broker_transport_options"]
+
+
+def test_rediss_urls_with_a_password_build_broker_and_backend(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+
+    from celery import Celery
+
+    settings = Settings(
+        REDIS_URL="rediss://:s3cret@cache.example:6380/0",  # type: ignore[call-arg]
+        PA_HOME=str(tmp_path),
+    )
+    conf = celery_config(settings)
+    assert conf["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert conf["redis_backend_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    app = Celery("tls-check", set_as_current=False)
+    app.conf.update(conf)
+    backend = app.backend  # refuses a rediss:// URL without ssl settings; connects lazily
+    assert backend.connparams["ssl_cert_reqs"] == ssl.CERT_REQUIRED
+    assert "s3cret" not in repr(backend) and "s3cret" not in app.conf.humanize(with_defaults=False)
+    with app.connection_for_write() as conn:
+        assert conn.transport_cls == "rediss"
+        assert "s3cret" not in conn.as_uri()
+
+
+def test_rediss_url_may_choose_its_own_verification(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = "rediss://cache.example:6380/0?ssl_cert_reqs=CERT_NONE"
+    conf = celery_config(Settings(REDIS_URL=url, PA_HOME=str(tmp_path)))  # type: ignore[call-arg]
+    assert "broker_use_ssl" not in conf and "redis_backend_use_ssl" not in conf

@@ -8,6 +8,7 @@ is first configured (by a worker, beat, or the first message sent), through
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -45,9 +46,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     elif settings.result_backend.startswith("db+sqlite"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
 
+    tls = _tls_settings(settings)
     exchange = Exchange("personal_assistant", type="direct")
     return {
         **broker,
+        **tls,
         "result_backend": settings.result_backend,
         "broker_transport_options": transport_options,
         "result_backend_transport_options": result_transport_options,
@@ -80,6 +83,22 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         "enable_utc": True,
     }
+
+
+def _tls_settings(settings: Settings) -> dict[str, Any]:
+    """``rediss://`` URLs: verify the server's certificate unless the URL says otherwise.
+
+    Celery refuses a ``rediss://`` result backend URL without ``ssl_cert_reqs``; a URL may
+    carry its own (``?ssl_cert_reqs=CERT_NONE``), else certificates are required.
+    """
+    required = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    tls: dict[str, Any] = {}
+    if settings.broker_url.startswith("rediss://") and "ssl_cert_reqs" not in settings.broker_url:
+        tls["broker_use_ssl"] = required
+    backend = settings.result_backend
+    if backend.startswith("rediss://") and "ssl_cert_reqs" not in backend:
+        tls["redis_backend_use_ssl"] = required
+    return tls
 
 
 class _LazyConfig(Mapping[str, Any]):
