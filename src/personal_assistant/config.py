@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     agent_model: str = Field(default="gpt-4o-mini", validation_alias="AGENT_MODEL")
     agent_api_key: SecretStr | None = Field(default=None, validation_alias="AGENT_API_KEY")
     agent_timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="AGENT_TIMEOUT")
+    agent_max_tokens: int = Field(
+        default=800, ge=1, le=1_000_000, validation_alias="AGENT_MAX_TOKENS"
+    )
+    agent_temperature: float = Field(default=0.3, ge=0, le=2, validation_alias="AGENT_TEMPERATURE")
+    agent_max_attempts: int = Field(default=3, ge=1, le=10, validation_alias="AGENT_MAX_ATTEMPTS")
 
     tick_seconds: float = Field(default=0.5, gt=0, le=60, validation_alias="SCHEDULER_TICK_SECONDS")
     claim_batch: int = Field(default=1000, ge=1, le=10_000, validation_alias="SCHEDULER_BATCH")

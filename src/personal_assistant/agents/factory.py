@@ -11,11 +11,15 @@ from personal_assistant.config import Settings
 def build_agent(settings: Settings) -> Agent:
     if settings.agent == "openai":
         assert settings.agent_base_url is not None  # checked by Settings
-        key = settings.agent_api_key.get_secret_value() if settings.agent_api_key else None
         return OpenAICompatibleAgent(
             settings.agent_base_url,
             settings.agent_model,
-            api_key=key,
+            api_key=settings.agent_api_key,
             timeout=settings.agent_timeout_seconds,
+            budget=settings.run_timeout_seconds,
+            max_tokens=settings.agent_max_tokens,
+            temperature=settings.agent_temperature,
+            max_attempts=settings.agent_max_attempts,
+            max_connections=settings.max_in_flight,
         )
     return OfflineAgent()
