@@ -67,6 +67,8 @@ def fmt(value: float, unit: str) -> str:
         return f"{value:.1f} %"
     if unit == "s":
         return f"{value:.2f} s"
+    if unit in ("runs", "MiB"):
+        return f"{value:,.0f} {unit}"
     return f"{value:,.2f} {unit}".strip()
 
 

@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "e2e": Benchmark("benchmarks.end_to_end", "End-to-end runs/s", 360),
     "idle": Benchmark("benchmarks.idle_tick", "Idle tick cost", 300),
     "lateness": Benchmark("benchmarks.lateness", "Firing lateness", 240),
+    "latency": Benchmark("benchmarks.latency_bound", "Latency-bound runs/s", 240),
 }
 
 

@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     )
     agent_temperature: float = Field(default=0.3, ge=0, le=2, validation_alias="AGENT_TEMPERATURE")
     agent_max_attempts: int = Field(default=3, ge=1, le=10, validation_alias="AGENT_MAX_ATTEMPTS")
+    # Rate limits on agent calls across all workers (Redis token buckets); unset: no limit.
+    agent_rate_per_second: float | None = Field(
+        default=None, gt=0, validation_alias="AGENT_RATE_PER_SECOND"
+    )
+    agent_burst: int | None = Field(default=None, ge=1, validation_alias="AGENT_BURST")
+    agent_user_rate_per_second: float | None = Field(
+        default=None, gt=0, validation_alias="AGENT_USER_RATE_PER_SECOND"
+    )
+    agent_user_burst: int | None = Field(default=None, ge=1, validation_alias="AGENT_USER_BURST")
 
     tick_seconds: float = Field(default=0.5, gt=0, le=60, validation_alias="SCHEDULER_TICK_SECONDS")
     claim_batch: int = Field(default=1000, ge=1, le=10_000, validation_alias="SCHEDULER_BATCH")
@@ -97,6 +106,11 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=16, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY"
     )
+    # Retention of finished runs (0: keep them forever) and exports.
+    retention_days: int = Field(default=90, ge=0, validation_alias="RETENTION_DAYS")
+    retention_batch: int = Field(default=1000, ge=1, le=100_000, validation_alias="RETENTION_BATCH")
+    export_dir_raw: Path | None = Field(default=None, validation_alias="EXPORT_DIR")
+    export_ttl_hours: float = Field(default=24.0, gt=0, validation_alias="EXPORT_TTL_HOURS")
     max_in_flight: int = Field(default=500, ge=1, le=100_000, validation_alias="MAX_IN_FLIGHT")
 
     @field_validator(
@@ -118,7 +132,23 @@ class Settings(BaseSettings):
             )
         if self.agent == "openai" and not self.agent_base_url:
             raise ConfigurationError("is required when AGENT=openai", field="AGENT_BASE_URL")
+        self._check_rate_limits()
         return self
+
+    def _check_rate_limits(self) -> None:
+        for rate, burst, prefix in (
+            (self.agent_rate_per_second, self.agent_burst, "AGENT"),
+            (self.agent_user_rate_per_second, self.agent_user_burst, "AGENT_USER"),
+        ):
+            if burst is not None and rate is None:
+                raise ConfigurationError(
+                    f"is set but {prefix}_RATE_PER_SECOND is not", field=f"{prefix}_BURST"
+                )
+            if rate is not None and self.redis_url_raw is None:
+                raise ConfigurationError(
+                    "needs REDIS_URL: the limit is kept in Redis, shared by every worker",
+                    field=f"{prefix}_RATE_PER_SECOND",
+                )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -144,6 +174,10 @@ class Settings(BaseSettings):
     @property
     def var_dir(self) -> Path:
         return self.home / "var"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.export_dir_raw if self.export_dir_raw is not None else self.var_dir / "exports"
 
     @property
     def log_dir(self) -> Path:

@@ -155,5 +155,5 @@ def test_permanent_failure_and_missing_transport_fail_with_the_reason(
 
     asyncio.run(go())
     assert db.rows("SELECT status, last_error FROM notifications") == [
-        ("failed", "no transport is configured for channel 'email'")
+        ("failed", "no channel named 'email': add one with `pa channel add email URL`")
     ]

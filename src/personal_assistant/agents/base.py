@@ -29,6 +29,7 @@ class AgentRequest:
     local_time: datetime  # scheduled_for in the owner's zone
     attempt: int
     previous_results: tuple[PreviousResult, ...] = field(default_factory=tuple)
+    user_id: int = 0  # the task's owner, for per-user rate limits (0: unknown)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,16 @@ from typing import Annotated
 
 import typer
 
-from personal_assistant.cli import activity, db, services, task_actions, tasks, users
+from personal_assistant.cli import (
+    activity,
+    channels,
+    db,
+    exports,
+    services,
+    task_actions,
+    tasks,
+    users,
+)
 from personal_assistant.errors import PersonalAssistantError, exit_code
 
 app = typer.Typer(
@@ -39,6 +48,8 @@ app.add_typer(users.app, name="user")
 app.add_typer(tasks.app, name="task")
 task_actions.register(tasks.app)
 activity.register(app)
+exports.register(app)
+channels.register(app, users.app)
 services.register(app)
 
 

@@ -25,6 +25,9 @@ ROUTES = MappingProxyType(
         f"{_TASKS}.ai_tasks.execute_ai_task": "ai_tasks",
         f"{_TASKS}.email_tasks.deliver_notifications": "email_tasks",
         f"{_TASKS}.maintenance_tasks.reap_expired_runs": "maintenance_tasks",
+        f"{_TASKS}.maintenance_tasks.purge_old_runs": "maintenance_tasks",
+        f"{_TASKS}.file_tasks.export_user_data": "file_tasks",
+        f"{_TASKS}.file_tasks.cleanup_exports": "file_tasks",
     }
 )
 

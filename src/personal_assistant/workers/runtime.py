@@ -22,7 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from personal_assistant.agents import build_agent
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler.notification_service import NotificationService
+from personal_assistant.tools.ai_scheduler.notification_service import (
+    NotificationService,
+    apprise_transports,
+)
 from personal_assistant.tools.ai_scheduler.run_processor import RunProcessor
 from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
 from personal_assistant.tools.ai_scheduler.task_scheduler import Publish, TaskScheduler
@@ -95,7 +98,8 @@ class Runtime:
         engine = make_async_engine(settings.database_url, pool_size=10)
         executor = TaskExecutor(build_agent(settings), timeout=settings.run_timeout_seconds)
         processor = RunProcessor(engine, executor, settings, worker_id=worker_id())
-        return Services(settings, engine, processor, NotificationService(engine))
+        notifications = NotificationService(engine, apprise_transports())
+        return Services(settings, engine, processor, notifications)
 
 
 runtime = Runtime()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import String, func
 from sqlalchemy.orm import Mapped, mapped_column
@@ -19,6 +19,9 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: Quiet hours, wall-clock times in ``timezone``: notifications wait until they end.
+    quiet_start: Mapped[time | None]
+    quiet_end: Mapped[time | None]
     created_at: Mapped[datetime] = mapped_column(
         default=utcnow, server_default=func.current_timestamp()
     )

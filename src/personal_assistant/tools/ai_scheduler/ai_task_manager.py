@@ -39,6 +39,7 @@ from personal_assistant.database.models import AITask, Notification, TaskRun, Us
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
 from personal_assistant.tools.ai_scheduler import task_inputs as check
+from personal_assistant.tools.ai_scheduler.channel_store import check_task_channels
 
 _UNSET: Any = object()
 
@@ -138,6 +139,7 @@ class AITaskManager:
         max_retries: int | None = None,
     ) -> AITask:
         now = self._clock()
+        channels = check.channels(notification_channels)
         fields = {
             "title": check.text(title, "title", max_len=check.TITLE_MAX),
             "description": check.text(
@@ -149,7 +151,7 @@ class AITaskManager:
             ),
             "task_type": check.task_type(task_type),
             "ai_context": check.ai_context(ai_context),
-            "notification_channels": check.channels(notification_channels),
+            "notification_channels": channels,
             "catch_up": check.catch_up(catch_up),
             "max_retries": check.max_retries(
                 self.settings.default_max_retries if max_retries is None else max_retries
@@ -159,6 +161,7 @@ class AITaskManager:
             user = await session.get(User, user_id)
             if user is None:
                 raise NotFoundError(f"user {user_id} not found", field="user_id")
+            await check_task_channels(session, user_id, channels)
             parsed, first = _prepare_schedule(schedule, user.timezone, now)
             task = AITask(
                 user_id=user_id,
@@ -239,6 +242,8 @@ class AITaskManager:
             changes["max_retries"] = check.max_retries(max_retries)
         async with self._session() as session, session.begin():
             task = await _owned_task(session, task_id, user_id, lock=True)
+            if "notification_channels" in changes:
+                await check_task_channels(session, user_id, changes["notification_channels"])
             if schedule is not _UNSET:
                 user = await session.get(User, user_id)
                 assert user is not None

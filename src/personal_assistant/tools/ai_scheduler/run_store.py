@@ -415,6 +415,7 @@ async def load_claimed(
                 local_time=r.scheduled_for.astimezone(ZoneInfo(r.timezone)),
                 attempt=r.attempt,
                 previous_results=tuple(history.get(r.task_id, ())),
+                user_id=r.user_id,
             ),
             max_retries=r.max_retries,
             channels=tuple(r.notification_channels or ()),

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from personal_assistant.core.states import CatchUp, TaskType
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler.notification_service import KNOWN_CHANNELS
+from personal_assistant.tools.ai_scheduler.channels import channel_name
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
@@ -74,13 +74,11 @@ def channels(value: Iterable[object] | None) -> list[str]:
         raise ValidationError("must be a list of channel names", field="notification_channels")
     result: list[str] = []
     for item in value:
-        if item not in KNOWN_CHANNELS:
-            allowed = ", ".join(sorted(KNOWN_CHANNELS))
-            raise ValidationError(
-                f"unknown channel {item!r} (known: {allowed})", field="notification_channels"
-            )
-        if item not in result:
-            result.append(str(item))
+        # Well-formed names only; which names the owner may use is checked with the database
+        # (channel_store.check_task_channels): in_app, email/sms/webhook, the owner's channels.
+        name = channel_name(item, "notification_channels")
+        if name not in result:
+            result.append(name)
     if not result:
         raise ValidationError("must name at least one channel", field="notification_channels")
     return result

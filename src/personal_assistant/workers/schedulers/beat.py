@@ -27,6 +27,8 @@ from personal_assistant.workers.runtime import runtime
 log = logging.getLogger(__name__)
 
 REAPER = "personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs"
+PURGE = "personal_assistant.workers.tasks.maintenance_tasks.purge_old_runs"
+CLEANUP_EXPORTS = "personal_assistant.workers.tasks.file_tasks.cleanup_exports"
 
 
 class DatabaseScheduler(Scheduler):
@@ -46,7 +48,17 @@ class DatabaseScheduler(Scheduler):
                 "task": REAPER,
                 "schedule": timedelta(seconds=self.settings.reaper_interval_seconds),
                 "options": {"queue": queue_for(REAPER)},
-            }
+            },
+            "purge-old-runs": {
+                "task": PURGE,
+                "schedule": timedelta(hours=1),
+                "options": {"queue": queue_for(PURGE)},
+            },
+            "cleanup-exports": {
+                "task": CLEANUP_EXPORTS,
+                "schedule": timedelta(hours=1),
+                "options": {"queue": queue_for(CLEANUP_EXPORTS)},
+            },
         }
         self.merge_inplace(entries)
         self.install_default_entries(self.schedule)

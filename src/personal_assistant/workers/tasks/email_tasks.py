@@ -14,4 +14,9 @@ def deliver_notifications(notification_ids: list[int]) -> dict[str, int]:
     """Deliver pending notifications; delivered ones are never sent again."""
     services = runtime.services(app.pa_settings)
     report = runtime.run(services.notifications.deliver(notification_ids, utcnow()))
-    return {"delivered": report.delivered, "failed": report.failed, "retry": report.retry}
+    return {
+        "delivered": report.delivered,
+        "failed": report.failed,
+        "retry": report.retry,
+        "deferred": report.deferred,
+    }

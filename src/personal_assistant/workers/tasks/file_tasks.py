@@ -1,1 +1,45 @@
-"""Tasks of the ``file_tasks`` queue (exports and imports arrive with issue 3; none yet)."""
+"""Tasks of the ``file_tasks`` queue: a user's data export, and cleanup of expired exports.
+
+Thin shells around :mod:`personal_assistant.tools.ai_scheduler.exports`; the export directory
+is ``EXPORT_DIR`` (``var/exports`` by default) and exports expire after ``EXPORT_TTL_HOURS``.
+"""
+
+from __future__ import annotations
+
+from personal_assistant.database.types import utcnow
+from personal_assistant.tools.ai_scheduler import exports
+from personal_assistant.workers.celery_app import app
+from personal_assistant.workers.runtime import runtime
+
+
+@app.task(name="personal_assistant.workers.tasks.file_tasks.export_user_data")
+def export_user_data(user_id: int, fmt: str = "json") -> dict[str, object]:
+    """Write the user's export (``json``, or ``csv`` as a zip) under the export directory."""
+    settings = app.pa_settings
+    engine = runtime.services(settings).engine
+    export_dir = exports.settings_export_dir(settings)
+    done = runtime.run(
+        exports.export_user(
+            engine, user_id, export_dir, fmt=exports.export_format(fmt), now=utcnow()
+        )
+    )
+    return {
+        "user_id": user_id,
+        "format": fmt,
+        "path": str(done.path),
+        "tasks": done.tasks,
+        "runs": done.runs,
+        "notifications": done.notifications,
+    }
+
+
+@app.task(name="personal_assistant.workers.tasks.file_tasks.cleanup_exports", ignore_result=True)
+def cleanup_exports() -> dict[str, int]:
+    """Delete exports older than their time to live."""
+    settings = app.pa_settings
+    deleted = exports.cleanup_exports(
+        exports.settings_export_dir(settings),
+        now=utcnow(),
+        ttl=exports.settings_export_ttl(settings),
+    )
+    return {"deleted": deleted}

@@ -1,8 +1,12 @@
-"""Maintenance on the ``maintenance_tasks`` queue: the reaper."""
+"""Maintenance on the ``maintenance_tasks`` queue: the reaper and retention."""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from personal_assistant.database.types import utcnow
+from personal_assistant.tools.ai_scheduler import retention
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import publish_notifications, run_publisher
 from personal_assistant.workers.runtime import runtime
@@ -27,3 +31,39 @@ def reap_expired_runs() -> dict[str, int]:
     scheduler = runtime.scheduler(settings, publish)
     resent = runtime.run(scheduler.dispatch_owed(utcnow()))
     return {"reaped": reaped, "resent": resent, "notifications_resent": len(owed_notifications)}
+
+
+log = logging.getLogger(__name__)
+
+#: Batches per call: a large backlog is worked off over several beat periods.
+PURGE_MAX_BATCHES = 100
+
+
+@app.task(
+    name="personal_assistant.workers.tasks.maintenance_tasks.purge_old_runs", ignore_result=True
+)
+def purge_old_runs() -> dict[str, int]:
+    """Delete finished runs older than ``RETENTION_DAYS``, with their notifications.
+
+    ``RETENTION_DAYS=0`` keeps everything. Open runs are never deleted.
+    """
+    settings = app.pa_settings
+    if settings.retention_days == 0:
+        return {"runs": 0, "notifications": 0, "batches": 0}
+    purged = runtime.run(
+        retention.purge(
+            runtime.services(settings).engine,
+            now=utcnow(),
+            retention=timedelta(days=settings.retention_days),
+            batch_size=settings.retention_batch,
+            max_batches=PURGE_MAX_BATCHES,
+        )
+    )
+    log.info(
+        "event=runs_purged runs=%s notifications=%s batches=%s complete=%s",
+        purged.runs,
+        purged.notifications,
+        purged.batches,
+        purged.complete,
+    )
+    return {"runs": purged.runs, "notifications": purged.notifications, "batches": purged.batches}

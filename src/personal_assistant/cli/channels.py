@@ -1,0 +1,212 @@
+"""``pa channel add|list|test|remove`` and ``pa user quiet``: where notifications go, and when.
+
+Channel URLs carry secrets: every output here shows them masked (``mask_apprise_url``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import time
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from personal_assistant.cli import session
+from personal_assistant.cli.output import JsonOpt, iso, print_json, table
+from personal_assistant.cli.schema import require_schema
+from personal_assistant.cli.users import UserOpt, select_user
+from personal_assistant.database.engine import make_async_engine
+from personal_assistant.database.models import User
+from personal_assistant.errors import DeliveryError, ValidationError, exit_code
+from personal_assistant.tools.ai_scheduler import channel_store, channels
+from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tools.ai_scheduler.delivery_policy import QuietHours
+from personal_assistant.tools.ai_scheduler.notification_service import (
+    NotificationService,
+    Recipient,
+)
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Notification channels: email, SMS, webhooks and chat, as Apprise URLs.",
+    no_args_is_help=True,
+)
+
+
+def _run(user_id: int | None, work: Callable[[AsyncEngine, User], Awaitable[T]]) -> T:
+    """Await ``work(engine, owner)`` for the selected user, after checking the schema."""
+    current = session.settings()
+    require_schema(current.database_url)
+
+    async def main() -> T:
+        engine = make_async_engine(current.database_url, pooled=False)
+        try:
+            async with AITaskManager(current, engine=engine) as manager:
+                owner = await select_user(manager, user_id)
+            return await work(engine, owner)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def view(channel: channel_store.Channel) -> dict[str, object]:
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "kind": channel.kind,
+        "url": channel.masked_url,
+        "status": channel.status,
+        "broken_reason": channel.broken_reason,
+        "daily_cap": channel.daily_cap,
+        "created_at": iso(channel.created_at),
+    }
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="A name tasks use, e.g. email or work-slack.")],
+    url: Annotated[str, typer.Argument(help="Apprise URL, e.g. mailtos://user:pass@host.")],
+    cap: Annotated[
+        int | None, typer.Option("--cap", help="At most N notifications a day (local day).")
+    ] = None,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a channel; the URL is checked with Apprise and shown masked from now on."""
+    spec = channels.validate(name, url, cap)
+
+    async def work(engine: AsyncEngine, owner: User) -> channel_store.Channel:
+        async with engine.begin() as conn:
+            return await channel_store.add(conn, owner.id, spec, now=session.now())
+
+    added = _run(user, work)
+    if as_json:
+        print_json(view(added))
+        return
+    capped = f", at most {added.daily_cap} a day" if added.daily_cap else ""
+    typer.echo(f"added channel {added.name} ({added.kind}{capped}): {added.masked_url}")
+
+
+@app.command("list")
+def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """List the user's channels (URLs masked)."""
+
+    async def work(engine: AsyncEngine, owner: User) -> list[channel_store.Channel]:
+        async with engine.connect() as conn:
+            return await channel_store.list_for(conn, owner.id)
+
+    found = _run(user, work)
+    if as_json:
+        print_json([view(c) for c in found])
+        return
+    rows = [(c.name, c.kind, c.status, c.daily_cap, c.masked_url, c.broken_reason) for c in found]
+    headers = ("NAME", "KIND", "STATUS", "CAP", "URL", "REASON")
+    typer.echo(table(headers, rows, empty="no channels: add one with `pa channel add NAME URL`"))
+
+
+@app.command("test")
+def test(
+    name: Annotated[str, typer.Argument(help="The channel to send a test message to.")],
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a test message now; a broken channel that delivers is active again."""
+
+    async def work(engine: AsyncEngine, owner: User) -> tuple[bool, str | None, bool]:
+        async with engine.connect() as conn:
+            channel = await channel_store.get(conn, owner.id, channels.channel_name(name))
+        recipient = Recipient(
+            owner.id, owner.display_name, owner.email, owner.phone, channel.name, channel.url
+        )
+        try:
+            await NotificationService(engine).send_test(channel, recipient)
+        except DeliveryError as exc:
+            return False, exc.message, exc.permanent
+        async with engine.begin() as conn:
+            revived = await channel_store.reactivate(conn, channel.id)
+        return True, None, revived
+
+    delivered, reason, flag = _run(user, work)
+    if as_json:
+        print_json(
+            {"channel": name, "delivered": delivered, "reason": reason}
+            | ({"reactivated": flag} if delivered else {"permanent": flag})
+        )
+    elif delivered:
+        typer.echo(f"delivered to {name}" + (" (the channel is active again)" if flag else ""))
+    else:
+        kind = "permanent" if flag else "transient"
+        typer.echo(f"failed ({kind}): {reason}")
+    if not delivered:
+        sys.exit(exit_code(DeliveryError("")))
+
+
+@app.command("remove")
+def remove(
+    name: Annotated[str, typer.Argument(help="The channel to remove.")],
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove a channel; tasks that name it fail their notifications to it, with the reason."""
+
+    async def work(engine: AsyncEngine, owner: User) -> channel_store.Channel:
+        async with engine.begin() as conn:
+            return await channel_store.remove(conn, owner.id, channels.channel_name(name))
+
+    removed = _run(user, work)
+    if as_json:
+        print_json(view(removed))
+        return
+    typer.echo(f"removed channel {removed.name} ({removed.masked_url})")
+
+
+_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def parse_time(value: str | None, field: str) -> time:
+    match = _TIME.fullmatch((value or "").strip())
+    if match is None:
+        raise ValidationError(f"must be a time HH:MM, got {value!r}", field=field)
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def quiet(
+    start: Annotated[str | None, typer.Argument(help="Start, HH:MM in the user's zone.")] = None,
+    end: Annotated[str | None, typer.Argument(help="End, HH:MM (may be after midnight).")] = None,
+    off: Annotated[bool, typer.Option("--off", help="No quiet hours.")] = False,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set quiet hours: notifications due inside them are delivered when they end."""
+    if off and (start or end):
+        raise ValidationError("give START END or --off, not both", field="--off")
+    hours = None if off else QuietHours(parse_time(start, "start"), parse_time(end, "end"))
+    if hours is not None and hours.start == hours.end:
+        raise ValidationError("must differ from start", field="end")
+
+    async def work(engine: AsyncEngine, owner: User) -> User:
+        async with engine.begin() as conn:
+            await channel_store.set_quiet_hours(conn, owner.id, hours)
+        return owner
+
+    owner = _run(user, work)
+    shown = None if hours is None else [f"{hours.start:%H:%M}", f"{hours.end:%H:%M}"]
+    if as_json:
+        print_json({"user_id": owner.id, "timezone": owner.timezone, "quiet_hours": shown})
+        return
+    if shown is None:
+        typer.echo(f"quiet hours off for user {owner.id}")
+    else:
+        typer.echo(f"quiet hours for user {owner.id}: {shown[0]}-{shown[1]} ({owner.timezone})")
+
+
+def register(root: typer.Typer, users: typer.Typer) -> None:
+    """Add ``pa channel ...`` to the top-level app and ``quiet`` to ``pa user``."""
+    root.add_typer(app, name="channel")
+    users.command("quiet")(quiet)

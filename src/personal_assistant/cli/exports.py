@@ -1,0 +1,126 @@
+"""``pa export`` and ``pa import``: a user's tasks, runs and notifications as a file, and back.
+
+``pa export`` writes JSON (importable) or CSV (a zip of one file per table, for spreadsheets)
+under ``EXPORT_DIR`` unless ``--out`` names a file or a directory. ``pa import FILE`` reads a
+JSON export into the user named by ``--user``, or into a new user made from the export; an
+invalid file imports nothing and the error names the bad value (``tasks[3].schedule.timezone``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from personal_assistant.cli import session
+from personal_assistant.cli.output import JsonOpt, print_json
+from personal_assistant.cli.schema import require_schema
+from personal_assistant.cli.users import UserOpt, select_user
+from personal_assistant.database.engine import make_async_engine
+from personal_assistant.errors import ValidationError
+from personal_assistant.tools.ai_scheduler import exports
+from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+
+
+class Format(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+FormatOpt = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        "-f",
+        help="json (importable) or csv (a zip of tasks.csv, runs.csv, notifications.csv).",
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="The file to write, or a directory for a generated name; default: EXPORT_DIR.",
+    ),
+]
+
+
+def export(
+    fmt: FormatOpt = Format.JSON, out: OutOpt = None, user: UserOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Export the user's tasks, runs and notifications to a file."""
+    settings = session.settings()
+    kind = exports.export_format(fmt.value)
+    now = session.now()
+
+    async def work(manager: AITaskManager) -> exports.Exported:
+        owner = await select_user(manager, user)
+        path = out
+        if path is not None and path.is_dir():
+            path = path / exports.export_filename(owner.id, kind, now)
+        engine = make_async_engine(settings.database_url, pooled=False)
+        try:
+            export_dir = exports.settings_export_dir(settings)
+            return await exports.export_user(
+                engine, owner.id, export_dir, fmt=kind, now=now, path=path
+            )
+        finally:
+            await engine.dispose()
+
+    done = session.run(work)
+    if as_json:
+        print_json({**asdict(done), "path": str(done.path)})
+        return
+    typer.echo(
+        f"exported {done.tasks} tasks, {done.runs} runs and {done.notifications} notifications "
+        f"to {done.path}"
+    )
+
+
+def import_(
+    file: Annotated[Path, typer.Argument(help="A JSON export written by `pa export`.")],
+    user: Annotated[
+        int | None,
+        typer.Option(
+            "--user",
+            "-u",
+            help="Import into this existing user; default: a new user made from the export.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a JSON export: all of it in one transaction, or nothing."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {str(file)!r}: {exc.strerror}", field="file") from None
+    data = exports.load_json(raw)
+    settings = session.settings()
+    require_schema(settings.database_url)
+
+    async def work() -> exports.ImportReport:
+        engine = make_async_engine(settings.database_url, pooled=False)
+        try:
+            return await exports.import_export(engine, data, user_id=user)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(work())
+    if as_json:
+        print_json(asdict(report))
+        return
+    whom = f"new user {report.user_id}" if report.created_user else f"user {report.user_id}"
+    typer.echo(
+        f"imported {report.tasks} tasks, {report.runs} runs and {report.notifications} "
+        f"notifications into {whom}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``export`` and ``import`` to the top-level app."""
+    app.command("export")(export)
+    app.command("import")(import_)

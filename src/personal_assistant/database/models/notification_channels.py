@@ -1,0 +1,45 @@
+"""``notification_channels``: a user's named delivery channels, each an Apprise URL.
+
+The URL is stored as given because delivery needs its secrets; it is shown only through
+:func:`~personal_assistant.tools.ai_scheduler.channels.mask_apprise_url` (``repr`` included).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from personal_assistant.database.models.base import Base
+from personal_assistant.database.types import BigId, utcnow
+
+
+class NotificationChannel(Base):
+    __tablename__ = "notification_channels"
+    __table_args__ = (
+        UniqueConstraint("user_id", "name"),
+        CheckConstraint("status IN ('active', 'broken')", name="status"),
+        CheckConstraint("kind IN ('email', 'sms', 'webhook', 'chat')", name="kind"),
+        CheckConstraint("daily_cap IS NULL OR daily_cap > 0", name="daily_cap"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    broken_reason: Mapped[str | None] = mapped_column(Text)
+    daily_cap: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(
+        default=utcnow, server_default=func.current_timestamp()
+    )
+
+    def __repr__(self) -> str:
+        from personal_assistant.tools.ai_scheduler.channels import mask_apprise_url
+
+        return (
+            f"NotificationChannel(id={self.id!r}, name={self.name!r}, kind={self.kind!r}, "
+            f"url={mask_apprise_url(self.url or '')!r}, status={self.status!r})"
+        )

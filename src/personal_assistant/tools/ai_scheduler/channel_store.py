@@ -1,0 +1,220 @@
+"""Database operations on users' notification channels and quiet hours.
+
+A channel breaks by compare-and-set (``UPDATE ... WHERE status = 'active'``): whichever delivery
+wins writes the one in-app notice of that breakage, however many notifications fail with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from personal_assistant.core.states import NotificationStatus
+from personal_assistant.database.models import Notification, NotificationChannel, User
+from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
+from personal_assistant.tools.ai_scheduler.channels import (
+    IN_APP,
+    LEGACY_NAMES,
+    ChannelSpec,
+    mask_apprise_url,
+    notice_channel,
+)
+from personal_assistant.tools.ai_scheduler.delivery_policy import QuietHours
+from personal_assistant.tools.ai_scheduler.message_content import TITLE_LIMIT, trim
+
+ACTIVE = "active"
+BROKEN = "broken"
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: int
+    user_id: int
+    name: str
+    kind: str
+    url: str
+    status: str
+    broken_reason: str | None
+    daily_cap: int | None
+    created_at: datetime
+
+    @property
+    def masked_url(self) -> str:
+        return mask_apprise_url(self.url)
+
+    def __repr__(self) -> str:
+        return (
+            f"Channel(id={self.id!r}, name={self.name!r}, kind={self.kind!r}, "
+            f"url={self.masked_url!r}, status={self.status!r})"
+        )
+
+
+_COLUMNS = (
+    NotificationChannel.id,
+    NotificationChannel.user_id,
+    NotificationChannel.name,
+    NotificationChannel.kind,
+    NotificationChannel.url,
+    NotificationChannel.status,
+    NotificationChannel.broken_reason,
+    NotificationChannel.daily_cap,
+    NotificationChannel.created_at,
+)
+
+
+async def find(
+    conn: AsyncConnection, user_id: int, name: str, *, lock: bool = False
+) -> Channel | None:
+    query = select(*_COLUMNS).where(
+        NotificationChannel.user_id == user_id, NotificationChannel.name == name
+    )
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return None if row is None else Channel(*row)
+
+
+async def get(conn: AsyncConnection, user_id: int, name: str) -> Channel:
+    found = await find(conn, user_id, name)
+    if found is None:
+        raise NotFoundError(f"no channel named {name!r}", field="name")
+    return found
+
+
+async def list_for(conn: AsyncConnection, user_id: int) -> list[Channel]:
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(NotificationChannel.user_id == user_id)
+        .order_by(NotificationChannel.name)
+    )
+    return [Channel(*row) for row in rows]
+
+
+async def add(conn: AsyncConnection, user_id: int, spec: ChannelSpec, *, now: datetime) -> Channel:
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(NotificationChannel).values(
+                    user_id=user_id,
+                    name=spec.name,
+                    kind=spec.kind,
+                    url=spec.url,
+                    status=ACTIVE,
+                    daily_cap=spec.daily_cap,
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
+        raise ConflictError(
+            f"a channel named {spec.name!r} exists: remove it first", field="name"
+        ) from None
+    return await get(conn, user_id, spec.name)
+
+
+async def remove(conn: AsyncConnection, user_id: int, name: str) -> Channel:
+    found = await get(conn, user_id, name)
+    await conn.execute(delete(NotificationChannel).where(NotificationChannel.id == found.id))
+    return found
+
+
+async def reactivate(conn: AsyncConnection, channel_id: int) -> bool:
+    done = await conn.execute(
+        update(NotificationChannel)
+        .where(NotificationChannel.id == channel_id, NotificationChannel.status == BROKEN)
+        .values(status=ACTIVE, broken_reason=None)
+    )
+    return done.rowcount == 1
+
+
+async def mark_broken(
+    conn: AsyncConnection,
+    channel: Channel,
+    reason: str,
+    *,
+    run_id: int,
+    task_id: int,
+    now: datetime,
+) -> bool:
+    """Break an active channel and tell its owner in-app; False if it was already broken."""
+    done = await conn.execute(
+        update(NotificationChannel)
+        .where(NotificationChannel.id == channel.id, NotificationChannel.status == ACTIVE)
+        .values(status=BROKEN, broken_reason=reason)
+    )
+    if done.rowcount != 1:
+        return False
+    await conn.execute(
+        insert(Notification).values(
+            run_id=run_id,
+            task_id=task_id,
+            user_id=channel.user_id,
+            channel=notice_channel(channel.name),
+            status=NotificationStatus.DELIVERED,
+            title=trim(f"Channel {channel.name!r} stopped working", TITLE_LIMIT),
+            body=(
+                f"Notifications to your channel {channel.name!r} ({channel.masked_url}) fail: "
+                f"{reason}. They are not sent until you fix it: check it with "
+                f"`pa channel test {channel.name}`, or replace it with "
+                f"`pa channel remove {channel.name}` and `pa channel add {channel.name} URL`."
+            ),
+            attempts=0,
+            created_at=now,
+            delivered_at=now,
+        )
+    )
+    return True
+
+
+async def delivered_since(conn: AsyncConnection, user_id: int, name: str, since: datetime) -> int:
+    """Notifications delivered through the user's channel ``name`` at or after ``since``."""
+    count = await conn.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(
+            Notification.user_id == user_id,
+            Notification.channel == name,
+            Notification.status == NotificationStatus.DELIVERED,
+            Notification.delivered_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
+async def check_task_channels(
+    session: AsyncSession | AsyncConnection, user_id: int, names: Iterable[str]
+) -> None:
+    """A task may name ``in_app``, the legacy names and the owner's channels (module doc)."""
+    owned = set(
+        (
+            await session.execute(
+                select(NotificationChannel.name).where(NotificationChannel.user_id == user_id)
+            )
+        ).scalars()
+    )
+    allowed = {IN_APP, *LEGACY_NAMES, *owned}
+    for name in names:
+        if name not in allowed:
+            known = ", ".join(sorted(allowed))
+            raise ValidationError(
+                f"unknown channel {name!r} (known: {known}; add one with "
+                f"`pa channel add {name} URL`)",
+                field="notification_channels",
+            )
+
+
+async def set_quiet_hours(conn: AsyncConnection, user_id: int, quiet: QuietHours | None) -> None:
+    done = await conn.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            quiet_start=None if quiet is None else quiet.start,
+            quiet_end=None if quiet is None else quiet.end,
+        )
+    )
+    if done.rowcount != 1:
+        raise NotFoundError(f"user {user_id} not found", field="user_id")

@@ -1,0 +1,249 @@
+"""Notification channels: names, kinds, Apprise URLs and their masking.
+
+A user's channel is a name (``email``, ``work-slack``), a kind and an Apprise URL. The kind
+follows from the URL's scheme (:data:`SCHEME_KINDS`): ``mailto``/``mailtos`` are ``email``,
+``twilio`` and the other SMS gateways are ``sms``, ``json``/``form``/``xml`` are ``webhook``,
+Slack, Discord, Telegram, ntfy and a few others are ``chat``. Any other scheme is refused, and
+so is a URL Apprise does not accept.
+
+A task's ``notification_channels`` names ``in_app`` (always available: the notification is
+delivered by writing its row) or channels of its owner. ``email``, ``sms`` and ``webhook``, the
+names tasks used before channels existed, stay valid even before the owner has a channel of that
+name: they mean "the user's channel named so", and a notification to a name the user has no
+channel for fails with a reason that says how to add one.
+
+URLs carry secrets (passwords, tokens, webhook keys). :func:`mask_apprise_url` is the only form
+in which one is ever printed, logged or put in a ``repr``.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from personal_assistant.errors import ValidationError
+
+if TYPE_CHECKING:
+    import apprise
+
+IN_APP = "in_app"
+#: Names tasks may use without the user having a channel of that name yet (see module doc).
+LEGACY_NAMES = frozenset({"email", "sms", "webhook"})
+
+Kind = Literal["email", "sms", "webhook", "chat"]
+KINDS: tuple[Kind, ...] = ("email", "sms", "webhook", "chat")
+
+SCHEME_KINDS: dict[str, Kind] = {
+    **dict.fromkeys(("mailto", "mailtos"), "email"),
+    **dict.fromkeys(
+        (
+            "twilio",
+            "vonage",
+            "nexmo",
+            "plivo",
+            "sinch",
+            "clickatell",
+            "d7sms",
+            "bulksms",
+            "msgbird",
+            "msg91",
+            "telnyx",
+            "seven",
+            "httpsms",
+            "smseagle",
+            "smseagles",
+        ),
+        "sms",
+    ),
+    **dict.fromkeys(("json", "jsons", "form", "forms", "xml", "xmls"), "webhook"),
+    **dict.fromkeys(
+        (
+            "slack",
+            "discord",
+            "tgram",
+            "ntfy",
+            "ntfys",
+            "mmost",
+            "mmosts",
+            "matrix",
+            "matrixs",
+            "signal",
+            "signals",
+        ),
+        "chat",
+    ),
+}
+
+NAME_MAX = 24
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+CAP_MAX = 10_000
+
+#: Schemes whose host and path are addresses, not secrets (only password and keys are masked).
+_OPEN_SCHEMES = frozenset({"mailto", "mailtos", "json", "jsons", "form", "forms", "xml", "xmls"})
+_SECRET_KEYS = re.compile(r"pass|pwd|token|secret|key|auth|sig|sid|prv|priv|cred", re.IGNORECASE)
+_MASK = "****"
+#: Shorter parts (``h``, ``hook``) are too common in messages to be replaced by :func:`scrub`.
+_SCRUB_MIN = 6
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A validated channel: what ``pa channel add`` stores."""
+
+    name: str
+    kind: Kind
+    url: str
+    daily_cap: int | None
+
+    def __repr__(self) -> str:
+        return (
+            f"ChannelSpec(name={self.name!r}, kind={self.kind!r}, "
+            f"url={mask_apprise_url(self.url)!r}, daily_cap={self.daily_cap!r})"
+        )
+
+
+def channel_name(value: object, field: str = "name") -> str:
+    """A channel name: lower-case letters, digits, ``-`` and ``_``; ``in_app`` is reserved."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("must not be empty", field=field)
+    name = value.strip()
+    if len(name) > NAME_MAX:
+        raise ValidationError(f"must be at most {NAME_MAX} characters", field=field)
+    if not _NAME_RE.fullmatch(name):
+        raise ValidationError(
+            f"{name!r} must be lower-case letters, digits, '-' or '_' (e.g. work-slack)",
+            field=field,
+        )
+    return name
+
+
+def notice_channel(name: str) -> str:
+    """The outbox ``channel`` of the in-app notice that channel ``name`` broke."""
+    return f"{IN_APP}:{name}"
+
+
+def is_in_app(channel: str) -> bool:
+    """In-app rows (notifications and notices) are delivered by being written."""
+    return channel == IN_APP or channel.startswith(f"{IN_APP}:")
+
+
+def kind_of(url: str) -> Kind:
+    """The channel kind of an Apprise URL, from its scheme; refuses schemes we do not route."""
+    scheme, sep, _ = url.partition("://")
+    kind = SCHEME_KINDS.get(scheme.lower()) if sep else None
+    if kind is None:
+        shown = f"{scheme}://" if sep else "(no scheme)"
+        raise ValidationError(
+            f"scheme {shown} is not supported; use mailto:// or mailtos:// (email), twilio:// "
+            "and other SMS gateways (sms), json://, form:// or xml:// (webhook), or slack://, "
+            "discord://, tgram://, ntfy:// (chat)",
+            field="url",
+        )
+    return kind
+
+
+def daily_cap(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= CAP_MAX:
+        raise ValidationError(f"must be a whole number from 1 to {CAP_MAX}", field="cap")
+    return value
+
+
+def validate(name: object, url: object, cap: object = None) -> ChannelSpec:
+    """Check a new channel: its name, a supported scheme, and a URL Apprise accepts."""
+    checked_name = channel_name(name)
+    if checked_name == IN_APP:
+        raise ValidationError("in_app is built in and always available", field="name")
+    if not isinstance(url, str) or not url.strip():
+        raise ValidationError("must not be empty", field="url")
+    cleaned = url.strip()
+    if any(ch.isspace() for ch in cleaned):
+        raise ValidationError("must not contain spaces", field="url")
+    kind = kind_of(cleaned)
+    if not apprise_accepts(cleaned):
+        raise ValidationError(
+            f"Apprise does not accept {mask_apprise_url(cleaned)}: check its form for this "
+            "service (https://github.com/caronc/apprise/wiki)",
+            field="url",
+        )
+    return ChannelSpec(checked_name, kind, cleaned, daily_cap(cap))
+
+
+def apprise_accepts(url: str) -> bool:
+    """Does Apprise recognise ``url`` as exactly one service?"""
+    return apprise_for(url) is not None
+
+
+def apprise_for(url: str, *, timeout: float = 30.0) -> apprise.Apprise | None:
+    """An ``Apprise`` holding exactly the one service of ``url``, or None if it refuses it.
+
+    Apprise is imported on first use. Loading its email plugin imports PGPy, which imports the
+    deprecated ``imghdr`` module: that one DeprecationWarning is silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+        import apprise
+
+        handle = apprise.Apprise(
+            asset=apprise.AppriseAsset(storage_mode="memory", service_timeout=timeout)
+        )
+        if not handle.add(url) or len(handle) != 1:
+            return None
+    return handle
+
+
+def mask_apprise_url(url: str) -> str:
+    """``url`` with its secrets replaced (pure): safe to print, log and store in errors.
+
+    Passwords and secret-looking query values (``token=``, ``key=``, ``pass=``...) become
+    ``****``. For email and webhook schemes the host and path are shown; for every other scheme
+    (chat services, SMS gateways) each part of the host and path is a credential, a token or a
+    phone number, and is shortened to its first and last characters (``T…2``).
+    """
+    return _mask(url)[0]
+
+
+def secrets_of(url: str) -> list[str]:
+    """The substrings of ``url`` that :func:`mask_apprise_url` hides, longest first."""
+    return sorted({s for s in _mask(url)[1] if len(s) >= _SCRUB_MIN}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message, a log line) with ``url``'s secrets masked."""
+    for secret in secrets_of(url):
+        text = text.replace(secret, _MASK)
+    return text
+
+
+def _mask(url: str) -> tuple[str, list[str]]:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _MASK, [url] if url else []
+    body, question, query = rest.partition("?")
+    hidden: list[str] = []
+    if scheme.lower() in _OPEN_SCHEMES:
+        userinfo, at, hostpath = body.rpartition("@")
+        if at:
+            user, colon, password = userinfo.partition(":")
+            if colon and password:
+                hidden.append(password)
+                userinfo = f"{user}:{_MASK}"
+            body = f"{userinfo}@{hostpath}"
+    else:
+        body = re.sub(r"[^/:@]+", lambda m: _abbreviate(m.group(), hidden), body)
+    pairs = []
+    for pair in query.split("&") if query else []:
+        key, eq, value = pair.partition("=")
+        if eq and value and _SECRET_KEYS.search(key):
+            hidden.append(value)
+            value = _MASK
+        pairs.append(f"{key}{eq}{value}")
+    return f"{scheme}://{body}{question}{'&'.join(pairs)}", hidden
+
+
+def _abbreviate(part: str, hidden: list[str]) -> str:
+    hidden.append(part)
+    return f"{part[0]}…{part[-1]}" if len(part) > 4 else _MASK

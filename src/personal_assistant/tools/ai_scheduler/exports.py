@@ -1,0 +1,650 @@
+"""Export of one user's tasks, runs and notifications; import of a JSON export.
+
+The JSON export (``format`` = :data:`FORMAT`, ``version`` = :data:`VERSION`) is one document:
+``user`` (without its id), ``tasks``, ``runs`` and ``notifications``, each row with the columns
+of its table. Datetimes are ISO-8601 in UTC; ``schedule`` is the task's schedule as stored. Ids
+are kept only as references inside the document (a run's ``task_id``, a notification's
+``run_id``): an import gives every row a new id. The CSV export is a zip of ``tasks.csv``,
+``runs.csv`` and ``notifications.csv`` with the same columns (JSON values as JSON text).
+
+Import validates the whole document first (the format and version, every task through the
+manager's checks in :mod:`task_inputs` and :func:`parse_schedule`, every run and notification),
+then writes everything in one transaction: an invalid file imports nothing and raises
+:class:`ValidationError` naming the path of the bad value (``tasks[3].schedule.timezone``).
+Runs keep their states and results.
+
+Importing the same export twice into one user is refused with :class:`ConflictError`, and
+nothing is written: a task of the export whose ``title`` and ``created_at`` are those of a task
+the user already has marks the export as imported already. The unique keys of runs
+``(task_id, scheduled_for)`` and notifications ``(run_id, channel)`` hold whatever happens.
+
+Files are written atomically (a temporary file in the same directory, then a rename), readable
+by their owner only, named ``pa-export-user-<id>-<UTC timestamp>.json|zip``;
+:func:`cleanup_exports` deletes those older than a TTL, and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from personal_assistant.core.schedules import parse_schedule, schedule_to_dict, with_interval_anchor
+from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
+from personal_assistant.database.models import AITask, Notification, TaskRun, User
+from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
+from personal_assistant.tools.ai_scheduler import task_inputs as check
+
+if TYPE_CHECKING:
+    from personal_assistant.config import Settings
+
+FORMAT = "personal-assistant-export"
+VERSION = 1
+ExportFormat = Literal["json", "csv"]
+
+USER_FIELDS = ("display_name", "email", "phone", "timezone", "created_at")
+TASK_FIELDS = (
+    "id", "title", "description", "task_type", "status", "status_reason", "schedule",
+    "next_run_at", "last_run_at", "ai_context", "notification_channels", "catch_up",
+    "max_retries", "consecutive_failures", "created_at", "updated_at",
+)  # fmt: skip
+RUN_FIELDS = (
+    "id", "task_id", "scheduled_for", "state", "attempt", "queued_at", "started_at",
+    "finished_at", "lease_expires_at", "worker_id", "result", "error", "agent_name",
+    "agent_model", "prompt_tokens", "completion_tokens",
+)  # fmt: skip
+NOTIFICATION_FIELDS = (
+    "id", "run_id", "task_id", "channel", "status", "title", "body", "attempts", "last_error",
+    "next_attempt_at", "created_at", "delivered_at", "read_at",
+)  # fmt: skip
+_TOP_FIELDS = ("format", "version", "exported_at", "user", "tasks", "runs", "notifications")
+
+_NAME_RE = re.compile(r"pa-export-user-(\d+)-(\d{8}T\d{6}\.\d{6})Z\.(json|zip)")
+_STAMP = "%Y%m%dT%H%M%S.%f"
+_TEMP_PREFIX, _TEMP_SUFFIX = ".pa-export-", ".tmp"
+_INT_MAX = 2**31 - 1  # the counters are 32-bit integer columns
+
+
+# --- the document (pure) ---------------------------------------------------------------------
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def _plain(row: Mapping[Any, Any], fields: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for name in fields:
+        value = row[name]
+        out[name] = iso(value) if isinstance(value, datetime) else value
+    return out
+
+
+def build_document(
+    user: Mapping[Any, Any],
+    tasks: Iterable[Mapping[Any, Any]],
+    runs: Iterable[Mapping[Any, Any]],
+    notifications: Iterable[Mapping[Any, Any]],
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    """The export document from rows (mappings with at least the exported columns)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": iso(now),
+        "user": _plain(user, USER_FIELDS),
+        "tasks": [_plain(r, TASK_FIELDS) for r in tasks],
+        "runs": [_plain(r, RUN_FIELDS) for r in runs],
+        "notifications": [_plain(r, NOTIFICATION_FIELDS) for r in notifications],
+    }
+
+
+def render_json(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, indent=2, ensure_ascii=False).encode()
+
+
+def render_csv(document: Mapping[str, Any]) -> dict[str, str]:
+    """``{"tasks.csv": text, ...}``: one file per table, JSON values as JSON text."""
+    files: dict[str, str] = {}
+    for table, fields in (
+        ("tasks", TASK_FIELDS),
+        ("runs", RUN_FIELDS),
+        ("notifications", NOTIFICATION_FIELDS),
+    ):
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(fields)
+        for row in document[table]:
+            writer.writerow(_csv_cell(row[f]) for f in fields)
+        files[f"{table}.csv"] = out.getvalue()
+    return files
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
+
+
+def render_zip(files: Mapping[str, str], at: datetime) -> bytes:
+    buffer = io.BytesIO()
+    stamp = at.astimezone(UTC).timetuple()[:6]
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=stamp), text)
+    return buffer.getvalue()
+
+
+def export_format(value: str) -> ExportFormat:
+    if value == "json":
+        return "json"
+    if value == "csv":
+        return "csv"
+    raise ValidationError(f"must be json or csv, not {value!r}", field="format")
+
+
+def render(document: Mapping[str, Any], fmt: ExportFormat, at: datetime) -> bytes:
+    if fmt == "json":
+        return render_json(document)
+    return render_zip(render_csv(document), at)
+
+
+# --- validation of an export (pure) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedExport:
+    """A validated export: column values ready to insert, with the document's ids as keys."""
+
+    user: dict[str, Any]
+    tasks: tuple[tuple[int, dict[str, Any]], ...]  # (id, columns but user_id)
+    runs: tuple[tuple[int, int, dict[str, Any]], ...]  # (id, task id, columns but task_id)
+    notifications: tuple[tuple[int, dict[str, Any]], ...]  # (run id, columns but ids)
+
+
+@contextlib.contextmanager
+def _under(path: str) -> Iterator[None]:
+    """Prefix the field of a ValidationError raised inside with ``path``."""
+    try:
+        yield
+    except ValidationError as err:
+        field = f"{path}.{err.field}" if err.field else path
+        raise type(err)(err.message, field=field) from None
+
+
+class _Obj:
+    """One object of the document, read key by key; every error names its path."""
+
+    def __init__(self, data: object, path: str, fields: Sequence[str], optional: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ValidationError("must be an object", field=path or "file")
+        self.data, self.path, self.optional = data, path, optional.split()
+        for key in data:
+            if key not in fields:
+                raise ValidationError("is not a field of this export", field=self.at(str(key)))
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def raw(self, key: str) -> Any:
+        if key not in self.data and key not in self.optional:
+            raise ValidationError("is required", field=self.at(key))
+        return self.data.get(key)
+
+    def integer(self, key: str) -> int:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT_MAX:
+            raise ValidationError(f"must be a whole number, 0 to {_INT_MAX}", field=self.at(key))
+        return value
+
+    def opt_int(self, key: str) -> int | None:
+        return None if self.raw(key) is None else self.integer(key)
+
+    def when(self, key: str) -> datetime:
+        value = self.opt_when(key)
+        if value is None:
+            raise ValidationError("is required", field=self.at(key))
+        return value
+
+    def opt_when(self, key: str) -> datetime | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+            if parsed is not None and parsed.utcoffset() is not None:
+                return parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
+        reason = "must be an ISO-8601 date-time with its UTC offset"
+        raise ValidationError(reason, field=self.at(key))
+
+    def text(self, key: str, max_len: int | None = None) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str) or (max_len is not None and len(value) > max_len):
+            limit = "" if max_len is None else f" of at most {max_len} characters"
+            raise ValidationError(f"must be text{limit}", field=self.at(key))
+        if "\x00" in value:  # PostgreSQL text cannot hold it
+            raise ValidationError("contains a NUL character", field=self.at(key))
+        return value
+
+    def opt_text(self, key: str, max_len: int | None = None) -> str | None:
+        return None if self.raw(key) is None else self.text(key, max_len)
+
+    def choice(self, key: str, allowed: type[StrEnum]) -> str:
+        value = self.raw(key)
+        if value not in {member.value for member in allowed}:
+            names = ", ".join(member.value for member in allowed)
+            raise ValidationError(f"must be one of {names}", field=self.at(key))
+        return str(value)
+
+    def id(self, key: str, seen: set[int]) -> int:
+        value = self.integer(key)
+        if value in seen:
+            raise ValidationError(f"repeats the id {value}", field=self.at(key))
+        seen.add(value)
+        return value
+
+
+def parse_document(data: object) -> ParsedExport:
+    """Validate a decoded JSON export; raise ValidationError naming the first bad value."""
+    top = _Obj(data, "", _TOP_FIELDS, optional="exported_at")
+    if top.raw("format") != FORMAT:
+        raise ValidationError(f"is not {FORMAT!r}: not an export of this program", field="format")
+    version = top.raw("version")
+    if version != VERSION or isinstance(version, bool):
+        raise ValidationError(
+            f"{version!r} is not supported (this build reads {VERSION})", field="version"
+        )
+    user = _parse_user(top.raw("user"))
+    seen: set[int] = set()
+    tasks = tuple(_parse_task(item, i, seen) for i, item in enumerate(_list(top, "tasks")))
+    task_ids = {task_id for task_id, _ in tasks}
+    run_keys: set[tuple[int, datetime]] = set()
+    seen = set()
+    runs = tuple(
+        _parse_run(item, i, task_ids, run_keys, seen) for i, item in enumerate(_list(top, "runs"))
+    )
+    run_tasks = {run_id: task_id for run_id, task_id, _ in runs}
+    note_keys: set[tuple[int, str]] = set()
+    seen = set()
+    notes = tuple(
+        _parse_notification(item, i, run_tasks, note_keys, seen)
+        for i, item in enumerate(_list(top, "notifications"))
+    )
+    return ParsedExport(user, tasks, runs, notes)
+
+
+def _list(top: _Obj, key: str) -> list[Any]:
+    value = top.raw(key)
+    if not isinstance(value, list):
+        raise ValidationError("must be a list", field=key)
+    return value
+
+
+def _parse_user(data: object) -> dict[str, Any]:
+    obj = _Obj(data, "user", USER_FIELDS, optional="email phone")
+    name = check.text(obj.raw("display_name"), "user.display_name", max_len=check.NAME_MAX)
+    with _under("user"):
+        email, phone = check.email(obj.raw("email")), check.phone(obj.raw("phone"))
+    return {
+        "display_name": name,
+        "email": email,
+        "phone": phone,
+        "timezone": check.timezone(obj.raw("timezone"), "user.timezone"),
+        "created_at": obj.when("created_at"),
+    }
+
+
+def _parse_task(data: object, index: int, seen: set[int]) -> tuple[int, dict[str, Any]]:
+    path = f"tasks[{index}]"
+    obj = _Obj(data, path, TASK_FIELDS, optional="status_reason next_run_at last_run_at")
+    task_id = obj.id("id", seen)
+    created_at = obj.when("created_at")
+    with _under(path):
+        schedule = with_interval_anchor(parse_schedule(obj.raw("schedule")), created_at)
+        stored = schedule_to_dict(schedule)
+        row = {
+            "title": check.text(obj.raw("title"), "title", max_len=check.TITLE_MAX),
+            "description": check.text(
+                obj.raw("description"),
+                "description",
+                max_len=check.DESCRIPTION_MAX,
+                required=False,
+                multiline=True,
+            ),
+            "task_type": check.task_type(obj.raw("task_type")),
+            "ai_context": check.ai_context(obj.raw("ai_context")),
+            "notification_channels": check.channels(obj.raw("notification_channels")),
+            "catch_up": check.catch_up(obj.raw("catch_up")),
+            "max_retries": check.max_retries(obj.raw("max_retries")),
+        }
+    row.update(
+        schedule_kind=str(stored["kind"]),
+        schedule=stored,
+        timezone=schedule.timezone,
+        status=obj.choice("status", TaskStatus),
+        status_reason=obj.opt_text("status_reason"),
+        next_run_at=obj.opt_when("next_run_at"),
+        last_run_at=obj.opt_when("last_run_at"),
+        consecutive_failures=obj.integer("consecutive_failures"),
+        created_at=created_at,
+        updated_at=obj.when("updated_at"),
+    )
+    return task_id, row
+
+
+def _parse_run(
+    data: object, index: int, task_ids: set[int], keys: set[tuple[int, datetime]], seen: set[int]
+) -> tuple[int, int, dict[str, Any]]:
+    optional = "started_at finished_at lease_expires_at worker_id result error agent_name"
+    optional += " agent_model prompt_tokens completion_tokens"
+    obj = _Obj(data, f"runs[{index}]", RUN_FIELDS, optional=optional)
+    run_id = obj.id("id", seen)
+    task_id = obj.integer("task_id")
+    if task_id not in task_ids:
+        raise ValidationError(f"task {task_id} is not in this export", field=obj.at("task_id"))
+    scheduled_for = obj.when("scheduled_for")
+    if (task_id, scheduled_for) in keys:
+        raise ValidationError(f"task {task_id} has another run then", field=obj.at("scheduled_for"))
+    keys.add((task_id, scheduled_for))
+    row = {
+        "scheduled_for": scheduled_for,
+        "state": obj.choice("state", RunState),
+        "attempt": obj.integer("attempt"),
+        "queued_at": obj.when("queued_at"),
+        "started_at": obj.opt_when("started_at"),
+        "finished_at": obj.opt_when("finished_at"),
+        "lease_expires_at": obj.opt_when("lease_expires_at"),
+        "worker_id": obj.opt_text("worker_id", 200),
+        "result": obj.opt_text("result"),
+        "error": obj.opt_text("error"),
+        "agent_name": obj.opt_text("agent_name", 64),
+        "agent_model": obj.opt_text("agent_model", 200),
+        "prompt_tokens": obj.opt_int("prompt_tokens"),
+        "completion_tokens": obj.opt_int("completion_tokens"),
+    }
+    return run_id, task_id, row
+
+
+def _parse_notification(
+    data: object, index: int, run_tasks: dict[int, int], keys: set[tuple[int, str]], seen: set[int]
+) -> tuple[int, dict[str, Any]]:
+    optional = "last_error next_attempt_at delivered_at read_at"
+    obj = _Obj(data, f"notifications[{index}]", NOTIFICATION_FIELDS, optional=optional)
+    obj.id("id", seen)
+    run_id = obj.integer("run_id")
+    if run_id not in run_tasks:
+        raise ValidationError(f"run {run_id} is not in this export", field=obj.at("run_id"))
+    if obj.integer("task_id") != run_tasks[run_id]:
+        raise ValidationError(f"is not the task of run {run_id}", field=obj.at("task_id"))
+    channel = obj.text("channel", 32)
+    if not channel or (run_id, channel) in keys:
+        raise ValidationError(
+            f"run {run_id} has another notification on this channel", field=obj.at("channel")
+        )
+    keys.add((run_id, channel))
+    row = {
+        "channel": channel,
+        "status": obj.choice("status", NotificationStatus),
+        "title": obj.text("title", 200),
+        "body": obj.text("body"),
+        "attempts": obj.integer("attempts"),
+        "last_error": obj.opt_text("last_error"),
+        "next_attempt_at": obj.opt_when("next_attempt_at"),
+        "created_at": obj.when("created_at"),
+        "delivered_at": obj.opt_when("delivered_at"),
+        "read_at": obj.opt_when("read_at"),
+    }
+    return run_id, row
+
+
+def load_json(raw: bytes) -> object:
+    if raw.startswith(b"PK\x03\x04"):
+        raise ValidationError("is a zip (a CSV export): only JSON exports import", field="file")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = f"is not a JSON export (only JSON exports can be imported): {exc}"
+        raise ValidationError(reason, field="file") from None
+
+
+# --- files (pure names; small blocking writes) --------------------------------------------------
+
+
+def export_filename(user_id: int, fmt: ExportFormat, at: datetime) -> str:
+    stamp = at.astimezone(UTC).strftime(_STAMP)
+    return f"pa-export-user-{user_id}-{stamp}Z.{'json' if fmt == 'json' else 'zip'}"
+
+
+def exported_at(name: str) -> datetime | None:
+    """The UTC time in an export file's name; None for any other name."""
+    match = _NAME_RE.fullmatch(name)
+    return None if match is None else datetime.strptime(match[2], _STAMP).replace(tzinfo=UTC)
+
+
+def expired_exports(
+    entries: Iterable[tuple[str, datetime]], *, now: datetime, ttl: timedelta
+) -> list[str]:
+    """Names to delete among ``(name, modified_at)`` entries of the export directory.
+
+    An export is expired when the time in its name is more than ``ttl`` before ``now``; a
+    temporary file left by an interrupted write when it was last modified that long ago. Any
+    other file is never selected.
+    """
+    expired = []
+    for name, modified_at in entries:
+        made = exported_at(name)
+        if made is None and name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX):
+            made = modified_at
+        if made is not None and now - made > ttl:
+            expired.append(name)
+    return sorted(expired)
+
+
+def cleanup_exports(export_dir: Path, *, now: datetime, ttl: timedelta) -> int:
+    """Delete the expired exports in ``export_dir``; return how many were deleted."""
+    entries = []
+    with contextlib.suppress(FileNotFoundError):  # no directory, or a file gone meanwhile
+        for entry in os.scandir(export_dir):
+            if entry.is_file(follow_symlinks=False):
+                modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+                entries.append((entry.name, modified))
+    deleted = 0
+    for name in expired_exports(entries, now=now, ttl=ttl):
+        with contextlib.suppress(FileNotFoundError):  # another cleanup got there first
+            (export_dir / name).unlink()
+            deleted += 1
+    return deleted
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (mode 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def settings_export_dir(settings: Settings) -> Path:
+    """``EXPORT_DIR``, else ``var/exports`` (before that setting exists)."""
+    return Path(getattr(settings, "export_dir", None) or settings.var_dir / "exports")
+
+
+def settings_export_ttl(settings: Settings) -> timedelta:
+    """``EXPORT_TTL_HOURS``, 24 by default."""
+    return timedelta(hours=float(getattr(settings, "export_ttl_hours", 24)))
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+def _columns(model: Any, fields: Sequence[str]) -> list[Any]:
+    return [getattr(model, name) for name in fields]
+
+
+async def read_document(engine: AsyncEngine, user_id: int, *, now: datetime) -> dict[str, Any]:
+    """The export document of one user, read from one snapshot."""
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            user = (
+                await conn.execute(select(*_columns(User, USER_FIELDS)).where(User.id == user_id))
+            ).first()
+            if user is None:
+                raise NotFoundError(f"user {user_id} not found", field="user_id")
+            tasks = await conn.execute(
+                select(*_columns(AITask, TASK_FIELDS))
+                .where(AITask.user_id == user_id)
+                .order_by(AITask.id)
+            )
+            runs = await conn.execute(
+                select(*_columns(TaskRun, RUN_FIELDS))
+                .join(AITask, AITask.id == TaskRun.task_id)
+                .where(AITask.user_id == user_id)
+                .order_by(TaskRun.task_id, TaskRun.scheduled_for)
+            )
+            notes = await conn.execute(
+                select(*_columns(Notification, NOTIFICATION_FIELDS))
+                .join(TaskRun, TaskRun.id == Notification.run_id)
+                .where(Notification.user_id == user_id)
+                .order_by(TaskRun.task_id, TaskRun.scheduled_for, Notification.channel)
+            )
+            return build_document(
+                user._mapping,
+                [r._mapping for r in tasks],
+                [r._mapping for r in runs],
+                [r._mapping for r in notes],
+                now=now,
+            )
+
+
+async def export_user(
+    engine: AsyncEngine,
+    user_id: int,
+    export_dir: Path,
+    *,
+    fmt: ExportFormat = "json",
+    now: datetime,
+    path: Path | None = None,
+) -> Exported:
+    """Write the user's export to ``path`` (default: a new file in ``export_dir``)."""
+    document = await read_document(engine, user_id, now=now)
+    target = path if path is not None else export_dir / export_filename(user_id, fmt, now)
+
+    def write() -> None:
+        write_atomic(target, render(document, fmt, now))
+
+    await asyncio.to_thread(write)
+    counts = (len(document[table]) for table in ("tasks", "runs", "notifications"))
+    return Exported(target, *counts)
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    tasks: int
+    runs: int
+    notifications: int
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    user_id: int
+    created_user: bool
+    tasks: int
+    runs: int
+    notifications: int
+
+
+async def import_export(
+    engine: AsyncEngine, data: object, *, user_id: int | None = None
+) -> ImportReport:
+    """Import a decoded JSON export for ``user_id``, or for a new user made from its ``user``.
+
+    Everything is validated before the one transaction that writes every row.
+    """
+    parsed = parse_document(data)
+    try:
+        async with engine.begin() as conn:
+            target = user_id
+            if target is None:
+                target = (
+                    await conn.execute(insert(User).values(parsed.user).returning(User.id))
+                ).scalar_one()
+            else:
+                await _check_target(conn, parsed, target)
+            runs, notes = await _write(conn, parsed, target)
+    except IntegrityError:
+        raise ConflictError("some rows of this export exist already", field="file") from None
+    return ImportReport(target, user_id is None, len(parsed.tasks), runs, notes)
+
+
+async def _check_target(conn: AsyncConnection, parsed: ParsedExport, user_id: int) -> None:
+    # The lock serialises imports into one user, so that two cannot both pass the check below.
+    owner = select(User.id).where(User.id == user_id).with_for_update()
+    if await conn.scalar(owner) is None:
+        raise NotFoundError(f"user {user_id} not found", field="user_id")
+    owned = await conn.execute(
+        select(AITask.title, AITask.created_at).where(AITask.user_id == user_id)
+    )
+    existing = {(title, created_at) for title, created_at in owned}
+    for index, (_, row) in enumerate(parsed.tasks):
+        if (row["title"], row["created_at"]) in existing:
+            raise ConflictError(
+                f"user {user_id} already has the task {row['title']!r} created at "
+                f"{iso(row['created_at'])}: this export was imported already",
+                field=f"tasks[{index}]",
+            )
+
+
+async def _write(conn: AsyncConnection, parsed: ParsedExport, user_id: int) -> tuple[int, int]:
+    task_ids: dict[int, int] = {}
+    for old_id, row in parsed.tasks:  # one by one: new ids follow the export's order
+        statement = insert(AITask).values(user_id=user_id, **row).returning(AITask.id)
+        task_ids[old_id] = (await conn.execute(statement)).scalar_one()
+    run_ids: dict[int, tuple[int, int]] = {}
+    if parsed.runs:
+        rows = [{**row, "task_id": task_ids[task]} for _, task, row in parsed.runs]
+        result = await conn.execute(
+            insert(TaskRun).returning(TaskRun.id, sort_by_parameter_order=True), rows
+        )
+        for (old_id, task, _), new_id in zip(parsed.runs, result.scalars(), strict=True):
+            run_ids[old_id] = (new_id, task_ids[task])
+    if parsed.notifications:
+        await conn.execute(
+            insert(Notification),
+            [
+                {**row, "run_id": run_ids[run][0], "task_id": run_ids[run][1], "user_id": user_id}
+                for run, row in parsed.notifications
+            ],
+        )
+    return len(parsed.runs), len(parsed.notifications)
