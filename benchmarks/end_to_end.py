@@ -10,10 +10,8 @@ last run's ``finished_at``. The no-op baseline is a pure drain of pre-sent messa
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +29,7 @@ from benchmarks.fixtures import (
     process_env,
     redis_client,
     redis_prefix,
+    results_done,
     start_celery,
     stop,
     token,
@@ -42,7 +41,7 @@ from benchmarks.fixtures import (
 from benchmarks.report import Figure, Row
 from personal_assistant.database.types import utcnow
 from personal_assistant.workers.celery_app import app
-from personal_assistant.workers.dispatch import publish_runs
+from personal_assistant.workers.dispatch import run_publisher
 from personal_assistant.workers.routing import worker_queues
 
 KEY = "e2e"
@@ -114,8 +113,7 @@ def _end_to_end(n: int, home: Path) -> Phase:
         settings = make_settings(url, prefix, home)
         app.use_settings(settings)
 
-        def publish(run_ids: Sequence[int]) -> None:
-            publish_runs(app, run_ids, per_message=settings.runs_per_message)
+        publish = run_publisher(app, per_message=settings.runs_per_message)
 
         worker = start_celery(
             "worker-e2e",
@@ -182,26 +180,6 @@ def _end_to_end(n: int, home: Path) -> Phase:
         )
 
 
-def _results_done(prefix: str, ids: Sequence[str]) -> list[datetime]:
-    """``date_done`` of every stored result among ``ids`` (missing ones are left out)."""
-    client = redis_client()
-    done: list[datetime] = []
-    try:
-        for i in range(0, len(ids), 1000):
-            keys = [f"{prefix}celery-task-meta-{task_id}" for task_id in ids[i : i + 1000]]
-            for raw in client.mget(keys):
-                if raw is None:
-                    continue
-                meta = json.loads(raw)
-                if meta.get("status") != "SUCCESS":
-                    raise RuntimeError(f"a no-op task ended {meta.get('status')}: {meta}")
-                moment = datetime.fromisoformat(meta["date_done"])
-                done.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    finally:
-        client.close()
-    return done
-
-
 def _send_noops(count: int) -> list[str]:
     task = noop_app.app.tasks[noop_app.NOOP]
     ids: list[str] = []
@@ -258,12 +236,12 @@ def _bare_celery(n: int, home: Path) -> Phase:
                 watch=[worker],
             )
             wait_until(
-                lambda: len(_results_done(prefix, ids)) == n,
+                lambda: len(results_done(prefix, ids)) == n,
                 timeout=30,
                 what="every no-op result",
                 watch=[worker],
             )
-            done = _results_done(prefix, ids)
+            done = results_done(prefix, ids)
             cpu = worker.cpu_seconds() - cpu
         finally:
             client.close()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -422,3 +423,26 @@ def wait_until(
 
 def later(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def results_done(prefix: str, ids: Sequence[str]) -> list[datetime]:
+    """``date_done`` of every Celery result stored under ``prefix`` among ``ids``.
+
+    Missing results are left out; a result that is not SUCCESS is an error.
+    """
+    client = redis_client()
+    done: list[datetime] = []
+    try:
+        for i in range(0, len(ids), 1000):
+            keys = [f"{prefix}celery-task-meta-{task_id}" for task_id in ids[i : i + 1000]]
+            for raw in client.mget(keys):
+                if raw is None:
+                    continue
+                meta = json.loads(raw)
+                if meta.get("status") != "SUCCESS":
+                    raise RuntimeError(f"a task ended {meta.get('status')}: {meta}")
+                moment = datetime.fromisoformat(meta["date_done"])
+                done.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    finally:
+        client.close()
+    return done

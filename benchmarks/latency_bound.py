@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,8 +32,8 @@ from benchmarks.fixtures import (
     log,
     make_settings,
     process_env,
-    redis_client,
     redis_prefix,
+    results_done,
     scalar,
     start_celery,
     stop,
@@ -46,7 +46,7 @@ from benchmarks.fixtures import (
 from benchmarks.report import Figure, Row
 from personal_assistant.database.types import utcnow
 from personal_assistant.workers.celery_app import app
-from personal_assistant.workers.dispatch import publish_runs
+from personal_assistant.workers.dispatch import run_publisher
 from personal_assistant.workers.routing import worker_queues
 
 KEY = "latency"
@@ -277,8 +277,7 @@ def _project_worker(n: int, home: Path, server: SlowServer) -> Phase:
         settings = make_settings(url, prefix, home)
         app.use_settings(settings)
 
-        def publish(run_ids: Sequence[int]) -> None:
-            publish_runs(app, run_ids, per_message=settings.runs_per_message)
+        publish = run_publisher(app, per_message=settings.runs_per_message)
 
         worker = start_celery(
             "worker-latency",
@@ -338,23 +337,6 @@ def _project_worker(n: int, home: Path, server: SlowServer) -> Phase:
         )
 
 
-def _results_done(prefix: str, ids: Sequence[str]) -> list[datetime]:
-    client = redis_client()
-    done: list[datetime] = []
-    try:
-        for raw in client.mget([f"{prefix}celery-task-meta-{task_id}" for task_id in ids]):
-            if raw is None:
-                continue
-            meta = json.loads(raw)
-            if meta.get("status") != "SUCCESS":
-                raise RuntimeError(f"a prefork task ended {meta.get('status')}: {meta}")
-            moment = datetime.fromisoformat(meta["date_done"])
-            done.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    finally:
-        client.close()
-    return done
-
-
 def _send_calls(count: int) -> list[str]:
     task = prefork_app.app.tasks[prefork_app.CALL]
     with prefork_app.app.producer_or_acquire() as producer, producer.batch(max_size=1000):
@@ -381,7 +363,7 @@ def _prefork(n: int, home: Path, server: SlowServer) -> Phase:
         try:
             warm = _send_calls(PREFORK)
             waited = wait_until(
-                lambda: len(_results_done(prefix, warm)) == len(warm),
+                lambda: len(results_done(prefix, warm)) == len(warm),
                 timeout=90,
                 what="the prefork warm-up calls",
                 watch=[worker],
@@ -392,13 +374,13 @@ def _prefork(n: int, home: Path, server: SlowServer) -> Phase:
             started = datetime.now(UTC)
             ids = _send_calls(n)
             wait_until(
-                lambda: len(_results_done(prefix, ids)) == n,
+                lambda: len(results_done(prefix, ids)) == n,
                 timeout=max(120.0, 3 * DELAY * n / PREFORK),
                 what="every prefork call",
                 interval=0.25,
                 watch=[worker],
             )
-            done = _results_done(prefix, ids)
+            done = results_done(prefix, ids)
             cpu = tree_cpu_seconds(worker.proc.pid) - cpu
         finally:
             memory.stop()
