@@ -2,9 +2,19 @@
 
 from personal_assistant.database.models.ai_tasks import AITask
 from personal_assistant.database.models.base import Base
+from personal_assistant.database.models.calendars import CalendarEvent, CalendarFeed
 from personal_assistant.database.models.notification_channels import NotificationChannel
 from personal_assistant.database.models.notifications import Notification
 from personal_assistant.database.models.task_runs import TaskRun
 from personal_assistant.database.models.users import User
 
-__all__ = ["AITask", "Base", "Notification", "NotificationChannel", "TaskRun", "User"]
+__all__ = [
+    "AITask",
+    "Base",
+    "CalendarEvent",
+    "CalendarFeed",
+    "Notification",
+    "NotificationChannel",
+    "TaskRun",
+    "User",
+]

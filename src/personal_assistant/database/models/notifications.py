@@ -1,4 +1,8 @@
-"""``notifications``: the outbox, one row per (run, channel); in-app ones are read from here."""
+"""``notifications``: the outbox; in-app ones are read from here.
+
+A run's notification is unique per (run, channel); one that belongs to no run (a daily digest)
+is unique per (user, channel, ``dedupe_key``).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("run_id", "channel"),
+        UniqueConstraint("user_id", "channel", "dedupe_key"),
         CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
         Index("ix_notifications_user_id_created_at", "user_id", "created_at"),
         # The delivery sweep: pending rows whose next attempt is due.
@@ -22,10 +27,16 @@ class Notification(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("task_runs.id", ondelete="CASCADE"))
-    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("ai_tasks.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("task_runs.id", ondelete="CASCADE")
+    )
+    task_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("ai_tasks.id", ondelete="CASCADE")
+    )
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(32))
+    #: What makes a notification of no run unique, e.g. ``digest:2026-11-29``.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)

@@ -22,6 +22,11 @@ class User(Base):
     #: Quiet hours, wall-clock times in ``timezone``: notifications wait until they end.
     quiet_start: Mapped[time | None]
     quiet_end: Mapped[time | None]
+    #: The daily digest: a wall-clock time in ``timezone`` and the channel it goes to
+    #: (``NULL`` time: no digest); ``next_digest_at`` is the next one, in UTC.
+    digest_at: Mapped[time | None]
+    digest_channel: Mapped[str | None] = mapped_column(String(32))
+    next_digest_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(
         default=utcnow, server_default=func.current_timestamp()
     )
