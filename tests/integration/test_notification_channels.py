@@ -152,6 +152,24 @@ def test_email_arrives_through_a_real_smtp_server(database_url: str, db: Db) -> 
     ]
 
 
+def test_smtp_login_is_used_and_a_refused_one_breaks_the_channel(database_url: str, db: Db) -> None:
+    sent, refused = seed(db, ["mail"], runs=2)
+    steps = Steps(database_url)
+    with SmtpServer(login=("lou", "right")) as smtp:
+        add_channel(db, "mail", smtp.url(login=("lou", "right")))
+        assert steps.deliver([sent], NOW).delivered == 1
+        assert len(smtp.messages) == 1
+        db.execute("UPDATE notification_channels SET url = :u", u=smtp.url(login=("lou", SECRET)))
+        assert steps.deliver([refused], NOW).failed == 1  # at once: no retry can fix a login
+        assert steps.due(NOW + timedelta(days=1)) == []
+        assert len(smtp.messages) == 1
+        assert smtp.logins[0] == ("lou", True) and ("lou", False) in smtp.logins
+    status, reason = db.rows("SELECT status, broken_reason FROM notification_channels")[0]
+    assert status == "broken" and "535" in reason and SECRET not in reason
+    error = db.scalar("SELECT last_error FROM notifications WHERE id = :i", i=refused)
+    assert "535" in error and SECRET not in error
+
+
 def test_webhook_arrives_once_however_often_it_is_delivered(database_url: str, db: Db) -> None:
     (note,) = seed(db, ["hook"])
     steps = Steps(database_url)

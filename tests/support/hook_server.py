@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -84,18 +85,38 @@ class _Inbox:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    """``login=(user, password)``: the server requires that login (AUTH without TLS, loopback)."""
+
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self._inbox = _Inbox()
-        self._controller = Controller(self._inbox, hostname="127.0.0.1", port=self.port)
+        self._login = login
+        self.logins: list[tuple[str, bool]] = []  # (user, accepted) per AUTH attempt
+        auth: dict[str, Any] = {}
+        if login is not None:
+            auth = {
+                "authenticator": self._authenticate,
+                "auth_required": True,
+                "auth_require_tls": False,
+            }
+        self._controller = Controller(self._inbox, hostname="127.0.0.1", port=self.port, **auth)
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        user = data.login.decode() if isinstance(data, LoginPassword) else ""
+        ok = isinstance(data, LoginPassword) and (user, data.password.decode()) == self._login
+        self.logins.append((user, ok))
+        return AuthResult(success=ok, handled=False)  # not handled: the server answers 535
 
     @property
     def messages(self) -> list[EmailMessage]:
         return self._inbox.messages
 
-    def url(self, to: str = "lou@example.org") -> str:
-        """Plain SMTP (no TLS: ``mode=insecure``), no login, as Apprise's mailto:// spells it."""
-        return f"mailto://127.0.0.1:{self.port}?mode=insecure&from=pa@example.org&to={to}"
+    def url(self, to: str = "lou@example.org", login: tuple[str, str] | None = None) -> str:
+        """Plain SMTP (no TLS: ``mode=insecure``), as Apprise's mailto:// spells it."""
+        user = f"{login[0]}:{login[1]}@" if login else ""
+        return f"mailto://{user}127.0.0.1:{self.port}?mode=insecure&from=pa@example.org&to={to}"
 
     def __enter__(self) -> SmtpServer:
         self._controller.start()

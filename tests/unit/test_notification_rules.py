@@ -3,13 +3,14 @@ quiet hours and daily caps (DST included), and the classification of Apprise fai
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler.apprise_transport import classify
+from personal_assistant.tools.ai_scheduler.apprise_transport import capture_apprise_debug, classify
 from personal_assistant.tools.ai_scheduler.channels import (
     mask_apprise_url,
     scrub,
@@ -276,3 +277,28 @@ def test_classify(status: str, lines: list[tuple[str, str]], permanent: bool, wo
     reason, is_permanent = classify(status, lines)
     assert is_permanent is permanent
     assert words in reason
+
+
+def test_apprise_debug_reaches_a_call_capture_but_not_the_process_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    capture_apprise_debug()
+    capture_apprise_debug()  # idempotent
+    apprise_log = logging.getLogger("apprise")
+    call_capture = logging.Handler(level=logging.DEBUG)
+    seen: list[str] = []
+    call_capture.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    apprise_log.addHandler(call_capture)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            apprise_log.debug("Socket Exception: (535, b'refused')")
+            apprise_log.warning("Connection error while submitting email")
+    finally:
+        apprise_log.removeHandler(call_capture)
+    assert seen == [
+        "Socket Exception: (535, b'refused')",
+        "Connection error while submitting email",
+    ]
+    assert [r.getMessage() for r in caplog.records if r.name == "apprise"] == [
+        "Connection error while submitting email"
+    ]

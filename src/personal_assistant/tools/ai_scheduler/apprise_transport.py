@@ -5,12 +5,19 @@ attempt). A failure is permanent when Apprise's log shows a configuration or aut
 problem (HTTP 400/401/403/404/410/422, SMTP authentication refused or recipient rejected, a URL
 Apprise no longer accepts), transient otherwise (timeouts, connection errors, HTTP 408/429/5xx).
 :func:`classify` makes that decision (pure). Error texts are scrubbed of the URL's secrets.
+
+Apprise tells some of those causes only at DEBUG level: its e-mail plugin logs a refused SMTP
+login as a WARNING "Connection error" and the server's ``535`` answer as DEBUG. A call's log
+capture sees only records its logger lets through, so :func:`capture_apprise_debug` sets the
+``apprise`` logger to DEBUG and stops its propagation, forwarding only WARNING and above to the
+root logger's handlers: the capture gets every record, the process log no more than before.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Sequence
 
 from personal_assistant.errors import DeliveryError
@@ -49,6 +56,30 @@ def classify(status: str, lines: Sequence[tuple[str, str]]) -> tuple[str, bool]:
     return reason, bool(_PERMANENT_WORDS.search(text))
 
 
+class _ForwardToRoot(logging.Handler):
+    """Hands the ``apprise`` logger's WARNING+ records to the root logger's handlers."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+_capture_lock = threading.Lock()
+
+
+def capture_apprise_debug() -> None:
+    """Let Apprise's per-call log capture see DEBUG records (idempotent; see the module doc)."""
+    apprise_log = logging.getLogger("apprise")
+    with _capture_lock:
+        if any(isinstance(h, _ForwardToRoot) for h in apprise_log.handlers):
+            return
+        apprise_log.addHandler(_ForwardToRoot())
+        apprise_log.propagate = False
+        apprise_log.setLevel(logging.DEBUG)
+
+
 class AppriseTransport:
     """Sends through the Apprise URL of the recipient's channel (``Recipient.url``)."""
 
@@ -69,6 +100,7 @@ class AppriseTransport:
         handle = apprise_for(url, timeout=self._timeout)
         if handle is None:
             raise DeliveryError("Apprise does not accept this channel's URL", permanent=True)
+        capture_apprise_debug()
         for service in handle:
             service.retry = 0  # the outbox retries, with backoff; Apprise must not
         result = await handle.async_notify(
