@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration e2e bench workers clean
+.PHONY: run test lint typecheck unit integration e2e bench docs workers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+
+## Rewrite the parts of docs/ derived from the code (the queue reference).
+docs: $(STAMP)
+	$(BIN)/python -m personal_assistant.workers.routing_docs docs/reference-queues.md
 
 ## Benchmarks: print figures and write docs/performance.md (needs PostgreSQL and Redis).
 bench: $(STAMP)

@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from personal_assistant.errors import ConfigurationError
 
 AgentKind = Literal["offline", "openai"]
+#: Celery pools a worker may run (Celery lets the configured pool win over ``-P prefork``).
+WorkerPool = Literal["threads", "prefork", "solo"]
 
 
 def mask_url(url: str) -> str:
@@ -106,6 +108,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=16, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY"
     )
+    worker_pool: WorkerPool = Field(default="threads", validation_alias="WORKER_POOL")
     # Retention of finished runs (0: keep them forever) and exports.
     retention_days: int = Field(default=90, ge=0, validation_alias="RETENTION_DAYS")
     retention_batch: int = Field(default=1000, ge=1, le=100_000, validation_alias="RETENTION_BATCH")

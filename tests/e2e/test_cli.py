@@ -117,8 +117,8 @@ def test_user_add_and_list(pa: Cli) -> None:
     human = pa.ok("user", "add", "Bob", "--email", "bob@example.org")
     assert "created user 2 (Bob, UTC)" in human.out
     listed = pa.ok("user", "list").out.splitlines()
-    assert listed[0].split() == ["ID", "NAME", "TIMEZONE", "EMAIL", "PHONE"]
-    assert listed[1].split() == ["1", "Ada", "Europe/Paris", "-", "+33612345678"]
+    assert listed[0].split() == ["ID", "NAME", "TIMEZONE", "EMAIL", "PHONE", "DIGEST"]
+    assert listed[1].split() == ["1", "Ada", "Europe/Paris", "-", "+33612345678", "-"]
     assert [u["id"] for u in pa("user", "list", "--json").json()] == [1, 2]
 
 

@@ -59,3 +59,30 @@ def test_rediss_url_may_choose_its_own_verification(tmp_path) -> None:  # type: 
     url = "rediss://cache.example:6380/0?ssl_cert_reqs=CERT_NONE"
     conf = celery_config(Settings(REDIS_URL=url, PA_HOME=str(tmp_path)))  # type: ignore[call-arg]
     assert "broker_use_ssl" not in conf and "redis_backend_use_ssl" not in conf
+
+
+def test_the_worker_pool_is_a_setting(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pydantic
+    import pytest
+
+    assert celery_config(Settings(PA_HOME=str(tmp_path)))["worker_pool"] == "threads"  # type: ignore[call-arg]
+    chosen = Settings(PA_HOME=str(tmp_path), WORKER_POOL="prefork")  # type: ignore[call-arg]
+    assert celery_config(chosen)["worker_pool"] == "prefork"
+    with pytest.raises(pydantic.ValidationError, match="WORKER_POOL"):
+        Settings(PA_HOME=str(tmp_path), WORKER_POOL="gevent")  # type: ignore[call-arg]
+
+
+def test_the_queue_reference_is_derived_from_the_routing_table() -> None:
+    from pathlib import Path
+
+    from personal_assistant.workers import routing, routing_docs
+
+    page = (Path(__file__).parents[2] / routing_docs.PAGE).read_text()
+    assert routing_docs.block(page) == routing.markdown_table(), "run `make docs`"
+    for route in routing.TABLE:
+        assert route.task.removeprefix("personal_assistant.workers.tasks.") in page
+    assert routing_docs.render(page) == page
+
+
+def test_celery_result_cleanup_goes_to_maintenance() -> None:
+    assert ROUTES["celery.backend_cleanup"] == "maintenance_tasks"

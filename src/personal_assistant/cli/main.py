@@ -16,8 +16,10 @@ import typer
 
 from personal_assistant.cli import (
     activity,
+    calendars,
     channels,
     db,
+    digests,
     exports,
     services,
     task_actions,
@@ -50,6 +52,8 @@ task_actions.register(tasks.app)
 activity.register(app)
 exports.register(app)
 channels.register(app, users.app)
+calendars.register(app)
+digests.register(users.app)
 services.register(app)
 
 

@@ -17,6 +17,9 @@ from personal_assistant.errors import ValidationError
 
 _DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.IGNORECASE)
 
+#: The longest duration accepted (as the longest interval): far enough, and never an overflow.
+_MAX_DURATION_S = 3650 * 86_400
+
 #: The options that choose the kind of schedule, by their flag.
 KIND_FLAGS = ("--at", "--in", "--every", "--daily", "--weekly", "--monthly", "--cron")
 
@@ -57,6 +60,8 @@ def parse_duration(text: str, option: str) -> timedelta:
         seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
     if seconds <= 0:
         raise ValidationError("must be longer than zero", field=option)
+    if seconds > _MAX_DURATION_S:
+        raise ValidationError("must be at most 3650 days", field=option)
     return timedelta(seconds=seconds)
 
 

@@ -63,6 +63,13 @@ def list_(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([views.user(u) for u in users])
         return
-    rows = [(u.id, u.display_name, u.timezone, u.email, u.phone) for u in users]
-    headers = ("ID", "NAME", "TIMEZONE", "EMAIL", "PHONE")
+    rows = [(u.id, u.display_name, u.timezone, u.email, u.phone, _digest(u)) for u in users]
+    headers = ("ID", "NAME", "TIMEZONE", "EMAIL", "PHONE", "DIGEST")
     typer.echo(table(headers, rows, empty="no users: create one with `pa user add NAME`"))
+
+
+def _digest(row: User) -> str | None:
+    """``20:00 to mail`` (``pa user digest``), or None."""
+    if row.digest_at is None:
+        return None
+    return f"{views.clock(row.digest_at)} to {row.digest_channel or 'in_app'}"

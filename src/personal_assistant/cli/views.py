@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from personal_assistant.cli.output import iso
 from personal_assistant.core.schedules import describe, parse_schedule
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
@@ -14,8 +16,23 @@ def user(row: User) -> dict[str, object]:
         "email": row.email,
         "phone": row.phone,
         "timezone": row.timezone,
+        "digest": digest(row.digest_at, row.digest_channel, row.next_digest_at),
         "created_at": iso(row.created_at),
     }
+
+
+def clock(at: time) -> str:
+    """A wall-clock time: ``20:00``, or ``20:00:30`` when it has seconds."""
+    return at.strftime("%H:%M:%S" if at.second else "%H:%M")
+
+
+def digest(
+    at: time | None, channel: str | None, next_at: datetime | None
+) -> dict[str, object] | None:
+    """A user's daily digest (``pa user digest``); None when they have none."""
+    if at is None:
+        return None
+    return {"at": clock(at), "channel": channel, "next_at": iso(next_at)}
 
 
 def task(row: AITask) -> dict[str, object]:

@@ -400,9 +400,12 @@ def _parse_instant(value: object, zone: ZoneInfo, field: str) -> datetime | None
         parsed = value
     else:
         raise ScheduleError("must be an ISO-8601 date-time string", field=field)
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return resolve_local(parsed.replace(tzinfo=None), zone)
-    return parsed.astimezone(UTC)
+    try:
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            return resolve_local(parsed.replace(tzinfo=None), zone)
+        return parsed.astimezone(UTC)
+    except OverflowError:  # the instant in UTC falls outside years 1..9999
+        raise ScheduleError(f"is out of range: {value!r}", field=field) from None
 
 
 def _parse_time(value: object, field: str) -> time:

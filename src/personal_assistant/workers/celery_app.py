@@ -74,7 +74,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # does not enforce Celery time limits); this limit applies to prefork workers
         # (`-P prefork`) and stays well below the broker's visibility timeout.
         "task_time_limit": int(settings.run_timeout_seconds) + 30,
-        "worker_pool": "threads",
+        # Celery prefers this over the command line's -P when -P is its default (prefork).
+        "worker_pool": settings.worker_pool,
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,

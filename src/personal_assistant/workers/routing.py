@@ -6,6 +6,7 @@ route to a queue that nobody consumes cannot be written (``task_create_missing_q
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import MappingProxyType
 
 QUEUES: tuple[str, ...] = (
@@ -18,18 +19,92 @@ QUEUES: tuple[str, ...] = (
 
 _TASKS = "personal_assistant.workers.tasks"
 
-#: task name -> queue
-ROUTES = MappingProxyType(
-    {
-        f"{_TASKS}.ai_tasks.process_due_ai_tasks": "ai_tasks",
-        f"{_TASKS}.ai_tasks.execute_ai_task": "ai_tasks",
-        f"{_TASKS}.email_tasks.deliver_notifications": "email_tasks",
-        f"{_TASKS}.maintenance_tasks.reap_expired_runs": "maintenance_tasks",
-        f"{_TASKS}.maintenance_tasks.purge_old_runs": "maintenance_tasks",
-        f"{_TASKS}.file_tasks.export_user_data": "file_tasks",
-        f"{_TASKS}.file_tasks.cleanup_exports": "file_tasks",
-    }
+
+@dataclass(frozen=True)
+class Route:
+    """One task: its queue, what it does and what sends it (the last two are for the docs)."""
+
+    task: str
+    queue: str
+    does: str
+    sent_by: str
+
+
+#: The routing table. Celery's ``task_routes``, the worker's default ``-Q`` and the table of
+#: ``docs/reference-queues.md`` (``make docs``) all derive from it.
+TABLE: tuple[Route, ...] = (
+    Route(
+        f"{_TASKS}.ai_tasks.execute_ai_task",
+        "ai_tasks",
+        "Claims runs, calls the agent for each, stores the outcomes and the notifications.",
+        "the scheduler (due firings; runs queued by `pa task run` or due for a retry), "
+        "the reaper (owed runs)",
+    ),
+    Route(
+        f"{_TASKS}.ai_tasks.process_due_ai_tasks",
+        "ai_tasks",
+        "One scheduler step: claims due tasks, records their runs, sends owed runs.",
+        "anything that wants a step through the broker (beat runs the step in-process)",
+    ),
+    Route(
+        f"{_TASKS}.email_tasks.deliver_notifications",
+        "email_tasks",
+        "Delivers pending notifications through the owner's channels (Apprise).",
+        "workers after each batch of runs, the reaper (retries that are due)",
+    ),
+    Route(
+        f"{_TASKS}.email_tasks.send_daily_digests",
+        "email_tasks",
+        "Writes and delivers the daily digests that are due.",
+        "beat, every minute",
+    ),
+    Route(
+        f"{_TASKS}.file_tasks.export_user_data",
+        "file_tasks",
+        "Writes a user's tasks, runs and notifications as JSON or CSV.",
+        "on demand (`pa export` writes in-process)",
+    ),
+    Route(
+        f"{_TASKS}.file_tasks.cleanup_exports",
+        "file_tasks",
+        "Deletes exports older than `EXPORT_TTL_HOURS`.",
+        "beat, hourly",
+    ),
+    Route(
+        f"{_TASKS}.sync_tasks.sync_calendars",
+        "sync_tasks",
+        "Claims the calendar feeds due for a sync and sends one `sync_calendar` each.",
+        "beat, every minute",
+    ),
+    Route(
+        f"{_TASKS}.sync_tasks.sync_calendar",
+        "sync_tasks",
+        "Fetches one calendar feed and brings its events and reminders up to date.",
+        "`sync_calendars` (`pa calendar sync` syncs in-process)",
+    ),
+    Route(
+        f"{_TASKS}.maintenance_tasks.reap_expired_runs",
+        "maintenance_tasks",
+        "Retries or fails runs whose worker died; re-sends notifications that are due.",
+        "beat, every `REAPER_INTERVAL`",
+    ),
+    Route(
+        f"{_TASKS}.maintenance_tasks.purge_old_runs",
+        "maintenance_tasks",
+        "Deletes finished runs older than `RETENTION_DAYS`, with their notifications.",
+        "beat, hourly",
+    ),
+    Route(
+        "celery.backend_cleanup",
+        "maintenance_tasks",
+        "Expires old Celery results in a result backend that does not expire them itself "
+        "(the embedded SQLite one; Redis results expire after `result_expires`, 1 h).",
+        "beat, daily at 04:00 UTC, only for such a backend",
+    ),
 )
+
+#: task name -> queue
+ROUTES = MappingProxyType({route.task: route.queue for route in TABLE})
 
 TASK_MODULES: tuple[str, ...] = tuple(f"{_TASKS}.{queue}" for queue in QUEUES)
 
@@ -55,3 +130,13 @@ def tasks_by_queue() -> dict[str, list[str]]:
     for task, queue in ROUTES.items():
         table[queue].append(task)
     return table
+
+
+def markdown_table() -> str:
+    """The routing table as Markdown, queue by queue (what ``make docs`` writes)."""
+    lines = ["| queue | task | what it does | sent by |", "|---|---|---|---|"]
+    for queue in QUEUES:
+        for route in (r for r in TABLE if r.queue == queue):
+            name = route.task.removeprefix(f"{_TASKS}.")
+            lines.append(f"| `{queue}` | `{name}` | {route.does} | {route.sent_by} |")
+    return "\n".join(lines)

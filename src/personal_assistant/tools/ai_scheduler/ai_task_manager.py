@@ -26,7 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from personal_assistant.config import Settings
 from personal_assistant.core.schedules import (
+    Cron,
+    Daily,
+    Interval,
+    Monthly,
+    Once,
     Schedule,
+    Weekly,
     next_after,
     parse_schedule,
     schedule_to_dict,
@@ -37,7 +43,12 @@ from personal_assistant.core.states import RunState, TaskStatus
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.database.types import utcnow
-from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
+from personal_assistant.errors import (
+    ConflictError,
+    NotFoundError,
+    ScheduleError,
+    ValidationError,
+)
 from personal_assistant.tools.ai_scheduler import task_inputs as check
 from personal_assistant.tools.ai_scheduler.channel_store import check_task_channels
 
@@ -113,6 +124,7 @@ class AITaskManager:
         return user
 
     async def get_user(self, user_id: int) -> User:
+        _known_id(user_id, "user")
         async with self._session() as session:
             user = await session.get(User, user_id)
         if user is None:
@@ -139,6 +151,7 @@ class AITaskManager:
         max_retries: int | None = None,
     ) -> AITask:
         now = self._clock()
+        _known_id(user_id, "user")
         channels = check.channels(notification_channels)
         fields = {
             "title": check.text(title, "title", max_len=check.TITLE_MAX),
@@ -191,6 +204,7 @@ class AITaskManager:
         limit: int = 100,
         offset: int = 0,
     ) -> list[AITask]:
+        _known_id(user_id, "user")
         query = select(AITask).where(AITask.user_id == user_id)
         if status is not None:
             try:
@@ -324,6 +338,8 @@ class AITaskManager:
     # Runs and notifications --------------------------------------------------------------------
 
     async def get_run(self, run_id: int, user_id: int) -> TaskRun:
+        _known_id(run_id, "run")
+        _known_id(user_id, "user")
         async with self._session() as session:
             run = await session.scalar(
                 select(TaskRun)
@@ -337,6 +353,7 @@ class AITaskManager:
     async def list_runs(
         self, user_id: int, *, task_id: int | None = None, state: str | None = None, limit: int = 50
     ) -> list[TaskRun]:
+        _known_id(user_id, "user")
         query = (
             select(TaskRun)
             .join(AITask, AITask.id == TaskRun.task_id)
@@ -364,6 +381,7 @@ class AITaskManager:
         unread_only: bool = False,
         limit: int = 50,
     ) -> list[Notification]:
+        _known_id(user_id, "user")
         query = select(Notification).where(Notification.user_id == user_id)
         if channel is not None:
             query = query.where(Notification.channel == channel)
@@ -374,12 +392,13 @@ class AITaskManager:
             return list((await session.scalars(query)).all())
 
     async def mark_notifications_read(self, user_id: int, ids: Sequence[int]) -> int:
+        _known_id(user_id, "user")
         async with self._session() as session, session.begin():
             notes = (
                 await session.scalars(
                     select(Notification).where(
                         Notification.user_id == user_id,
-                        Notification.id.in_(list(ids)),
+                        Notification.id.in_([i for i in ids if i in _ID_RANGE]),
                         Notification.read_at.is_(None),
                     )
                 )
@@ -399,18 +418,33 @@ class AITaskManager:
 def _prepare_schedule(
     schedule: Mapping[str, Any] | Schedule, default_tz: str, now: datetime
 ) -> tuple[Schedule, datetime]:
+    parsed: Schedule
     if isinstance(schedule, Mapping):
         data = dict(schedule)
         data.setdefault("timezone", default_tz)
         parsed = parse_schedule(data)
-    else:
+    elif isinstance(schedule, Once | Interval | Daily | Weekly | Monthly | Cron):
         parsed = schedule
+    else:
+        raise ScheduleError(
+            "must be an object such as {'kind': 'daily', 'times': ['09:00']}", field="schedule"
+        )
     parsed = with_interval_anchor(parsed, now)
     return parsed, validate_for_creation(parsed, now)
 
 
 def _kind(schedule: Schedule) -> str:
     return str(schedule_to_dict(schedule)["kind"])
+
+
+#: Ids the database can hold (PostgreSQL ``bigint``, SQLite ``INTEGER``).
+_ID_RANGE = range(-(2**63), 2**63)
+
+
+def _known_id(record_id: int, what: str) -> None:
+    """An id outside the database's integer range names nothing: not found, not a crash."""
+    if record_id not in _ID_RANGE:
+        raise NotFoundError(f"{what} {record_id} not found", field=f"{what}_id")
 
 
 def _limit(limit: int) -> int:
@@ -422,6 +456,8 @@ def _limit(limit: int) -> int:
 async def _owned_task(
     session: AsyncSession, task_id: int, user_id: int, *, lock: bool = False
 ) -> AITask:
+    _known_id(task_id, "task")
+    _known_id(user_id, "user")
     query = select(AITask).where(AITask.id == task_id, AITask.user_id == user_id)
     if lock:
         query = query.with_for_update()

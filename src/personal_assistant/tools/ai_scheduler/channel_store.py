@@ -136,11 +136,15 @@ async def mark_broken(
     channel: Channel,
     reason: str,
     *,
-    run_id: int,
-    task_id: int,
+    run_id: int | None,
+    task_id: int | None,
     now: datetime,
 ) -> bool:
-    """Break an active channel and tell its owner in-app; False if it was already broken."""
+    """Break an active channel and tell its owner in-app; False if it was already broken.
+
+    ``run_id`` and ``task_id`` are those of the notification that broke it (None for a
+    notification of no run, such as a daily digest).
+    """
     done = await conn.execute(
         update(NotificationChannel)
         .where(NotificationChannel.id == channel.id, NotificationChannel.status == ACTIVE)

@@ -2,8 +2,9 @@
 
 :func:`compose` builds the outbox row (what ``pa notifications`` shows). :func:`render` builds
 what one channel sends: the same title and text, trimmed to the channel kind's limit at a word
-boundary with a pointer to the full text (``pa runs --task N``, and the run id). SMS has no
-title: it is folded into the text (``Title: text``).
+boundary with a pointer to the full text (``pa runs --task N`` and the run id, or ``pa runs``
+for a message of no run, such as a daily digest). SMS has no title: it is folded into the text
+(``Title: text``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ def compose(task_title: str, *, succeeded: bool, text: str) -> Message:
     return Message(trim(title, TITLE_LIMIT), trim(body, BODY_LIMIT))
 
 
-def render(kind: str, title: str, text: str, *, task_id: int, run_id: int) -> Message:
-    """The message for one channel kind; a text too long ends with where to read the rest."""
+def render(
+    kind: str, title: str, text: str, *, task_id: int | None = None, run_id: int | None = None
+) -> Message:
+    """The message for one channel kind; a text too long ends with where to read the rest.
+
+    The pointer names the task and the run when the message has them (``pa runs --task N,
+    run M``); a message of no run (a daily digest) points to ``pa runs``.
+    """
     limit = KIND_LIMITS.get(kind, BODY_LIMIT)
     title = trim(" ".join(title.split()), TITLE_LIMIT)
     if kind == "sms":
@@ -40,7 +47,10 @@ def render(kind: str, title: str, text: str, *, task_id: int, run_id: int) -> Me
     text = text.strip()
     if len(text) <= limit:
         return Message(title, text)
-    pointer = f" (more: pa runs --task {task_id}, run {run_id})"
+    where = "pa runs" if task_id is None else f"pa runs --task {task_id}"
+    if run_id is not None:
+        where += f", run {run_id}"
+    pointer = f" (more: {where})"
     return Message(title, trim(text, max(limit - len(pointer), 1)) + pointer)
 
 

@@ -1,10 +1,12 @@
 """``NotificationService``: the outbox of notifications and their delivery.
 
-Every notification is a row first, unique per (run, channel). An in-app notification is
-delivered by writing its row. Other channels are delivered by ``deliver_notifications`` on the
-``email_tasks`` queue through a registry of transports, one per channel kind (default: the
-Apprise transport for every kind); a retry of a delivery never reruns the agent, and a delivered
-row is never sent again (the row lock and the ``pending`` check).
+Every notification is a row first, unique per (run, channel); one of no run (a daily digest,
+:mod:`~personal_assistant.tools.ai_scheduler.digest_service`) is unique per (user, channel,
+``dedupe_key``). An in-app notification is delivered by writing its row. Other channels are
+delivered by ``deliver_notifications`` on the ``email_tasks`` queue through a registry of
+transports, one per channel kind (default: the Apprise transport for every kind); a retry of a
+delivery never reruns the agent, and a delivered row is never sent again (the row lock and the
+``pending`` check).
 
 Per row, the channel named by the row is the owner's channel of that name
 (:mod:`~personal_assistant.tools.ai_scheduler.channel_store`):
@@ -124,8 +126,8 @@ class _Row:
     title: str
     body: str
     attempts: int
-    run_id: int
-    task_id: int
+    run_id: int | None  # None: a notification of no run (a daily digest)
+    task_id: int | None
     user_id: int
     display_name: str
     email: str | None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -85,20 +85,48 @@ def channels(value: Iterable[object] | None) -> list[str]:
 
 
 def ai_context(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A JSON object that PostgreSQL and the agent's prompt can hold.
+
+    Strict JSON (no NaN or Infinity, which PostgreSQL's ``json`` refuses), valid Unicode (no
+    lone surrogates, which cannot be encoded), and no NUL character in any key or string: it
+    would reach the prompt and the agent's answer, and a ``text`` column refuses it.
+    """
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ValidationError("must be a JSON object", field="ai_context")
     try:
-        encoded = json.dumps(dict(value), ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
+        encoded = json.dumps(dict(value), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(f"must be JSON-serialisable: {exc}", field="ai_context") from None
-    if len(encoded.encode()) > CONTEXT_MAX_BYTES:
+    try:
+        size = len(encoded.encode())
+    except UnicodeEncodeError:
+        raise ValidationError(
+            "must be valid Unicode text (it contains a lone surrogate)", field="ai_context"
+        ) from None
+    if size > CONTEXT_MAX_BYTES:
         raise ValidationError(
             f"must be at most {CONTEXT_MAX_BYTES} bytes as JSON", field="ai_context"
         )
     loaded: dict[str, Any] = json.loads(encoded)
+    if any("\x00" in text for text in _strings(loaded)):
+        raise ValidationError("contains a NUL character", field="ai_context")
     return loaded
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every key and string in a loaded JSON value, walked without recursion."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            yield from item.keys()
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def max_retries(value: object) -> int:

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 REAPER = "personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs"
 PURGE = "personal_assistant.workers.tasks.maintenance_tasks.purge_old_runs"
 CLEANUP_EXPORTS = "personal_assistant.workers.tasks.file_tasks.cleanup_exports"
+SYNC_CALENDARS = "personal_assistant.workers.tasks.sync_tasks.sync_calendars"
+DIGESTS = "personal_assistant.workers.tasks.email_tasks.send_daily_digests"
 
 
 class DatabaseScheduler(Scheduler):
@@ -58,6 +60,16 @@ class DatabaseScheduler(Scheduler):
                 "task": CLEANUP_EXPORTS,
                 "schedule": timedelta(hours=1),
                 "options": {"queue": queue_for(CLEANUP_EXPORTS)},
+            },
+            "sync-calendars": {
+                "task": SYNC_CALENDARS,
+                "schedule": timedelta(seconds=60),
+                "options": {"queue": queue_for(SYNC_CALENDARS)},
+            },
+            "send-daily-digests": {
+                "task": DIGESTS,
+                "schedule": timedelta(seconds=60),
+                "options": {"queue": queue_for(DIGESTS)},
             },
         }
         self.merge_inplace(entries)

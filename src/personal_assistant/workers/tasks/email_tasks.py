@@ -1,10 +1,15 @@
-"""Notification delivery on the ``email_tasks`` queue."""
+"""Notification delivery and daily digests on the ``email_tasks`` queue."""
 
 from __future__ import annotations
 
 from personal_assistant.database.types import utcnow
+from personal_assistant.tools.ai_scheduler import digest_service
 from personal_assistant.workers.celery_app import app
+from personal_assistant.workers.dispatch import chunks, publish_notifications
 from personal_assistant.workers.runtime import runtime
+
+#: Digests per ``deliver_notifications`` message: many users' digests go out in parallel.
+DIGESTS_PER_MESSAGE = 20
 
 
 @app.task(
@@ -20,3 +25,18 @@ def deliver_notifications(notification_ids: list[int]) -> dict[str, int]:
         "retry": report.retry,
         "deferred": report.deferred,
     }
+
+
+@app.task(
+    name="personal_assistant.workers.tasks.email_tasks.send_daily_digests", ignore_result=True
+)
+def send_daily_digests() -> dict[str, int]:
+    """Write the daily digests that are due, then send them to ``deliver_notifications``.
+
+    Beat sends this every minute. Sent twice, or by two beats, it writes each digest once.
+    """
+    services = runtime.services(app.pa_settings)
+    sweep = runtime.run(digest_service.due_digests(services.engine, utcnow()))
+    for ids in chunks(sweep.pending, DIGESTS_PER_MESSAGE):
+        publish_notifications(app, ids)
+    return {"users": sweep.users, "digests": sweep.written, "pending": len(sweep.pending)}

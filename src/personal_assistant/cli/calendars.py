@@ -1,0 +1,215 @@
+"""``pa calendar add|list|sync|remove``: iCalendar feeds whose events become reminders.
+
+Feed URLs may carry secrets (private calendar links): every output here shows them masked
+(``mask_feed_url``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from personal_assistant.cli import session
+from personal_assistant.cli.output import JsonOpt, iso, print_json, table
+from personal_assistant.cli.schema import require_schema
+from personal_assistant.cli.users import UserOpt, select_user
+from personal_assistant.database.engine import make_async_engine
+from personal_assistant.database.models import User
+from personal_assistant.errors import DeliveryError, exit_code
+from personal_assistant.tools.ai_scheduler import calendar_store, calendar_sync
+from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Calendar feeds (iCalendar/ICS URLs): their events become reminders.",
+    no_args_is_help=True,
+)
+
+NameArg = Annotated[str, typer.Argument(help="The calendar's name, e.g. work.")]
+
+
+def _run(user_id: int | None, work: Callable[[AsyncEngine, User], Awaitable[T]]) -> T:
+    """Await ``work(engine, owner)`` for the selected user, after checking the schema."""
+    current = session.settings()
+    require_schema(current.database_url)
+
+    async def main() -> T:
+        engine = make_async_engine(current.database_url, pooled=False)
+        try:
+            async with AITaskManager(current, engine=engine) as manager:
+                owner = await select_user(manager, user_id)
+            return await work(engine, owner)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def view(feed: calendar_store.Feed, upcoming: int | None = None) -> dict[str, object]:
+    data: dict[str, object] = {
+        "id": feed.id,
+        "name": feed.name,
+        "url": feed.masked_url,
+        "lead_minutes": feed.lead_minutes,
+        "horizon_days": feed.horizon_days,
+        "interval_minutes": feed.interval_minutes,
+        "channels": list(feed.channels),
+        "status": feed.status,
+        "next_sync_at": iso(feed.next_sync_at),
+        "last_synced_at": iso(feed.last_synced_at),
+        "last_error": feed.last_error,
+        "created_at": iso(feed.created_at),
+    }
+    if upcoming is not None:
+        data["upcoming_events"] = upcoming
+    return data
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="A name for the calendar, e.g. work.")],
+    url: Annotated[
+        str, typer.Argument(help="The feed's https://, http:// or webcal:// URL (an .ics link).")
+    ],
+    lead: Annotated[
+        int,
+        typer.Option(
+            "--lead",
+            metavar="MINUTES",
+            help="Remind this long before each event. All-day events: at 09:00 on the day, "
+            "or as many whole days before as the lead holds (1440: the day before).",
+        ),
+    ] = 15,
+    horizon: Annotated[
+        int, typer.Option("--horizon", metavar="DAYS", help="Make reminders this far ahead.")
+    ] = 30,
+    every: Annotated[
+        int, typer.Option("--every", metavar="MINUTES", help="Fetch the feed this often.")
+    ] = 60,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--channel",
+            metavar="NAME",
+            help="Where reminders notify (repeatable): in_app or the user's channels; "
+            "default: in_app.",
+        ),
+    ] = None,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Subscribe to a calendar feed; its first sync runs within a minute."""
+    spec = calendar_store.validate(
+        name,
+        url,
+        lead_minutes=lead,
+        horizon_days=horizon,
+        interval_minutes=every,
+        channels=channel or None,
+    )
+
+    async def work(engine: AsyncEngine, owner: User) -> calendar_store.Feed:
+        async with engine.begin() as conn:
+            return await calendar_store.add(conn, owner.id, spec, now=session.now())
+
+    added = _run(user, work)
+    if as_json:
+        print_json(view(added))
+        return
+    typer.echo(
+        f"added calendar {added.name}: {added.masked_url}\n"
+        f"reminders {added.lead_minutes} min before each event, {added.horizon_days} days "
+        f"ahead, to {', '.join(added.channels)}; synced every {added.interval_minutes} min "
+        f"(the first within a minute; now: `pa calendar sync {added.name}`)"
+    )
+
+
+@app.command("list")
+def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """List the user's calendars (URLs masked) with their last sync."""
+
+    async def work(
+        engine: AsyncEngine, owner: User
+    ) -> tuple[list[calendar_store.Feed], dict[int, int]]:
+        async with engine.connect() as conn:
+            feeds = await calendar_store.list_for(conn, owner.id)
+            return feeds, await calendar_store.upcoming_counts(conn, owner.id, session.now())
+
+    feeds, counts = _run(user, work)
+    if as_json:
+        print_json([view(f, counts.get(f.id, 0)) for f in feeds])
+        return
+    rows = [
+        (
+            f.name,
+            f.status,
+            f"{f.lead_minutes}m",
+            f"{f.interval_minutes}m",
+            counts.get(f.id, 0),
+            f.last_synced_at,
+            f.masked_url,
+            f.last_error,
+        )
+        for f in feeds
+    ]
+    headers = ("NAME", "STATUS", "LEAD", "EVERY", "UPCOMING", "LAST SYNC", "URL", "ERROR")
+    typer.echo(table(headers, rows, empty="no calendars: add one with `pa calendar add NAME URL`"))
+
+
+@app.command("sync")
+def sync(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """Sync a calendar now; exit 6 if its feed cannot be read (the error is kept)."""
+    settings = session.settings()
+
+    async def work(engine: AsyncEngine, owner: User) -> calendar_sync.SyncReport:
+        async with engine.connect() as conn:
+            feed = await calendar_store.get(conn, owner.id, calendar_store.feed_name(name))
+        return await calendar_sync.sync_feed(
+            engine, feed.id, session.now(), max_retries=settings.default_max_retries
+        )
+
+    report = _run(user, work)
+    if as_json:
+        print_json(report.as_dict())
+    elif report.error is not None:
+        typer.echo(f"sync of {report.name} failed: {report.error}")
+    elif report.not_modified:
+        typer.echo(f"synced {report.name}: not modified since the last sync")
+    else:
+        typer.echo(
+            f"synced {report.name}: {report.created} created, {report.updated} updated, "
+            f"{report.removed} removed, {report.unchanged} unchanged"
+        )
+    if report.error is not None:
+        sys.exit(exit_code(DeliveryError("")))
+
+
+@app.command("remove")
+def remove(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """Unsubscribe: delete the calendar, its events and its reminders that have not run."""
+
+    async def work(engine: AsyncEngine, owner: User) -> calendar_store.Removed:
+        async with engine.begin() as conn:
+            return await calendar_store.remove(conn, owner.id, calendar_store.feed_name(name))
+
+    removed = _run(user, work)
+    if as_json:
+        print_json(
+            view(removed.feed) | {"events": removed.events, "reminders_deleted": removed.reminders}
+        )
+        return
+    typer.echo(
+        f"removed calendar {removed.feed.name} ({removed.feed.masked_url}): "
+        f"{removed.events} events, {removed.reminders} reminders that had not run"
+    )
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``pa calendar ...`` to the top-level app."""
+    root.add_typer(app, name="calendar")

@@ -1,0 +1,450 @@
+"""Calendar sync: fetch a feed, then bring its events and reminder tasks up to date.
+
+:func:`sync_feed` is one step with a chosen ``now``:
+
+1. Fetch the feed over HTTP(S) (:func:`fetch_feed`: ``FETCH_TIMEOUT`` per step and three
+   times that in all, at most ``MAX_FEED_BYTES``, redirects followed). The request is
+   conditional (``If-None-Match``, ``If-Modified-Since``) except for the first sync of each
+   ``FULL_READ_EVERY`` period: a ``304 Not Modified`` says the feed did not change, but the
+   horizon moves with time, and only a full read finds the occurrences of recurring events
+   that have come into it.
+2. Parse it (:func:`personal_assistant.core.calendar.parse_feed`), outside any transaction.
+3. In one transaction, with the feed row locked (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
+   serialises writers anyway): plan against the stored occurrences
+   (:func:`~personal_assistant.core.calendar.plan_sync`) and apply. A new occurrence gets a
+   ``calendar_events`` row and a reminder task (``reminder``, a ``once`` schedule at the
+   reminder time, the feed's channels), made exactly as ``AITaskManager.create_task`` makes
+   one. A changed occurrence is rewritten, and so is its reminder if it has not run yet
+   (active or paused; a paused one stays paused); if it ran and the event moved, a new
+   reminder is made; a reminder its owner deleted is not made again. An upcoming occurrence
+   gone from the feed (deleted, cancelled) is deleted with its reminder if that has not run. Past
+   occurrences are left alone. The unique key ``(feed_id, uid, occurrence_key)`` makes a
+   duplicate impossible whoever syncs.
+
+A failure (HTTP error, timeout, too large, not iCalendar) changes no event: it is recorded in
+``last_error``, and the next sync is ``interval_minutes`` later, as after a success. Error texts
+never hold the URL's secrets (:func:`~.calendar_store.scrub`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from personal_assistant.core import calendar as core
+from personal_assistant.core.schedules import Once, schedule_to_dict
+from personal_assistant.core.states import CatchUp, TaskStatus, TaskType
+from personal_assistant.database.models import AITask, CalendarEvent, CalendarFeed
+from personal_assistant.errors import NotFoundError, ValidationError
+from personal_assistant.tools.ai_scheduler import calendar_store as store
+from personal_assistant.tools.ai_scheduler import task_inputs as check
+
+log = logging.getLogger(__name__)
+
+FETCH_TIMEOUT = 20.0
+FETCH_DEADLINE_FACTOR = 3
+MAX_FEED_BYTES = 5 * 1024 * 1024
+MAX_REDIRECTS = 5
+#: At least one unconditional read per period (see the module doc, step 1).
+FULL_READ_EVERY = timedelta(hours=6)
+ERROR_MAX = 500
+USER_AGENT = "personal-assistant-calendar-sync/1"
+
+
+# --- fetching ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A feed's body (None: ``304 Not Modified``) and the validators to send next time."""
+
+    body: bytes | None
+    etag: str | None
+    last_modified: str | None
+
+
+Fetch = Callable[[str, str | None, str | None], Awaitable[Fetched]]
+
+
+async def fetch_feed(
+    url: str,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    *,
+    timeout: float = FETCH_TIMEOUT,
+    max_bytes: int = MAX_FEED_BYTES,
+) -> Fetched:
+    """GET ``url``; raises ValidationError naming ``url`` (cannot be read) or ``feed`` (too
+    large). The messages never hold the URL.
+
+    ``timeout`` bounds each step (connect, each read); the whole fetch, however slowly the
+    server trickles, takes at most ``FETCH_DEADLINE_FACTOR`` times as long.
+    """
+    deadline = timeout * FETCH_DEADLINE_FACTOR
+    try:
+        async with asyncio.timeout(deadline):
+            return await _get(url, etag, last_modified, timeout=timeout, max_bytes=max_bytes)
+    except TimeoutError:
+        raise ValidationError(f"no complete answer within {deadline:g} s", field="url") from None
+
+
+async def _get(
+    url: str, etag: str | None, last_modified: str | None, *, timeout: float, max_bytes: int
+) -> Fetched:
+    headers = {"User-Agent": USER_AGENT, "Accept": "text/calendar, text/plain;q=0.9, */*;q=0.8"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        async with (
+            httpx.AsyncClient(
+                timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS
+            ) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            if response.status_code == 304:
+                return Fetched(None, etag, last_modified)
+            if response.status_code >= 300:
+                reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+                raise ValidationError(
+                    f"the server answered HTTP {response.status_code}{reason}", field="url"
+                )
+            body = await _read_capped(response, max_bytes)
+            return Fetched(
+                body,
+                _validator(response.headers.get("etag"), 256),
+                _validator(response.headers.get("last-modified"), 64),
+            )
+    except httpx.TimeoutException:
+        raise ValidationError(f"no answer within {timeout:g} s", field="url") from None
+    except httpx.TooManyRedirects:
+        raise ValidationError(f"more than {MAX_REDIRECTS} redirects", field="url") from None
+    except httpx.HTTPError as exc:
+        detail = store.scrub(" ".join(str(exc).split()), url) or type(exc).__name__
+        raise ValidationError(f"cannot be read: {detail}", field="url") from None
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    too_large = ValidationError(f"is larger than {max_bytes:,} bytes", field="feed")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _validator(value: str | None, limit: int) -> str | None:
+    return value if value and len(value) <= limit else None
+
+
+def conditional(last_synced_at: datetime | None, now: datetime) -> bool:
+    """Send the validators? Not for the first sync of a ``FULL_READ_EVERY`` period (pure)."""
+    if last_synced_at is None:
+        return False
+    period = FULL_READ_EVERY.total_seconds()
+    return last_synced_at.timestamp() // period == now.timestamp() // period
+
+
+# --- syncing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    feed_id: int
+    name: str
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    next_sync_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["next_sync_at"] = None if self.next_sync_at is None else self.next_sync_at.isoformat()
+        return data
+
+
+async def sync_feed(
+    engine: AsyncEngine,
+    feed_id: int,
+    now: datetime,
+    *,
+    max_retries: int = 3,
+    fetch: Fetch | None = None,
+) -> SyncReport:
+    """Fetch feed ``feed_id`` and bring its events and reminders up to date (module doc).
+
+    Raises NotFoundError if there is no such feed; any failure of the feed itself is recorded
+    and returned in ``SyncReport.error``.
+    """
+    async with engine.connect() as conn:
+        feed = await store.by_id(conn, feed_id)
+        if feed is None:
+            raise NotFoundError(f"calendar {feed_id} not found", field="feed_id")
+        timezone = await store.owner_timezone(conn, feed.user_id)
+    send_validators = conditional(feed.last_synced_at, now)
+    etag, modified = (feed.etag, feed.last_modified) if send_validators else (None, None)
+    try:
+        fetched = await (fetch or fetch_feed)(feed.url, etag, modified)
+        occurrences = (
+            None
+            if fetched.body is None
+            else core.parse_feed(
+                fetched.body, timezone=timezone, now=now, horizon_days=feed.horizon_days
+            )
+        )
+    except ValidationError as err:
+        return await _record_failure(engine, feed, now, store.scrub(str(err), feed.url))
+    next_sync = now + timedelta(minutes=feed.interval_minutes)
+    async with engine.begin() as conn:
+        locked = await store.by_id(conn, feed_id, lock=True)
+        if locked is None:
+            raise NotFoundError(f"calendar {feed_id} was removed", field="feed_id")
+        plan = None
+        if occurrences is not None:
+            plan = await _apply(conn, locked, timezone, occurrences, now, max_retries)
+        await conn.execute(
+            update(CalendarFeed)
+            .where(CalendarFeed.id == feed_id)
+            .values(
+                last_error=None,
+                last_synced_at=now,
+                next_sync_at=next_sync,
+                **(
+                    {"etag": fetched.etag, "last_modified": fetched.last_modified}
+                    if fetched.body is not None
+                    else {}
+                ),
+            )
+        )
+    report = SyncReport(
+        feed_id,
+        feed.name,
+        created=0 if plan is None else len(plan.create),
+        updated=0 if plan is None else len(plan.update),
+        removed=0 if plan is None else len(plan.remove),
+        unchanged=0 if plan is None else plan.unchanged,
+        not_modified=plan is None,
+        next_sync_at=next_sync,
+    )
+    log.info(
+        "event=calendar_synced feed_id=%s created=%s updated=%s removed=%s unchanged=%s "
+        "not_modified=%s",
+        feed_id,
+        report.created,
+        report.updated,
+        report.removed,
+        report.unchanged,
+        report.not_modified,
+    )
+    return report
+
+
+async def _record_failure(
+    engine: AsyncEngine, feed: store.Feed, now: datetime, error: str
+) -> SyncReport:
+    error = error if len(error) <= ERROR_MAX else error[: ERROR_MAX - 1] + "…"
+    next_sync = now + timedelta(minutes=feed.interval_minutes)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(CalendarFeed)
+            .where(CalendarFeed.id == feed.id)
+            .values(last_error=error, next_sync_at=next_sync)
+        )
+    log.info("event=calendar_sync_failed feed_id=%s error=%r", feed.id, error)
+    return SyncReport(feed.id, feed.name, error=error, next_sync_at=next_sync)
+
+
+async def _apply(
+    conn: AsyncConnection,
+    feed: store.Feed,
+    timezone: str,
+    occurrences: Sequence[core.Occurrence],
+    now: datetime,
+    max_retries: int,
+) -> core.SyncPlan:
+    """Plan against the stored occurrences and apply the plan (module doc, step 3)."""
+    rows = await conn.execute(
+        select(
+            CalendarEvent.id,
+            CalendarEvent.uid,
+            CalendarEvent.occurrence_key,
+            CalendarEvent.starts_at,
+            CalendarEvent.all_day,
+            CalendarEvent.fingerprint,
+            CalendarEvent.task_id,
+        ).where(CalendarEvent.feed_id == feed.id)
+    )
+    stored = [core.Stored(*row) for row in rows]
+    plan = core.plan_sync(
+        stored, occurrences, lead_minutes=feed.lead_minutes, timezone=timezone, now=now
+    )
+    reminders = _Reminders(feed, timezone, now, max_retries)
+
+    if plan.remove:
+        await conn.execute(
+            delete(CalendarEvent).where(CalendarEvent.id.in_([s.id for s in plan.remove]))
+        )
+        await store.delete_unrun_tasks(
+            conn, [s.task_id for s in plan.remove if s.task_id is not None]
+        )
+
+    if plan.update:
+        task_ids = [c.stored.task_id for c in plan.update if c.stored.task_id is not None]
+        unrun = await store.unrun_tasks(conn, task_ids)
+        rewritten = [c for c in plan.update if c.stored.task_id in unrun]
+        if rewritten:
+            await conn.execute(
+                update(AITask)
+                .where(AITask.id == bindparam("t_id"))
+                .values({name: bindparam(f"t_{name}") for name in (*_REWRITTEN, "updated_at")})
+                .execution_options(synchronize_session=False),
+                [
+                    {"t_id": c.stored.task_id, "t_updated_at": now}
+                    | {f"t_{k}": v for k, v in reminders.fields(c.occurrence).items()}
+                    for c in rewritten
+                ],
+            )
+        # A reminder that already ran, for an event that moved since: remind again.
+        renewed = [
+            c
+            for c in plan.update
+            if c.stored.task_id is not None and c.stored.task_id not in unrun and c.moved
+        ]
+        new_ids = await reminders.insert(conn, [c.occurrence for c in renewed])
+        new_task = {c.stored.id: t for c, t in zip(renewed, new_ids, strict=True)}
+        await conn.execute(
+            update(CalendarEvent)
+            .where(CalendarEvent.id == bindparam("e_id"))
+            .values({name: bindparam(f"e_{name}") for name in (*_EVENT_FIELDS, "task_id")})
+            .execution_options(synchronize_session=False),
+            [
+                {"e_id": c.stored.id, "e_task_id": new_task.get(c.stored.id, c.stored.task_id)}
+                | {f"e_{k}": v for k, v in _event_fields(c.occurrence, c.fingerprint, now).items()}
+                for c in plan.update
+            ],
+        )
+
+    if plan.create:
+        task_ids = await reminders.insert(conn, [occurrence for occurrence, _ in plan.create])
+        await conn.execute(
+            insert(CalendarEvent),
+            [
+                {"feed_id": feed.id, "uid": o.uid, "occurrence_key": o.key, "task_id": task_id}
+                | _event_fields(o, print_, now)
+                for (o, print_), task_id in zip(plan.create, task_ids, strict=True)
+            ],
+        )
+    return plan
+
+
+_EVENT_FIELDS = (
+    "summary",
+    "description",
+    "location",
+    "starts_at",
+    "ends_at",
+    "all_day",
+    "fingerprint",
+    "updated_at",
+)
+#: The task columns a changed occurrence rewrites (``notification_channels`` stay as made).
+_REWRITTEN = ("title", "description", "ai_context", "schedule", "next_run_at")
+
+
+def _event_fields(occurrence: core.Occurrence, print_: str, now: datetime) -> dict[str, Any]:
+    return {
+        "summary": occurrence.summary,
+        "description": occurrence.description,
+        "location": occurrence.location,
+        "starts_at": occurrence.starts_at,
+        "ends_at": occurrence.ends_at,
+        "all_day": occurrence.all_day,
+        "fingerprint": print_,
+        "updated_at": now,
+    }
+
+
+class _Reminders:
+    """The reminder task of an occurrence, made as ``AITaskManager.create_task`` makes one."""
+
+    def __init__(self, feed: store.Feed, timezone: str, now: datetime, max_retries: int) -> None:
+        self.feed = feed
+        self.timezone = timezone
+        self.zone = ZoneInfo(timezone)
+        self.now = now
+        self.max_retries = check.max_retries(max_retries)
+
+    def fields(self, occurrence: core.Occurrence) -> dict[str, Any]:
+        """The columns that follow from the occurrence (:data:`_REWRITTEN`)."""
+        fire = core.fire_at(occurrence, self.feed.lead_minutes, self.zone, self.now)
+        context = {
+            "calendar": {
+                "feed": self.feed.name,
+                "uid": occurrence.uid,
+                "starts_at": occurrence.starts_at.isoformat(),
+                "location": occurrence.location,
+            }
+        }
+        return {
+            "title": check.text(core.reminder_title(occurrence), "title", max_len=check.TITLE_MAX),
+            "description": check.text(
+                core.reminder_description(occurrence, self.timezone),
+                "description",
+                max_len=check.DESCRIPTION_MAX,
+                required=False,
+                multiline=True,
+            ),
+            "ai_context": check.ai_context(context),
+            "schedule": schedule_to_dict(Once(at=fire, timezone=self.timezone)),
+            "next_run_at": fire,
+        }
+
+    def row(self, occurrence: core.Occurrence) -> dict[str, Any]:
+        return self.fields(occurrence) | {
+            "user_id": self.feed.user_id,
+            "task_type": TaskType.REMINDER.value,
+            "schedule_kind": "once",
+            "timezone": self.timezone,
+            "status": TaskStatus.ACTIVE,
+            "notification_channels": list(self.feed.channels),
+            "catch_up": CatchUp.ONCE.value,
+            "max_retries": self.max_retries,
+            "consecutive_failures": 0,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+
+    async def insert(
+        self, conn: AsyncConnection, occurrences: Sequence[core.Occurrence]
+    ) -> list[int]:
+        """Insert one task per occurrence; their ids, in the same order."""
+        if not occurrences:
+            return []
+        result = await conn.execute(
+            insert(AITask).returning(AITask.id, sort_by_parameter_order=True),
+            [self.row(o) for o in occurrences],
+        )
+        return [int(task_id) for task_id in result.scalars()]
