@@ -145,6 +145,7 @@ def test_email_arrives_through_a_real_smtp_server(database_url: str, db: Db) -> 
     message = smtp.messages[0]
     assert message["Subject"] == "Digest"
     assert message["To"] == "lou@example.org"
+    assert message["Idempotency-Key"] == f"pa-notification-{note}"
     body = message.get_body(preferencelist=("plain",))
     assert body is not None and ANSWER in body.get_content()
     assert db.rows("SELECT status, attempts, last_error FROM notifications") == [
@@ -197,6 +198,7 @@ def test_a_flapping_channel_receives_exactly_one_copy(database_url: str, db: Db)
         assert steps.deliver([note], latest).delivered == 1
         assert steps.due(latest + timedelta(days=1)) == []
     assert [status for _, status in hook.requests] == [500, 503, 200]
+    assert hook.keys == [f"pa-notification-{note}"] * 3  # one key however often it is sent
     assert len(hook.received) == 1
     assert db.rows("SELECT status, attempts, last_error FROM notifications") == [
         ("delivered", 3, None)

@@ -2,8 +2,9 @@
 
 :class:`HookServer` answers each POST with the next scripted status (200 once the script is
 empty) and records the JSON bodies it answered 2xx to (``received``) and every request
-(``requests``). :class:`SmtpServer` is aiosmtpd's ``Controller`` on a free port, recording each
-message. Both are context managers that stop their threads and close their sockets.
+(``requests``, with its ``Idempotency-Key`` header in ``keys``). :class:`SmtpServer` is
+aiosmtpd's ``Controller`` on a free port, recording each message. Both are context managers
+that stop their threads and close their sockets.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class HookServer:
         self.statuses = deque(statuses)
         self.requests: list[tuple[str, int]] = []
         self.received: list[Any] = []
+        #: The ``Idempotency-Key`` header of every request, in order (None: absent).
+        self.keys: list[str | None] = []
         self._lock = threading.Lock()
         server = self
 
@@ -43,6 +46,7 @@ class HookServer:
                 with server._lock:
                     status = server.statuses.popleft() if server.statuses else 200
                     server.requests.append((self.path, status))
+                    server.keys.append(self.headers.get("Idempotency-Key"))
                     if 200 <= status < 300:
                         server.received.append(json.loads(body))
                 self.send_response(status)

@@ -279,26 +279,34 @@ def test_classify(status: str, lines: list[tuple[str, str]], permanent: bool, wo
     assert words in reason
 
 
-def test_apprise_debug_reaches_a_call_capture_but_not_the_process_log(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+class _Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_apprise_debug_reaches_a_call_capture_but_not_the_process_log() -> None:
+    # Own handlers, not caplog: pytest attaches caplog to non-propagating loggers directly.
     capture_apprise_debug()
     capture_apprise_debug()  # idempotent
-    apprise_log = logging.getLogger("apprise")
-    call_capture = logging.Handler(level=logging.DEBUG)
-    seen: list[str] = []
-    call_capture.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    apprise_log, root = logging.getLogger("apprise"), logging.getLogger()
+    call_capture, process_log = _Recorder(), _Recorder()
     apprise_log.addHandler(call_capture)
+    root.addHandler(process_log)
+    level = root.level
+    root.setLevel(logging.DEBUG)
     try:
-        with caplog.at_level(logging.DEBUG):
-            apprise_log.debug("Socket Exception: (535, b'refused')")
-            apprise_log.warning("Connection error while submitting email")
+        apprise_log.debug("Socket Exception: (535, b'refused')")
+        apprise_log.warning("Connection error while submitting email")
     finally:
         apprise_log.removeHandler(call_capture)
-    assert seen == [
+        root.removeHandler(process_log)
+        root.setLevel(level)
+    assert call_capture.messages == [
         "Socket Exception: (535, b'refused')",
         "Connection error while submitting email",
     ]
-    assert [r.getMessage() for r in caplog.records if r.name == "apprise"] == [
-        "Connection error while submitting email"
-    ]
+    assert process_log.messages == ["Connection error while submitting email"]

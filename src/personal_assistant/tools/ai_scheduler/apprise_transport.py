@@ -26,6 +26,9 @@ from personal_assistant.tools.ai_scheduler.message_content import Message
 from personal_assistant.tools.ai_scheduler.notification_service import Recipient
 
 REASON_MAX = 500
+#: Where a channel has headers (webhooks, e-mail), each message carries its notification's key:
+#: a delivery retried after a crash mid-send arrives with the same key, and can be dropped.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 _HTTP_CODE = re.compile(r"error=(\d{3})\b|\b(?:HTTP|status)[ :=]*(\d{3})\b", re.IGNORECASE)
 _PERMANENT_HTTP = frozenset({400, 401, 403, 404, 405, 410, 422})
 _PERMANENT_WORDS = re.compile(
@@ -103,6 +106,9 @@ class AppriseTransport:
         capture_apprise_debug()
         for service in handle:
             service.retry = 0  # the outbox retries, with backoff; Apprise must not
+            headers = getattr(service, "headers", None)
+            if message.key and isinstance(headers, dict):  # webhooks, e-mail and a few more
+                headers[IDEMPOTENCY_HEADER] = message.key
         result = await handle.async_notify(
             body=message.body or message.title or "-",
             title=message.title,

@@ -22,6 +22,13 @@ KIND_LIMITS: dict[str, int] = {"email": 20_000, "webhook": 20_000, "chat": 2000,
 class Message:
     title: str
     body: str
+    #: Stable across every attempt to deliver one notification, so that a receiver can drop a
+    #: second copy (sent as the ``Idempotency-Key`` header where the channel has headers).
+    key: str | None = None
+
+
+def idempotency_key(notification_id: int) -> str:
+    return f"pa-notification-{notification_id}"
 
 
 def compose(task_title: str, *, succeeded: bool, text: str) -> Message:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -51,6 +51,7 @@ from personal_assistant.tools.ai_scheduler.message_content import (
     TITLE_LIMIT,
     Message,
     compose,
+    idempotency_key,
     render,
 )
 from personal_assistant.tools.ai_scheduler.outcomes import RetryPolicy
@@ -231,7 +232,7 @@ class NotificationService:
             row = await _load(conn, notification_id)
             if row is None:
                 return None  # delivered, failed, or being delivered by someone else
-            outcome, error, retry_at = await self._attempt(conn, row, now)
+            outcome, error, retry_at = await self._attempt(conn, notification_id, row, now)
             if outcome == "deferred":
                 await conn.execute(
                     update(Notification)
@@ -262,7 +263,7 @@ class NotificationService:
         return outcome
 
     async def _attempt(
-        self, conn: AsyncConnection, row: _Row, now: datetime
+        self, conn: AsyncConnection, notification_id: int, row: _Row, now: datetime
     ) -> tuple[str, str | None, datetime | None]:
         """``(outcome, error, next_attempt_at)`` for one pending row; sends at most once."""
         found = await channel_store.find(conn, row.user_id, row.channel)
@@ -309,7 +310,7 @@ class NotificationService:
                         f"no transport is configured for {found.kind} channels", permanent=True
                     )
                 message = render(found.kind, title, text, task_id=row.task_id, run_id=row.run_id)
-            await transport.send(recipient, message)
+            await transport.send(recipient, replace(message, key=idempotency_key(notification_id)))
         except DeliveryError as exc:
             if exc.permanent or row.attempts + 1 >= self._max_attempts:
                 if exc.permanent and found is not None and found.status == channel_store.ACTIVE:
