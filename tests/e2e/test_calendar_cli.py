@@ -3,50 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from support.cli import Pa, ready
 from support.ics_server import IcsServer, vcalendar, vevent
 
 pytestmark = pytest.mark.e2e
 
-_SCRIPT = Path(sys.executable).with_name("pa")
-PA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "personal_assistant.cli.main"]
 SECRET = "s3cretTokenValue42"
-
-
-class Pa:
-    def __init__(self, tmp_path: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "PA_USER" and not k.endswith("_URL")}
-        env.update(DATABASE_URL=f"sqlite:///{tmp_path}/pa.db", PA_HOME=str(tmp_path))
-        self.env = env
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*PA, *args], env=self.env, capture_output=True, text=True, timeout=120, check=False
-        )
-
-    def ok(self, *args: str) -> str:
-        done = self(*args)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json"))
 
 
 @pytest.fixture
 def pa(tmp_path: Path) -> Pa:
-    cli = Pa(tmp_path)
-    cli.ok("db", "upgrade")
-    cli.ok("user", "add", "Ada", "--tz", "Europe/Paris")
-    return cli
+    return ready(tmp_path)
 
 
 def _feed(*summaries: str) -> bytes:

@@ -2,57 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from support.cli import Pa, ready
+
 pytestmark = pytest.mark.e2e
 
-_SCRIPT = Path(sys.executable).with_name("pa")
-PA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "personal_assistant.cli.main"]
-ZONE = "America/Los_Angeles"
 SECRET = "s3cretPassWord42"
-
-
-class Pa:
-    def __init__(self, tmp_path: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "PA_USER" and not k.endswith("_URL")}
-        env.update(DATABASE_URL=f"sqlite:///{tmp_path}/pa.db", PA_HOME=str(tmp_path))
-        self.env = env
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*PA, *args], env=self.env, capture_output=True, text=True, timeout=120, check=False
-        )
-
-    def ok(self, *args: str) -> str:
-        done = self(*args)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json"))
-
-    def fails(self, code: int, *args: str) -> str:
-        done = self(*args)
-        assert done.returncode == code, (done.stdout, done.stderr)
-        assert done.stdout == ""
-        return done.stderr
+ZONE = "America/Los_Angeles"
 
 
 @pytest.fixture
 def pa(tmp_path: Path) -> Pa:
-    cli = Pa(tmp_path)
-    cli.ok("db", "upgrade")
-    cli.ok("user", "add", "Ada", "--tz", ZONE)
-    return cli
+    return ready(tmp_path, ZONE)
 
 
 def test_a_digest_is_set_shown_moved_to_a_channel_and_turned_off(pa: Pa) -> None:

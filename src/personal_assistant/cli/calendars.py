@@ -6,25 +6,18 @@ Feed URLs may carry secrets (private calendar links): every output here shows th
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, iso, print_json, table
-from personal_assistant.cli.schema import require_schema
-from personal_assistant.cli.users import UserOpt, select_user
-from personal_assistant.database.engine import make_async_engine
+from personal_assistant.cli.users import UserOpt, run_as_owner
 from personal_assistant.database.models import User
 from personal_assistant.errors import DeliveryError, exit_code
 from personal_assistant.tools.ai_scheduler import calendar_store, calendar_sync
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-
-T = TypeVar("T")
 
 app = typer.Typer(
     help="Calendar feeds (iCalendar/ICS URLs): their events become reminders.",
@@ -32,23 +25,6 @@ app = typer.Typer(
 )
 
 NameArg = Annotated[str, typer.Argument(help="The calendar's name, e.g. work.")]
-
-
-def _run(user_id: int | None, work: Callable[[AsyncEngine, User], Awaitable[T]]) -> T:
-    """Await ``work(engine, owner)`` for the selected user, after checking the schema."""
-    current = session.settings()
-    require_schema(current.database_url)
-
-    async def main() -> T:
-        engine = make_async_engine(current.database_url, pooled=False)
-        try:
-            async with AITaskManager(current, engine=engine) as manager:
-                owner = await select_user(manager, user_id)
-            return await work(engine, owner)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 def view(feed: calendar_store.Feed, upcoming: int | None = None) -> dict[str, object]:
@@ -118,7 +94,7 @@ def add(
         async with engine.begin() as conn:
             return await calendar_store.add(conn, owner.id, spec, now=session.now())
 
-    added = _run(user, work)
+    added = run_as_owner(user, work)
     if as_json:
         print_json(view(added))
         return
@@ -141,7 +117,7 @@ def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
             feeds = await calendar_store.list_for(conn, owner.id)
             return feeds, await calendar_store.upcoming_counts(conn, owner.id, session.now())
 
-    feeds, counts = _run(user, work)
+    feeds, counts = run_as_owner(user, work)
     if as_json:
         print_json([view(f, counts.get(f.id, 0)) for f in feeds])
         return
@@ -174,7 +150,7 @@ def sync(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
             engine, feed.id, session.now(), max_retries=settings.default_max_retries
         )
 
-    report = _run(user, work)
+    report = run_as_owner(user, work)
     if as_json:
         print_json(report.as_dict())
     elif report.error is not None:
@@ -198,7 +174,7 @@ def remove(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> Non
         async with engine.begin() as conn:
             return await calendar_store.remove(conn, owner.id, calendar_store.feed_name(name))
 
-    removed = _run(user, work)
+    removed = run_as_owner(user, work)
     if as_json:
         print_json(
             view(removed.feed) | {"events": removed.events, "reminders_deleted": removed.reminders}

@@ -5,54 +5,30 @@ Channel URLs carry secrets: every output here shows them masked (``mask_apprise_
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import time
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, iso, print_json, table
-from personal_assistant.cli.schema import require_schema
-from personal_assistant.cli.users import UserOpt, select_user
-from personal_assistant.database.engine import make_async_engine
+from personal_assistant.cli.users import UserOpt, run_as_owner
 from personal_assistant.database.models import User
 from personal_assistant.errors import DeliveryError, ValidationError, exit_code
 from personal_assistant.tools.ai_scheduler import channel_store, channels
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 from personal_assistant.tools.ai_scheduler.delivery_policy import QuietHours
 from personal_assistant.tools.ai_scheduler.notification_service import (
     NotificationService,
     Recipient,
 )
 
-T = TypeVar("T")
-
 app = typer.Typer(
     help="Notification channels: email, SMS, webhooks and chat, as Apprise URLs.",
     no_args_is_help=True,
 )
-
-
-def _run(user_id: int | None, work: Callable[[AsyncEngine, User], Awaitable[T]]) -> T:
-    """Await ``work(engine, owner)`` for the selected user, after checking the schema."""
-    current = session.settings()
-    require_schema(current.database_url)
-
-    async def main() -> T:
-        engine = make_async_engine(current.database_url, pooled=False)
-        try:
-            async with AITaskManager(current, engine=engine) as manager:
-                owner = await select_user(manager, user_id)
-            return await work(engine, owner)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 def view(channel: channel_store.Channel) -> dict[str, object]:
@@ -85,7 +61,7 @@ def add(
         async with engine.begin() as conn:
             return await channel_store.add(conn, owner.id, spec, now=session.now())
 
-    added = _run(user, work)
+    added = run_as_owner(user, work)
     if as_json:
         print_json(view(added))
         return
@@ -101,7 +77,7 @@ def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
         async with engine.connect() as conn:
             return await channel_store.list_for(conn, owner.id)
 
-    found = _run(user, work)
+    found = run_as_owner(user, work)
     if as_json:
         print_json([view(c) for c in found])
         return
@@ -132,7 +108,7 @@ def test(
             revived = await channel_store.reactivate(conn, channel.id)
         return True, None, revived
 
-    delivered, reason, flag = _run(user, work)
+    delivered, reason, flag = run_as_owner(user, work)
     if as_json:
         print_json(
             {"channel": name, "delivered": delivered, "reason": reason}
@@ -159,7 +135,7 @@ def remove(
         async with engine.begin() as conn:
             return await channel_store.remove(conn, owner.id, channels.channel_name(name))
 
-    removed = _run(user, work)
+    removed = run_as_owner(user, work)
     if as_json:
         print_json(view(removed))
         return
@@ -195,7 +171,7 @@ def quiet(
             await channel_store.set_quiet_hours(conn, owner.id, hours)
         return owner
 
-    owner = _run(user, work)
+    owner = run_as_owner(user, work)
     shown = None if hours is None else [f"{hours.start:%H:%M}", f"{hours.end:%H:%M}"]
     if as_json:
         print_json({"user_id": owner.id, "timezone": owner.timezone, "quiet_hours": shown})

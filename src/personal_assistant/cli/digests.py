@@ -2,58 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import time
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.cli import session, views
 from personal_assistant.cli.channels import parse_time
 from personal_assistant.cli.output import JsonOpt, print_json, when
-from personal_assistant.cli.schema import require_schema
-from personal_assistant.cli.users import UserOpt, select_user
-from personal_assistant.database.engine import make_async_engine
+from personal_assistant.cli.users import UserOpt, run_as_owner
+from personal_assistant.database.models import User
 from personal_assistant.errors import ValidationError
 from personal_assistant.tools.ai_scheduler import digest_service
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 from personal_assistant.tools.ai_scheduler.digest_service import DigestSetting
 
 
 def _apply(user_id: int | None, at: time | None, channel: str | None, off: bool) -> DigestSetting:
     """Change (or, with neither a time, a channel nor ``off``, read) the user's digest."""
-    current = session.settings()
-    require_schema(current.database_url)
 
-    async def main() -> DigestSetting:
-        engine = make_async_engine(current.database_url, pooled=False)
-        try:
-            async with AITaskManager(current, engine=engine) as manager:
-                owner = await select_user(manager, user_id)
-            shown = DigestSetting(
-                owner.id,
-                owner.timezone,
-                owner.digest_at,
-                owner.digest_channel,
-                owner.next_digest_at,
+    async def work(engine: AsyncEngine, owner: User) -> DigestSetting:
+        shown = DigestSetting(
+            owner.id, owner.timezone, owner.digest_at, owner.digest_channel, owner.next_digest_at
+        )
+        if not off and at is None and channel is None:
+            return shown
+        new_at = None
+        if not off:
+            new_at = at if at is not None else owner.digest_at  # --channel alone keeps it
+            if new_at is None:
+                raise ValidationError("give the time the digest goes out: --at HH:MM", field="at")
+        async with engine.begin() as conn:
+            return await digest_service.set_digest(
+                conn, owner.id, new_at, channel, now=session.now()
             )
-            if not off and at is None and channel is None:
-                return shown
-            new_at = None
-            if not off:
-                new_at = at if at is not None else owner.digest_at  # --channel alone keeps it
-                if new_at is None:
-                    raise ValidationError(
-                        "give the time the digest goes out: --at HH:MM", field="at"
-                    )
-            async with engine.begin() as conn:
-                return await digest_service.set_digest(
-                    conn, owner.id, new_at, channel, now=session.now()
-                )
-        finally:
-            await engine.dispose()
 
-    return asyncio.run(main())
+    return run_as_owner(user_id, work)
 
 
 def digest(

@@ -13,19 +13,23 @@ from personal_assistant.config import Settings, mask_url
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import ConfigurationError
-from personal_assistant.workers.utils.health import Health, assess, take_snapshot
+from personal_assistant.tools.ai_scheduler.heartbeat import STALE_AFTER_BEATS
+from personal_assistant.workers.utils.health import Health, Thresholds, assess, take_snapshot
 
 
 async def _health(settings: Settings) -> Health:
     engine = make_async_engine(settings.database_url, pooled=False)
+    thresholds = Thresholds(
+        max_heartbeat_age_s=STALE_AFTER_BEATS * settings.heartbeat_interval_seconds
+    )
     try:
-        return assess(await take_snapshot(engine, utcnow()))
+        return assess(await take_snapshot(engine, utcnow()), thresholds)
     finally:
         await engine.dispose()
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show open runs, the oldest queued run, overdue tasks and dead workers' runs."""
+    """Show open runs, the oldest queued run, overdue tasks, stalled and dead workers' runs."""
     settings = Settings.from_env()
     require_schema(settings.database_url)
     try:
@@ -48,6 +52,15 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
                     "most_overdue_at": snap.most_overdue_at and snap.most_overdue_at.isoformat(),
                     "expired_running": snap.expired_running,
                     "last_finished_at": snap.last_finished_at and snap.last_finished_at.isoformat(),
+                    "stalled_workers": [
+                        {
+                            "worker_id": w.worker_id,
+                            "running_runs": w.running,
+                            "last_heartbeat_at": w.last_beat_at and w.last_beat_at.isoformat(),
+                            "silent_s": round(w.silent_for(snap.taken_at), 1),
+                        }
+                        for w in health.stalled
+                    ],
                 },
                 indent=2,
             )

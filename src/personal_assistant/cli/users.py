@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.cli import session, views
 from personal_assistant.cli.output import JsonOpt, print_json, table
+from personal_assistant.cli.schema import require_schema
+from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import User
 from personal_assistant.errors import ValidationError
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+
+T = TypeVar("T")
 
 app = typer.Typer(help="The people tasks belong to.", no_args_is_help=True)
 
@@ -38,6 +45,23 @@ async def select_user(manager: AITaskManager, user_id: int | None) -> User:
     raise ValidationError(
         f"{len(users)} users exist: pass --user ID or set PA_USER", field="--user"
     )
+
+
+def run_as_owner(user_id: int | None, work: Callable[[AsyncEngine, User], Awaitable[T]]) -> T:
+    """Await ``work(engine, owner)`` for the selected user, after checking the schema."""
+    current = session.settings()
+    require_schema(current.database_url)
+
+    async def main() -> T:
+        engine = make_async_engine(current.database_url, pooled=False)
+        try:
+            async with AITaskManager(current, engine=engine) as manager:
+                owner = await select_user(manager, user_id)
+            return await work(engine, owner)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
 
 
 @app.command("add")
