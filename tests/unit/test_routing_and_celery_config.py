@@ -86,3 +86,12 @@ def test_the_queue_reference_is_derived_from_the_routing_table() -> None:
 
 def test_celery_result_cleanup_goes_to_maintenance() -> None:
     assert ROUTES["celery.backend_cleanup"] == "maintenance_tasks"
+
+
+def test_every_beat_entry_is_a_routed_task(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from personal_assistant.workers.schedulers.beat import beat_entries
+
+    entries = beat_entries(Settings(PA_HOME=str(tmp_path), REAPER_INTERVAL="7"))  # type: ignore[call-arg]
+    assert {e["task"] for e in entries.values()} <= set(ROUTES)
+    assert all(e["options"]["queue"] == ROUTES[e["task"]] for e in entries.values())
+    assert entries["reap-expired-runs"]["schedule"].total_seconds() == 7

@@ -20,17 +20,29 @@ from personal_assistant.config import Settings
 from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
 from personal_assistant.workers.celery_app import PersonalAssistantCelery
-from personal_assistant.workers.dispatch import run_publisher
+from personal_assistant.workers.dispatch import run_backlog, run_publisher
 from personal_assistant.workers.routing import queue_for
 from personal_assistant.workers.runtime import runtime
 
 log = logging.getLogger(__name__)
 
-REAPER = "personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs"
-PURGE = "personal_assistant.workers.tasks.maintenance_tasks.purge_old_runs"
-CLEANUP_EXPORTS = "personal_assistant.workers.tasks.file_tasks.cleanup_exports"
-SYNC_CALENDARS = "personal_assistant.workers.tasks.sync_tasks.sync_calendars"
-DIGESTS = "personal_assistant.workers.tasks.email_tasks.send_daily_digests"
+_TASKS = "personal_assistant.workers.tasks"
+REAPER = f"{_TASKS}.maintenance_tasks.reap_expired_runs"
+
+
+def beat_entries(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Beat's own entries: name -> task and period, each sent to its routed queue."""
+    every = {
+        "reap-expired-runs": (REAPER, timedelta(seconds=settings.reaper_interval_seconds)),
+        "purge-old-runs": (f"{_TASKS}.maintenance_tasks.purge_old_runs", timedelta(hours=1)),
+        "cleanup-exports": (f"{_TASKS}.file_tasks.cleanup_exports", timedelta(hours=1)),
+        "sync-calendars": (f"{_TASKS}.sync_tasks.sync_calendars", timedelta(minutes=1)),
+        "send-daily-digests": (f"{_TASKS}.email_tasks.send_daily_digests", timedelta(minutes=1)),
+    }
+    return {
+        name: {"task": task, "schedule": period, "options": {"queue": queue_for(task)}}
+        for name, (task, period) in every.items()
+    }
 
 
 class DatabaseScheduler(Scheduler):
@@ -45,33 +57,7 @@ class DatabaseScheduler(Scheduler):
         return cast(PersonalAssistantCelery, self.app).pa_settings
 
     def setup_schedule(self) -> None:
-        entries: dict[str, Any] = {
-            "reap-expired-runs": {
-                "task": REAPER,
-                "schedule": timedelta(seconds=self.settings.reaper_interval_seconds),
-                "options": {"queue": queue_for(REAPER)},
-            },
-            "purge-old-runs": {
-                "task": PURGE,
-                "schedule": timedelta(hours=1),
-                "options": {"queue": queue_for(PURGE)},
-            },
-            "cleanup-exports": {
-                "task": CLEANUP_EXPORTS,
-                "schedule": timedelta(hours=1),
-                "options": {"queue": queue_for(CLEANUP_EXPORTS)},
-            },
-            "sync-calendars": {
-                "task": SYNC_CALENDARS,
-                "schedule": timedelta(seconds=60),
-                "options": {"queue": queue_for(SYNC_CALENDARS)},
-            },
-            "send-daily-digests": {
-                "task": DIGESTS,
-                "schedule": timedelta(seconds=60),
-                "options": {"queue": queue_for(DIGESTS)},
-            },
-        }
+        entries: dict[str, Any] = dict(beat_entries(self.settings))
         self.merge_inplace(entries)
         self.install_default_entries(self.schedule)
 
@@ -84,7 +70,7 @@ class DatabaseScheduler(Scheduler):
         try:
             if self._ai is None:  # kept: it caches parsed schedules between ticks
                 publish = run_publisher(self.app, per_message=settings.runs_per_message)
-                self._ai = runtime.scheduler(settings, publish)
+                self._ai = runtime.scheduler(settings, publish, run_backlog(self.app))
             ai_delay = runtime.run(self._ai.tick(utcnow()))
         except Exception:
             self._failures += 1
