@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration e2e bench docs workers clean
+.PHONY: run test lint typecheck unit integration e2e chaos bench docs workers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+
+## The fault-injection suite alone; prints the reliability table and writes docs/reliability.md.
+chaos: $(STAMP)
+	PA_CHAOS_WRITE_DOC=1 $(BIN)/pytest tests/chaos
 
 ## Rewrite the parts of docs/ derived from the code (the queue reference).
 docs: $(STAMP)

@@ -109,12 +109,16 @@ class Settings(BaseSettings):
         default=16, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY"
     )
     worker_pool: WorkerPool = Field(default="threads", validation_alias="WORKER_POOL")
+    delivery_lease_seconds: float = Field(default=60.0, gt=0, validation_alias="DELIVERY_LEASE")
     # Retention of finished runs (0: keep them forever) and exports.
     retention_days: int = Field(default=90, ge=0, validation_alias="RETENTION_DAYS")
     retention_batch: int = Field(default=1000, ge=1, le=100_000, validation_alias="RETENTION_BATCH")
     export_dir_raw: Path | None = Field(default=None, validation_alias="EXPORT_DIR")
     export_ttl_hours: float = Field(default=24.0, gt=0, validation_alias="EXPORT_TTL_HOURS")
     max_in_flight: int = Field(default=500, ge=1, le=100_000, validation_alias="MAX_IN_FLIGHT")
+    heartbeat_interval_seconds: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias="HEARTBEAT_INTERVAL"
+    )
 
     @field_validator(
         "database_url_raw", "redis_url_raw", "broker_url_raw", "result_backend_raw", mode="before"

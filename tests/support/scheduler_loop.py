@@ -11,7 +11,7 @@ from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
 from personal_assistant.workers.celery_app import app
-from personal_assistant.workers.dispatch import publish_runs
+from personal_assistant.workers.dispatch import publish_runs, run_backlog
 
 
 async def main(idle: float) -> None:
@@ -25,7 +25,7 @@ async def main(idle: float) -> None:
         claimed += len(ids)  # type: ignore[arg-type]
         publish_runs(app, ids, per_message=settings.runs_per_message)  # type: ignore[arg-type]
 
-    scheduler = TaskScheduler(engine, settings, publish)
+    scheduler = TaskScheduler(engine, settings, publish, backlog=run_backlog(app))
     quiet_since = time.monotonic()
     while time.monotonic() - quiet_since < idle:
         before = claimed

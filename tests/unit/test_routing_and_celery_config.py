@@ -3,7 +3,7 @@ from __future__ import annotations
 from kombu import Queue
 
 from personal_assistant.config import Settings
-from personal_assistant.workers.celery_app import celery_config
+from personal_assistant.workers.celery_app import REDIS_TRANSPORT, celery_config
 from personal_assistant.workers.routing import QUEUES, ROUTES, routed_queues, worker_queues
 
 
@@ -51,7 +51,8 @@ def test_rediss_urls_with_a_password_build_broker_and_backend(tmp_path) -> None:
     assert backend.connparams["ssl_cert_reqs"] == ssl.CERT_REQUIRED
     assert "s3cret" not in repr(backend) and "s3cret" not in app.conf.humanize(with_defaults=False)
     with app.connection_for_write() as conn:
-        assert conn.transport_cls == "rediss"
+        assert conn.transport_cls == REDIS_TRANSPORT  # kombu's Redis transport, subclassed
+        assert conn.ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}  # TLS, as rediss:// says
         assert "s3cret" not in conn.as_uri()
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from personal_assistant.errors import ConfigurationError
@@ -79,6 +79,20 @@ def make_async_engine(url: str, *, pooled: bool = True, pool_size: int = 10) -> 
     if target.get_backend_name() == "sqlite":
         _install_sqlite_hooks(engine.sync_engine)
     return engine
+
+
+async def limit_idle_in_transaction(conn: AsyncConnection, seconds: float) -> None:
+    """End this transaction, and its session, should the client sit idle in it ``seconds``.
+
+    For short transactions that lock rows other processes recover (runs, tasks): a process
+    stopped or frozen between two statements would otherwise keep them locked, skipped by
+    every ``SKIP LOCKED`` reader, for as long as it is gone. PostgreSQL only (``SET LOCAL``:
+    the limit ends with the transaction); a no-op on SQLite, where a stalled writer holds the
+    whole database anyway and the others time out after the busy timeout.
+    """
+    if conn.dialect.name == "postgresql":
+        milliseconds = max(1, round(seconds * 1000))
+        await conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {milliseconds}"))
 
 
 def make_sync_engine(url: str, *, pooled: bool = False) -> Engine:

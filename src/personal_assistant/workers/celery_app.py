@@ -21,6 +21,7 @@ from personal_assistant.config import Settings
 from personal_assistant.workers.routing import QUEUES, ROUTES, TASK_MODULES
 
 EMBEDDED_TRANSPORT = "personal_assistant.workers.embedded_broker:Transport"
+REDIS_TRANSPORT = "personal_assistant.workers.redis_broker:Transport"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -29,6 +30,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     result_transport_options: dict[str, Any] = {}
     broker: dict[str, Any] = {"broker_url": settings.broker_url}
     if settings.broker_is_redis:
+        # kombu's Redis transport, but a lost connection cannot make a worker exit.
+        broker["broker_transport"] = REDIS_TRANSPORT
         transport_options["visibility_timeout"] = settings.visibility_timeout_seconds
         if settings.redis_key_prefix:
             transport_options["global_keyprefix"] = settings.redis_key_prefix

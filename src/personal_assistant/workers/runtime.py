@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,7 +29,7 @@ from personal_assistant.tools.ai_scheduler.notification_service import (
 )
 from personal_assistant.tools.ai_scheduler.run_processor import RunProcessor
 from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
-from personal_assistant.tools.ai_scheduler.task_scheduler import Publish, TaskScheduler
+from personal_assistant.tools.ai_scheduler.task_scheduler import Backlog, Publish, TaskScheduler
 
 T = TypeVar("T")
 
@@ -91,14 +92,20 @@ class Runtime:
             self._pid = os.getpid()
         return self._services
 
-    def scheduler(self, settings: Settings, publish: Publish) -> TaskScheduler:
-        return TaskScheduler(self.services(settings).engine, settings, publish)
+    def scheduler(
+        self, settings: Settings, publish: Publish, backlog: Backlog | None = None
+    ) -> TaskScheduler:
+        return TaskScheduler(self.services(settings).engine, settings, publish, backlog=backlog)
 
     async def _build(self, settings: Settings) -> Services:
         engine = make_async_engine(settings.database_url, pool_size=10)
         executor = TaskExecutor(build_agent(settings), timeout=settings.run_timeout_seconds)
         processor = RunProcessor(engine, executor, settings, worker_id=worker_id())
-        notifications = NotificationService(engine, apprise_transports())
+        notifications = NotificationService(
+            engine,
+            apprise_transports(),
+            lease=timedelta(seconds=settings.delivery_lease_seconds),
+        )
         return Services(settings, engine, processor, notifications)
 
 

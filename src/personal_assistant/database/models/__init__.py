@@ -7,6 +7,7 @@ from personal_assistant.database.models.notification_channels import Notificatio
 from personal_assistant.database.models.notifications import Notification
 from personal_assistant.database.models.task_runs import TaskRun
 from personal_assistant.database.models.users import User
+from personal_assistant.database.models.worker_heartbeats import WorkerHeartbeat
 
 __all__ = [
     "AITask",
@@ -17,4 +18,5 @@ __all__ = [
     "NotificationChannel",
     "TaskRun",
     "User",
+    "WorkerHeartbeat",
 ]

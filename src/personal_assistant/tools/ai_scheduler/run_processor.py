@@ -4,7 +4,8 @@ One message carries one or many run ids. The batch costs a handful of database r
 whatever its size: one claim (a compare-and-set), one load, one write of all outcomes. Agent
 calls run concurrently on the process's event loop. At most ``MAX_IN_FLIGHT`` runs are claimed
 and unfinished in a process at once: capacity is reserved *before* the claim, so a claimed run
-never waits for a slot while its lease runs out.
+never waits for a slot while its lease runs out. From its first batch on, the process beats
+(:mod:`~personal_assistant.tools.ai_scheduler.heartbeat`), so that a stalled worker is reported.
 """
 
 from __future__ import annotations
@@ -16,15 +17,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.config import Settings
+from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler import run_store
+from personal_assistant.tools.ai_scheduler.heartbeat import Heartbeat
 from personal_assistant.tools.ai_scheduler.outcomes import RetryPolicy
-from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
+from personal_assistant.tools.ai_scheduler.task_executor import Outcome, TaskExecutor
 
 log = logging.getLogger(__name__)
+
+#: Pause before storing outcomes again after the database failed; it doubles, up to the max.
+RECORD_RETRY_S = 0.25
+RECORD_RETRY_MAX_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -106,8 +114,13 @@ class RunProcessor:
         self._lease = timedelta(
             seconds=settings.run_timeout_seconds + settings.lease_margin_seconds
         )
+        self._delivery_lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.heartbeat = Heartbeat(
+            engine, worker_id, interval=settings.heartbeat_interval_seconds, clock=clock
+        )
 
     async def process(self, run_ids: Sequence[int]) -> BatchReport:
+        self.heartbeat.ensure_started()  # from the first message on: this process claims runs
         report = EMPTY
         step = self._capacity.limit
         for start in range(0, len(run_ids), step):
@@ -116,10 +129,27 @@ class RunProcessor:
                 report += await self._process(chunk)
         return report
 
-    async def _process(self, run_ids: Sequence[int]) -> BatchReport:
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on runs that PostgreSQL ends if this process stalls in it.
+
+        A process stopped or frozen between two statements keeps the rows it locked (runs it
+        was claiming, recording or reaping): the dispatcher and the reaper skip locked rows, so
+        those runs would wait for it however long it is gone. Idle in the transaction for
+        ``LEASE_MARGIN`` (the time allowed for storing an outcome), it is presumed dead and its
+        transaction rolled back: claimed runs are sent again, and running ones are retried when
+        their lease ends. Should it resume, its connection is closed; the compare-and-set still
+        decides what it may write.
+        """
         async with self._engine.begin() as conn:
+            await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
+            yield conn
+
+    async def _process(self, run_ids: Sequence[int]) -> BatchReport:
+        claimed_at = self._clock()
+        async with self._transaction() as conn:
             claimed = await run_store.claim(
-                conn, run_ids, worker_id=self._worker_id, now=self._clock(), lease=self._lease
+                conn, run_ids, worker_id=self._worker_id, now=claimed_at, lease=self._lease
             )
         if not claimed:
             log.info("event=runs_not_claimed run_ids=%s", list(run_ids))
@@ -132,15 +162,7 @@ class RunProcessor:
                 run.request.attempt,
             )
         outcomes = await asyncio.gather(*(self._executor.execute(run.request) for run in claimed))
-        async with self._engine.begin() as conn:
-            recorded = await run_store.record(
-                conn,
-                claimed,
-                outcomes,
-                now=self._clock(),
-                policy=self._policy,
-                pause_after=self._settings.pause_after_failures,
-            )
+        recorded = await self._record(claimed, outcomes, until=claimed_at + self._lease)
         for outcome in outcomes:
             if outcome.ok:
                 log.info(
@@ -156,8 +178,52 @@ class RunProcessor:
             recorded.pending_notifications,
         )
 
+    async def _record(
+        self,
+        claimed: Sequence[run_store.ClaimedRun],
+        outcomes: Sequence[Outcome],
+        *,
+        until: datetime,
+    ) -> run_store.Recorded:
+        """Store the outcomes; while the database cannot be reached, try again until ``until``.
+
+        The agent's answers are worth keeping. Were the write simply dropped (a database
+        restart between the claim and the write), the runs would stay ``running`` until their
+        lease ends (``until``: ``RUN_TIMEOUT`` + ``LEASE_MARGIN`` after the claim) and the
+        reaper retried them, calling the agent again. Writing again is safe: ``record`` writes
+        only the runs this attempt still owns, so a write that committed before its connection
+        broke, or a run the reaper took back, is counted stale.
+        """
+        pause = RECORD_RETRY_S
+        while True:
+            try:
+                async with self._transaction() as conn:
+                    return await run_store.record(
+                        conn,
+                        claimed,
+                        outcomes,
+                        now=self._clock(),
+                        policy=self._policy,
+                        pause_after=self._settings.pause_after_failures,
+                        delivery_lease=self._delivery_lease,
+                    )
+            except (OperationalError, InterfaceError) as exc:
+                if self._clock() + timedelta(seconds=pause) >= until:
+                    raise
+                log.warning(
+                    "event=outcomes_not_stored run_ids=%s retry_in=%.2f error=%s",
+                    [run.request.run_id for run in claimed],
+                    pause,
+                    type(exc.orig or exc).__name__,
+                )
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, RECORD_RETRY_MAX_S)
+
     async def reap(self) -> tuple[int, tuple[int, ...]]:
-        async with self._engine.begin() as conn:
+        async with self._transaction() as conn:
             return await run_store.reap_expired(
-                conn, now=self._clock(), pause_after=self._settings.pause_after_failures
+                conn,
+                now=self._clock(),
+                pause_after=self._settings.pause_after_failures,
+                delivery_lease=self._delivery_lease,
             )

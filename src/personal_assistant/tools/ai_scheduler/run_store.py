@@ -132,6 +132,7 @@ async def record(
     now: datetime,
     policy: RetryPolicy,
     pause_after: int,
+    delivery_lease: timedelta = DELIVERY_SWEEP_AFTER,
 ) -> Recorded:
     """Store the outcomes of attempts, in the caller's transaction.
 
@@ -220,6 +221,7 @@ async def record(
         [(by_run[s.run_id], True, s.result) for s in successes]
         + [(run, False, text) for run, text in failures],
         now=now,
+        delivery_lease=delivery_lease,
     )
     return Recorded(len(successes), len(retries), len(failures), stale, pending)
 
@@ -283,8 +285,14 @@ async def _update_tasks_after_failure(
 
 
 async def _write_notifications(
-    conn: AsyncConnection, finished: Sequence[tuple[ClaimedRun, bool, str]], *, now: datetime
+    conn: AsyncConnection,
+    finished: Sequence[tuple[ClaimedRun, bool, str]],
+    *,
+    now: datetime,
+    delivery_lease: timedelta,
 ) -> tuple[int, ...]:
+    """The outbox rows of finished runs; pending ones wait ``delivery_lease`` for their message
+    before the reaper's sweep sends them again."""
     notes = []
     for run, succeeded, text in finished:
         message = notification_service.compose(run.request.title, succeeded=succeeded, text=text)
@@ -300,12 +308,17 @@ async def _write_notifications(
                     body=message.body,
                 )
             )
-    inserted = await insert_notifications(conn, notes, now=now, sweep_at=now + DELIVERY_SWEEP_AFTER)
+    inserted = await insert_notifications(conn, notes, now=now, sweep_at=now + delivery_lease)
     return tuple(i for i, status in inserted if status == NotificationStatus.PENDING)
 
 
 async def reap_expired(
-    conn: AsyncConnection, *, now: datetime, pause_after: int, limit: int = 1000
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    pause_after: int,
+    limit: int = 1000,
+    delivery_lease: timedelta = DELIVERY_SWEEP_AFTER,
 ) -> tuple[int, tuple[int, ...]]:
     """Runs whose worker vanished (running, lease expired): retry now, or fail if out of tries.
 
@@ -365,7 +378,9 @@ async def reap_expired(
         ]
         await fail_runs(conn, failures, now=now)
         await _update_tasks_after_failure(conn, failures, pause_after=pause_after)
-        pending = await _write_notifications(conn, [(c, False, t) for c, t in failures], now=now)
+        pending = await _write_notifications(
+            conn, [(c, False, t) for c, t in failures], now=now, delivery_lease=delivery_lease
+        )
     return len(rows), pending
 
 

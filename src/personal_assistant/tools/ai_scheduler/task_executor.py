@@ -2,19 +2,50 @@
 
 It never raises for an agent failure and never reports a failure as success: a timeout, an
 agent error or an unexpected exception becomes an :class:`Outcome` with ``ok=False`` and the
-reason.
+reason. Nor does it hand over what the database cannot store (:func:`storable_reply`,
+:func:`storable_text`): an agent's answer is outside input, and one unstorable outcome would
+fail the transaction that records its whole batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from personal_assistant.agents.base import Agent, AgentReply, AgentRequest
 from personal_assistant.errors import AgentError
 
 log = logging.getLogger(__name__)
+
+#: ``task_runs.agent_model`` is a ``String(200)``; token counts are PostgreSQL ``integer``s.
+MODEL_MAX = 200
+COUNT_MAX = 2**31 - 1
+#: PostgreSQL text cannot hold NUL; UTF-8 cannot encode a lone surrogate (JSON's "\ud83d").
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as the database can store it (pure): NULs dropped, lone surrogates replaced
+    by U+FFFD (a surrogate pair decoded by ``json`` is one character, and stays)."""
+    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", text)
+
+
+def storable_reply(reply: AgentReply) -> AgentReply:
+    """``reply`` as a run can store it (pure): its text and model name as
+    :func:`storable_text` makes them, the model name cut to its column, and a token count that
+    no integer column holds left out."""
+
+    def count(value: int | None) -> int | None:
+        return value if value is not None and 0 <= value <= COUNT_MAX else None
+
+    return AgentReply(
+        text=storable_text(reply.text),
+        model=storable_text(reply.model)[:MODEL_MAX],
+        prompt_tokens=count(reply.prompt_tokens),
+        completion_tokens=count(reply.completion_tokens),
+    )
 
 
 @dataclass(frozen=True)
@@ -37,6 +68,12 @@ class TaskExecutor:
         self._timeout = timeout
 
     async def execute(self, request: AgentRequest) -> Outcome:
+        outcome = await self._attempt(request)
+        if outcome.error is None:
+            return outcome
+        return replace(outcome, error=storable_text(outcome.error))
+
+    async def _attempt(self, request: AgentRequest) -> Outcome:
         try:
             reply = await asyncio.wait_for(self.agent.complete(request), timeout=self._timeout)
         except AgentError as exc:
@@ -62,6 +99,7 @@ class TaskExecutor:
                 self.agent.name,
                 error=f"agent crashed: {type(exc).__name__}: {exc}",
             )
+        reply = storable_reply(reply)
         if not reply.text.strip():
             return Outcome(
                 request.run_id, request.attempt, self.agent.name, error="the agent returned no text"

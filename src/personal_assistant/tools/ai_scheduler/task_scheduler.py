@@ -7,6 +7,10 @@ run ids to ``publish``. It also re-sends runs that are owed a dispatch (new, due
 whose message was lost) and returns the seconds until the next thing is due. Any number of
 schedulers may tick at once: the unique key ``(task_id, scheduled_for)`` makes a duplicate run
 impossible, and ``SKIP LOCKED`` keeps them from waiting on each other.
+
+A queued run is sent again only when its message may be lost: while messages wait in the run
+queue (``backlog``), its message is presumed to be waiting among them and its lease is renewed
+instead (see :meth:`TaskScheduler.dispatch_owed`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from personal_assistant.tools.ai_scheduler.bulk import NewRun, insert_runs, set_
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Sequence[int]], None]
+#: How many messages wait in the broker's run queue for a worker; None when it cannot tell.
+Backlog = Callable[[], int | None]
 
 #: A tick never claims for longer than this before returning (it returns 0: call again).
 TICK_BUDGET_S = 2.0
@@ -74,10 +80,18 @@ class ClaimReport:
 
 
 class TaskScheduler:
-    def __init__(self, engine: AsyncEngine, settings: Settings, publish: Publish) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        publish: Publish,
+        *,
+        backlog: Backlog | None = None,
+    ) -> None:
         self._engine = engine
         self._settings = settings
         self._publish = publish
+        self._backlog = backlog
         self._lease = timedelta(seconds=settings.dispatch_lease_seconds)
         self._grace = timedelta(seconds=settings.misfire_grace_seconds)
 
@@ -199,32 +213,56 @@ class TaskScheduler:
     async def dispatch_owed(self, now: datetime) -> int:
         """Send runs owed a dispatch: queued ones whose lease expired and retries now due.
 
+        A queued run whose lease expired was sent and not claimed: its message was lost, or it
+        still waits behind others (a burst, workers down). While messages wait in the run
+        queue (``backlog``), the second is presumed: the lease is renewed and nothing is sent,
+        since a copy would only lengthen the queue (a backlog longer than ``DISPATCH_LEASE``
+        otherwise got a copy of every waiting run per lease, multiplying the workers' work).
+        With the queue empty, or the backlog unknown, the run is sent again. A retry now due
+        is always sent: it has no message yet. Returns the number of runs sent.
+
         One select per state, so each walks its own ``(state, lease_expires_at)`` index range
         in order instead of sorting every owed run.
         """
+        waiting = None if self._backlog is None else await asyncio.to_thread(self._backlog)
         limit = self._settings.claim_batch
         async with self._engine.begin() as conn:
             ids: list[int] = []
+            postponed: list[int] = []
             for state in (RunState.QUEUED, RunState.RETRYING):
-                ids += (
+                found = (
                     await conn.execute(
                         select(TaskRun.id)
                         .where(TaskRun.state == state, TaskRun.lease_expires_at <= now)
                         .order_by(TaskRun.lease_expires_at)
-                        .limit(limit - len(ids))
+                        .limit(limit - len(ids) - len(postponed))
                         .with_for_update(skip_locked=True)
                     )
                 ).scalars()
-                if len(ids) >= limit:
+                if state == RunState.QUEUED and waiting:
+                    postponed += found
+                else:
+                    ids += found
+                if len(ids) + len(postponed) >= limit:
                     break
-            if not ids:
-                return 0
-            await conn.execute(
-                update(TaskRun)
-                .where(TaskRun.id.in_(ids))
-                .values(state=RunState.QUEUED, lease_expires_at=now + self._lease)
-                .execution_options(synchronize_session=False)
-            )
+            if postponed:
+                await conn.execute(
+                    update(TaskRun)
+                    .where(TaskRun.id.in_(postponed))
+                    .values(lease_expires_at=now + self._lease)
+                    .execution_options(synchronize_session=False)
+                )
+            if ids:
+                await conn.execute(
+                    update(TaskRun)
+                    .where(TaskRun.id.in_(ids))
+                    .values(state=RunState.QUEUED, lease_expires_at=now + self._lease)
+                    .execution_options(synchronize_session=False)
+                )
+        if postponed:
+            log.info("event=redispatch_postponed count=%s waiting=%s", len(postponed), waiting)
+        if not ids:
+            return 0
         self._publish(list(ids))
         log.info("event=runs_dispatched count=%s", len(ids))
         return len(ids)

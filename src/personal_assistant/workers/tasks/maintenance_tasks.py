@@ -8,7 +8,7 @@ from datetime import timedelta
 from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler import retention
 from personal_assistant.workers.celery_app import app
-from personal_assistant.workers.dispatch import publish_notifications, run_publisher
+from personal_assistant.workers.dispatch import publish_notifications, run_backlog, run_publisher
 from personal_assistant.workers.runtime import runtime
 
 
@@ -28,7 +28,7 @@ def reap_expired_runs() -> dict[str, int]:
     owed_notifications = runtime.run(services.notifications.due(utcnow()))
     publish_notifications(app, owed_notifications)
     publish = run_publisher(app, per_message=settings.runs_per_message)
-    scheduler = runtime.scheduler(settings, publish)
+    scheduler = runtime.scheduler(settings, publish, run_backlog(app))
     resent = runtime.run(scheduler.dispatch_owed(utcnow()))
     return {"reaped": reaped, "resent": resent, "notifications_resent": len(owed_notifications)}
 

@@ -2,7 +2,9 @@
 
 A worker can answer a ping and still consume nothing (celery#8030 after a Redis reconnect),
 so health here is read from the database: how old the oldest owed run is, how overdue the
-most overdue task is, how many runs hold an expired lease. :func:`assess` is pure; the
+most overdue task is, how many runs hold an expired lease, and which workers hold running
+runs but stopped beating (:mod:`~personal_assistant.tools.ai_scheduler.heartbeat`): stopped,
+frozen or stuck, they are named before their runs' leases expire. :func:`assess` is pure; the
 snapshot is one read.
 """
 
@@ -15,7 +17,22 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.core.states import RunState, TaskStatus
-from personal_assistant.database.models import AITask, TaskRun
+from personal_assistant.database.models import AITask, TaskRun, WorkerHeartbeat
+
+
+@dataclass(frozen=True)
+class WorkerLoad:
+    """A worker that holds running runs, and when it last beat (None: never)."""
+
+    worker_id: str
+    running: int
+    last_beat_at: datetime | None
+    first_claimed_at: datetime | None  # when it claimed the oldest of those runs
+
+    def silent_for(self, now: datetime) -> float:
+        """Seconds since its last beat; without one, since it claimed its oldest run."""
+        since = self.last_beat_at or self.first_claimed_at
+        return 0.0 if since is None else max(0.0, (now - since).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -27,22 +44,30 @@ class Snapshot:
     expired_running: int
     last_finished_at: datetime | None
     active_tasks: int
+    workers: tuple[WorkerLoad, ...] = ()  # those holding running runs
 
 
 @dataclass(frozen=True)
 class Thresholds:
     max_queue_age_s: float = 60.0
     max_overdue_s: float = 30.0
+    #: ``STALE_AFTER_BEATS`` x ``HEARTBEAT_INTERVAL`` (``pa status`` derives it from settings).
+    max_heartbeat_age_s: float = 30.0
 
 
 @dataclass(frozen=True)
 class Health:
     snapshot: Snapshot
     problems: tuple[str, ...] = field(default_factory=tuple)
+    stalled: tuple[WorkerLoad, ...] = ()  # workers silent too long, the most silent first
 
     @property
     def healthy(self) -> bool:
         return not self.problems
+
+
+#: Stalled workers named one per line; more are counted.
+STALLED_LISTED = 5
 
 
 def _age(now: datetime, then: datetime | None) -> float | None:
@@ -66,7 +91,19 @@ def assess(snapshot: Snapshot, thresholds: Thresholds = Thresholds()) -> Health:
             f"{snapshot.expired_running} running run(s) hold an expired lease: a "
             "worker died; the reaper (maintenance_tasks) will retry them"
         )
-    return Health(snapshot, tuple(problems))
+    stalled = sorted(
+        (w for w in snapshot.workers if w.silent_for(now) > thresholds.max_heartbeat_age_s),
+        key=lambda w: -w.silent_for(now),
+    )
+    for worker in stalled[:STALLED_LISTED]:
+        problems.append(
+            f"worker {worker.worker_id} holds {worker.running} running run(s) and has not "
+            f"reported for {worker.silent_for(now):.0f} s: stopped or stuck? its runs are "
+            "retried when their lease expires"
+        )
+    if len(stalled) > STALLED_LISTED:
+        problems.append(f"{len(stalled) - STALLED_LISTED} more worker(s) stalled the same way")
+    return Health(snapshot, tuple(problems), tuple(stalled))
 
 
 async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
@@ -93,6 +130,19 @@ async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
             .select_from(TaskRun)
             .where(TaskRun.state == RunState.RUNNING, TaskRun.lease_expires_at <= now)
         )
+        workers = await conn.execute(
+            select(
+                TaskRun.worker_id,
+                func.count(),
+                func.max(WorkerHeartbeat.beat_at),
+                func.min(TaskRun.started_at),
+            )
+            .select_from(TaskRun)
+            .outerjoin(WorkerHeartbeat, WorkerHeartbeat.worker_id == TaskRun.worker_id)
+            .where(TaskRun.state == RunState.RUNNING, TaskRun.worker_id.is_not(None))
+            .group_by(TaskRun.worker_id)
+        )
+        loads = tuple(WorkerLoad(str(w), int(n), beat, claimed) for w, n, beat, claimed in workers)
         last_finished = await conn.scalar(select(func.max(TaskRun.finished_at)))
         active = await conn.scalar(
             select(func.count()).select_from(AITask).where(AITask.status == TaskStatus.ACTIVE)
@@ -105,4 +155,5 @@ async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
         expired_running=int(expired or 0),
         last_finished_at=last_finished,
         active_tasks=int(active or 0),
+        workers=loads,
     )

@@ -1,0 +1,105 @@
+"""Checks shared by the broker and database outage scenarios (2 and 3): did everything recover?
+
+An outage must leave no process dead or stuck in a failure loop: each process is still running,
+each worker starts runs after the outage (a worker alive but no longer consuming is the known
+Celery failure mode after a reconnect), and no process logs trouble once the outage is some
+seconds behind it. :func:`finish` checks that, records the scenario's row and asserts the
+invariants of :meth:`Chaos.outcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from chaos import report
+from chaos.harness import Chaos, Load, seed_one_shots_spread_bulk, sleep_until
+
+WORKERS = ("wa", "wb")
+PROCESSES = ("beat", *WORKERS)
+#: Log lines of a process that cannot reach Redis or PostgreSQL, or gave up.
+TROUBLE = (
+    "Connection to broker lost",
+    "Cannot connect to",
+    "Unrecoverable error",
+    "raised unexpected",
+    "Message Error",  # beat could not send one of its entries (the reaper)
+    "event=scheduler_tick_failed",
+    "event=heartbeat_failed",
+    "event=outcomes_not_stored",
+)
+#: In a worker's log: a reaper pass, which beat sends every ``REAPER_INTERVAL``.
+REAPER_TASK = "maintenance_tasks.reap_expired_runs["
+#: Trouble logged this long after the outage ended counts as not recovered.
+SETTLING = timedelta(seconds=15)
+
+
+def start(chaos: Chaos, count: int, *, spread: timedelta, delay_s: float = 1.0) -> Load:
+    """Beat and two workers, then ``count`` one-shots over ``spread``, each a ``delay_s`` call."""
+    chaos.beat()
+    for name in WORKERS:
+        chaos.worker(name)
+    for name in WORKERS:
+        chaos.wait_ready(name)
+    return seed_one_shots_spread_bulk(
+        chaos,
+        count,
+        start=datetime.now(UTC) + timedelta(seconds=3),
+        spread=spread,
+        context={"simulate_delay_seconds": delay_s},
+    )
+
+
+def finish(
+    chaos: Chaos, load: Load, *, back_at: datetime, recover: float | None, notes: str
+) -> None:
+    """Settle, record the row, and assert: invariants, processes alive, consuming, quiet."""
+    settled = chaos.settle(load, timeout=90)
+    settled_at = back_at + SETTLING
+    sleep_until(settled_at + timedelta(seconds=3))  # a few reaper passes after settling
+    exited = [n for n in PROCESSES if chaos.processes.procs[n].poll() is not None]
+    started = runs_started_since(chaos, back_at)
+    idle = [n for n in WORKERS if chaos.processes.procs[n].pid not in started]
+    still_failing = {
+        n: lines for n in PROCESSES if (lines := lines_after(chaos, n, settled_at, TROUBLE))
+    }
+    # Beat still sends its entries and a worker still runs them: the reaper ran after the outage.
+    reaped = [
+        line
+        for n in WORKERS
+        for line in lines_after(chaos, n, settled_at, (REAPER_TASK,))
+        if "succeeded in" in line
+    ]
+    outcome = chaos.outcome(load, recover, notes=notes)
+    report.record(outcome)
+    assert settled, chaos.logs(*PROCESSES)
+    assert not exited, chaos.logs(*exited)
+    assert not idle, (started, chaos.logs(*idle))
+    assert not still_failing, still_failing
+    assert reaped, chaos.logs(*PROCESSES)
+    assert outcome.clean, outcome
+
+
+def runs_started_since(chaos: Chaos, since: datetime) -> dict[int, int]:
+    """Runs whose (last) attempt started after ``since``, per worker process id."""
+    rows = chaos.db.rows(
+        "SELECT worker_id, count(*) AS n FROM task_runs "
+        "WHERE started_at > :t AND worker_id IS NOT NULL GROUP BY worker_id",
+        t=since,
+    )
+    return {int(row.worker_id.rsplit(":", 1)[1]): int(row.n) for row in rows}
+
+
+def lines_after(chaos: Chaos, name: str, after: datetime, needles: Sequence[str]) -> list[str]:
+    """Lines of ``name``'s log stamped after ``after`` that contain one of ``needles``."""
+    found = []
+    for line in chaos.processes.log(name).splitlines():
+        if not line.startswith("[") or not any(n in line for n in needles):
+            continue
+        try:  # "[2026-11-29 11:24:04,427: WARNING/MainProcess] ...", in local time
+            stamp = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").astimezone(UTC)
+        except ValueError:
+            continue
+        if stamp > after:
+            found.append(line[:300])
+    return found

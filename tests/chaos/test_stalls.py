@@ -1,0 +1,280 @@
+"""Scenario 7: workers that stop consuming (SIGSTOP) in the middle of agent calls.
+
+Under a steady load of one-shot tasks whose agent call takes a second, two of three workers
+are stopped with SIGSTOP while each holds ``running`` runs: alive as far as the kernel and
+Redis know, doing nothing. The first is stopped at any moment; the second in the middle of a
+database transaction on runs (a claim, a recording or a reaper pass), with rows locked.
+What must happen:
+
+* **detected and reported**: each stopped worker stops beating (``worker_heartbeats``), and
+  the health check names it, with the runs it holds, within a few heartbeat intervals;
+  ``pa status --json`` exits 1 and lists it under ``stalled_workers``;
+* **re-queued after the lease**: when their lease expires the reaper retries its runs, and the
+  worker still running finishes them (attempt 2, another ``worker_id``) while the two are
+  still stopped; so are the runs locked by the stopped transaction (PostgreSQL ends it after
+  ``LEASE_MARGIN``): every firing due before the stops has a final run before they resume;
+* **no second outcome**: after SIGCONT the stopped workers finish their agent calls and try to
+  store the results; the compare-and-set refuses them (counted ``stale``) and the runs finished
+  elsewhere are left exactly as they were.
+
+The workers here beat every second and their runs' lease is 22 s (``RUN_TIMEOUT`` 20 +
+``LEASE_MARGIN`` 2), so that a stall is reported well before the reaper takes its runs over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from chaos import report
+from chaos.harness import FINAL, Chaos, sleep_until
+from personal_assistant.database.engine import make_async_engine
+from personal_assistant.database.types import utcnow
+from personal_assistant.workers.utils.health import Thresholds, assess, take_snapshot
+
+HEARTBEAT = {"HEARTBEAT_INTERVAL": "1", "RUN_TIMEOUT": "20"}
+STALE_AFTER_S = 3.0  # STALE_AFTER_BEATS x HEARTBEAT_INTERVAL
+
+_SCRIPT = Path(sys.executable).with_name("pa")
+PA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "personal_assistant.cli.main"]
+
+#: Sessions of a process idle inside a transaction that has locked or written rows.
+IDLE_IN_TRANSACTION = """
+SELECT a.pid, a.query FROM pg_stat_activity a
+WHERE a.datname = current_database() AND a.state = 'idle in transaction'
+  AND a.client_port = ANY(:ports) AND a.backend_xid IS NOT NULL
+"""
+#: Statements of the worker's own transactions on runs (``RunProcessor``: claim, record, reap),
+#: each run after the runs concerned were locked: the claim's update and loads, the recording.
+RUN_TRANSACTION = re.compile(
+    r"attempt=\(task_runs\.attempt \+|^SELECT task_runs\.id, task_runs\.task_id|row_number\(\)"
+    r"|^SELECT task_runs\.id, task_runs\.attempt\s+FROM task_runs\s+WHERE task_runs\.id IN"
+    r"|^INSERT INTO notifications|^UPDATE ai_tasks SET last_run_at"
+)
+
+
+def worker_id(pid: int) -> str:
+    """The id a worker process writes on the runs it claims (``runtime.worker_id``)."""
+    return f"{socket.gethostname()}:{pid}"
+
+
+def held_runs(chaos: Chaos, pid: int) -> set[int]:
+    rows = chaos.db.rows(
+        "SELECT id FROM task_runs WHERE state = 'running' AND worker_id = :w", w=worker_id(pid)
+    )
+    return {row.id for row in rows}
+
+
+def local_ports(pid: int) -> list[int]:
+    """The local TCP ports of a process's sockets (its database connections among them)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def stalled_by_health(chaos: Chaos) -> set[str]:
+    """The workers the health check reports stalled now (the function ``pa status`` calls)."""
+
+    async def check() -> set[str]:
+        engine = make_async_engine(chaos.database_url, pooled=False)
+        try:
+            snapshot = await take_snapshot(engine, utcnow())
+        finally:
+            await engine.dispose()
+        health = assess(snapshot, Thresholds(max_heartbeat_age_s=STALE_AFTER_S))
+        return {w.worker_id for w in health.stalled}
+
+    return asyncio.run(check())
+
+
+def pa_status(chaos: Chaos) -> tuple[int, dict[str, object]]:
+    env = {**os.environ, **chaos.settings_env(**HEARTBEAT)}
+    done = subprocess.run(
+        [*PA, "status", "--json"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def stale_results(log: str) -> int:
+    """Outcomes the compare-and-set refused, from the worker's ``execute_ai_task`` returns."""
+    return sum(int(n) for n in re.findall(r"'stale': (\d+)", log))
+
+
+@dataclass
+class Stall:
+    """A stopped worker: the runs it held (read after the stop: frozen), when it stopped, and
+    the statement its idle transaction last ran, if it was stopped inside one."""
+
+    runs: set[int]
+    at: float  # monotonic
+    in_transaction: str | None = None
+
+
+def stop_when(chaos: Chaos, pid: int, ready: Callable[[], str | bool | None]) -> Stall:
+    """SIGSTOP ``pid`` at a moment it holds running runs and ``ready()`` is truthy after the stop.
+
+    Otherwise SIGCONT, wait a moment (random, so as not to fall into step with the worker), and
+    try again, for at most 60 s.
+    """
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if held_runs(chaos, pid):
+            os.kill(pid, signal.SIGSTOP)
+            at, runs, state = time.monotonic(), held_runs(chaos, pid), ready()
+            if runs and state:
+                return Stall(runs, at, state if isinstance(state, str) else None)
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(random.uniform(0.01, 0.05))
+    raise AssertionError(f"worker {pid} was never caught in the wanted state")
+
+
+@contextmanager
+def stopped(chaos: Chaos, victims: dict[str, int]) -> Iterator[dict[str, Stall]]:
+    """Stop ``wa`` at any moment and ``wb`` inside a transaction on runs; SIGCONT on leaving."""
+    held: dict[str, Stall] = {}
+    try:
+        held["wa"] = stop_when(chaos, victims["wa"], lambda: True)
+        ports = local_ports(victims["wb"])
+
+        def in_transaction() -> str | None:
+            rows = chaos.db.rows(IDLE_IN_TRANSACTION, ports=ports)
+            found = [row.query for row in rows if RUN_TRANSACTION.search(row.query)]
+            return found[0][:80] if found else None
+
+        held["wb"] = stop_when(chaos, victims["wb"], in_transaction)
+        yield held
+    finally:
+        for pid in victims.values():
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_workers_stopped_mid_run(chaos: Chaos) -> None:
+    load = chaos.seed_one_shots(
+        150, spread=timedelta(seconds=36), context={"simulate_delay_seconds": 1.0}
+    )
+    chaos.beat()
+    pids = {name: chaos.worker(name, **HEARTBEAT) for name in ("wa", "wb", "wc")}
+    for name in pids:
+        chaos.wait_ready(name)
+    victims = {name: pids[name] for name in ("wa", "wb")}
+    ids = {name: worker_id(pid) for name, pid in victims.items()}
+    sleep_until(load.first + timedelta(seconds=3))
+
+    with stopped(chaos, victims) as held:
+        both_stopped = datetime.now(UTC)
+        stopped_at = min(stall.at for stall in held.values())
+        all_held = set().union(*(stall.runs for stall in held.values()))
+        # Detected: the health check names both, while they still hold their runs.
+        detected: dict[str, float] = {}
+        deadline = time.monotonic() + 60
+        while len(detected) < len(ids) and time.monotonic() < deadline:
+            reported = stalled_by_health(chaos)
+            for name, wid in ids.items():
+                if wid in reported and name not in detected:
+                    detected[name] = time.monotonic() - held[name].at
+            time.sleep(0.2)
+        assert set(detected) == set(ids), (detected, chaos.logs(*pids))
+        # Reported by `pa status --json`, as an operator sees it.
+        code, status = pa_status(chaos)
+        listed = {w["worker_id"] for w in status["stalled_workers"]}  # type: ignore[attr-defined]
+        assert code == 1 and set(ids.values()) <= listed, status
+        # Re-queued after the lease: every held run finishes on the worker still running, and
+        # every firing due before the stops has a final run, the stopped workers still stopped.
+        due = sum(1 for at in load.fires_at.values() if at <= both_stopped)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if chaos.final_runs(both_stopped) >= due:
+                break
+            time.sleep(0.25)
+        recovered_s = time.monotonic() - stopped_at
+        finished = chaos.final_runs(both_stopped)
+        assert finished >= due, (finished, due, chaos.counts(), chaos.logs("wc"))
+        before_resume = chaos.db.rows(
+            "SELECT id, state, attempt, worker_id, finished_at, result FROM task_runs "
+            "WHERE id = ANY(:ids) ORDER BY id",
+            ids=list(all_held),
+        )
+        assert all(
+            row.state in FINAL and row.attempt >= 2 and row.worker_id not in ids.values()
+            for row in before_resume
+        ), before_resume
+
+    # Resumed: each stopped worker finishes its agent calls; its late outcomes are refused
+    # (stale), or their write fails if PostgreSQL ended its transaction. The runs finished
+    # elsewhere must stay exactly as they were.
+    expected_stale = len(held["wa"].runs)
+    deadline = time.monotonic() + 30
+    while stale_results(chaos.processes.log("wa")) < expected_stale:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert chaos.settle(load, timeout=90), chaos.logs(*pids)
+    refused = {name: stale_results(chaos.processes.log(name)) for name in victims}
+    log_wb = chaos.processes.log("wb")
+    after_resume = chaos.db.rows(
+        "SELECT id, state, attempt, worker_id, finished_at, result FROM task_runs "
+        "WHERE id = ANY(:ids) ORDER BY id",
+        ids=list(all_held),
+    )
+    assert after_resume == before_resume
+    # wb's transaction was ended by PostgreSQL: on resuming, that batch failed to write.
+    ended = sum(
+        1
+        for line in log_wb.splitlines()
+        if "execute_ai_task[" in line
+        and "raised unexpected" in line
+        and ("idle-in-transaction timeout" in line or "closed the connection" in line)
+    )
+    outcome = chaos.outcome(
+        load,
+        recovered_s,
+        notes=(
+            f"2 of 3 workers SIGSTOPped holding {len(all_held)} running runs, one inside a "
+            f"transaction; reported stalled after {max(detected.values()):.1f} s; every run "
+            f"due finished elsewhere after {recovered_s:.0f} s, still stopped (lease 22 s); "
+            f"{sum(refused.values())} late outcomes refused (stale)"
+        ),
+    )
+    outcome.extra.update(
+        {
+            "held_runs": {name: len(stall.runs) for name, stall in held.items()},
+            "stopped_inside": held["wb"].in_transaction,
+            "transactions_ended_by_postgres": ended,
+            "detected_s": {name: round(s, 1) for name, s in detected.items()},
+            "stale_refused": refused,
+        }
+    )
+    report.record(outcome)
+    assert outcome.clean, outcome
