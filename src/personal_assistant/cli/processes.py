@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -148,6 +149,12 @@ async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]
 
     engine = make_async_engine(settings.database_url, pooled=False)
     final = [RunState.SUCCEEDED, RunState.FAILED]
+    # Ctrl-C ends the loop between two polls: a KeyboardInterrupt raised in the middle of a
+    # database call could leave aiosqlite's connection thread open, and the process hanging.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         async with engine.connect() as conn:
             last_run = await conn.scalar(select(TaskRun.id).order_by(TaskRun.id.desc())) or 0
@@ -155,7 +162,7 @@ async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]
                 await conn.scalar(select(Notification.id).order_by(Notification.id.desc())) or 0
             )
         seen_runs: set[int] = set()
-        while True:
+        while not stop.is_set():
             for name, proc in children.items():
                 if proc.poll() is not None:
                     raise typer.Exit(_died(name, proc, settings))
@@ -204,8 +211,11 @@ async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]
                     f"notification {n.id} [{n.channel}, {n.status}] {n.title}: "
                     f"{n.body.splitlines()[0]}"
                 )
-            await asyncio.sleep(0.5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         await engine.dispose()
 
 
