@@ -12,7 +12,6 @@ sync died is claimed again when its lease is over.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from personal_assistant.database.models import AITask, CalendarEvent, CalendarFe
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
 from personal_assistant.tools.ai_scheduler import task_inputs as check
 from personal_assistant.tools.ai_scheduler.channel_store import check_task_channels
+from personal_assistant.tools.ai_scheduler.channels import slug
 
 ACTIVE = "active"
 PAUSED = "paused"
@@ -40,7 +40,6 @@ INTERVAL_MAX = 10_080
 #: How long a claimed feed is left alone by other sweeps while its sync runs.
 SYNC_LEASE = timedelta(minutes=5)
 
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _SCHEMES = {"http": "http", "https": "https", "webcal": "https", "webcals": "https"}
 _MASK = "****"
 #: Shorter secrets are too common in messages to be replaced by :func:`scrub`.
@@ -67,17 +66,7 @@ class FeedSpec:
 
 def feed_name(value: object, field: str = "name") -> str:
     """Lower-case letters, digits, ``-`` and ``_``, at most 48 characters (``work``)."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError("must not be empty", field=field)
-    name = value.strip()
-    if len(name) > NAME_MAX:
-        raise ValidationError(f"must be at most {NAME_MAX} characters", field=field)
-    if not _NAME_RE.fullmatch(name):
-        raise ValidationError(
-            f"{name!r} must be lower-case letters, digits, '-' or '_' (e.g. work or family)",
-            field=field,
-        )
-    return name
+    return slug(value, field=field, max_len=NAME_MAX, example="work or family")
 
 
 def feed_url(value: object) -> str:

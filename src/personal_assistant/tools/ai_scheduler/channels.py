@@ -104,19 +104,24 @@ class ChannelSpec:
         )
 
 
-def channel_name(value: object, field: str = "name") -> str:
-    """A channel name: lower-case letters, digits, ``-`` and ``_``; ``in_app`` is reserved."""
+def slug(value: object, *, field: str, max_len: int, example: str) -> str:
+    """A user-chosen name: lower-case letters, digits, ``-`` and ``_``, at most ``max_len``."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("must not be empty", field=field)
     name = value.strip()
-    if len(name) > NAME_MAX:
-        raise ValidationError(f"must be at most {NAME_MAX} characters", field=field)
+    if len(name) > max_len:
+        raise ValidationError(f"must be at most {max_len} characters", field=field)
     if not _NAME_RE.fullmatch(name):
         raise ValidationError(
-            f"{name!r} must be lower-case letters, digits, '-' or '_' (e.g. work-slack)",
+            f"{name!r} must be lower-case letters, digits, '-' or '_' (e.g. {example})",
             field=field,
         )
     return name
+
+
+def channel_name(value: object, field: str = "name") -> str:
+    """A channel name: lower-case letters, digits, ``-`` and ``_``; ``in_app`` is reserved."""
+    return slug(value, field=field, max_len=NAME_MAX, example="work-slack")
 
 
 def notice_channel(name: str) -> str:

@@ -224,21 +224,28 @@ class TaskScheduler:
         One select per state, so each walks its own ``(state, lease_expires_at)`` index range
         in order instead of sorting every owed run.
         """
-        waiting = None if self._backlog is None else await asyncio.to_thread(self._backlog)
+        waiting: int | None = None
         limit = self._settings.claim_batch
         async with self._engine.begin() as conn:
             ids: list[int] = []
             postponed: list[int] = []
             for state in (RunState.QUEUED, RunState.RETRYING):
                 found = (
-                    await conn.execute(
-                        select(TaskRun.id)
-                        .where(TaskRun.state == state, TaskRun.lease_expires_at <= now)
-                        .order_by(TaskRun.lease_expires_at)
-                        .limit(limit - len(ids) - len(postponed))
-                        .with_for_update(skip_locked=True)
+                    (
+                        await conn.execute(
+                            select(TaskRun.id)
+                            .where(TaskRun.state == state, TaskRun.lease_expires_at <= now)
+                            .order_by(TaskRun.lease_expires_at)
+                            .limit(limit - len(ids) - len(postponed))
+                            .with_for_update(skip_locked=True)
+                        )
                     )
-                ).scalars()
+                    .scalars()
+                    .all()
+                )
+                if state == RunState.QUEUED and found and self._backlog is not None:
+                    # Read only when a queued run is owed: an idle tick does no broker I/O.
+                    waiting = await asyncio.to_thread(self._backlog)
                 if state == RunState.QUEUED and waiting:
                     postponed += found
                 else:
