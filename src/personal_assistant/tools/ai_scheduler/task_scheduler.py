@@ -11,6 +11,11 @@ impossible, and ``SKIP LOCKED`` keeps them from waiting on each other.
 A queued run is sent again only when its message may be lost: while messages wait in the run
 queue (``backlog``), its message is presumed to be waiting among them and its lease is renewed
 instead (see :meth:`TaskScheduler.dispatch_owed`).
+
+A scheduler that stalls inside one of its transactions (stopped, frozen, its broker read hung)
+holds the tasks or runs it locked, and the others skip them. PostgreSQL ends such a transaction
+after ``LEASE_MARGIN`` idle (:func:`limit_idle_in_transaction`): the rows are claimed by
+another scheduler, and the stalled one finds its connection closed should it resume.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from personal_assistant.config import Settings
 from personal_assistant.core.catchup import plan_due
 from personal_assistant.core.schedules import Schedule, parse_schedule
 from personal_assistant.core.states import CatchUp, RunState, TaskStatus
+from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.errors import ScheduleError
 from personal_assistant.tools.ai_scheduler.bulk import NewRun, insert_runs, set_next_run_at
@@ -136,6 +142,7 @@ class TaskScheduler:
     async def claim_due(self, now: datetime) -> ClaimReport:
         """One batch: claim due tasks, insert their runs, advance them; publish after commit."""
         async with self._engine.begin() as conn:
+            await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
             rows = (
                 await conn.execute(
                     select(
@@ -227,6 +234,7 @@ class TaskScheduler:
         waiting: int | None = None
         limit = self._settings.claim_batch
         async with self._engine.begin() as conn:
+            await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
             ids: list[int] = []
             postponed: list[int] = []
             for state in (RunState.QUEUED, RunState.RETRYING):
