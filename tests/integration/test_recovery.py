@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import DeliveryError
@@ -157,3 +158,52 @@ def test_permanent_failure_and_missing_transport_fail_with_the_reason(
     assert db.rows("SELECT status, last_error FROM notifications") == [
         ("failed", "no channel named 'email': add one with `pa channel add email URL`")
     ]
+
+
+class Frozen:
+    """A deliverer stopped in the middle of a send (the row is locked, nothing more is said)."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.resume = asyncio.Event()
+        self.sent: list[Message] = []
+
+    async def send(self, recipient: Recipient, message: Message) -> None:
+        self.sent.append(message)
+        self.entered.set()
+        await self.resume.wait()
+
+
+def test_a_deliverer_stopped_mid_send_releases_the_row_after_the_lease(
+    database_url: str, db: Db
+) -> None:
+    note_id = _seed_email_notification(db)
+    frozen, healthy = Frozen(), Flaky(failures=0)
+    lease = timedelta(seconds=0.5)
+
+    async def go() -> tuple[int, int, BaseException | None]:
+        engine = make_async_engine(database_url)
+        stalled = NotificationService(engine, {"email": frozen}, lease=lease, send_timeout=0.5)
+        other = NotificationService(engine, {"email": healthy}, lease=lease, send_timeout=0.5)
+        now = datetime.now(UTC)
+        try:
+            stalled_call = asyncio.create_task(stalled.deliver([note_id], now))
+            await asyncio.wait_for(frozen.entered.wait(), timeout=10)
+            young = (await other.deliver([note_id], now)).delivered  # locked: skipped
+            await asyncio.sleep(3 * (lease.total_seconds() + 0.5))
+            late = (await other.deliver([note_id], now)).delivered
+            frozen.resume.set()
+            try:
+                await stalled_call
+                error: BaseException | None = None
+            except DBAPIError as exc:
+                error = exc
+        finally:
+            await engine.dispose()
+        return young, late, error
+
+    young, late, error = asyncio.run(go())
+    assert (young, late) == (0, 1)
+    assert error is not None  # its session was ended: it records nothing
+    assert [m.key for m in frozen.sent] == [m.key for _, m in healthy.sent]  # one key: a redelivery
+    assert db.rows("SELECT status, attempts FROM notifications") == [("delivered", 1)]

@@ -23,10 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from personal_assistant.agents import build_agent
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler.notification_service import (
-    NotificationService,
-    apprise_transports,
-)
+from personal_assistant.tools.ai_scheduler.notification_service import NotificationService
 from personal_assistant.tools.ai_scheduler.run_processor import RunProcessor
 from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
 from personal_assistant.tools.ai_scheduler.task_scheduler import Backlog, Publish, TaskScheduler
@@ -102,9 +99,7 @@ class Runtime:
         executor = TaskExecutor(build_agent(settings), timeout=settings.run_timeout_seconds)
         processor = RunProcessor(engine, executor, settings, worker_id=worker_id())
         notifications = NotificationService(
-            engine,
-            apprise_transports(),
-            lease=timedelta(seconds=settings.delivery_lease_seconds),
+            engine, lease=timedelta(seconds=settings.delivery_lease_seconds)
         )
         return Services(settings, engine, processor, notifications)
 

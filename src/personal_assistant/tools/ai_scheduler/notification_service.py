@@ -22,6 +22,11 @@ Per row, the channel named by the row is the owner's channel of that name
 
 A transport registered under the row's channel name is used when the owner has no channel of
 that name (an operator-wide transport, or a test double); it gets ``Recipient.url = None``.
+
+A row is locked while it is sent. A deliverer stopped or frozen in the middle (SIGSTOP, a paused
+VM) would keep it locked, skipped by every sweep, for as long as it is gone: on PostgreSQL its
+transaction ends once idle for the delivery lease plus the longest send (``send_timeout``), and
+the sweep sends the row again, under the same idempotency key.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.core.states import NotificationStatus, RunState
+from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.errors import DeliveryError
 from personal_assistant.tools.ai_scheduler import channel_store
@@ -76,6 +82,8 @@ log = logging.getLogger(__name__)
 
 DELIVERY_RETRY = RetryPolicy(base_seconds=30.0, max_seconds=3600.0)
 DELIVERY_LEASE = timedelta(seconds=60)
+#: The longest one send through the default transports may take (Apprise's timeout).
+SEND_TIMEOUT_S = 30.0
 
 #: Names valid in any task (the owner's own channel names are valid in theirs too).
 KNOWN_CHANNELS = frozenset({IN_APP, *LEGACY_NAMES})
@@ -105,7 +113,7 @@ class Transport(Protocol):
     async def send(self, recipient: Recipient, message: Message) -> None: ...
 
 
-def apprise_transports(timeout: float = 30.0) -> dict[str, Transport]:
+def apprise_transports(timeout: float = SEND_TIMEOUT_S) -> dict[str, Transport]:
     """The default registry: the Apprise transport for every channel kind."""
     from personal_assistant.tools.ai_scheduler.apprise_transport import AppriseTransport
 
@@ -171,12 +179,17 @@ class NotificationService:
         max_attempts: int = 5,
         policy: RetryPolicy = DELIVERY_RETRY,
         lease: timedelta = DELIVERY_LEASE,
+        send_timeout: float = SEND_TIMEOUT_S,
     ) -> None:
+        """``send_timeout``: the longest a send may take (the default transports' timeout)."""
         self._engine = engine
-        self._transports = dict(apprise_transports() if transports is None else transports)
+        self._transports = dict(
+            apprise_transports(send_timeout) if transports is None else transports
+        )
         self._max_attempts = max_attempts
         self._policy = policy
         self._lease = lease
+        self._stall_limit = lease.total_seconds() + send_timeout
 
     async def deliver(self, notification_ids: Sequence[int], now: datetime) -> DeliveryReport:
         counts = dict.fromkeys(("delivered", "failed", "pending", "deferred"), 0)
@@ -229,6 +242,7 @@ class NotificationService:
 
     async def _deliver_one(self, notification_id: int, now: datetime) -> str | None:
         async with self._engine.begin() as conn:
+            await limit_idle_in_transaction(conn, self._stall_limit)
             row = await _load(conn, notification_id)
             if row is None:
                 return None  # delivered, failed, or being delivered by someone else
