@@ -34,6 +34,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.core.states import FINAL_RUN_STATES, NotificationStatus, RunState
+from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.errors import NotFoundError, ValidationError
 from personal_assistant.tools.ai_scheduler import channel_store
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 BATCH = 100
 #: A sweep stops claiming after this long; the next one (a minute later) goes on.
 SWEEP_BUDGET_S = 20.0
+#: A batch's transaction idle this long is ended by PostgreSQL (its sweep presumed stopped), so
+#: that its users are swept by the next one.
+STALL_LIMIT_S = 30.0
 #: A digest covers the runs finished up to this long before it is written, and is written at
 #: least this long after its time: a run that finished before the window's end is committed by
 #: then (its worker's transaction may wait for SQLite's lock).
@@ -139,14 +143,23 @@ class DigestSweep:
 
 
 async def due_digests(
-    engine: AsyncEngine, now: datetime, *, batch: int = BATCH, budget_s: float = SWEEP_BUDGET_S
+    engine: AsyncEngine,
+    now: datetime,
+    *,
+    batch: int = BATCH,
+    budget_s: float = SWEEP_BUDGET_S,
+    stall_limit_s: float = STALL_LIMIT_S,
 ) -> DigestSweep:
-    """Write the digests due at ``now``, a batch of users per transaction (module doc)."""
+    """Write the digests due at ``now``, a batch of users per transaction (module doc).
+
+    The users of a batch are locked ``FOR NO KEY UPDATE``, so their tasks and runs can be
+    written meanwhile; a batch left idle ``stall_limit_s`` is ended by PostgreSQL.
+    """
     started = monotonic()
     users = written = 0
     pending: list[int] = []
     while True:
-        claimed, new, waiting = await _sweep_batch(engine, now, batch)
+        claimed, new, waiting = await _sweep_batch(engine, now, batch, stall_limit_s)
         users, written = users + claimed, written + new
         pending.extend(waiting)
         if claimed < batch or monotonic() - started > budget_s:
@@ -154,11 +167,12 @@ async def due_digests(
 
 
 async def _sweep_batch(
-    engine: AsyncEngine, now: datetime, batch: int
+    engine: AsyncEngine, now: datetime, batch: int, stall_limit_s: float
 ) -> tuple[int, int, list[int]]:
     written = 0
     pending: list[int] = []
     async with engine.begin() as conn:
+        await limit_idle_in_transaction(conn, stall_limit_s)
         rows = (
             await conn.execute(
                 select(
@@ -172,7 +186,7 @@ async def _sweep_batch(
                 .where(User.next_digest_at <= now - SETTLE)
                 .order_by(User.next_digest_at)
                 .limit(batch)
-                .with_for_update(skip_locked=True)
+                .with_for_update(skip_locked=True, key_share=True)
             )
         ).all()
         for user_id, name, timezone, at, channel, due in rows:

@@ -16,6 +16,10 @@ A scheduler that stalls inside one of its transactions (stopped, frozen, its bro
 holds the tasks or runs it locked, and the others skip them. PostgreSQL ends such a transaction
 after ``LEASE_MARGIN`` idle (:func:`limit_idle_in_transaction`): the rows are claimed by
 another scheduler, and the stalled one finds its connection closed should it resume.
+
+Claims lock ``FOR NO KEY UPDATE`` (``key_share=True``): they change no key, so a row that
+references a claimed one (a notification naming its task, written by a worker) does not wait
+for the claim to commit.
 """
 
 from __future__ import annotations
@@ -154,7 +158,7 @@ class TaskScheduler:
                     .where(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now)
                     .order_by(AITask.next_run_at)
                     .limit(self._settings.claim_batch)
-                    .with_for_update(skip_locked=True)
+                    .with_for_update(skip_locked=True, key_share=True)
                 )
             ).all()
             if not rows:
@@ -245,7 +249,7 @@ class TaskScheduler:
                             .where(TaskRun.state == state, TaskRun.lease_expires_at <= now)
                             .order_by(TaskRun.lease_expires_at)
                             .limit(limit - len(ids) - len(postponed))
-                            .with_for_update(skip_locked=True)
+                            .with_for_update(skip_locked=True, key_share=True)
                         )
                     )
                     .scalars()

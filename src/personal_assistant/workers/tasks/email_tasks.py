@@ -36,7 +36,11 @@ def send_daily_digests() -> dict[str, int]:
     Beat sends this every minute. Sent twice, or by two beats, it writes each digest once.
     """
     services = runtime.services(app.pa_settings)
-    sweep = runtime.run(digest_service.due_digests(services.engine, utcnow()))
+    sweep = runtime.run(
+        digest_service.due_digests(
+            services.engine, utcnow(), stall_limit_s=services.settings.lease_margin_seconds
+        )
+    )
     for ids in chunks(sweep.pending, DIGESTS_PER_MESSAGE):
         publish_notifications(app, ids)
     return {"users": sweep.users, "digests": sweep.written, "pending": len(sweep.pending)}
