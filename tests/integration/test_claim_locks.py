@@ -24,6 +24,7 @@ from personal_assistant.tools.ai_scheduler import digest_service, task_scheduler
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
 from support.stack import Db, settings_for
+from support.stalls import freeze_after
 
 pytestmark = pytest.mark.integration
 
@@ -63,24 +64,6 @@ def _create_user_with_task(settings: Settings) -> tuple[int, int]:
     return asyncio.run(go())
 
 
-def _freeze_after(
-    monkeypatch: pytest.MonkeyPatch, module: Any, name: str
-) -> tuple[asyncio.Event, asyncio.Event]:
-    """Make ``module.name`` (a coroutine function) stop after its first call, until resumed."""
-    entered, resume = asyncio.Event(), asyncio.Event()
-    real = getattr(module, name)
-
-    async def then_freeze(*args: Any, **kwargs: Any) -> Any:
-        result = await real(*args, **kwargs)
-        if not entered.is_set():  # the first caller only
-            entered.set()
-            await resume.wait()  # the process is stopped: it sends nothing more
-        return result
-
-    monkeypatch.setattr(module, name, then_freeze)
-    return entered, resume
-
-
 async def _while_frozen(
     frozen: Callable[[], Awaitable[Any]],
     entered: asyncio.Event,
@@ -103,7 +86,7 @@ def test_a_claimed_task_can_be_referenced_while_the_claim_is_open(
     settings: Settings, db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user_id, task_id = _create_user_with_task(settings)
-    entered, resume = _freeze_after(monkeypatch, task_scheduler, "insert_runs")
+    entered, resume = freeze_after(monkeypatch, task_scheduler, "insert_runs")
 
     async def go() -> None:
         engine = make_async_engine(settings.database_url)
@@ -136,7 +119,7 @@ def test_a_user_in_a_digest_sweep_can_get_new_tasks(
 ) -> None:
     user_id, _ = _create_user_with_task(settings)
     _make_digest_due(db, user_id)
-    entered, resume = _freeze_after(monkeypatch, digest_service, "_write")
+    entered, resume = freeze_after(monkeypatch, digest_service, "_write")
 
     async def go() -> None:
         engine = make_async_engine(settings.database_url)
@@ -164,7 +147,7 @@ def test_a_digest_sweep_stopped_mid_batch_releases_its_users(
 ) -> None:
     user_id, _ = _create_user_with_task(settings)
     _make_digest_due(db, user_id)
-    entered, resume = _freeze_after(monkeypatch, digest_service, "_write")
+    entered, resume = freeze_after(monkeypatch, digest_service, "_write")
 
     async def go() -> tuple[int, int]:
         engine = make_async_engine(settings.database_url)

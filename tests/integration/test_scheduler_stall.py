@@ -23,6 +23,7 @@ from personal_assistant.tools.ai_scheduler import task_scheduler
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
 from support.stack import Db, settings_for
+from support.stalls import freeze_after
 
 pytestmark = pytest.mark.integration
 
@@ -131,17 +132,7 @@ def test_a_claimer_stalled_mid_claim_releases_the_due_tasks(
     settings: Settings, db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _create_due_tasks(settings, 3)
-    entered, resume = asyncio.Event(), asyncio.Event()
-    real_insert = task_scheduler.insert_runs
-
-    async def insert_then_freeze(*args: Any, **kwargs: Any) -> list[int]:
-        ids = await real_insert(*args, **kwargs)
-        if not entered.is_set():  # the first claimer only
-            entered.set()
-            await resume.wait()  # the process is stopped: it sends nothing more
-        return ids
-
-    monkeypatch.setattr(task_scheduler, "insert_runs", insert_then_freeze)
+    entered, resume = freeze_after(monkeypatch, task_scheduler, "insert_runs")
 
     async def go() -> tuple[int, int, BaseException | None, list[int], list[int]]:
         engine = make_async_engine(settings.database_url)
