@@ -9,6 +9,7 @@ invariants of :meth:`Chaos.outcome`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -50,10 +51,11 @@ def start(chaos: Chaos, count: int, *, spread: timedelta, delay_s: float = 1.0) 
     )
 
 
-def finish(
-    chaos: Chaos, load: Load, *, back_at: datetime, recover: float | None, notes: str
-) -> None:
-    """Settle, record the row, and assert: invariants, processes alive, consuming, quiet."""
+def finish(chaos: Chaos, load: Load, *, notes: str) -> None:
+    """Called as the outage ends: time the catch-up, settle, record the row, and assert:
+    invariants, processes alive, consuming, quiet."""
+    back, back_at = time.monotonic(), datetime.now(UTC)
+    recover = chaos.wait_caught_up(load, back, timeout=60)
     settled = chaos.settle(load, timeout=90)
     settled_at = back_at + SETTLING
     sleep_until(settled_at + timedelta(seconds=3))  # a few reaper passes after settling

@@ -51,7 +51,10 @@ from personal_assistant.tools.ai_scheduler.digest import (
     next_digest_at,
     window,
 )
-from personal_assistant.tools.ai_scheduler.notification_service import initial_status
+from personal_assistant.tools.ai_scheduler.notification_service import (
+    DELIVERY_LEASE,
+    initial_status,
+)
 
 __all__ = ["DigestSetting", "DigestSweep", "due_digests", "set_digest"]
 
@@ -70,8 +73,6 @@ STALL_LIMIT_S = 30.0
 SETTLE = timedelta(seconds=30)
 #: The ``dedupe_key`` prefix of digests in the outbox.
 _DIGEST_KEYS = "digest:%"
-#: A pending digest whose delivery message was lost is swept up after this long.
-DELIVERY_SWEEP_AFTER = timedelta(seconds=60)
 #: Characters of a run's result or error read for its one-line excerpt.
 _EXCERPT_READ = 300
 
@@ -302,7 +303,7 @@ async def _write(
                 created_at=now,
                 delivered_at=now if status == NotificationStatus.DELIVERED else None,
                 next_attempt_at=(
-                    now + DELIVERY_SWEEP_AFTER if status == NotificationStatus.PENDING else None
+                    now + DELIVERY_LEASE if status == NotificationStatus.PENDING else None
                 ),
             )
             .on_conflict_do_nothing(index_elements=["user_id", "channel", "dedupe_key"])

@@ -81,6 +81,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DELIVERY_RETRY = RetryPolicy(base_seconds=30.0, max_seconds=3600.0)
+#: A pending notification whose delivery message was lost is swept up after this long (the
+#: default of the ``DELIVERY_LEASE`` setting).
 DELIVERY_LEASE = timedelta(seconds=60)
 #: The longest one send through the default transports may take (Apprise's timeout).
 SEND_TIMEOUT_S = 30.0

@@ -39,8 +39,6 @@ __all__ = ["ClaimedRun", "Outcome", "Recorded", "claim", "load_claimed", "reap_e
 log = logging.getLogger(__name__)
 
 PREVIOUS_RESULTS = 3
-#: A pending notification whose delivery message was lost is swept up after this long.
-DELIVERY_SWEEP_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,7 @@ async def record(
     now: datetime,
     policy: RetryPolicy,
     pause_after: int,
-    delivery_lease: timedelta = DELIVERY_SWEEP_AFTER,
+    delivery_lease: timedelta = notification_service.DELIVERY_LEASE,
 ) -> Recorded:
     """Store the outcomes of attempts, in the caller's transaction.
 
@@ -318,7 +316,7 @@ async def reap_expired(
     now: datetime,
     pause_after: int,
     limit: int = 1000,
-    delivery_lease: timedelta = DELIVERY_SWEEP_AFTER,
+    delivery_lease: timedelta = notification_service.DELIVERY_LEASE,
 ) -> tuple[int, tuple[int, ...]]:
     """Runs whose worker vanished (running, lease expired): retry now, or fail if out of tries.
 
