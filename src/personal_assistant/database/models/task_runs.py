@@ -30,6 +30,8 @@ class TaskRun(Base):
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempt: Mapped[int] = mapped_column(default=0)
     queued_at: Mapped[datetime]
+    #: When its message was last published; NULL: never (sent on the scheduler's next tick).
+    published_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]

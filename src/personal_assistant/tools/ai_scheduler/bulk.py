@@ -38,10 +38,12 @@ class NewRun:
 _PG_INSERT_RUNS = text(
     """
     INSERT INTO task_runs
-        (task_id, scheduled_for, state, attempt, queued_at, finished_at, lease_expires_at)
+        (task_id, scheduled_for, state, attempt, queued_at, finished_at, lease_expires_at,
+         published_at)
     SELECT r.task_id, r.scheduled_for, r.state, 0, :now,
            CASE WHEN r.state = 'skipped' THEN CAST(:now AS timestamptz) END,
-           CASE WHEN r.state = 'queued' THEN CAST(:lease AS timestamptz) END
+           CASE WHEN r.state = 'queued' THEN CAST(:lease AS timestamptz) END,
+           CASE WHEN r.state = 'queued' THEN CAST(:published AS timestamptz) END
     FROM unnest(CAST(:task_ids AS bigint[]), CAST(:scheduled AS timestamptz[]),
                 CAST(:states AS text[])) AS r(task_id, scheduled_for, state)
     ON CONFLICT (task_id, scheduled_for) DO NOTHING
@@ -59,12 +61,20 @@ _PG_SET_NEXT = text(
 
 
 async def insert_runs(
-    conn: AsyncConnection, runs: Sequence[NewRun], *, now: datetime, lease: datetime
+    conn: AsyncConnection,
+    runs: Sequence[NewRun],
+    *,
+    now: datetime,
+    lease: datetime,
+    published: bool = False,
 ) -> list[int]:
     """Insert runs (queued or skipped); a firing that already has a run is left alone.
 
+    ``published``: the caller publishes the queued runs right after its commit, so they are
+    recorded as published at ``now`` (it records them unsent should the publish fail).
     Returns the ids of the queued runs this call inserted.
     """
+    published_at = now if published else None
     if not runs:
         return []
     states = [RunState.QUEUED.value if r.run else RunState.SKIPPED.value for r in runs]
@@ -74,6 +84,7 @@ async def insert_runs(
             {
                 "now": now,
                 "lease": lease,
+                "published": published_at,
                 "task_ids": [r.task_id for r in runs],
                 "scheduled": [r.scheduled_for for r in runs],
                 "states": states,
@@ -89,6 +100,7 @@ async def insert_runs(
                 "queued_at": now,
                 "finished_at": None if r.run else now,
                 "lease_expires_at": lease if r.run else None,
+                "published_at": published_at if r.run else None,
             }
             for r, state in zip(runs, states, strict=True)
         ]

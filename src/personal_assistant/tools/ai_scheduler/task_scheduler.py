@@ -32,10 +32,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 from sqlalchemy import Text, bindparam, case, cast, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.config import Settings
 from personal_assistant.core.catchup import plan_due
@@ -56,6 +55,12 @@ Backlog = Callable[[], int | None]
 TICK_BUDGET_S = 2.0
 #: Concurrent claimers during a burst on PostgreSQL (see ``_claim_all``).
 BURST_CLAIMERS = 2
+#: A claim plans for at most this long (at least one task) before it claims what it planned.
+PLAN_BUDGET_S = 1.0
+#: How long a tick waits when the due tasks are held by another scheduler's claim.
+CONTENDED_DELAY_S = 0.05
+#: Messages published this much apart may be taken out of order (prefetch, several workers).
+REORDER_SLACK = timedelta(seconds=5)
 
 _earliest_task = (
     select(func.min(AITask.next_run_at)).where(AITask.status == TaskStatus.ACTIVE).scalar_subquery()
@@ -87,6 +92,74 @@ class ClaimReport:
     tasks: int
     runs: int
     skipped: int
+    #: Due tasks may remain for this claimer (a full batch, or planning stopped at its budget).
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What a claim does to one due task, planned before the claim's transaction."""
+
+    task_id: int
+    due_at: datetime  # the ``next_run_at`` planned from: the claim's compare-and-set
+    runs: tuple[NewRun, ...]
+    next_run_at: datetime | None
+    dropped: int
+    finished: bool  # its last firings were all skipped: nothing will ever complete it
+    broken: str | None  # its stored schedule cannot be read: the task fails with this reason
+
+
+def plan_task(
+    task_id: int,
+    data: str,
+    due_at: datetime,
+    now: datetime,
+    policy: str,
+    *,
+    grace: timedelta,
+    limit: int,
+) -> TaskPlan:
+    """The plan for one due task (pure: no I/O)."""
+    try:
+        schedule = parse_stored_schedule(data)
+    except ScheduleError as exc:
+        return TaskPlan(task_id, due_at, (), None, 0, False, f"invalid schedule: {exc}")
+    plan = plan_due(schedule, due_at, now, CatchUp(policy).value, grace=grace, limit=limit)
+    runs = tuple(NewRun(task_id, f.scheduled_for, f.run) for f in plan.firings)
+    finished = plan.next_run_at is None and not any(f.run for f in plan.firings)
+    return TaskPlan(task_id, due_at, runs, plan.next_run_at, plan.dropped, finished, None)
+
+
+async def _close_tasks(conn: AsyncConnection, plans: Sequence[TaskPlan]) -> None:
+    """Complete tasks whose last firings were skipped; fail those whose schedule is broken."""
+    finished = [p.task_id for p in plans if p.finished]
+    broken = [{"b_id": p.task_id, "b_reason": p.broken} for p in plans if p.broken is not None]
+    if finished:
+        await conn.execute(
+            update(AITask)
+            .where(AITask.id.in_(finished))
+            .values(
+                status=TaskStatus.COMPLETED,
+                status_reason="its last firing was missed and skipped (catch-up policy)",
+            )
+        )
+    if broken:
+        await conn.execute(
+            update(AITask)
+            .where(AITask.id == bindparam("b_id"))
+            .values(status=TaskStatus.FAILED, status_reason=bindparam("b_reason"), next_run_at=None)
+            .execution_options(synchronize_session=False),
+            broken,
+        )
+
+
+async def _newest_running_publish(conn: AsyncConnection) -> datetime | None:
+    """When the newest message that a worker has taken (its run now running) was published."""
+    return (  # type: ignore[no-any-return]  # a datetime column
+        await conn.execute(
+            select(func.max(TaskRun.published_at)).where(TaskRun.state == RunState.RUNNING)
+        )
+    ).scalar()
 
 
 class TaskScheduler:
@@ -108,162 +181,228 @@ class TaskScheduler:
     async def tick(self, now: datetime) -> float:
         """Claim and dispatch what is due at ``now``; return seconds until the next due work.
 
-        When nothing is due (the usual case) this is a single read.
+        When nothing is due (the usual case) this is a single read. Due tasks that another
+        scheduler holds (locked, being claimed) are not spun on: the tick asks to be called
+        again after :data:`CONTENDED_DELAY_S`.
         """
         started = time.monotonic()
         next_task, next_owed = await self._next_due()
+        contended = False
         if next_task is not None and next_task <= now:
-            if not await self._claim_all(now, started):
+            claimed = await self._claim_all(now, started)
+            if claimed is None:
                 return 0.0
+            contended = claimed == 0
             next_task, next_owed = await self._next_due()
         if next_owed is not None and next_owed <= now:
             while await self.dispatch_owed(now) >= self._settings.claim_batch:
                 if time.monotonic() - started > TICK_BUDGET_S:
                     return 0.0
             next_task, next_owed = await self._next_due()
-        return self._delay(now, next_task, next_owed)
+        delay = self._delay(now, next_task, next_owed)
+        if contended and delay == 0.0:
+            return min(CONTENDED_DELAY_S, self._settings.tick_seconds)
+        return delay
 
-    async def _claim_all(self, now: datetime, started: float) -> bool:
-        """Claim until nothing is due; False if the tick's time budget ran out first.
+    async def _claim_all(self, now: datetime, started: float) -> int | None:
+        """Claim until nothing is due; the tasks claimed, or None if the time budget ran out.
 
         After a full first batch (a burst), several claimers drain concurrently on their own
-        connections: while one waits for PostgreSQL, another plans its batch. ``SKIP LOCKED``
-        splits the rows between them. SQLite has one writer at a time, so one claimer there.
+        connections, each over its own share of the task ids: while one waits for PostgreSQL,
+        another plans its batch. SQLite has one writer at a time, so one claimer there.
         """
-        batch = self._settings.claim_batch
 
-        async def drain() -> bool:
-            while (await self.claim_due(now)).tasks >= batch:
+        async def drain(part: tuple[int, int]) -> tuple[bool, int]:
+            claimed = 0
+            while True:
+                report = await self.claim_due(now, part=part)
+                claimed += report.tasks
+                if not report.more:
+                    return True, claimed
                 if time.monotonic() - started > TICK_BUDGET_S:
-                    return False
-            return True
+                    return False, claimed
 
-        if (await self.claim_due(now)).tasks < batch:
-            return True
+        first = await self.claim_due(now)
+        if not first.more:
+            return first.tasks
         claimers = BURST_CLAIMERS if self._engine.dialect.name == "postgresql" else 1
-        return all(await asyncio.gather(*(drain() for _ in range(claimers))))
+        results = await asyncio.gather(*(drain((k, claimers)) for k in range(claimers)))
+        if not all(done for done, _ in results):
+            return None
+        return first.tasks + sum(n for _, n in results)
 
-    async def claim_due(self, now: datetime) -> ClaimReport:
-        """One batch: claim due tasks, insert their runs, advance them; publish after commit."""
+    async def claim_due(self, now: datetime, *, part: tuple[int, int] = (0, 1)) -> ClaimReport:
+        """One batch: read due tasks, plan their firings, then claim and record them at once.
+
+        The plan (catch-up after downtime can be tens of milliseconds a task) is made before
+        the claiming transaction, in a thread: PostgreSQL counts the client's time between
+        statements as idle (``LEASE_MARGIN``), and the event loop may hold runs. The claim then
+        locks the planned tasks ``SKIP LOCKED`` and keeps those whose ``next_run_at`` is still
+        the one planned from (compare-and-set): a task claimed meanwhile by another scheduler is
+        left to it. ``part`` = ``(k, n)`` reads only task ids ``= k (mod n)``.
+        """
+        candidates = await self._due_candidates(now, part)
+        if not candidates:
+            return ClaimReport(0, 0, 0)
+        deadline = time.monotonic() + PLAN_BUDGET_S
+        plans = await asyncio.to_thread(self._plan_batch, candidates, now, deadline)
+        more = len(plans) < len(candidates) or len(candidates) >= self._settings.claim_batch
         async with self._engine.begin() as conn:
             await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
-            rows = (
-                await conn.execute(
-                    select(
-                        AITask.id,
-                        cast(AITask.schedule, Text),
-                        AITask.next_run_at,
-                        AITask.catch_up,
+            locked = {
+                task_id: due_at
+                for task_id, due_at in await conn.execute(
+                    select(AITask.id, AITask.next_run_at)
+                    .where(
+                        AITask.id.in_([p.task_id for p in plans]),
+                        AITask.status == TaskStatus.ACTIVE,
                     )
-                    .where(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now)
-                    .order_by(AITask.next_run_at)
-                    .limit(self._settings.claim_batch)
                     .with_for_update(skip_locked=True, key_share=True)
                 )
-            ).all()
-            if not rows:
-                return ClaimReport(0, 0, 0)
-            runs: list[NewRun] = []
-            advances: list[tuple[int, datetime | None]] = []
-            broken: list[dict[str, Any]] = []
-            finished: list[int] = []
-            for task_id, data, due_at, catch_up in rows:
-                try:
-                    schedule = parse_stored_schedule(data)
-                except ScheduleError as exc:
-                    broken.append({"b_id": task_id, "b_reason": f"invalid schedule: {exc}"})
-                    continue
-                plan = plan_due(
-                    schedule,
-                    cast_due(due_at),
+            }
+            kept = [p for p in plans if p.task_id in locked and locked[p.task_id] == p.due_at]
+            if not kept:
+                return ClaimReport(0, 0, 0, more=False)
+            runs = [r for p in kept for r in p.runs]
+            new_run_ids = await insert_runs(
+                conn, runs, now=now, lease=now + self._lease, published=True
+            )
+            await set_next_run_at(
+                conn, [(p.task_id, p.next_run_at) for p in kept if p.broken is None]
+            )
+            await _close_tasks(conn, kept)
+        await self._send(new_run_ids, now)
+        for plan in kept:
+            if plan.dropped:
+                log.warning(
+                    "event=catchup_dropped task_id=%s dropped=%s", plan.task_id, plan.dropped
+                )
+        skipped = sum(not r.run for r in runs)
+        log.info(
+            "event=tasks_claimed tasks=%s runs=%s skipped=%s", len(kept), len(new_run_ids), skipped
+        )
+        return ClaimReport(len(kept), len(new_run_ids), skipped, more=more)
+
+    async def _due_candidates(
+        self, now: datetime, part: tuple[int, int]
+    ) -> list[tuple[int, str, datetime, str]]:
+        """Due active tasks, oldest first, read without locking (the claim locks them)."""
+        index, parts = part
+        query = (
+            select(AITask.id, cast(AITask.schedule, Text), AITask.next_run_at, AITask.catch_up)
+            .where(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now)
+            .order_by(AITask.next_run_at)
+            .limit(self._settings.claim_batch)
+        )
+        if parts > 1:
+            query = query.where(AITask.id % parts == index)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            (task_id, data, cast_due(due_at), catch_up) for task_id, data, due_at, catch_up in rows
+        ]
+
+    def _plan_batch(
+        self, candidates: Sequence[tuple[int, str, datetime, str]], now: datetime, deadline: float
+    ) -> list[TaskPlan]:
+        """Plan each candidate's due firings, oldest first, until ``deadline`` (at least one)."""
+        plans: list[TaskPlan] = []
+        for task_id, data, due_at, catch_up in candidates:
+            if plans and time.monotonic() > deadline:
+                break
+            plans.append(
+                plan_task(
+                    task_id,
+                    data,
+                    due_at,
                     now,
                     CatchUp(catch_up).value,
                     grace=self._grace,
                     limit=self._settings.catchup_limit,
                 )
-                runs.extend(NewRun(task_id, f.scheduled_for, f.run) for f in plan.firings)
-                if plan.dropped:
-                    log.warning(
-                        "event=catchup_dropped task_id=%s dropped=%s", task_id, plan.dropped
-                    )
-                advances.append((task_id, plan.next_run_at))
-                if plan.next_run_at is None and not any(f.run for f in plan.firings):
-                    # Its last firings were all skipped: nothing will ever complete it.
-                    finished.append(task_id)
-            new_run_ids = await insert_runs(conn, runs, now=now, lease=now + self._lease)
-            await set_next_run_at(conn, advances)
-            if finished:
+            )
+        return plans
+
+    async def _send(self, run_ids: Sequence[int], now: datetime) -> None:
+        """Publish runs recorded as published; should the broker refuse, record them unsent.
+
+        An unsent run (``published_at`` NULL, lease expired) is sent on the next tick whatever
+        waits in the run queue. Should this process die between its commit and the publish,
+        the runs' leases expire and :meth:`dispatch_owed` finds them.
+        """
+        if not run_ids:
+            return
+        try:
+            self._publish(run_ids)
+        except Exception:
+            async with self._engine.begin() as conn:
                 await conn.execute(
-                    update(AITask)
-                    .where(AITask.id.in_(finished))
-                    .values(
-                        status=TaskStatus.COMPLETED,
-                        status_reason="its last firing was missed and skipped (catch-up policy)",
-                    )
+                    update(TaskRun)
+                    .where(TaskRun.id.in_(list(run_ids)), TaskRun.state == RunState.QUEUED)
+                    .values(published_at=None, lease_expires_at=now)
+                    .execution_options(synchronize_session=False)
                 )
-            if broken:
-                await conn.execute(
-                    update(AITask)
-                    .where(AITask.id == bindparam("b_id"))
-                    .values(
-                        status=TaskStatus.FAILED,
-                        status_reason=bindparam("b_reason"),
-                        next_run_at=None,
-                    )
-                    .execution_options(synchronize_session=False),
-                    broken,
-                )
-        if new_run_ids:
-            self._publish(new_run_ids)
-        skipped = sum(not r.run for r in runs)
-        log.info(
-            "event=tasks_claimed tasks=%s runs=%s skipped=%s", len(rows), len(new_run_ids), skipped
-        )
-        return ClaimReport(len(rows), len(new_run_ids), skipped)
+            raise
 
     async def dispatch_owed(self, now: datetime) -> int:
-        """Send runs owed a dispatch: queued ones whose lease expired and retries now due.
+        """Send runs owed a dispatch: unsent or lost queued runs, and retries now due.
 
-        A queued run whose lease expired was sent and not claimed: its message was lost, or it
-        still waits behind others (a burst, workers down). While messages wait in the run
-        queue (``backlog``), the second is presumed: the lease is renewed and nothing is sent,
-        since a copy would only lengthen the queue (a backlog longer than ``DISPATCH_LEASE``
-        otherwise got a copy of every waiting run per lease, multiplying the workers' work).
-        With the queue empty, or the backlog unknown, the run is sent again. A retry now due
-        is always sent: it has no message yet. Returns the number of runs sent.
+        A queued run is owed when its dispatch lease has expired. Never published
+        (``published_at`` NULL: ``run_now``, a publish that failed), it is sent at once. Sent
+        and still unclaimed, its message was lost, or it still waits behind others (a burst,
+        workers down). While messages wait in the run queue (``backlog``), the second is
+        presumed (its lease is renewed: a copy of every waiting run per lease would multiply
+        the workers' work), unless the queue has moved past it: a run published after it by
+        more than :data:`REORDER_SLACK` is already running, so its own message, first in and
+        first out, was taken by a worker that died before claiming it, or lost. With the queue
+        empty, or the backlog unknown, it is sent again. A retry now due is always sent: it
+        has no message yet. Returns the number of runs sent.
 
         One select per state, so each walks its own ``(state, lease_expires_at)`` index range
         in order instead of sorting every owed run.
         """
-        waiting: int | None = None
         limit = self._settings.claim_batch
         async with self._engine.begin() as conn:
             await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
-            ids: list[int] = []
+            queued = (
+                await conn.execute(
+                    select(TaskRun.id, TaskRun.published_at)
+                    .where(TaskRun.state == RunState.QUEUED, TaskRun.lease_expires_at <= now)
+                    .order_by(TaskRun.lease_expires_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True, key_share=True)
+                )
+            ).all()
+            ids = [run_id for run_id, published in queued if published is None]
             postponed: list[int] = []
-            for state in (RunState.QUEUED, RunState.RETRYING):
-                found = (
+            waiting = await self._waiting(len(ids) < len(queued))
+            if waiting:
+                passed = await _newest_running_publish(conn)
+                for run_id, published in queued:
+                    if published is None:
+                        continue
+                    if passed is not None and published + REORDER_SLACK < passed:
+                        ids.append(run_id)
+                    else:
+                        postponed.append(run_id)
+            else:
+                ids += [run_id for run_id, published in queued if published is not None]
+            if len(queued) < limit:
+                ids += (
                     (
                         await conn.execute(
                             select(TaskRun.id)
-                            .where(TaskRun.state == state, TaskRun.lease_expires_at <= now)
+                            .where(
+                                TaskRun.state == RunState.RETRYING, TaskRun.lease_expires_at <= now
+                            )
                             .order_by(TaskRun.lease_expires_at)
-                            .limit(limit - len(ids) - len(postponed))
+                            .limit(limit - len(queued))
                             .with_for_update(skip_locked=True, key_share=True)
                         )
                     )
                     .scalars()
                     .all()
                 )
-                if state == RunState.QUEUED and found and self._backlog is not None:
-                    # Read only when a queued run is owed: an idle tick does no broker I/O.
-                    waiting = await asyncio.to_thread(self._backlog)
-                if state == RunState.QUEUED and waiting:
-                    postponed += found
-                else:
-                    ids += found
-                if len(ids) + len(postponed) >= limit:
-                    break
             if postponed:
                 await conn.execute(
                     update(TaskRun)
@@ -275,16 +414,25 @@ class TaskScheduler:
                 await conn.execute(
                     update(TaskRun)
                     .where(TaskRun.id.in_(ids))
-                    .values(state=RunState.QUEUED, lease_expires_at=now + self._lease)
+                    .values(
+                        state=RunState.QUEUED, lease_expires_at=now + self._lease, published_at=now
+                    )
                     .execution_options(synchronize_session=False)
                 )
         if postponed:
             log.info("event=redispatch_postponed count=%s waiting=%s", len(postponed), waiting)
         if not ids:
             return 0
-        self._publish(list(ids))
+        await self._send(ids, now)
         log.info("event=runs_dispatched count=%s", len(ids))
         return len(ids)
+
+    async def _waiting(self, published_owed: bool) -> int | None:
+        """The run queue's backlog, read only when a published run is owed (an idle tick, or
+        one owing only unsent runs and retries, does no broker I/O)."""
+        if not published_owed or self._backlog is None:
+            return None
+        return await asyncio.to_thread(self._backlog)
 
     async def seconds_until_next(self, now: datetime) -> float:
         """Until the next due task or owed run, capped at the tick interval."""
