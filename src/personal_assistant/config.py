@@ -22,6 +22,10 @@ from personal_assistant.errors import ConfigurationError
 AgentKind = Literal["offline", "openai"]
 #: Celery pools a worker may run (Celery lets the configured pool win over ``-P prefork``).
 WorkerPool = Literal["threads", "prefork", "solo"]
+#: The schemes REDIS_URL may have (TLS: ``rediss``).
+REDIS_SCHEMES = ("redis", "rediss")
+#: The levels LOG_LEVEL may name, as :mod:`logging` spells them.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def mask_url(url: str) -> str:
@@ -126,6 +130,35 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("redis_url_raw")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        """Broker, result backend and rate limits all read REDIS_URL: a wrong scheme fails late.
+
+        Checked here so every process refuses it at start-up with one line, instead of a worker
+        or beat dying on its own with a traceback in its log.
+        """
+        if value is None:
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme.lower()
+        if scheme not in REDIS_SCHEMES:
+            found = f" (it starts with {scheme}://)" if scheme else ""
+            raise ConfigurationError(
+                f"must be a redis:// or rediss:// URL{found}", field="REDIS_URL"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        """A level :mod:`logging` knows, upper-cased (``info`` is fine, ``LOUD`` is not)."""
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ConfigurationError(
+                f"unknown level {value!r}; use one of {', '.join(LOG_LEVELS)}", field="LOG_LEVEL"
+            )
+        return level
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

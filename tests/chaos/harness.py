@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import time
 import uuid
 from collections import Counter
@@ -31,8 +33,9 @@ from personal_assistant.database import migrate
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.tools.ai_scheduler import channel_store, channels
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from support.chat_server import ChatServer, calls_per_attempt
 from support.hook_server import HookServer
-from support.processes import ProcessGroup
+from support.processes import CELERY_APP, ProcessGroup
 from support.stack import Db, settings_for
 
 FINAL = ("succeeded", "failed", "skipped")
@@ -70,6 +73,9 @@ class Outcome:
     recover_s: float | None
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The most requests the agent received for one attempt of one run (``X-PA-Run``); must
+    #: be 1. None when the scenario's agent is not a chat server (the offline agent).
+    agent_calls_per_attempt: int | None = None
 
     @property
     def clean(self) -> bool:
@@ -192,6 +198,30 @@ class Chaos:
         proc = self.processes.worker(self.settings_env(**env), name=name, extra=extra)
         return proc.pid
 
+    def blocking_worker(self, name: str, trigger: Path, **env: str) -> int:
+        """A worker whose event loop blocks when ``trigger`` appears (:mod:`chaos.blocking_worker`).
+
+        Added for scenario "live worker, loop blocked 2x the lease" (``test_live_worker.py``).
+        """
+        tests = str(Path(__file__).resolve().parents[1])
+        argv = [
+            sys.executable,
+            "-m",
+            "chaos.blocking_worker",
+            str(trigger),
+            "-A",
+            CELERY_APP,
+            "worker",
+            "-l",
+            "info",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"{name}@%h",
+        ]
+        path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
+        return self.processes.start(name, argv, self.settings_env(PYTHONPATH=path, **env)).pid
+
     def wait_ready(self, name: str, timeout: float = 60) -> None:
         """Until the worker ``name`` has said it is ready (it consumes from then on)."""
         deadline = time.monotonic() + timeout
@@ -237,7 +267,15 @@ class Chaos:
             time.sleep(0.25)
         return False
 
-    def outcome(self, load: Load, recover_s: float | None, notes: str = "") -> Outcome:
+    def outcome(
+        self,
+        load: Load,
+        recover_s: float | None,
+        notes: str = "",
+        *,
+        agent: ChatServer | None = None,
+    ) -> Outcome:
+        """The row; ``agent``: the chat server the workers called, to count calls per attempt."""
         tasks = list(load.fires_at)
         per_firing = self.db.rows(
             "SELECT task_id, scheduled_for, count(*) AS n FROM task_runs "
@@ -293,7 +331,8 @@ class Chaos:
             notifications_undelivered=undelivered,
             recover_s=None if recover_s is None else round(recover_s, 1),
             notes=notes,
-            extra={"states": dict(states), **self._timings(tasks)},
+            extra={"states": dict(states), **self._timings(tasks), **_agent_calls(agent)},
+            agent_calls_per_attempt=_most_calls(agent),
         )
 
     def _webhook_copies(self) -> tuple[int, int, int]:
@@ -337,6 +376,24 @@ class Chaos:
 
     def logs(self, *names: str) -> str:
         return "\n".join(f"--- {n}\n{self.processes.log(n)[-3000:]}" for n in names)
+
+
+def _most_calls(agent: ChatServer | None) -> int | None:
+    if agent is None:
+        return None
+    calls = calls_per_attempt(agent.received)
+    return max(calls.values(), default=0)
+
+
+def _agent_calls(agent: ChatServer | None) -> dict[str, Any]:
+    if agent is None:
+        return {}
+    calls = calls_per_attempt(agent.received)
+    return {
+        "agent_calls": sum(calls.values()),
+        "agent_attempts": len(calls),
+        "agent_calls_unnamed": calls.get("", 0),  # no X-PA-Run header: not counted per attempt
+    }
 
 
 def sleep_until(when: datetime) -> None:

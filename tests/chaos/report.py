@@ -23,6 +23,7 @@ COLUMNS = (
     ("lost", "lost"),
     ("duplicated", "duplicated"),
     ("stuck", "stuck"),
+    ("agent_calls_per_attempt", "agent calls per attempt"),
     ("notifications_duplicated", "notifications duplicated"),
     ("notifications_redelivered", "redelivered (same key)"),
     ("notifications_undelivered", "notifications undelivered"),

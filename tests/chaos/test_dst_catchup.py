@@ -13,7 +13,9 @@ The scheduler is down from ``start`` until the recovery tick; then it ticks ever
 (docs/explanation-schedules.md, "The DST policy"; docs/explanation-run-states.md, "Catch-up
 after downtime"): a wall time inside a spring-forward gap fires once at the transition instant
 (several such times collapse into that one firing); a wall time inside a fall-back fold fires
-once, at its first occurrence; interval firings are elapsed time, one per UTC hour. At the
+once, at its first occurrence; but the two cron tasks are Debian "wildcard" jobs (a minute or
+hour field beginning with ``*``) and follow elapsed time: no firing at a wall time inside a gap,
+both passes of a repeated hour. Interval firings are elapsed time, one per UTC hour. At the
 recovery tick, ``all`` runs every due firing, ``once`` only the most recent (the others are
 recorded ``skipped``), ``skip`` only those within the grace (300 s). Every firing after the
 recovery runs. The expected instants below are written out by hand from those rules, not
@@ -87,7 +89,7 @@ WINDOWS = (
         expected={
             # 01:30 EST; 02:30 does not exist: 03:00 EDT
             "daily": on("2027-03-14", "06:30", "07:00"),
-            # 01:00, 01:30 EST; 02:00 and 02:30 collapse into 03:00 EDT; 03:30 EDT
+            # 01:00, 01:30 EST; 02:00 and 02:30 do not exist; 03:00, 03:30 EDT
             "cron_30": on("2027-03-14", "06:00", "06:30", "07:00", "07:30"),
             # 00:00, 01:00 EST, then 03:00 EDT: every UTC hour (the local day has 23)
             "hourly": on("2027-03-14", *(f"{h:02d}:00" for h in range(5, 13))),
@@ -120,12 +122,12 @@ WINDOWS = (
         expected={
             # 01:30 CEST; 02:30 is shown twice: its first occurrence, 02:30 CEST
             "daily": on("2027-10-30", "23:30") + on("2027-10-31", "00:30"),
-            # 01:00 .. 02:30 CEST; the repeated 02:00 and 02:30 CET do not fire; 03:00, 03:30 CET
+            # wildcard jobs: 01:00 .. 02:30 CEST, the repeated 02:00 and 02:30 CET, 03:00, 03:30 CET
             "cron_30": on("2027-10-30", "23:00", "23:30")
-            + on("2027-10-31", "00:00", "00:30", "02:00", "02:30"),
-            # 00:00 .. 02:00 CEST; 02:00 CET (01:00 UTC) does not fire again; 03:00 CET ..
+            + on("2027-10-31", "00:00", "00:30", "01:00", "01:30", "02:00", "02:30"),
+            # 00:00 .. 02:00 CEST, 02:00 CET (01:00 UTC), 03:00 CET ..: every UTC hour
             "hourly": on("2027-10-30", "22:00", "23:00")
-            + on("2027-10-31", "00:00", *(f"{h:02d}:00" for h in range(2, 8))),
+            + on("2027-10-31", *(f"{h:02d}:00" for h in range(0, 8))),
             # elapsed time: every UTC hour, the repeated hour included
             "interval": on("2027-10-30", "21:15", "22:15", "23:15")
             + on("2027-10-31", *(f"{h:02d}:15" for h in range(0, 7))),
@@ -140,10 +142,12 @@ WINDOWS = (
         end=utc("2027-11-07 13:00"),
         expected={
             "daily": on("2027-11-07", "05:30", "07:30"),  # 01:30 EDT (first of two); 02:30 EST
-            # 01:00, 01:30 EDT; not 01:00, 01:30 EST again; 02:00 .. 03:30 EST
-            "cron_30": on("2027-11-07", "05:00", "05:30", "07:00", "07:30", "08:00", "08:30"),
-            # 00:00, 01:00 EDT; not 01:00 EST (06:00 UTC); 02:00 EST ..
-            "hourly": on("2027-11-07", "04:00", "05:00", *(f"{h:02d}:00" for h in range(7, 14))),
+            # wildcard jobs: 01:00, 01:30 EDT, 01:00, 01:30 EST again, 02:00 .. 03:30 EST
+            "cron_30": on(
+                "2027-11-07", "05:00", "05:30", "06:00", "06:30", "07:00", "07:30", "08:00", "08:30"
+            ),
+            # 00:00, 01:00 EDT, 01:00 EST (06:00 UTC), 02:00 EST ..: every UTC hour
+            "hourly": on("2027-11-07", *(f"{h:02d}:00" for h in range(4, 14))),
             "interval": on("2027-11-07", *(f"{h:02d}:15" for h in range(3, 13))),
         },
     ),

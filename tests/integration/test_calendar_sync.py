@@ -9,8 +9,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
+import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -521,3 +525,190 @@ def test_a_real_worker_syncs_through_the_broker_and_the_reminder_fires(
             assert db.scalar("SELECT count(*) FROM calendar_events") == 4
     finally:
         db.close()
+
+
+# --- hostile feeds: the loop, NUL bytes, refusals, Outlook overrides ---------------------------
+
+CORPUS = Path(__file__).parents[1] / "data" / "ical_corpus"
+#: 20 endless hourly events since 1970 (690 bytes): 175,680 occurrences in a 366-day horizon,
+#: and each rule is stepped through from 1970 before its first occurrence in the window.
+HOSTILE = vcalendar(
+    *(
+        vevent(f"h{i}@x", f"Hourly {i}", f"DTSTART:19700101T{i:02d}0000Z", "RRULE:FREQ=HOURLY")
+        for i in range(20)
+    )
+)
+#: The icalendar test file whose parse error holds a NUL byte (``BeGIN:\x00``).
+NUL_FEED = CORPUS / "icalendar" / "calendars" / "fuzz_testcase_0_char_in_component_name.ics"
+NUL_REFUSAL = (
+    "feed: is not an iCalendar (ICS) file: no complete VCALENDAR (BEGIN:VCALENDAR to END:VCALENDAR)"
+)
+
+
+@pytest.mark.timeout(240)
+def test_a_sync_never_blocks_the_event_loop(database_url: str) -> None:
+    """The hostile feed is parsed off the loop: a ticker on the loop never waits long.
+
+    Today's code held the loop for the whole expansion (20 to 40 s for this feed). The bound
+    is a correctness property with a wide margin, not a benchmark: the parse takes seconds in
+    its thread, and the loop still ticks every few milliseconds.
+    """
+    calendars = Calendars(database_url)
+    feed_id = calendars.add(calendars.user(), "http://127.0.0.1:9/hostile.ics", horizon_days=366)
+    parsed_on: list[int] = []
+    parse = calendar_sync.core.parse_feed
+
+    def recording(*args: Any, **kwargs: Any) -> list[Any]:
+        parsed_on.append(threading.get_ident())
+        return parse(*args, **kwargs)
+
+    async def fetch(*_: Any) -> calendar_sync.Fetched:
+        return calendar_sync.Fetched(HOSTILE, None, None)
+
+    async def measured(engine: Any) -> tuple[calendar_sync.SyncReport, float, int]:
+        done = asyncio.Event()
+        gaps = [0.0]
+
+        async def ticker() -> None:
+            last = time.monotonic()
+            while not done.is_set():
+                await asyncio.sleep(0.005)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        async def sync() -> calendar_sync.SyncReport:
+            try:
+                return await calendar_sync.sync_feed(engine, feed_id, NOW, fetch=fetch)
+            finally:
+                done.set()
+
+        ticking = asyncio.create_task(ticker())
+        report = await sync()
+        await ticking
+        return report, max(gaps), threading.get_ident()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calendar_sync.core, "parse_feed", recording)
+        report, longest, loop_thread = calendars._call(measured)
+    assert longest < 0.5, f"the event loop was blocked for {longest:.2f} s"
+    assert parsed_on and loop_thread not in parsed_on
+    assert report.error is not None and "more than 2000 occurrences" in report.error
+
+
+def test_a_parse_error_holding_a_nul_byte_is_recorded_with_a_clear_message(
+    url: str, db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
+    """icalendar's fuzz file: the sync records the refusal (PostgreSQL refused the NUL byte
+    the parser's message quoted, and the sync crashed) and no log line holds a NUL."""
+    caplog.set_level(logging.INFO)
+    calendars = Calendars(url)
+    with IcsServer(NUL_FEED.read_bytes()) as server:
+        feed_id = calendars.add(calendars.user(), server.url())
+        report = calendars.sync(feed_id, NOW)
+    assert report.error == NUL_REFUSAL
+    feed = calendars.feed(feed_id)
+    assert (feed.last_error, feed.next_sync_at) == (NUL_REFUSAL, NOW + timedelta(hours=1))
+    assert db.scalar("SELECT count(*) FROM calendar_events") == 0
+    assert all("\x00" not in record.getMessage() for record in caplog.records)
+    assert "\x00" not in caplog.text
+
+
+def test_a_refused_feed_is_parsed_once_until_it_changes(
+    url: str, db: Db, server: IcsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed refused for its content is not parsed again while the same body comes back in
+    the same 6-hour period; its error stays recorded. A new body, or a new period (the horizon
+    moved), is parsed."""
+    parses = [0]
+    parse = calendar_sync.core.parse_feed
+
+    def counting(*args: Any, **kwargs: Any) -> list[Any]:
+        parses[0] += 1
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(calendar_sync.core, "parse_feed", counting)
+    calendars = Calendars(url)
+    feed_id = calendars.add(calendars.user(), server.url(), horizon_days=366)
+    server.body = HOSTILE
+    first = calendars.sync(feed_id, NOW)
+    assert first.error is not None and "more than 2000" in first.error
+    for minutes in (5, 10, 65):
+        again = calendars.sync(feed_id, NOW + timedelta(minutes=minutes))
+        assert again.error == first.error
+        feed = calendars.feed(feed_id)
+        assert (feed.last_error, feed.next_sync_at) == (
+            first.error,
+            NOW + timedelta(minutes=minutes + 60),
+        )
+    assert parses == [1]
+
+    assert calendars.sync(feed_id, NOW + timedelta(hours=6)).error == first.error
+    assert parses == [2]  # a new period: read again
+
+    server.body = FEED_V1
+    fixed = calendars.sync(feed_id, NOW + timedelta(hours=6, minutes=5))
+    assert fixed.ok and fixed.created > 0 and parses == [3]
+    assert calendars.feed(feed_id).last_error is None
+    server.body = HOSTILE
+    assert calendars.sync(feed_id, NOW + timedelta(hours=6, minutes=10)).error == first.error
+    assert parses == [4]  # refused again: the body changed since the last refusal
+
+
+OUTLOOK_UID = "040000008200E00074C5B7101A82E0080000000010BA5F3A1F4ADC01000000000000000010000000"
+WINDOWS_ZONE = "\r\n".join(
+    ["BEGIN:VTIMEZONE", "TZID:W. Europe Standard Time",
+     "BEGIN:STANDARD", "DTSTART:16010101T030000", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100",
+     "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10", "END:STANDARD",
+     "BEGIN:DAYLIGHT", "DTSTART:16010101T020000", "TZOFFSETFROM:+0100", "TZOFFSETTO:+0200",
+     "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3", "END:DAYLIGHT",
+     "END:VTIMEZONE"]
+)  # fmt: skip
+BIN_DAY = vevent(
+    OUTLOOK_UID,
+    "Bin day",
+    "DTSTART;VALUE=DATE:20260302",
+    "DTEND;VALUE=DATE:20260303",
+    "RRULE:FREQ=WEEKLY;UNTIL=20260323;INTERVAL=1;BYDAY=MO;WKST=MO",
+    "X-MICROSOFT-CDO-ALLDAYEVENT:TRUE",
+)
+
+
+@pytest.mark.parametrize(
+    "recurrence_id",
+    [
+        'RECURRENCE-ID;TZID="W. Europe Standard Time":20260309T000000',
+        "RECURRENCE-ID;VALUE=DATE:20260309",
+    ],
+    ids=["windows-zone-midnight", "value-date"],
+)
+def test_an_outlook_override_of_an_all_day_series_moves_its_reminder(
+    url: str, db: Db, server: IcsServer, recurrence_id: str
+) -> None:
+    """Outlook/Exchange move one day of an all-day series: the reminder task of that day is
+    moved (rewritten, same task), not deleted and made again."""
+    calendars = Calendars(url)
+    feed_id = calendars.add(calendars.user(), server.url())
+    server.body = vcalendar(WINDOWS_ZONE, BIN_DAY)
+    assert calendars.sync(feed_id, NOW).created == 4
+    task_of = "SELECT task_id FROM calendar_events WHERE occurrence_key = '2026-03-09'"
+    task = db.scalar(task_of)
+
+    moved = vevent(
+        OUTLOOK_UID,
+        "Bin day (moved)",
+        recurrence_id,
+        "DTSTART;VALUE=DATE:20260310",
+        "DTEND;VALUE=DATE:20260311",
+        "X-MICROSOFT-CDO-ALLDAYEVENT:TRUE",
+    )
+    server.body = vcalendar(WINDOWS_ZONE, BIN_DAY, moved)
+    report = calendars.sync(feed_id, NOW + timedelta(hours=1))
+    assert (report.created, report.updated, report.removed, report.unchanged) == (0, 1, 0, 3)
+    assert db.scalar(task_of) == task
+    assert reminders(db)[1] == (
+        "Reminder: Bin day (moved)",
+        at("2026-03-10T08:00"),  # 09:00 in Paris on Tuesday 10 March
+        "2026-03-09",
+        at("2026-03-09T23:00"),
+    )

@@ -142,7 +142,9 @@ class Steps:
 
     def deliver(self, ids: Sequence[int], now: datetime) -> DeliveryReport:
         report = asyncio.run(
-            self._on_engine(lambda engine: NotificationService(engine).deliver(list(ids), now))
+            self._on_engine(
+                lambda engine: NotificationService(engine, clock=lambda: now).deliver(list(ids))
+            )
         )
         assert isinstance(report, DeliveryReport)
         return report

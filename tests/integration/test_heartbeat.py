@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler.heartbeat import Heartbeat, beat
+from personal_assistant.tools.ai_scheduler.heartbeat import Heartbeat, HeldRuns, beat
 from personal_assistant.workers.utils.health import assess, take_snapshot
 from support.stack import Db
 
@@ -42,33 +42,30 @@ def _utc(value: datetime | str) -> datetime:
 
 
 def test_a_beat_refreshes_the_row_and_prunes_long_silent_ones(url: str, db: Db) -> None:
-    async def go() -> None:
-        engine = make_async_engine(url)
-        try:
-            async with engine.begin() as conn:
-                await beat(conn, "gone:1", now=NOW - timedelta(days=2))
-                await beat(conn, "h:1", now=NOW - timedelta(minutes=5))
-            async with engine.begin() as conn:
-                await beat(conn, "h:1", now=NOW, prune_before=NOW - timedelta(days=1))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(go())
+    with db.engine.begin() as conn:
+        beat(conn, "gone:1", now=NOW - timedelta(days=2))
+        beat(conn, "h:1", now=NOW - timedelta(minutes=5))
+    with db.engine.begin() as conn:
+        beat(conn, "h:1", now=NOW, prune_before=NOW - timedelta(days=1))
     assert _beats(db) == [("h:1", NOW - timedelta(minutes=5), NOW)]
 
 
 def test_heartbeat_beats_at_once_then_every_interval(url: str, db: Db) -> None:
     async def go() -> None:
-        engine = make_async_engine(url)
-        ticks = iter(NOW + timedelta(seconds=i) for i in range(100))
-        heartbeat = Heartbeat(engine, "h:7", interval=0.05, clock=lambda: next(ticks))
-        try:
-            heartbeat.ensure_started()
-            heartbeat.ensure_started()  # idempotent: one task
-            await asyncio.sleep(0.5)
-            await heartbeat.stop()
-        finally:
-            await engine.dispose()
+        ticks = iter(NOW + timedelta(seconds=i) for i in range(1000))
+        heartbeat = Heartbeat(
+            url,
+            "h:7",
+            interval=0.05,
+            lease=timedelta(seconds=1),
+            held=HeldRuns(),
+            wedged_after=60,
+            clock=lambda: next(ticks),
+        )
+        heartbeat.ensure_started()
+        heartbeat.ensure_started()  # idempotent: one thread
+        await asyncio.sleep(0.5)
+        await heartbeat.stop()
 
     asyncio.run(go())
     [(worker, started, last)] = _beats(db)
@@ -97,12 +94,13 @@ def test_snapshot_names_the_silent_worker_that_holds_running_runs(url: str, db: 
             w=worker,
         )
 
+    with db.engine.begin() as conn:
+        beat(conn, "quiet:1", now=NOW - timedelta(seconds=90))
+        beat(conn, "busy:2", now=NOW - timedelta(seconds=2))
+
     async def go() -> list[str]:
         engine = make_async_engine(url)
         try:
-            async with engine.begin() as conn:
-                await beat(conn, "quiet:1", now=NOW - timedelta(seconds=90))
-                await beat(conn, "busy:2", now=NOW - timedelta(seconds=2))
             health = assess(await take_snapshot(engine, NOW))
         finally:
             await engine.dispose()

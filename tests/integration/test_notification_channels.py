@@ -1,5 +1,6 @@
 """Delivery through users' channels to real servers on loopback: an SMTP server (aiosmtpd) and
-an HTTP webhook receiver. ``deliver`` and ``due`` are driven with a chosen ``now``: no sleeps.
+an HTTP webhook receiver. ``deliver`` and ``due`` are driven with a chosen ``now`` (the service's
+clock): no sleeps.
 """
 
 from __future__ import annotations
@@ -111,25 +112,26 @@ def add_channel(db: Db, name: str, url: str, cap: int | None = None) -> None:
 
 
 class Steps:
-    """``deliver`` and ``due`` on one service, each in its own event loop."""
+    """``deliver`` and ``due`` on a service whose clock reads ``now``, each in its own event
+    loop."""
 
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def _with_service(self, method: str, *args: object) -> object:
+    async def _with_service(self, now: datetime, method: str, *args: object) -> object:
         engine = make_async_engine(self.url, pooled=False)
         try:
-            return await getattr(NotificationService(engine), method)(*args)
+            return await getattr(NotificationService(engine, clock=lambda: now), method)(*args)
         finally:
             await engine.dispose()
 
     def deliver(self, ids: Sequence[int], now: datetime) -> DeliveryReport:
-        report = asyncio.run(self._with_service("deliver", list(ids), now))
+        report = asyncio.run(self._with_service(now, "deliver", list(ids)))
         assert isinstance(report, DeliveryReport)
         return report
 
     def due(self, now: datetime) -> list[int]:
-        found = asyncio.run(self._with_service("due", now))
+        found = asyncio.run(self._with_service(now, "due", now))
         assert isinstance(found, list)
         return found
 

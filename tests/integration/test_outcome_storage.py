@@ -89,7 +89,9 @@ async def _queued_run(settings: Settings) -> int:
         return (await manager.run_now(task.id, user.id)).id
 
 
-async def _process(settings: Settings, failures: int, run_id: int) -> tuple[Any, int]:
+async def _process(
+    settings: Settings, failures: int, run_id: int, *, beats: bool = True
+) -> tuple[Any, int]:
     engine = make_async_engine(settings.database_url)
     database = RestartingDatabase(engine)
     agent = AnswerThenRestart(database, failures)
@@ -99,6 +101,8 @@ async def _process(settings: Settings, failures: int, run_id: int) -> tuple[Any,
         settings,
         worker_id="test:1",
     )
+    if not beats:
+        processor.heartbeat.ensure_started = lambda: None  # type: ignore[method-assign]  # a worker cut off from the database
     try:
         return await processor.process([run_id]), agent.calls
     finally:
@@ -122,9 +126,11 @@ def test_outcome_is_stored_once_the_database_is_back(
 def test_writes_are_retried_only_while_the_lease_lasts(
     database_url: str, db: Db, tmp_path: Path
 ) -> None:
-    settings = _settings(database_url, tmp_path, RUN_TIMEOUT="0.5", LEASE_MARGIN="0.5")
+    # A beat every 0.1 s: the lease is 3 x 0.1 + 0.5 s. The database is away for the heartbeat
+    # too, so nothing renews the lease.
+    settings = _settings(database_url, tmp_path, HEARTBEAT_INTERVAL="0.1", LEASE_MARGIN="0.5")
     run_id = asyncio.run(_queued_run(settings))
     with pytest.raises(OperationalError):
-        asyncio.run(_process(settings, 1000, run_id))
+        asyncio.run(_process(settings, 1000, run_id, beats=False))
     # Given up before the lease ends: left to the reaper, as a run whose worker vanished.
     assert db.scalar("SELECT state FROM task_runs WHERE id = :r", r=run_id) == "running"

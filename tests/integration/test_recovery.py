@@ -6,9 +6,9 @@ import asyncio
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy.exc import DBAPIError
 
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import DeliveryError
@@ -78,6 +78,20 @@ def test_run_of_a_killed_worker_is_reaped_and_retried(
     assert str(processes.procs["survivor"].pid) in worker
 
 
+class Clock:
+    """An injected clock that moves only when told to."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, by: timedelta) -> datetime:
+        self.at += by
+        return self.at
+
+
 class Flaky:
     """A transport double: fails ``failures`` times (transiently), then records the send."""
 
@@ -122,15 +136,16 @@ def test_transient_delivery_failures_retry_then_deliver_once(database_url: str, 
 
     async def go() -> None:
         engine = make_async_engine(database_url)
-        service = NotificationService(engine, {"email": transport})
-        now = datetime.now(UTC)
+        clock = Clock(datetime.now(UTC))
+        service = NotificationService(engine, {"email": transport}, clock=clock)
+        now = clock()
         assert await service.due(now) == [note_id]
         assert await service.due(now) == []  # leased to the first sweep
-        first = await service.deliver([note_id], now)
+        first = await service.deliver([note_id])
         assert (first.delivered, first.retry) == (0, 1)
-        later = now + timedelta(hours=2)
+        later = clock.advance(timedelta(hours=2))
         assert await service.due(later) == [note_id]
-        second = await service.deliver([note_id, note_id], later)  # delivered twice: sent once
+        second = await service.deliver([note_id, note_id])  # delivered twice: sent once
         assert second.delivered == 1
         await engine.dispose()
 
@@ -150,7 +165,7 @@ def test_permanent_failure_and_missing_transport_fail_with_the_reason(
 
     async def go() -> None:
         engine = make_async_engine(database_url)
-        report = await NotificationService(engine, {}).deliver([note_id], datetime.now(UTC))
+        report = await NotificationService(engine, {}).deliver([note_id])
         assert report.failed == 1
         await engine.dispose()
 
@@ -161,7 +176,7 @@ def test_permanent_failure_and_missing_transport_fail_with_the_reason(
 
 
 class Frozen:
-    """A deliverer stopped in the middle of a send (the row is locked, nothing more is said)."""
+    """A deliverer stopped in the middle of a send (it holds its lease, nothing more is said)."""
 
     def __init__(self) -> None:
         self.entered = asyncio.Event()
@@ -177,33 +192,36 @@ class Frozen:
 def test_a_deliverer_stopped_mid_send_releases_the_row_after_the_lease(
     database_url: str, db: Db
 ) -> None:
+    """While a send is under way no other deliverer takes the row, nor the sweep; once its
+    lease is over the sweep hands it on, and the stopped deliverer, resumed, records nothing."""
     note_id = _seed_email_notification(db)
     frozen, healthy = Frozen(), Flaky(failures=0)
-    lease = timedelta(seconds=0.5)
+    clock = Clock(datetime.now(UTC))
+    lease, send_timeout = timedelta(seconds=60), 30.0
+    leased_for = lease + timedelta(seconds=send_timeout)  # a send's lease (the module doc)
 
-    async def go() -> tuple[int, int, BaseException | None]:
+    async def go() -> tuple[int, list[int], list[int], int, int | None]:
         engine = make_async_engine(database_url)
-        stalled = NotificationService(engine, {"email": frozen}, lease=lease, send_timeout=0.5)
-        other = NotificationService(engine, {"email": healthy}, lease=lease, send_timeout=0.5)
-        now = datetime.now(UTC)
+        options: dict[str, Any] = {"lease": lease, "send_timeout": send_timeout, "clock": clock}
+        stalled = NotificationService(engine, {"email": frozen}, **options)
+        other = NotificationService(engine, {"email": healthy}, **options)
         try:
-            stalled_call = asyncio.create_task(stalled.deliver([note_id], now))
+            stalled_call = asyncio.create_task(stalled.deliver([note_id]))
             await asyncio.wait_for(frozen.entered.wait(), timeout=10)
-            young = (await other.deliver([note_id], now)).delivered  # locked: skipped
-            await asyncio.sleep(3 * (lease.total_seconds() + 0.5))
-            late = (await other.deliver([note_id], now)).delivered
+            young = (await other.deliver([note_id])).delivered  # under way: not taken
+            clock.advance(leased_for - timedelta(seconds=1))
+            early = await other.due(clock())  # the sweep: not yet
+            clock.advance(timedelta(seconds=1))
+            swept = await other.due(clock())
+            late = (await other.deliver(swept)).delivered
             frozen.resume.set()
-            try:
-                await stalled_call
-                error: BaseException | None = None
-            except DBAPIError as exc:
-                error = exc
+            resumed = (await stalled_call).delivered
         finally:
             await engine.dispose()
-        return young, late, error
+        return young, early, swept, late, resumed
 
-    young, late, error = asyncio.run(go())
-    assert (young, late) == (0, 1)
-    assert error is not None  # its session was ended: it records nothing
+    young, early, swept, late, resumed = asyncio.run(go())
+    assert (young, early, swept, late) == (0, [], [note_id], 1)
+    assert resumed == 0  # its lease was taken over: it records nothing
     assert [m.key for m in frozen.sent] == [m.key for _, m in healthy.sent]  # one key: a redelivery
     assert db.rows("SELECT status, attempts FROM notifications") == [("delivered", 1)]

@@ -2,8 +2,11 @@
 
 Each POST takes the next :class:`Reply` from the script (a 500 saying so when the script is
 empty) and is recorded as a :class:`Received`: path, headers, JSON body and arrival time
-(``time.monotonic``). A reply's ``delay`` makes the server slow; :meth:`ChatServer.stop` cuts
-every delay short and joins the handler threads, so nothing outlives the test.
+(``time.monotonic``, and ``time.time`` as ``wall``). A reply's ``delay`` makes the server
+slow; :meth:`ChatServer.stop` cuts every delay short and joins the handler threads, so nothing
+outlives the test. :class:`AlwaysAnswer` answers every request alike (the chaos scenarios), and
+:func:`calls_per_attempt` counts requests by the ``X-PA-Run: <run_id>/<attempt>`` header the
+OpenAI-compatible agent sends.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +40,7 @@ class Received:
     headers: dict[str, str]  # names lower-cased
     body: Any
     at: float  # time.monotonic() on arrival
+    wall: float = 0.0  # time.time() on arrival
 
 
 def completion(
@@ -137,6 +142,25 @@ class ChatServer:
         return error(500, "chat_server: no scripted reply left")
 
 
+class AlwaysAnswer(ChatServer):
+    """Answers every request with a completion naming its run, after ``delay`` seconds."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def _next(self, received: Received) -> Reply:
+        with self._lock:
+            self.received.append(received)
+        run = received.headers.get("x-pa-run", "?")
+        return completion(f"The answer for run {run}.", delay=self.delay)
+
+
+def calls_per_attempt(received: Iterable[Received]) -> Counter[str]:
+    """Requests per ``"<run_id>/<attempt>"`` (the ``X-PA-Run`` header); ``""`` when absent."""
+    return Counter(r.headers.get("x-pa-run", "") for r in received)
+
+
 def _handler_for(server: ChatServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like real providers
@@ -150,7 +174,7 @@ def _handler_for(server: ChatServer) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = raw
             headers = {name.lower(): value for name, value in self.headers.items()}
-            reply = server._next(Received(self.path, headers, body, arrived))
+            reply = server._next(Received(self.path, headers, body, arrived, time.time()))
             if reply.delay and server._stopping.wait(reply.delay):
                 self.close_connection = True
                 return

@@ -199,12 +199,12 @@ def test_an_event_without_uid_gets_a_stable_one() -> None:
         ),
         pytest.param(
             vcalendar(vevent("x", "Bad start", "DTSTART:garbage")),
-            "an event cannot be read",
+            "event 'x': its start (DTSTART) 'garbage' is not a date or a date-time",
             id="bad-dtstart",
         ),
         pytest.param(
             vcalendar(vevent("x", "Bad rule", "DTSTART:20260305T120000Z", "RRULE:FREQ=FOO")),
-            "an event cannot be read",
+            "event 'x': its rule (RRULE) 'FREQ=FOO' cannot be read",
             id="bad-rule",
         ),
         pytest.param(

@@ -4,7 +4,7 @@ quiet hours and daily caps (DST included), and the classification of Apprise fai
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -229,6 +229,22 @@ RELEASE_CASES: list[tuple[str, dict[str, object], datetime | None]] = [
         utc(2026, 1, 11, 6, 0),
     ),
     ("quiet hours only", {"quiet": QuietHours(time(9), time(12))}, utc(2026, 1, 10, 11, 0)),
+    ("under the cap with sends under way", {"cap": 3, "sent_today": 1, "sending": 1}, None),
+    (
+        "sends under way fill the cap: counted again after recheck",
+        {"cap": 3, "sent_today": 1, "sending": 2, "recheck": timedelta(minutes=2)},
+        utc(2026, 1, 10, 9, 2),
+    ),
+    (
+        "sends under way fill the cap, and quiet hours begin before the recheck",
+        {"cap": 1, "sending": 1, "quiet": QuietHours(time(10, 1), time(11))},
+        utc(2026, 1, 10, 10, 0),
+    ),
+    (
+        "at the cap whatever is under way",
+        {"cap": 2, "sent_today": 2, "sending": 5},
+        utc(2026, 1, 10, 23, 0),
+    ),
 ]
 
 
@@ -240,6 +256,11 @@ RELEASE_CASES: list[tuple[str, dict[str, object], datetime | None]] = [
 def test_release_at(kwargs: dict[str, object], expected: datetime | None) -> None:
     now = utc(2026, 1, 10, 9, 0)  # 10:00 in Paris
     assert release_at(now, PARIS, **kwargs) == expected  # type: ignore[arg-type]  # table
+
+
+def test_release_at_refuses_a_recheck_that_would_not_wait() -> None:
+    with pytest.raises(ValueError, match="recheck"):
+        release_at(utc(2026, 1, 10, 9, 0), PARIS, cap=1, sending=1, recheck=timedelta(0))
 
 
 CLASSIFY_CASES: list[tuple[str, list[tuple[str, str]], bool, str]] = [

@@ -52,6 +52,13 @@ def wall_of(moment: datetime, zone: str) -> datetime:
     return moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None, fold=0)
 
 
+def is_wildcard_cron(schedule: Schedule) -> bool:
+    if not isinstance(schedule, Cron):
+        return False
+    minute, hour = schedule.expression.split()[:2]
+    return minute.startswith("*") or hour.startswith("*")
+
+
 # --- resolve_local: the DST policy ---------------------------------------------------------------
 
 
@@ -152,7 +159,8 @@ def test_daily_across_dst(zone: str, at: str, after: str, expected: str) -> None
 @pytest.mark.parametrize(
     ("zone", "expression", "after", "expected"),
     [
-        # every 15 minutes across the gap: the gap's wall times collapse into one firing
+        # every 15 minutes across the gap: a wildcard job keeps elapsed time (Debian cron), the
+        # gap's wall times never come (tests/unit/test_cron_dst.py has the full tables)
         (
             NY,
             "*/15 * * * *",
@@ -171,31 +179,31 @@ def test_daily_across_dst(zone: str, at: str, after: str, expected: str) -> None
             "2026-10-03T15:00",
             "2026-10-03T15:15 2026-10-03T15:30 2026-10-03T15:45 2026-10-03T16:00",
         ),
-        # every 15 minutes across the fold: the repeated hour does not fire again
+        # every 15 minutes across the fold: a wildcard job fires in both passes of it
         (
             NY,
             "*/15 * * * *",
             "2026-11-01T05:20",
-            "2026-11-01T05:30 2026-11-01T05:45 2026-11-01T07:00 2026-11-01T07:15",
+            "2026-11-01T05:30 2026-11-01T05:45 2026-11-01T06:00 2026-11-01T06:15",
         ),
         (
             PARIS,
             "*/15 * * * *",
             "2026-10-25T00:20",
-            "2026-10-25T00:30 2026-10-25T00:45 2026-10-25T02:00 2026-10-25T02:15",
+            "2026-10-25T00:30 2026-10-25T00:45 2026-10-25T01:00 2026-10-25T01:15",
         ),
         (
             LORD_HOWE,
             "*/15 * * * *",
             "2026-04-04T14:20",
-            "2026-04-04T14:30 2026-04-04T14:45 2026-04-04T15:30 2026-04-04T15:45",
+            "2026-04-04T14:30 2026-04-04T14:45 2026-04-04T15:00 2026-04-04T15:15",
         ),
-        # fixed times inside the gap and the fold
+        # fixed times inside the gap (first instant after it) and the fold (once)
         (NY, "30 2 * * *", "2026-03-07T12:00", "2026-03-08T07:00 2026-03-09T06:30"),
         (NY, "30 1 * * *", "2026-10-31T12:00", "2026-11-01T05:30 2026-11-02T06:30"),
         (LORD_HOWE, "15 2 * * *", "2026-10-03T00:00", "2026-10-03T15:30 2026-10-04T15:15"),
-        # hourly through the fold: 01:00 once, then 02:00 EST
-        (NY, "0 * * * *", "2026-11-01T04:30", "2026-11-01T05:00 2026-11-01T07:00 2026-11-01T08:00"),
+        # hourly through the fold, a wildcard job: 01:00 EDT, 01:00 EST, 02:00 EST
+        (NY, "0 * * * *", "2026-11-01T04:30", "2026-11-01T05:00 2026-11-01T06:00 2026-11-01T07:00"),
     ],
 )
 def test_cron_across_dst(zone: str, expression: str, after: str, expected: str) -> None:
@@ -759,6 +767,8 @@ CRON_EXPRESSIONS = (
     "0 12 29 2 *",
     "0 3 * * 0#1",
     "*/7 2 * * *",
+    "7 * * * *",
+    "*/20 */2 * * *",
 )
 
 # transitions of the three zones in 2026-2028, to look hard around them
@@ -830,9 +840,11 @@ def test_next_firing_properties(schedule: Schedule, now: datetime, fractions: li
     assert first is not None
     assert first > now
     assert first.tzinfo is UTC
-    # never inside a gap nor the second pass of a fold: its wall time resolves back to it
+    # never inside a gap; in the second pass of a fold only for a wildcard cron job (Debian
+    # cron: its minute or hour field begins with '*'); otherwise its wall time resolves back to it
     tz = ZoneInfo(schedule.timezone)
-    assert resolve_local(wall_of(first, schedule.timezone), tz) == first
+    if not (is_wildcard_cron(schedule) and first.astimezone(tz).fold == 1):
+        assert resolve_local(wall_of(first, schedule.timezone), tz) == first
     # consistent: from anywhere in [now, first) the next firing is first
     for x in [
         now,

@@ -14,8 +14,9 @@ from personal_assistant.config import Settings
 def build_agent(settings: Settings) -> Agent:
     """The configured agent. With ``AGENT_RATE_PER_SECOND`` or ``AGENT_USER_RATE_PER_SECOND``
     set, every HTTP attempt to the provider (retries included) first takes a token from the
-    Redis buckets; a run waits for one at most half its ``RUN_TIMEOUT``, then fails
-    transiently ("rate limited: ...") and is retried like any transient agent error."""
+    Redis buckets; a run waits for one at most half its ``RUN_TIMEOUT``. Held back longer
+    before its first request, it goes back to the queue for when a token is due, with no attempt
+    counted; between the retries of one call, it fails transiently ("rate limited: ...")."""
     limiter = build_limiter(settings)
     agent: Agent
     if settings.agent == "openai":

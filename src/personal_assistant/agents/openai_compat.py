@@ -108,9 +108,12 @@ class OpenAICompatibleAgent:
             "max_tokens": self._max_tokens,
             "temperature": self._temperature,
         }
+        # Names the run and its attempt, so a provider or a proxy can tell a retried run from
+        # a run whose agent was called twice (the chaos suite counts calls per attempt by it).
+        run = {"X-PA-Run": f"{request.run_id}/{request.attempt}"}
         attempt = 1
         while True:
-            response = await self._post(payload, deadline)
+            response = await self._post(payload, deadline, run)
             if response.is_success:
                 return parse_reply(response.content, self._model)
             status = response.status_code
@@ -155,9 +158,11 @@ class OpenAICompatibleAgent:
                 await self._before_retry(request, deadline)
             attempt += 1
 
-    async def _post(self, payload: dict[str, Any], deadline: float) -> httpx.Response:
+    async def _post(
+        self, payload: dict[str, Any], deadline: float, headers: dict[str, str]
+    ) -> httpx.Response:
         limit = max(0.01, min(self._timeout, deadline - time.monotonic()))
-        headers = {}
+        headers = dict(headers)
         if self._api_key is not None:
             headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
         try:

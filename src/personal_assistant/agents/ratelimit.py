@@ -15,6 +15,12 @@ The buckets do not queue: a denied caller sleeps for the time the script says (p
 jitter, so that waiters do not all come back at once) and asks again, until its deadline.
 Waiters are therefore not served in order of arrival. All keys of one call must live on one
 Redis node (no Redis Cluster slot tags here).
+
+A call whose wait would outlast its deadline raises :class:`RateLimited` with the wait the
+buckets asked for, before the agent is called: the worker puts the run back in the queue for
+then, and this costs the run no attempt. Between the HTTP attempts of one call
+(:meth:`RateLimiter.acquire_for`), the provider has already been asked, so running out of time
+there is an ordinary transient :class:`AgentError`.
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ from personal_assistant.errors import AgentError
 
 MIN_SLEEP = 0.001  # seconds: float rounding can leave a deficit of a few nanoseconds
 JITTER = 0.2  # a denied caller sleeps up to 20 % longer than the script says
+
+
+class RateLimited(AgentError):
+    """The buckets ask to wait ``wait`` seconds, longer than the caller may: not called."""
+
+    def __init__(self, message: str, *, wait: float) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 @dataclass(frozen=True)
@@ -183,8 +197,8 @@ class RateLimiter:
     async def acquire(self, user_id: int, deadline: float) -> None:
         """Wait for a token from every bucket; ``deadline`` is a ``time.monotonic()`` value.
 
-        Raises a transient :class:`AgentError` ("rate limited: ...") as soon as the wait the
-        buckets ask for would end after the deadline.
+        Raises :class:`RateLimited` ("rate limited: ...", transient, with the ``wait``) as soon
+        as the wait the buckets ask for would end after the deadline.
         """
         while True:
             wait = await self.try_take(user_id)
@@ -192,15 +206,24 @@ class RateLimiter:
                 return
             left = deadline - time.monotonic()
             if wait > left:
-                raise AgentError(
+                raise RateLimited(
                     f"rate limited: the agent's rate limit asks to wait {wait:.2f} s, "
-                    f"more than the {max(0.0, left):.2f} s left (user {user_id})"
+                    f"more than the {max(0.0, left):.2f} s left (user {user_id})",
+                    wait=wait,
                 )
             await asyncio.sleep(min(left, wait * (1 + JITTER * random.random())))
 
     async def acquire_for(self, request: AgentRequest, deadline: float) -> None:
-        """:meth:`acquire` for a request's owner: the agents' ``before_retry`` hook."""
-        await self.acquire(request.user_id, deadline)
+        """:meth:`acquire` for a request's owner: the agents' ``before_retry`` hook.
+
+        The call has already reached the provider, so a wait too long for it fails the
+        attempt (a plain transient :class:`AgentError`) instead of deferring the run: deferred
+        runs cost no attempt, and a run that failed at the provider must not retry for free.
+        """
+        try:
+            await self.acquire(request.user_id, deadline)
+        except RateLimited as exc:
+            raise AgentError(exc.message) from None
 
     async def aclose(self) -> None:
         await self._redis.aclose(close_connection_pool=True)
@@ -209,11 +232,12 @@ class RateLimiter:
 class RateLimitedAgent:
     """An agent whose calls wait for the rate limiter first.
 
-    One token per :meth:`complete` call, waited for at most ``max_wait`` seconds. An agent
-    that makes several HTTP attempts per call (the OpenAI-compatible agent retries 429 and
-    5xx) should also be given :meth:`RateLimiter.before_attempt` for its retries, so that every
-    request the provider sees is counted: :func:`~personal_assistant.agents.factory.build_agent`
-    does that. Closing this agent closes the wrapped agent and the limiter.
+    One token per :meth:`complete` call, waited for at most ``max_wait`` seconds, else
+    :class:`RateLimited` before the wrapped agent is called. An agent that makes several HTTP
+    attempts per call (the OpenAI-compatible agent retries 429 and 5xx) should also be given
+    :meth:`RateLimiter.acquire_for` for its retries, so that every request the provider sees is
+    counted: :func:`~personal_assistant.agents.factory.build_agent` does that. Closing this
+    agent closes the wrapped agent and the limiter.
     """
 
     def __init__(self, agent: Agent, limiter: RateLimiter, *, max_wait: float) -> None:

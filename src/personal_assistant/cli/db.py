@@ -15,17 +15,26 @@ from personal_assistant.errors import ConfigurationError
 app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
 
-@app.command("upgrade")
-def upgrade(as_json: JsonOpt = False) -> None:
-    """Migrate the configured database to the newest revision."""
-    url = session.settings().database_url
-    before = current_revision(url)
+def upgrade_or_explain(url: str) -> None:
+    """Migrate ``url``; a database that cannot be reached or migrated is a one-line error.
+
+    ``pa db upgrade`` and ``pa run`` both migrate: neither shows a driver's traceback for a
+    server that is down or a database that does not exist.
+    """
     try:
         migrate.upgrade(url)
     except SQLAlchemyError as exc:
         raise ConfigurationError(
             f"cannot migrate {mask_url(url)}: {first_line(exc)}", field="DATABASE_URL"
         ) from None
+
+
+@app.command("upgrade")
+def upgrade(as_json: JsonOpt = False) -> None:
+    """Migrate the configured database to the newest revision."""
+    url = session.settings().database_url
+    before = current_revision(url)
+    upgrade_or_explain(url)
     after = current_revision(url)
     if as_json:
         print_json({"database": mask_url(url), "previous": before, "revision": after})

@@ -9,16 +9,28 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from personal_assistant import logsetup
-from personal_assistant.config import Settings
-from personal_assistant.database import migrate
+from personal_assistant.cli.db import upgrade_or_explain
+from personal_assistant.cli.schema import first_line
+from personal_assistant.config import Settings, mask_url
 from personal_assistant.database.types import utcnow
+from personal_assistant.errors import ConfigurationError
 from personal_assistant.workers.routing import worker_queues
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+#: How often ``pa run`` checks that the broker answers, and how long one check may take.
+BROKER_CHECK_SECONDS = 5.0
+BROKER_CHECK_TIMEOUT = 3.0
 
 
 def _celery_app(settings: Settings):  # type: ignore[no-untyped-def]  # Celery is untyped
@@ -58,11 +70,17 @@ def run(
     settings = Settings.from_env()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     log_path = logsetup.configure(settings, stderr=False)
-    migrate.upgrade(settings.database_url)
+    upgrade_or_explain(settings.database_url)
     for key, value in settings.describe().items():
         typer.echo(f"{key:>15}: {value}")
     if demo:
-        message = asyncio.run(_ensure_demo(settings))
+        try:
+            message = asyncio.run(_ensure_demo(settings))
+        except SQLAlchemyError as exc:
+            raise ConfigurationError(
+                f"cannot use {mask_url(settings.database_url)}: {first_line(exc)}",
+                field="DATABASE_URL",
+            ) from None
         if message:
             typer.echo(message)
     env = dict(os.environ, PA_HOME=str(settings.home))
@@ -140,83 +158,176 @@ async def _ensure_demo(settings: Settings) -> str | None:
         )
 
 
-async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]]) -> None:
-    from sqlalchemy import select
+class _Outages:
+    """A line on the screen when a service stops answering, and one when it answers again.
 
-    from personal_assistant.core.states import RunState
+    With the broker or the database down, the worker and the scheduler wait and retry in the
+    background while due tasks do not run; ``pa run`` says so once, not once per check.
+    """
+
+    def __init__(self) -> None:
+        self._down: set[str] = set()
+
+    def failed(self, service: str, line: str) -> None:
+        if service not in self._down:
+            self._down.add(service)
+            typer.echo(line, err=True)
+
+    def answered(self, service: str, line: str) -> None:
+        if service in self._down:
+            self._down.discard(service)
+            typer.echo(line, err=True)
+
+
+def _broker_error(app: Any) -> str | None:
+    """None if the broker accepts a connection, else why not, in one line."""
+    from kombu.exceptions import OperationalError
+
+    with app.connection_for_write() as conn:
+        try:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_CHECK_TIMEOUT)
+        except (OperationalError, OSError, *conn.connection_errors) as exc:
+            return " ".join(str(exc).split()) or type(exc).__name__
+    return None
+
+
+async def _watch_broker(settings: Settings, outages: _Outages, stop: asyncio.Event) -> None:
+    """Check every few seconds that the broker answers; report outages and recoveries."""
+    app = _celery_app(settings)
+    where = mask_url(settings.broker_url)
+    while not stop.is_set():
+        error = await asyncio.to_thread(_broker_error, app)
+        if error is None:
+            outages.answered("broker", f"The broker at {where} answers again.")
+        else:
+            outages.failed(
+                "broker",
+                f"The broker at {where} is unreachable ({error}): "
+                "no run is sent or done until it answers.",
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), BROKER_CHECK_SECONDS)
+
+
+async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]]) -> None:
     from personal_assistant.database.engine import make_async_engine
-    from personal_assistant.database.models import AITask, Notification, TaskRun
 
     engine = make_async_engine(settings.database_url, pooled=False)
-    final = [RunState.SUCCEEDED, RunState.FAILED]
+    outages = _Outages()
+    where = mask_url(settings.database_url)
     # Ctrl-C ends the loop between two polls: a KeyboardInterrupt raised in the middle of a
     # database call could leave aiosqlite's connection thread open, and the process hanging.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    broker: asyncio.Task[None] | None = None
+    if not settings.broker_url.startswith("sqla+"):  # the embedded broker is a local file
+        broker = asyncio.create_task(_watch_broker(settings, outages, stop))
+    feed = _Feed()
     try:
-        async with engine.connect() as conn:
-            last_run = await conn.scalar(select(TaskRun.id).order_by(TaskRun.id.desc())) or 0
-            last_note = (
-                await conn.scalar(select(Notification.id).order_by(Notification.id.desc())) or 0
-            )
-        seen_runs: set[int] = set()
         while not stop.is_set():
             for name, proc in children.items():
                 if proc.poll() is not None:
                     raise typer.Exit(_died(name, proc, settings))
-            async with engine.connect() as conn:
-                runs = (
-                    await conn.execute(
-                        select(
-                            TaskRun.id,
-                            TaskRun.state,
-                            TaskRun.result,
-                            TaskRun.error,
-                            TaskRun.finished_at,
-                            TaskRun.scheduled_for,
-                            AITask.title,
-                        )
-                        .join(AITask, AITask.id == TaskRun.task_id)
-                        .where(TaskRun.id > last_run, TaskRun.state.in_(final))
-                        .order_by(TaskRun.id)
-                    )
-                ).all()
-                notes = (
-                    await conn.execute(
-                        select(
-                            Notification.id,
-                            Notification.channel,
-                            Notification.status,
-                            Notification.title,
-                            Notification.body,
-                        )
-                        .where(Notification.id > last_note)
-                        .order_by(Notification.id)
-                    )
-                ).all()
-            for r in runs:
-                if r.id in seen_runs:
-                    continue
-                seen_runs.add(r.id)
-                late = (r.finished_at - r.scheduled_for).total_seconds()
-                typer.echo(
-                    f"run {r.id} {r.state} ({r.title}), finished {late:.1f} s after "
-                    f"its time: {(r.result or r.error or '').splitlines()[0]}"
+            try:
+                await feed.show_new(engine)
+            except SQLAlchemyError as exc:
+                why = " ".join(first_line(exc).split())
+                outages.failed(
+                    "database",
+                    f"The database at {where} is unreachable ({why}): "
+                    "no run is started or recorded until it answers.",
                 )
-            for n in notes:
-                last_note = n.id
-                typer.echo(
-                    f"notification {n.id} [{n.channel}, {n.status}] {n.title}: "
-                    f"{n.body.splitlines()[0]}"
-                )
+            else:
+                outages.answered("database", f"The database at {where} answers again.")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
     finally:
+        stop.set()
+        if broker is not None:
+            await broker
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await engine.dispose()
+
+
+class _Feed:
+    """The runs that finished and the notifications written since ``pa run`` started."""
+
+    def __init__(self) -> None:
+        self._marks: tuple[int, int] | None = None  # (last run id, last notification id)
+        self._seen_runs: set[int] = set()
+
+    async def show_new(self, engine: AsyncEngine) -> None:
+        from sqlalchemy import select
+
+        from personal_assistant.database.models import Notification, TaskRun
+
+        async with engine.connect() as conn:
+            if self._marks is None:
+                last_run = await conn.scalar(select(TaskRun.id).order_by(TaskRun.id.desc()))
+                last_note = await conn.scalar(
+                    select(Notification.id).order_by(Notification.id.desc())
+                )
+                self._marks = (last_run or 0, last_note or 0)
+            runs, notes = await _new_rows(conn, *self._marks)
+        for r in runs:
+            if r.id in self._seen_runs:
+                continue
+            self._seen_runs.add(r.id)
+            late = (r.finished_at - r.scheduled_for).total_seconds()
+            typer.echo(
+                f"run {r.id} {r.state} ({r.title}), finished {late:.1f} s after "
+                f"its time: {(r.result or r.error or '').splitlines()[0]}"
+            )
+        for n in notes:
+            self._marks = (self._marks[0], n.id)
+            typer.echo(
+                f"notification {n.id} [{n.channel}, {n.status}] {n.title}: {n.body.splitlines()[0]}"
+            )
+
+
+async def _new_rows(
+    conn: AsyncConnection, last_run: int, last_note: int
+) -> tuple[Sequence[Any], Sequence[Any]]:
+    """Runs finished after ``last_run`` and notifications after ``last_note``."""
+    from sqlalchemy import select
+
+    from personal_assistant.core.states import RunState
+    from personal_assistant.database.models import AITask, Notification, TaskRun
+
+    final = [RunState.SUCCEEDED, RunState.FAILED]
+    runs = (
+        await conn.execute(
+            select(
+                TaskRun.id,
+                TaskRun.state,
+                TaskRun.result,
+                TaskRun.error,
+                TaskRun.finished_at,
+                TaskRun.scheduled_for,
+                AITask.title,
+            )
+            .join(AITask, AITask.id == TaskRun.task_id)
+            .where(TaskRun.id > last_run, TaskRun.state.in_(final))
+            .order_by(TaskRun.id)
+        )
+    ).all()
+    notes = (
+        await conn.execute(
+            select(
+                Notification.id,
+                Notification.channel,
+                Notification.status,
+                Notification.title,
+                Notification.body,
+            )
+            .where(Notification.id > last_note)
+            .order_by(Notification.id)
+        )
+    ).all()
+    return runs, notes
 
 
 def _died(name: str, proc: subprocess.Popen[bytes], settings: Settings) -> int:

@@ -100,7 +100,10 @@ def add(
     ] = "reminder",
     channel: Annotated[
         list[str] | None,
-        typer.Option(help="Notification channel (repeatable): in_app, email, sms, webhook."),
+        typer.Option(
+            help="Where notifications go (repeatable): in_app or the user's channels "
+            "(pa channel list); default: in_app."
+        ),
     ] = None,
     catch_up: Annotated[
         str, typer.Option(help="After downtime: once, skip or all missed firings.")

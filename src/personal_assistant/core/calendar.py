@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -47,13 +47,16 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events  # type: ignore[import-untyped]  # the package ships no type hints
+from recurring_ical_events import errors as rie_errors
 
 from personal_assistant.core.schedules import resolve_local
 from personal_assistant.errors import ValidationError
+from personal_assistant.safe_text import safe_text
 
 __all__ = [
     "ALL_DAY_REMINDER_TIME",
     "MAX_OCCURRENCES",
+    "MAX_PER_DAY",
     "Change",
     "Occurrence",
     "Stored",
@@ -104,77 +107,260 @@ def parse_feed(data: bytes, *, timezone: str, now: datetime, horizon_days: int) 
 
     Sorted by start, then uid and key. ``timezone`` (the user's) places floating and all-day
     times. Raises ValidationError (``feed``) for what is not an iCalendar feed, an event that
-    cannot be read, or more than :data:`MAX_OCCURRENCES` occurrences in the window.
+    cannot be read, or more than :data:`MAX_OCCURRENCES` occurrences in the window; the
+    message says what is wrong in the feed's terms (module doc, Refusals).
+
+    CPU-bound (a large feed takes seconds): call it off any event loop that has other work.
     """
     zone = ZoneInfo(timezone)
     calendar = _read_calendar(data)
-    recurring = _recurring_uids(calendar)
+    _check_events(calendar)
+    _check_x_wr_timezone(calendar)
+    series = _series_all_day(calendar)
     until = now + timedelta(days=horizon_days)
     # The library compares floating times as wall-clock times of the window's zone: give it
     # the user's zone, with a day of margin either side; the exact window is applied below.
     query_from = (now - _ONE_DAY).astimezone(zone)
     query_to = (until + _ONE_DAY).astimezone(zone)
-    try:
-        components = recurring_ical_events.of(calendar, keep_recurrence_attributes=False).between(
-            query_from, query_to
-        )
-        found: dict[tuple[str, str], Occurrence] = {}
-        for component in components:
-            occurrence = _occurrence(component, recurring, zone)
-            if occurrence is None or occurrence.starts_at > until:
-                continue
-            if not is_upcoming(occurrence.starts_at, occurrence.all_day, zone, now):
-                continue
-            found.setdefault((occurrence.uid, occurrence.key), occurrence)
-    except ValidationError:
-        raise
-    except Exception as exc:  # hostile input: the parser's errors are of many types
-        raise ValidationError(f"an event cannot be read: {_reason(exc)}", field="feed") from None
-    if len(found) > MAX_OCCURRENCES:
-        raise ValidationError(
-            f"has {len(found)} occurrences in the next {horizon_days} days, more than "
-            f"{MAX_OCCURRENCES}: subscribe with a shorter horizon",
-            field="feed",
-        )
+    found: dict[tuple[str, str], Occurrence] = {}
+    for component in _expand(calendar, query_from, query_to):
+        occurrence = _converted(component, series, zone)
+        if occurrence is None or occurrence.starts_at > until:
+            continue
+        if not is_upcoming(occurrence.starts_at, occurrence.all_day, zone, now):
+            continue
+        found.setdefault((occurrence.uid, occurrence.key), occurrence)
+        if len(found) > MAX_OCCURRENCES:  # stop here: the rest is never expanded
+            raise ValidationError(
+                f"has more than {MAX_OCCURRENCES} occurrences in the next {horizon_days} days: "
+                "subscribe with a shorter horizon",
+                field="feed",
+            )
     return sorted(found.values(), key=lambda o: (o.starts_at, o.uid, o.key))
+
+
+def _refused(message: str) -> ValidationError:
+    return ValidationError(safe_text(message), field="feed")
 
 
 def _read_calendar(data: bytes) -> icalendar.Calendar:
     if not data.strip():
-        raise ValidationError("is empty, not an iCalendar (ICS) file", field="feed")
+        raise _refused("is empty, not an iCalendar (ICS) file")
     text = data.decode("utf-8-sig", errors="replace")
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except Exception as exc:  # hostile input: the parser's errors are of many types
-        raise ValidationError(
-            f"is not an iCalendar (ICS) file: {_reason(exc)}", field="feed"
-        ) from None
+        raise _refused(_syntax_problem(exc)) from None
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
-        raise ValidationError("is not an iCalendar (ICS) file: no VCALENDAR", field="feed")
-    for event in calendar.walk("VEVENT"):
-        if "DTSTART" not in event:
-            raise ValidationError(f"event {_uid(event)!r} has no start (DTSTART)", field="feed")
-        for rule in _as_list(event.get("RRULE")):
-            frequencies = rule.get("FREQ", []) if isinstance(rule, icalendar.vRecur) else []
-            if any(str(f).upper() in _REFUSED_FREQUENCIES for f in frequencies):
-                raise ValidationError(
-                    f"event {_uid(event)!r} repeats every second or minute: not supported",
-                    field="feed",
-                )
+        raise _refused("is not an iCalendar (ICS) file: no VCALENDAR")
     return calendar
 
 
-def _recurring_uids(calendar: icalendar.Calendar) -> set[str]:
-    """UIDs of series (a rule, extra dates or an override): their occurrences are keyed by
-    their original start (module doc, Identity)."""
-    return {
-        _uid(event)
-        for event in calendar.walk("VEVENT")
-        if any(name in event for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
-    }
+def _syntax_problem(exc: Exception) -> str:
+    """What the parser's failure says about the file; never the parser's own words, which
+    can be Python's (``not enough values to unpack``) or quote control characters."""
+    said = str(exc).lower()
+    if "multiple components" in said:
+        return "holds several calendars (VCALENDAR) where one is expected"
+    if "found no components" in said:
+        return (
+            "is not an iCalendar (ICS) file: no complete VCALENDAR "
+            "(BEGIN:VCALENDAR to END:VCALENDAR)"
+        )
+    return "is not an iCalendar (ICS) file: a line or a value cannot be parsed"
 
 
-def _occurrence(component: Any, recurring: set[str], zone: ZoneInfo) -> Occurrence | None:
+#: Properties an event has at most once, with the words for one and for several of them.
+_SINGLE = {
+    "UID": ("UID", "UIDs"),
+    "DTSTART": ("start (DTSTART)", "starts (DTSTART)"),
+    "DTEND": ("end (DTEND)", "ends (DTEND)"),
+    "DURATION": ("duration (DURATION)", "durations (DURATION)"),
+    "RECURRENCE-ID": ("original start (RECURRENCE-ID)", "original starts (RECURRENCE-ID)"),
+}
+_DATE_LISTS = {"RDATE": "extra dates (RDATE)", "EXDATE": "excluded dates (EXDATE)"}
+_FREQUENCIES = frozenset({"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
+_RULE_PARTS = frozenset(
+    {"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY",
+     "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST", "RSCALE", "SKIP"}
+)  # fmt: skip
+#: At most this many occurrences a day from an event's rules (an hourly rule has 24).
+MAX_PER_DAY = 24
+_UNREADABLE = object()
+
+
+def _check_events(calendar: icalendar.Calendar) -> None:
+    """Refuse, before anything is expanded, the events the expansion could not read or would
+    spend unbounded time on; each message names the event and the property."""
+    for event in calendar.walk("VEVENT"):
+        uid = _short_uid(_uid(event))
+        for name, (_, several) in _SINGLE.items():
+            value = event.get(name)
+            if isinstance(value, list):
+                raise _refused(f"event {uid!r} has {len(value)} {several} where one is expected")
+        if "DTSTART" not in event:
+            raise _refused(f"event {uid!r} has no start (DTSTART)")
+        for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+            if name in event and not _is_moment(_read(event[name], "dt")):
+                raise _refused(
+                    f"event {uid!r}: its {_SINGLE[name][0]} {_raw(event[name])!r} "
+                    "is not a date or a date-time"
+                )
+        if "DURATION" in event and not isinstance(_read(event["DURATION"], "dt"), timedelta):
+            raise _refused(
+                f"event {uid!r}: its duration (DURATION) {_raw(event['DURATION'])!r} "
+                "is not a duration"
+            )
+        for name, words in _DATE_LISTS.items():
+            for dates in _as_list(event.get(name)):
+                if not _are_moments(dates):
+                    raise _refused(
+                        f"event {uid!r}: its {words} {_raw(dates)!r} are not dates or date-times"
+                    )
+        per_day = 0
+        for rule in _as_list(event.get("RRULE")):
+            per_day += _check_rule(uid, rule)
+        if per_day > MAX_PER_DAY:
+            raise _refused(
+                f"event {uid!r} repeats more than {MAX_PER_DAY} times a day: not supported"
+            )
+
+
+def _check_rule(uid: str, rule: Any) -> int:
+    """Refuse a rule that cannot be read or is not supported; its occurrences a day, at most.
+
+    An empty rule (``RRULE:``, as some published holiday feeds have) repeats nothing: the
+    library ignores it, and so do the checks."""
+    raw = _raw(rule)
+    if not raw:
+        return 0
+    unreadable = _refused(f"event {uid!r}: its rule (RRULE) {raw!r} cannot be read")
+    if not isinstance(rule, icalendar.vRecur):
+        raise unreadable
+    frequencies = [str(f).upper() for f in rule.get("FREQ", [])]
+    if len(frequencies) != 1 or frequencies[0] not in _FREQUENCIES:
+        raise unreadable
+    if any(str(part).upper() not in _RULE_PARTS for part in rule):
+        raise unreadable
+    scales = {str(s).upper() for s in rule.get("RSCALE", [])} - {"GREGORIAN"}
+    if scales:
+        raise _refused(
+            f"event {uid!r}: its rule uses the {', '.join(sorted(scales))} calendar (RSCALE): "
+            "only the Gregorian calendar is supported"
+        )
+    if frequencies[0] in _REFUSED_FREQUENCIES:
+        raise _refused(f"event {uid!r} repeats every second or minute: not supported")
+
+    def values(part: str) -> int:
+        return max(len(set(map(str, rule.get(part, [])))), 1)
+
+    hours = 24 if frequencies[0] == "HOURLY" and "BYHOUR" not in rule else values("BYHOUR")
+    return hours * values("BYMINUTE") * values("BYSECOND")
+
+
+def _read(prop: object, attribute: str) -> object:
+    """``prop.<attribute>``, or :data:`_UNREADABLE` if the parser could not read the value."""
+    try:
+        return getattr(prop, attribute)
+    except Exception:  # a broken property raises on access (icalendar 7), of several types
+        return _UNREADABLE
+
+
+def _is_moment(value: object) -> bool:
+    return isinstance(value, date)  # a datetime is a date too; a time is neither
+
+
+def _are_moments(dates: object) -> bool:
+    values = _read(dates, "dts")
+    if not isinstance(values, list):
+        return False
+    for item in values:
+        moment = _read(item, "dt")
+        if isinstance(moment, tuple) and moment:  # a PERIOD: (start, end or duration)
+            moment = moment[0]
+        if not _is_moment(moment):
+            return False
+    return bool(values)
+
+
+def _raw(prop: object) -> str:
+    """The property's value as the feed wrote it, short and printable, for a message."""
+    try:
+        text = prop.to_ical()  # type: ignore[attr-defined]  # every icalendar property has it
+    except Exception:
+        text = b""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return safe_text(text, _RAW_MAX)
+
+
+_RAW_MAX = 60
+
+
+def _check_x_wr_timezone(calendar: icalendar.Calendar) -> None:
+    """``X-WR-TIMEZONE`` places floating times (the library applies it); one that names no
+    known zone is dropped, and floating times then stay in the user's zone."""
+    value = calendar.get("X-WR-TIMEZONE")
+    if value is None:
+        return
+    name = str(value).strip() if not isinstance(value, list) else ""
+    try:
+        ZoneInfo(name)
+    except Exception:  # unknown key, malformed key, empty: all mean no usable zone
+        del calendar["X-WR-TIMEZONE"]
+        return
+    calendar["X-WR-TIMEZONE"] = name
+
+
+def _series_all_day(calendar: icalendar.Calendar) -> dict[str, bool]:
+    """UIDs of series (a rule, extra dates or an override), each with whether it is an all-day
+    series: their occurrences are keyed by their original start (module doc, Identity)."""
+    series: dict[str, bool] = {}
+    for event in calendar.walk("VEVENT"):
+        if not any(name in event for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
+            continue
+        uid = _uid(event)
+        is_override = "RECURRENCE-ID" in event
+        first = _read(event["RECURRENCE-ID" if is_override else "DTSTART"], "dt")
+        all_day = not isinstance(first, datetime)
+        if not is_override or uid not in series:  # the series' own start decides
+            series[uid] = all_day
+    return series
+
+
+def _expand(calendar: icalendar.Calendar, start: datetime, stop: datetime) -> Iterator[Any]:
+    """The occurrences (as components) between ``start`` and ``stop``, one series after the
+    other, lazily: the caller stops at the cap and the rest is never expanded."""
+    try:
+        query = recurring_ical_events.of(calendar, keep_recurrence_attributes=False)
+    except Exception as exc:  # hostile input: the library's errors are of many types
+        raise _refused(f"its events cannot be expanded: {_expansion_problem(exc)}") from None
+    for series in query.series:
+        try:
+            for occurrence in series.between(start, stop):
+                yield occurrence.as_component(False)
+        except Exception as exc:  # idem
+            uid = _line(getattr(series, "uid", ""), 10 * UID_MAX) or "?"
+            raise _refused(f"event {_short_uid(uid)!r}: {_expansion_problem(exc)}") from None
+
+
+def _expansion_problem(exc: Exception) -> str:
+    """What the expansion's failure says about the event, in the feed's terms."""
+    if isinstance(exc, rie_errors.BadRuleStringFormat):
+        return f"its rule (RRULE) {safe_text(exc.rule, _RAW_MAX)!r} cannot be read"
+    if isinstance(exc, rie_errors.PeriodEndBeforeStart):
+        return "it ends before it starts"
+    return "its occurrences cannot be computed from its start, rules and dates"
+
+
+def _converted(component: Any, series: dict[str, bool], zone: ZoneInfo) -> Occurrence | None:
+    try:
+        return _occurrence(component, series, zone)
+    except Exception:  # a value the checks let through and the conversion cannot use
+        raise _refused(f"event {_short_uid(_uid(component))!r} cannot be read") from None
+
+
+def _occurrence(component: Any, series: dict[str, bool], zone: ZoneInfo) -> Occurrence | None:
     if str(component.get("STATUS", "")).strip().upper() == "CANCELLED":
         return None
     start_value = component["DTSTART"].dt
@@ -188,9 +374,9 @@ def _occurrence(component: Any, recurring: set[str], zone: ZoneInfo) -> Occurren
         ends_at = None
     uid = _uid(component)
     key = ""
-    if uid in recurring:
+    if uid in series:
         original = component.get("RECURRENCE-ID")
-        key = _key(original.dt if original is not None else start_value, zone)
+        key = _key(original.dt if original is not None else start_value, zone, series[uid])
     return Occurrence(
         uid=uid,
         key=key,
@@ -214,14 +400,23 @@ def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
     return value.astimezone(UTC)
 
 
-def _key(original: date | datetime, zone: ZoneInfo) -> str:
+def _key(original: date | datetime, zone: ZoneInfo, all_day_series: bool) -> str:
+    """An instance's identity in its series (module doc, Identity). In an all-day series it
+    is a date, however the override writes it: Outlook and Exchange write the original date
+    of a moved all-day instance as a midnight date-time (``RECURRENCE-ID;TZID=...:...T000000``),
+    whose wall-clock date is the instance's."""
     if not isinstance(original, datetime):
         return original.isoformat()
+    if all_day_series:
+        return original.date().isoformat()
     return _instant(original, zone).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _uid(component: Any) -> str:
-    uid = _line(component.get("UID"), 10 * UID_MAX)
+    value = component.get("UID")
+    if isinstance(value, list):  # several UIDs: refused by the checks, named by the first
+        value = value[0] if value else None
+    uid = _line(value, 10 * UID_MAX)
     if not uid:  # RFC 5545 requires one; derive a stable one from what identifies the event
         start = component.get("DTSTART")
         seed = f"{start.to_ical().decode() if start is not None else ''}|{component.get('SUMMARY')}"
@@ -237,9 +432,9 @@ def _as_list(value: object) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _reason(exc: Exception) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 160 else text[:159] + "…"
+def _short_uid(uid: str) -> str:
+    """A uid as a message shows it."""
+    return safe_text(uid, _RAW_MAX)
 
 
 def _printable(text: str, keep: str = "") -> str:

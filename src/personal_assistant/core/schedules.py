@@ -16,17 +16,23 @@ or returned is in UTC.
 DST policy
 ----------
 Wall-clock times become instants through :func:`resolve_local`, for every kind that names them
-(daily, weekly, monthly, cron, and the offset-less ISO strings of ``at``, ``start``, ``end``):
+(daily, weekly, monthly, fixed-time cron, and the offset-less ISO strings of ``at``, ``start``,
+``end``):
 
 * A wall-clock time inside a spring-forward gap (a time the clocks skip) fires at the first
   instant after the gap: the transition instant itself. 02:30 on 2026-03-08 in New York fires at
   03:00 EDT (07:00 UTC); 02:15 on 2026-10-04 on Lord Howe Island, whose clocks move by 30
   minutes, fires at 02:30 (15:30 UTC the day before). Several wall times inside one gap collapse
-  into that single firing, so ``*/15 * * * *`` fires once at the gap's end.
+  into that single firing.
 * A wall-clock time inside a fall-back fold (a time the clocks show twice) fires once, at its
-  first occurrence (``fold=0``). This holds for cron too: ``*/15 * * * *`` does not fire again
-  during the repeated hour.
+  first occurrence (``fold=0``).
 * Intervals count elapsed time: ``start + k * every``, computed in UTC.
+
+Cron follows Debian cron (cron(8), NOTES, on daylight saving time). A *fixed-time* job
+(``30 1 * * *``, ``0-59/30 1 * * *``) follows the policy above. A *wildcard* job, whose minute
+or hour field begins with ``*`` (``*/15 * * * *``, ``7 * * * *``), follows elapsed time
+(:func:`_next_elapsed`): it fires at each instant at which the clocks show a time it names, so a
+time inside a gap never fires and a time inside a fold fires in both passes.
 
 No timedelta is ever added to a local wall-clock time: calendar steps are taken on dates, and a
 wall-clock time becomes an instant by subtracting the zone's UTC offset for it.
@@ -288,7 +294,7 @@ Schedule: TypeAlias = Once | Interval | Daily | Weekly | Monthly | Cron
 # --- cron ---------------------------------------------------------------------------------------
 
 
-def _cron_wall_times(expression: str, after: datetime) -> Iterator[datetime]:
+def _cron_matches(expression: str, after: datetime) -> Iterator[datetime]:
     """Naive wall-clock times matching ``expression``, in order, strictly after naive ``after``.
 
     The one place that knows the cron library. Raises ValueError for a bad expression; the
@@ -300,6 +306,16 @@ def _cron_wall_times(expression: str, after: datetime) -> Iterator[datetime]:
         raise ValueError(str(exc)) from exc
 
 
+def _cron_is_wildcard(expression: str) -> bool:
+    """Debian cron's "wildcard" job: its minute or hour field begins with ``*``.
+
+    Such a job follows elapsed time across DST changes; any other is a "fixed-time" job
+    (cron(8), NOTES; cronsim draws the same line).
+    """
+    minute, hour = expression.split()[:2]
+    return minute.startswith("*") or hour.startswith("*")
+
+
 @lru_cache(maxsize=4096)
 def _check_cron(expression: str) -> None:
     """Raise ScheduleError unless ``expression`` parses and has a firing (cached when valid)."""
@@ -309,7 +325,7 @@ def _check_cron(expression: str) -> None:
             field="schedule.expression",
         )
     try:
-        first = next(_cron_wall_times(expression, _CRON_PROBE), None)
+        first = next(_cron_matches(expression, _CRON_PROBE), None)
     except ValueError as exc:
         raise ScheduleError(f"invalid cron expression: {exc}", field="schedule.expression") from exc
     if first is None:
@@ -645,9 +661,46 @@ def _wall_times(s: Daily | Weekly | Monthly | Cron, wall: datetime) -> Iterator[
         case Monthly():
             return _monthly_wall_times(s.day, s.times, wall)
         case Cron():
-            return _cron_wall_times(s.expression, wall)
+            return _cron_matches(s.expression, wall)
         case _:
             assert_never(s)
+
+
+def _instants(wall: datetime, tz: ZoneInfo) -> list[datetime]:
+    """The instants (UTC, in order) at which clocks in ``tz`` show naive ``wall``.
+
+    None inside a spring-forward gap, two inside a fall-back fold, one otherwise.
+    """
+    first = wall.replace(tzinfo=tz, fold=0).utcoffset()
+    second = wall.replace(tzinfo=tz, fold=1).utcoffset()
+    assert first is not None and second is not None  # a ZoneInfo always has an offset
+    if first < second:  # zoneinfo gives a gap's time the offsets from either side of it
+        return []
+    return sorted({(wall - first).replace(tzinfo=UTC), (wall - second).replace(tzinfo=UTC)})
+
+
+def _next_elapsed(expression: str, after: datetime, tz: ZoneInfo) -> datetime | None:
+    """The first instant strictly after ``after`` at which clocks in ``tz`` show a matching time.
+
+    Debian cron's rule for wildcard jobs: a wall time the clocks skip never comes, a wall time
+    they show twice comes twice. The matches are walked in wall-clock order; only a fold breaks
+    the order of their instants, so the walk starts one fold earlier when ``after`` is inside
+    one (to see the second pass of wall times already passed once) and stops at the first
+    match later than ``after``'s wall time.
+    """
+    wall = after.astimezone(tz).replace(tzinfo=None, fold=0)
+    passes = _instants(wall, tz)  # two when ``after`` is inside a fold
+    earlier = wall
+    if len(passes) == 2:  # the wall time of ``after`` one fold earlier
+        earlier = (after - (passes[1] - passes[0])).astimezone(tz).replace(tzinfo=None, fold=0)
+    best: datetime | None = None
+    for match in _cron_matches(expression, earlier):
+        for instant in _instants(match, tz):
+            if instant > after and (best is None or instant < best):
+                best = instant
+        if best is not None and match > wall:
+            return best
+    return best
 
 
 def next_after(s: Schedule, after: datetime) -> datetime | None:
@@ -678,6 +731,8 @@ def _next_unbounded(s: Schedule, after: datetime) -> datetime | None:
                 return after.astimezone(UTC) + s.every
             steps = (after - s.start) // s.every + 1
             return s.start + steps * s.every
+        case Cron() if _cron_is_wildcard(s.expression):
+            return _next_elapsed(s.expression, after, s.zone)
         case _:
             tz = s.zone
             wall = after.astimezone(tz).replace(tzinfo=None, fold=0)

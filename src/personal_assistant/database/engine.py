@@ -63,8 +63,14 @@ def _install_sqlite_hooks(sync_engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_async_engine(url: str, *, pooled: bool = True, pool_size: int = 10) -> AsyncEngine:
-    """The async engine. ``pooled=False`` opens a connection per use (safe across event loops)."""
+def make_async_engine(
+    url: str, *, pooled: bool = True, pool_size: int = 10, max_overflow: int | None = None
+) -> AsyncEngine:
+    """The async engine. ``pooled=False`` opens a connection per use (safe across event loops).
+
+    A pool keeps up to ``pool_size`` connections open and opens up to ``max_overflow`` more
+    (closed when returned) when all are busy; ``max_overflow`` defaults to ``pool_size``.
+    """
     target = _normalise(url, async_=True)
     kwargs: dict[str, Any] = {}
     if target.get_backend_name() == "sqlite":
@@ -72,7 +78,8 @@ def make_async_engine(url: str, *, pooled: bool = True, pool_size: int = 10) -> 
         kwargs["poolclass"] = NullPool
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     elif pooled:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        overflow = pool_size if max_overflow is None else max_overflow
+        kwargs.update(pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True)
     else:
         kwargs["poolclass"] = NullPool
     engine = create_async_engine(target, **kwargs)

@@ -10,8 +10,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from amqp.exceptions import NotFound
 from celery import Celery
+from kombu import Connection
 from kombu.exceptions import OperationalError
+from kombu.transport import virtual
 from redis.exceptions import RedisError
 
 from personal_assistant.workers.routing import queue_for
@@ -57,22 +60,43 @@ def run_publisher(app: Celery, *, per_message: int) -> Callable[[Sequence[int]],
 def waiting_runs(app: Celery) -> int | None:
     """How many ``execute_ai_task`` messages wait in the broker; None if it cannot be read.
 
-    A queue declaration answers with the queue's depth on every kombu transport (on Redis, the
-    length of the queue's list; declaring an existing queue changes nothing). Not a passive
-    one: kombu's Redis transport checks that the list exists without the key prefix
-    (``REDIS_KEY_PREFIX``), so with a prefix it always reports "no such queue".
+    A hint for :meth:`TaskScheduler.dispatch_owed`, so every broker error is caught here: an
+    unknown depth means "send owed runs again", never a failed tick.
     """
     queue = queue_for(EXECUTE)
-    try:
-        with app.connection_or_acquire() as conn:
+    with app.connection_or_acquire() as conn:
+        errors = (OperationalError, RedisError, OSError, *conn.connection_errors)
+        try:
             # A hint, not worth waiting for: one try, not the pool's retries over seconds.
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=1)
-            # kombu's StdChannel type omits queue_declare, which every transport's channel has.
-            channel: Any = conn.default_channel
-            declared = channel.queue_declare(queue=queue)
-    except (OperationalError, RedisError, OSError) as exc:
-        log.warning("event=backlog_unknown queue=%s error=%s", queue, type(exc).__name__)
-        return None
+            return _queue_depth(conn, queue)
+        except (*errors, *conn.channel_errors) as exc:
+            log.warning("event=backlog_unknown queue=%s error=%s", queue, type(exc).__name__)
+            return None
+
+
+def _queue_depth(conn: Connection, queue: str) -> int:
+    """The depth of ``queue``, read without changing it on any kombu transport.
+
+    On AMQP (RabbitMQ) a declaration must repeat the queue's arguments exactly (Celery
+    declares it durable), or the broker answers ``PRECONDITION_FAILED`` and closes the channel:
+    a passive declare, on a channel of its own that an error cannot spoil for the producer.
+    A queue not declared yet holds nothing. kombu's virtual transports (Redis, the embedded
+    SQLite broker) compare no arguments, and their passive declare is wrong on Redis: it checks
+    that the queue's list exists without the key prefix (``REDIS_KEY_PREFIX``), so with a prefix
+    it always reports "no such queue". There a plain declaration answers with the list's length
+    and changes nothing.
+    """
+    if isinstance(conn.transport, virtual.Transport):
+        # kombu's StdChannel type omits queue_declare, which every transport's channel has.
+        channel: Any = conn.default_channel
+        return int(channel.queue_declare(queue=queue).message_count)
+    with conn.channel() as own:
+        amqp_channel: Any = own
+        try:
+            declared = amqp_channel.queue_declare(queue=queue, passive=True)
+        except NotFound:
+            return 0
     return int(declared.message_count)
 
 

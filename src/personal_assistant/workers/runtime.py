@@ -10,25 +10,38 @@ loop and live as long as the process.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.agents import build_agent
 from personal_assistant.config import Settings
+from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import make_async_engine
+from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler.notification_service import NotificationService
 from personal_assistant.tools.ai_scheduler.run_processor import RunProcessor
 from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
-from personal_assistant.tools.ai_scheduler.task_scheduler import Backlog, Publish, TaskScheduler
+from personal_assistant.tools.ai_scheduler.task_scheduler import (
+    BURST_CLAIMERS,
+    Backlog,
+    Publish,
+    TaskScheduler,
+)
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+#: A scheduling process measures the database's clock again after this many seconds.
+CLOCK_REFRESH_S = 30.0
 
 
 class LoopThread:
@@ -38,6 +51,7 @@ class LoopThread:
         self._name = name
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
@@ -46,7 +60,7 @@ class LoopThread:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
                 thread.start()
-                self._loop, self._pid = loop, os.getpid()
+                self._loop, self._thread, self._pid = loop, thread, os.getpid()
             return self._loop
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -54,10 +68,15 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
     def stop(self) -> None:
+        """Stop the loop and close it once its thread has ended."""
         with self._lock:
-            if self._loop is not None and self._pid == os.getpid():
-                self._loop.call_soon_threadsafe(self._loop.stop)
-            self._loop = None
+            loop, thread = self._loop, self._thread
+            if loop is not None and thread is not None and self._pid == os.getpid():
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(10)
+                if not thread.is_alive():
+                    loop.close()
+            self._loop = self._thread = None
 
 
 @dataclass
@@ -68,6 +87,32 @@ class Services:
     notifications: NotificationService
 
 
+#: Connections the process holds besides its tasks': the heartbeat's beat (and lease renewal).
+BACKGROUND_CONNECTIONS = 1
+
+
+def pool_limits(settings: Settings) -> tuple[int, int]:
+    """``(pool_size, max_overflow)`` for a process's engine: enough that no checkout waits.
+
+    Every database user of a worker is a Celery task (runs, deliveries, the reaper, syncs,
+    the scheduler step) waiting for its coroutine on this process's loop, and each holds one
+    connection at a time, except a scheduler step, whose burst claims on ``BURST_CLAIMERS``
+    connections at once. So at most ``tasks`` transactions from tasks, where ``tasks`` is
+    ``WORKER_CONCURRENCY`` with the threads pool and 1 with prefork or solo (each child
+    process has an engine of its own), plus the heartbeat in the background:
+
+    - ``pool_size = tasks + BACKGROUND_CONNECTIONS``: every task in a transaction at once,
+      kept open between uses (a pool opens connections only when asked for them);
+    - ``max_overflow = tasks * (BURST_CLAIMERS - 1)``: every task in a scheduler burst at once,
+      opened for the burst and closed after it.
+
+    Should a checkout still wait past the pool's timeout, a run's outcome is written again
+    while its lease lasts (``RunProcessor._record``).
+    """
+    tasks = settings.worker_concurrency if settings.worker_pool == "threads" else 1
+    return tasks + BACKGROUND_CONNECTIONS, tasks * (BURST_CLAIMERS - 1)
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -75,19 +120,45 @@ def worker_id() -> str:
 class Runtime:
     """This process's loop and services, built lazily (never at import)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host_clock: Callable[[], datetime] = utcnow) -> None:
         self.loop = LoopThread()
         self._services: Services | None = None
         self._pid: int | None = None
+        self._build_lock = threading.Lock()
+        #: The database's clock, read on this host: every "now" of this process comes from it.
+        self.clock = DatabaseClock(host_clock)
+
+    def now(self, settings: Settings) -> datetime:
+        """The time as the database has it, measured again when the last reading is old.
+
+        A worker process re-measures on every heartbeat; a process that only schedules (beat)
+        re-measures here, at most every :data:`CLOCK_REFRESH_S`. Should the database be away,
+        the last offset stands.
+        """
+        services = self.services(settings)
+        age = self.clock.age()
+        if age is None or age > CLOCK_REFRESH_S:
+            try:
+                self.run(_measure(services.engine, self.clock), timeout=CLOCK_REFRESH_S)
+            except Exception:
+                log.warning("event=clock_not_measured", exc_info=True)
+        return self.clock()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return self.loop.run(coro, timeout)
 
     def services(self, settings: Settings) -> Services:
-        if self._services is None or self._pid != os.getpid():
-            self._services = self.run(self._build(settings))
-            self._pid = os.getpid()
-        return self._services
+        """This process's services, built by the first caller; the others wait for it.
+
+        A worker's Celery threads start together: unlocked, each built its own engine and
+        processor (16 threads, 16 times the ``MAX_IN_FLIGHT`` cap). The lock is held while
+        the loop thread builds; that never deadlocks because nothing on the loop calls this.
+        """
+        with self._build_lock:
+            if self._services is None or self._pid != os.getpid():
+                self._services = self.run(self._build(settings))
+                self._pid = os.getpid()
+            return self._services
 
     def scheduler(
         self, settings: Settings, publish: Publish, backlog: Backlog | None = None
@@ -95,13 +166,27 @@ class Runtime:
         return TaskScheduler(self.services(settings).engine, settings, publish, backlog=backlog)
 
     async def _build(self, settings: Settings) -> Services:
-        engine = make_async_engine(settings.database_url, pool_size=10)
+        pool_size, max_overflow = pool_limits(settings)
+        engine = make_async_engine(
+            settings.database_url, pool_size=pool_size, max_overflow=max_overflow
+        )
         executor = TaskExecutor(build_agent(settings), timeout=settings.run_timeout_seconds)
-        processor = RunProcessor(engine, executor, settings, worker_id=worker_id())
+        try:
+            await _measure(engine, self.clock)
+        except Exception:  # the database is away: its own errors come from the first real use
+            log.warning("event=clock_not_measured", exc_info=True)
+        processor = RunProcessor(
+            engine, executor, settings, worker_id=worker_id(), clock=self.clock
+        )
         notifications = NotificationService(
             engine, lease=timedelta(seconds=settings.delivery_lease_seconds)
         )
         return Services(settings, engine, processor, notifications)
+
+
+async def _measure(engine: AsyncEngine, clock: DatabaseClock) -> None:
+    async with engine.connect() as conn:
+        await clock.ameasure(conn)
 
 
 runtime = Runtime()

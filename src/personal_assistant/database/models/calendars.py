@@ -45,6 +45,8 @@ class CalendarFeed(Base):
     #: HTTP validators of the last fetch, for a conditional GET.
     etag: Mapped[str | None] = mapped_column(String(256))
     last_modified: Mapped[str | None] = mapped_column(String(64))
+    #: sha256 of the body last refused for its content (and of what the refusal depended on).
+    refused_digest: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(
         default=utcnow, server_default=func.current_timestamp()
     )

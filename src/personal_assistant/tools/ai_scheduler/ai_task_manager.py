@@ -7,7 +7,12 @@
 >>> await manager.list_tasks(user.id)
 
 Every per-user operation checks ownership: a task that belongs to someone else is reported as
-not found. The manager never talks to the broker: a run it creates (``run_now``) is a row that
+not found. A schedule edit (and a resume) sets ``next_run_at`` to the schedule's first firing
+after now that has no run yet, so that the scheduler never plans a firing whose run exists;
+with no such firing left, an active task is completed and says why, or left to the run in
+flight that will finish it.
+
+The manager never talks to the broker: a run it creates (``run_now``) is a row that
 the scheduler dispatches on its next tick. By default each call opens its own database
 connection, so a manager may be used from several ``asyncio.run`` calls; pass a shared
 ``engine`` to pool connections.
@@ -16,7 +21,7 @@ connection, so a manager may be used from several ``asyncio.run`` calls; pass a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -39,7 +44,7 @@ from personal_assistant.core.schedules import (
     validate_for_creation,
     with_interval_anchor,
 )
-from personal_assistant.core.states import RunState, TaskStatus
+from personal_assistant.core.states import OPEN_RUN_STATES, RunState, TaskStatus
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.database.types import utcnow
@@ -232,7 +237,6 @@ class AITaskManager:
         catch_up: str = _UNSET,
         max_retries: int = _UNSET,
     ) -> AITask:
-        now = self._clock()
         changes: dict[str, Any] = {}
         if title is not _UNSET:
             changes["title"] = check.text(title, "title", max_len=check.TITLE_MAX)
@@ -256,22 +260,26 @@ class AITaskManager:
             changes["max_retries"] = check.max_retries(max_retries)
         async with self._session() as session, session.begin():
             task = await _owned_task(session, task_id, user_id, lock=True)
+            now = self._clock()  # read once the row is ours: a claim may have held it
             if "notification_channels" in changes:
                 await check_task_channels(session, user_id, changes["notification_channels"])
             if schedule is not _UNSET:
                 user = await session.get(User, user_id)
                 assert user is not None
                 parsed, first = _prepare_schedule(schedule, user.timezone, now)
+                following = await _first_unrun(session, task_id, parsed, first)
                 changes.update(
                     schedule_kind=_kind(parsed),
                     schedule=schedule_to_dict(parsed),
                     timezone=parsed.timezone,
-                    next_run_at=first,
+                    next_run_at=following,
                 )
-                if task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
-                    changes.update(
-                        status=TaskStatus.ACTIVE, status_reason=None, consecutive_failures=0
+                open_run = following is None and await _has_open_run(session, task_id)
+                changes.update(
+                    _status_after_edit(
+                        TaskStatus(task.status), following, ran=first, open_run=open_run
                     )
+                )
             for key, value in changes.items():
                 setattr(task, key, value)
             task.updated_at = now
@@ -290,12 +298,13 @@ class AITaskManager:
         return task
 
     async def resume_task(self, task_id: int, user_id: int) -> AITask:
-        now = self._clock()
         async with self._session() as session, session.begin():
             task = await _owned_task(session, task_id, user_id, lock=True)
+            now = self._clock()
             if task.status == TaskStatus.ACTIVE:
                 raise ConflictError(f"task {task_id} is already active", field="status")
-            following = next_after(parse_schedule(task.schedule), now)
+            schedule = parse_schedule(task.schedule)
+            following = await _first_unrun(session, task_id, schedule, next_after(schedule, now))
             if following is None:
                 raise ConflictError(
                     f"task {task_id}'s schedule has no firing after now", field="schedule"
@@ -431,6 +440,64 @@ def _prepare_schedule(
         )
     parsed = with_interval_anchor(parsed, now)
     return parsed, validate_for_creation(parsed, now)
+
+
+async def _first_unrun(
+    session: AsyncSession, task_id: int, schedule: Schedule, first: datetime | None
+) -> datetime | None:
+    """``first``, or the firing after it while the task already has a run at that instant.
+
+    ``first`` is computed from this process's clock; the scheduler may have run that firing
+    already (its clock ahead, or its claim committed while this edit waited for the row). Were
+    ``next_run_at`` set to it, the claim would find the run there (``UNIQUE (task_id,
+    scheduled_for)``), make none, and leave a ``once`` task active with nothing to run.
+    """
+    if first is None:
+        return None
+    taken = set(
+        (
+            await session.scalars(
+                select(TaskRun.scheduled_for).where(
+                    TaskRun.task_id == task_id, TaskRun.scheduled_for >= first
+                )
+            )
+        ).all()
+    )
+    fire: datetime | None = first
+    while fire is not None and fire in taken:
+        fire = next_after(schedule, fire)
+    return fire
+
+
+async def _has_open_run(session: AsyncSession, task_id: int) -> bool:
+    found = await session.scalar(
+        select(TaskRun.id)
+        .where(TaskRun.task_id == task_id, TaskRun.state.in_(OPEN_RUN_STATES))
+        .limit(1)
+    )
+    return found is not None
+
+
+def _status_after_edit(
+    status: TaskStatus, following: datetime | None, *, ran: datetime, open_run: bool
+) -> dict[str, Any]:
+    """The status changes of a schedule edit whose next firing without a run is ``following``.
+
+    A firing to come makes a finished task active again. With none left, a run in flight
+    finishes the task as usual; without one, an active (or completed) task is completed, with
+    the reason. A failed or paused task keeps its status and reason.
+    """
+    if following is not None:
+        if status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            return {"status": TaskStatus.ACTIVE, "status_reason": None, "consecutive_failures": 0}
+        return {}
+    if open_run or status not in (TaskStatus.ACTIVE, TaskStatus.COMPLETED):
+        return {}
+    when = ran.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return {
+        "status": TaskStatus.COMPLETED,
+        "status_reason": f"its schedule has no firing left: the one at {when} already ran",
+    }
 
 
 def _kind(schedule: Schedule) -> str:

@@ -214,6 +214,8 @@ class Feed:
     etag: str | None
     last_modified: str | None
     created_at: datetime
+    #: The body last refused for its content (``calendar_sync.refusal_digest``), or None.
+    refused_digest: str | None = None
 
     @property
     def masked_url(self) -> str:
@@ -242,6 +244,7 @@ _COLUMNS = (
     CalendarFeed.etag,
     CalendarFeed.last_modified,
     CalendarFeed.created_at,
+    CalendarFeed.refused_digest,
 )
 
 

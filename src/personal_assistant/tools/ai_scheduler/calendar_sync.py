@@ -8,10 +8,16 @@
    ``FULL_READ_EVERY`` period: a ``304 Not Modified`` says the feed did not change, but the
    horizon moves with time, and only a full read finds the occurrences of recurring events
    that have come into it.
-2. Parse it (:func:`personal_assistant.core.calendar.parse_feed`), outside any transaction.
+2. Parse it (:func:`personal_assistant.core.calendar.parse_feed`), outside any transaction,
+   in a worker thread: parsing is CPU-bound (seconds for a large or hostile feed) and the
+   event loop it would otherwise run on holds every AI run of the worker process. A body
+   refused for its content is remembered (:func:`refusal_digest`, ``refused_digest``): while
+   the same body comes back within the same ``FULL_READ_EVERY`` period, it is not parsed
+   again and its recorded error stands.
 3. In one transaction, with the feed row locked (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
    serialises writers anyway): plan against the stored occurrences
-   (:func:`~personal_assistant.core.calendar.plan_sync`) and apply. A new occurrence gets a
+   (:func:`~personal_assistant.core.calendar.plan_sync`) and apply; planning and building the
+   reminders' texts run in a worker thread too. A new occurrence gets a
    ``calendar_events`` row and a reminder task (``reminder``, a ``once`` schedule at the
    reminder time, the feed's channels), made exactly as ``AITaskManager.create_task`` makes
    one. A changed occurrence is rewritten, and so is its reminder if it has not run yet
@@ -23,12 +29,15 @@
 
 A failure (HTTP error, timeout, too large, not iCalendar) changes no event: it is recorded in
 ``last_error``, and the next sync is ``interval_minutes`` later, as after a success. Error texts
-never hold the URL's secrets (:func:`~.calendar_store.scrub`).
+never hold the URL's secrets (:func:`~.calendar_store.scrub`), and are made safe to store and
+log (:func:`~personal_assistant.safe_text.safe_text`: one line, no control character, at most
+``ERROR_MAX`` characters): a parser's message can quote a NUL byte, which PostgreSQL refuses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -45,6 +54,7 @@ from personal_assistant.core.schedules import Once, schedule_to_dict
 from personal_assistant.core.states import CatchUp, TaskStatus, TaskType
 from personal_assistant.database.models import AITask, CalendarEvent, CalendarFeed
 from personal_assistant.errors import NotFoundError, ValidationError
+from personal_assistant.safe_text import ERROR_MAX, safe_text
 from personal_assistant.tools.ai_scheduler import calendar_store as store
 from personal_assistant.tools.ai_scheduler import task_inputs as check
 
@@ -56,7 +66,6 @@ MAX_FEED_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
 #: At least one unconditional read per period (see the module doc, step 1).
 FULL_READ_EVERY = timedelta(hours=6)
-ERROR_MAX = 500
 USER_AGENT = "personal-assistant-calendar-sync/1"
 
 
@@ -157,8 +166,23 @@ def conditional(last_synced_at: datetime | None, now: datetime) -> bool:
     """Send the validators? Not for the first sync of a ``FULL_READ_EVERY`` period (pure)."""
     if last_synced_at is None:
         return False
-    period = FULL_READ_EVERY.total_seconds()
-    return last_synced_at.timestamp() // period == now.timestamp() // period
+    return _period(last_synced_at) == _period(now)
+
+
+def _period(moment: datetime) -> int:
+    return int(moment.timestamp() // FULL_READ_EVERY.total_seconds())
+
+
+def refusal_digest(body: bytes, *, timezone: str, horizon_days: int, now: datetime) -> str:
+    """sha256 (hex) of a fetched body and of what its refusal depends on (pure).
+
+    The owner's zone, the horizon and the ``FULL_READ_EVERY`` period of ``now``: the same body
+    refused in the same period would be refused again for the same reason; in the next period
+    it is read again, because the horizon moved (a feed over the cap can come under it).
+    """
+    digest = hashlib.sha256(f"{_period(now)}|{timezone}|{horizon_days}|".encode())
+    digest.update(body)
+    return digest.hexdigest()
 
 
 # --- syncing ----------------------------------------------------------------------------------
@@ -208,15 +232,38 @@ async def sync_feed(
     etag, modified = (feed.etag, feed.last_modified) if send_validators else (None, None)
     try:
         fetched = await (fetch or fetch_feed)(feed.url, etag, modified)
-        occurrences = (
-            None
-            if fetched.body is None
-            else core.parse_feed(
-                fetched.body, timezone=timezone, now=now, horizon_days=feed.horizon_days
-            )
-        )
     except ValidationError as err:
-        return await _record_failure(engine, feed, now, store.scrub(str(err), feed.url))
+        return await _record_failure(engine, feed, now, str(err))
+    occurrences = None
+    if fetched.body is not None:
+        digest = await asyncio.to_thread(
+            refusal_digest,
+            fetched.body,
+            timezone=timezone,
+            horizon_days=feed.horizon_days,
+            now=now,
+        )
+        if feed.last_error is not None and feed.refused_digest == digest:
+            return await _still_refused(engine, feed, now)
+        try:
+            occurrences = await asyncio.to_thread(
+                core.parse_feed,
+                fetched.body,
+                timezone=timezone,
+                now=now,
+                horizon_days=feed.horizon_days,
+            )
+        except ValidationError as err:
+            return await _record_failure(engine, feed, now, str(err), refused=digest)
+        except Exception as exc:  # a defect (ours or a library's), not the feed's: recorded
+            log.error(
+                "event=calendar_parse_crashed feed_id=%s error=%s",
+                feed_id,
+                safe_text(f"{type(exc).__name__}: {store.scrub(str(exc), feed.url)}"),
+            )
+            return await _record_failure(
+                engine, feed, now, "feed: cannot be read: an unexpected error (see the worker log)"
+            )
     next_sync = now + timedelta(minutes=feed.interval_minutes)
     async with engine.begin() as conn:
         locked = await store.by_id(conn, feed_id, lock=True)
@@ -230,6 +277,7 @@ async def sync_feed(
             .where(CalendarFeed.id == feed_id)
             .values(
                 last_error=None,
+                refused_digest=None,
                 last_synced_at=now,
                 next_sync_at=next_sync,
                 **(
@@ -262,18 +310,42 @@ async def sync_feed(
     return report
 
 
+def error_text(message: str, url: str) -> str:
+    """An error as stored, logged and shown: the URL's secrets masked, then made safe (one
+    line, no control character, at most ``ERROR_MAX`` characters)."""
+    return safe_text(store.scrub(message, url), ERROR_MAX)
+
+
 async def _record_failure(
-    engine: AsyncEngine, feed: store.Feed, now: datetime, error: str
+    engine: AsyncEngine,
+    feed: store.Feed,
+    now: datetime,
+    message: str,
+    *,
+    refused: str | None = None,
 ) -> SyncReport:
-    error = error if len(error) <= ERROR_MAX else error[: ERROR_MAX - 1] + "…"
+    """Record a failed sync; ``refused``: the digest of a body refused for its content."""
+    error = error_text(message, feed.url)
     next_sync = now + timedelta(minutes=feed.interval_minutes)
     async with engine.begin() as conn:
         await conn.execute(
             update(CalendarFeed)
             .where(CalendarFeed.id == feed.id)
-            .values(last_error=error, next_sync_at=next_sync)
+            .values(last_error=error, refused_digest=refused, next_sync_at=next_sync)
         )
     log.info("event=calendar_sync_failed feed_id=%s error=%r", feed.id, error)
+    return SyncReport(feed.id, feed.name, error=error, next_sync_at=next_sync)
+
+
+async def _still_refused(engine: AsyncEngine, feed: store.Feed, now: datetime) -> SyncReport:
+    """The body refused last time came back unchanged: its error stands, nothing is parsed."""
+    error = error_text(feed.last_error or "", feed.url)
+    next_sync = now + timedelta(minutes=feed.interval_minutes)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(CalendarFeed).where(CalendarFeed.id == feed.id).values(next_sync_at=next_sync)
+        )
+    log.info("event=calendar_sync_still_refused feed_id=%s", feed.id)
     return SyncReport(feed.id, feed.name, error=error, next_sync_at=next_sync)
 
 
@@ -298,10 +370,20 @@ async def _apply(
         ).where(CalendarEvent.feed_id == feed.id)
     )
     stored = [core.Stored(*row) for row in rows]
-    plan = core.plan_sync(
-        stored, occurrences, lead_minutes=feed.lead_minutes, timezone=timezone, now=now
+    plan = await asyncio.to_thread(
+        core.plan_sync,
+        stored,
+        occurrences,
+        lead_minutes=feed.lead_minutes,
+        timezone=timezone,
+        now=now,
     )
     reminders = _Reminders(feed, timezone, now, max_retries)
+    # The reminders' texts are checked character by character: up to 2,000 occurrences with
+    # descriptions of 10,000 characters are seconds of CPU, done in a thread too.
+    await asyncio.to_thread(
+        reminders.prepare, [o for o, _ in plan.create] + [c.occurrence for c in plan.update]
+    )
 
     if plan.remove:
         await conn.execute(
@@ -396,9 +478,19 @@ class _Reminders:
         self.zone = ZoneInfo(timezone)
         self.now = now
         self.max_retries = check.max_retries(max_retries)
+        self._prepared: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def prepare(self, occurrences: Sequence[core.Occurrence]) -> None:
+        """Compute the :meth:`fields` of ``occurrences`` now (CPU-bound: call it in a thread)."""
+        for occurrence in occurrences:
+            self._prepared[(occurrence.uid, occurrence.key)] = self._fields(occurrence)
 
     def fields(self, occurrence: core.Occurrence) -> dict[str, Any]:
         """The columns that follow from the occurrence (:data:`_REWRITTEN`)."""
+        prepared = self._prepared.get((occurrence.uid, occurrence.key))
+        return prepared if prepared is not None else self._fields(occurrence)
+
+    def _fields(self, occurrence: core.Occurrence) -> dict[str, Any]:
         fire = core.fire_at(occurrence, self.feed.lead_minutes, self.zone, self.now)
         context = {
             "calendar": {

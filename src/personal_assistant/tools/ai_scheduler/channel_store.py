@@ -2,6 +2,8 @@
 
 A channel breaks by compare-and-set (``UPDATE ... WHERE status = 'active'``): whichever delivery
 wins writes the one in-app notice of that breakage, however many notifications fail with it.
+The daily cap counts the notifications delivered through a channel today
+(:func:`delivered_since`) and its sends under way (:func:`sending`).
 """
 
 from __future__ import annotations
@@ -184,6 +186,24 @@ async def delivered_since(conn: AsyncConnection, user_id: int, name: str, since:
             Notification.channel == name,
             Notification.status == NotificationStatus.DELIVERED,
             Notification.delivered_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
+async def sending(conn: AsyncConnection, user_id: int, name: str, now: datetime) -> int:
+    """Sends under way at ``now`` through the user's channel ``name``: pending rows leased for a
+    send (``delivered_at`` set) whose lease (``next_attempt_at``) is not over (see
+    :mod:`~personal_assistant.tools.ai_scheduler.notification_service`)."""
+    count = await conn.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(
+            Notification.user_id == user_id,
+            Notification.channel == name,
+            Notification.status == NotificationStatus.PENDING,
+            Notification.delivered_at.is_not(None),
+            Notification.next_attempt_at > now,
         )
     )
     return int(count or 0)

@@ -6,7 +6,9 @@
 * A channel's daily cap counts the notifications delivered through it since the start of the
   user's local day. Over the cap, a notification waits for the start of the next local day
   (00:00 in the user's zone), then quiet hours apply to that instant too. Nothing is dropped:
-  a capped notification is late, never lost.
+  a capped notification is late, never lost. Sends under way count too: when they and the
+  ones delivered reach the cap, the notification waits ``recheck`` (a send under way may
+  fail and free its slot), then the cap is counted again.
 
 Wall-clock times become instants through :func:`~personal_assistant.core.schedules.resolve_local`
 (a time in a DST gap is the transition instant; a time in a fold is its first occurrence), and
@@ -72,11 +74,21 @@ def release_at(
     quiet: QuietHours | None = None,
     cap: int | None = None,
     sent_today: int = 0,
+    sending: int = 0,
+    recheck: timedelta = timedelta(minutes=1),
 ) -> datetime | None:
-    """When a notification due at ``now`` may go out: None for now, else a later instant."""
+    """When a notification due at ``now`` may go out: None for now, else a later instant.
+
+    ``sent_today``: delivered through the channel since the start of the local day;
+    ``sending``: its sends under way; ``recheck`` (> 0): the wait when only these fill the cap.
+    """
+    if recheck <= timedelta(0):
+        raise ValueError("recheck must be positive")
     at = now
     if cap is not None and sent_today >= cap:
         at = next_day_start(now, zone)
+    elif cap is not None and sent_today + sending >= cap:
+        at = now + recheck  # UTC arithmetic: an elapsed time, not a wall-clock one
     ends = quiet_until(at, zone, quiet)
     if ends is not None:
         at = ends

@@ -1,12 +1,22 @@
-"""Worker heartbeats: every worker process that claims runs says, at an interval, that it lives.
+"""Worker heartbeats: a live worker says so, and keeps the leases of the runs it holds.
 
-One row per process in ``worker_heartbeats``, keyed by the ``worker_id`` it writes on the runs
-it claims (``host:pid``). :class:`Heartbeat` refreshes ``beat_at`` from a task on the process's
-event loop, the loop the agent calls run on: a process that is stopped (SIGSTOP), frozen, or
-whose loop is blocked stops beating. ``pa status`` then reports the worker, by its id, while it
-holds ``running`` runs (:mod:`personal_assistant.workers.utils.health`); the reaper retries
-those runs when their lease expires. The heartbeat only reports: it never decides who owns a
-run, so a worker that beats late changes nothing.
+Every worker process that claims runs beats from a thread of its own, every ``interval``
+seconds, on a connection of its own. Each beat, in one short transaction:
+
+* refreshes the process's row in ``worker_heartbeats`` (keyed by the ``worker_id`` written on
+  the runs it claims, ``host:pid``): ``pa status`` reports a worker that stopped beating while
+  it holds ``running`` runs (:mod:`personal_assistant.workers.utils.health`);
+* renews the lease of every run the process holds (:class:`HeldRuns`) to ``now + lease``, with
+  ``lease`` = :data:`STALE_AFTER_BEATS` intervals + ``LEASE_MARGIN``.
+
+So a run's lease says whether its *worker* lives, not how long the run may take (the agent's
+own timeout bounds that). Only a worker that vanished, was stopped (SIGSTOP, a frozen VM) or
+lost the database for a whole lease loses its runs to the reaper; a slow agent or a blocked
+event loop does not. The beat runs outside the event loop for that reason, and checks that the
+loop still answers: a loop silent for longer than ``wedged_after`` is *wedged* (a bug, or
+hostile input that escaped its bounds), so the process stops renewing and its runs go to
+another worker, as if it had vanished. Renewing is a compare-and-set on ``(id, attempt,
+state = 'running')``: a run the reaper already took back is not renewed.
 
 The other kind of stall, a consumer that stops fetching messages while its loop is fine
 (celery#8030), shows as queued runs that wait: the oldest-queued-run check covers it.
@@ -16,85 +26,225 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, Engine, bindparam, delete, update
 
-from personal_assistant.database.models import WorkerHeartbeat
+from personal_assistant.core.states import RunState
+from personal_assistant.database.engine import make_sync_engine
+from personal_assistant.database.models import TaskRun, WorkerHeartbeat
 from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler.bulk import dialect_insert
 
-__all__ = ["PRUNE_AFTER", "STALE_AFTER_BEATS", "Heartbeat", "beat"]
+__all__ = ["PRUNE_AFTER", "STALE_AFTER_BEATS", "Heartbeat", "HeldRuns", "beat", "renew"]
 
 log = logging.getLogger(__name__)
 
-#: A worker is reported stalled after this many intervals without a beat.
+#: A worker is reported stalled, and its runs' leases end, after this many silent intervals.
 STALE_AFTER_BEATS = 3
 #: Rows of processes silent this long are deleted (each process prunes once, at its start).
 PRUNE_AFTER = timedelta(days=1)
 
 
-async def beat(
-    conn: AsyncConnection, worker_id: str, *, now: datetime, prune_before: datetime | None = None
+def run_lease(interval: float, margin: float) -> timedelta:
+    """How long a run stays leased to its worker without a beat."""
+    return timedelta(seconds=STALE_AFTER_BEATS * interval + margin)
+
+
+class HeldRuns:
+    """The runs this process holds: ``(run_id, attempt)``, shared by the loop and the beat."""
+
+    def __init__(self) -> None:
+        self._runs: set[tuple[int, int]] = set()
+        self._lock = threading.Lock()
+
+    def add(self, runs: Iterable[tuple[int, int]]) -> None:
+        with self._lock:
+            self._runs.update(runs)
+
+    def discard(self, runs: Iterable[tuple[int, int]]) -> None:
+        with self._lock:
+            self._runs.difference_update(runs)
+
+    def snapshot(self) -> list[tuple[int, int]]:
+        with self._lock:
+            return sorted(self._runs)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+
+def beat(
+    conn: Connection, worker_id: str, *, now: datetime, prune_before: datetime | None = None
 ) -> None:
     """Record that ``worker_id`` is alive at ``now``; optionally delete rows silent since before."""
     insert = dialect_insert(conn, WorkerHeartbeat).values(
         worker_id=worker_id, started_at=now, beat_at=now
     )
-    await conn.execute(
+    conn.execute(
         insert.on_conflict_do_update(
             index_elements=[WorkerHeartbeat.worker_id], set_={"beat_at": insert.excluded.beat_at}
         )
     )
     if prune_before is not None:
-        await conn.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.beat_at < prune_before))
+        conn.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.beat_at < prune_before))
+
+
+def renew(conn: Connection, runs: Iterable[tuple[int, int]], *, until: datetime) -> int:
+    """Extend the leases of ``runs`` still running in that attempt to ``until``; how many."""
+    params = [{"b_id": run_id, "b_attempt": attempt} for run_id, attempt in runs]
+    if not params:
+        return 0
+    result = conn.execute(
+        update(TaskRun)
+        .where(
+            TaskRun.id == bindparam("b_id"),
+            TaskRun.attempt == bindparam("b_attempt"),
+            TaskRun.state == RunState.RUNNING,
+        )
+        .values(lease_expires_at=until)
+        .execution_options(synchronize_session=False),
+        params,
+    )
+    return int(result.rowcount)
 
 
 class Heartbeat:
-    """Beats for one worker process, every ``interval`` seconds, once :meth:`ensure_started`."""
+    """Beats for one worker process from a daemon thread, once :meth:`ensure_started`.
+
+    ``database_url`` opens the beat's own connections (one per beat): a full pool or a busy
+    event loop never delays it. ``clock`` is refreshed against the database on every beat.
+    """
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        database_url: str,
         worker_id: str,
         *,
         interval: float,
+        lease: timedelta,
+        held: HeldRuns,
+        wedged_after: float,
         clock: Callable[[], datetime] = utcnow,
+        measure: Callable[[Connection], None] | None = None,
     ) -> None:
-        self._engine = engine
+        """``measure``, when given, reads the database's clock on each beat's connection (a
+        :class:`~personal_assistant.database.clock.DatabaseClock`'s ``measure``)."""
+        self._url = database_url
+        self._measure = measure
         self._worker_id = worker_id
         self._interval = interval
+        self._lease = lease
+        self._held = held
+        self._wedged_after = wedged_after
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._engine: Engine | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._start_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_answered = time.monotonic()
+        self._probe_pending = False
+        self._first = True
+        self._renewed_until: datetime | None = None
+
+    def leased_until(self, at_least: datetime) -> datetime:
+        """Until when the runs held are leased: the last renewal's end, or ``at_least``."""
+        renewed = self._renewed_until
+        return at_least if renewed is None or renewed < at_least else renewed
+
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
 
     def ensure_started(self) -> None:
-        """Start beating on the running loop (the first beat at once), unless already started."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(
-                self._beat_forever(), name="pa-heartbeat"
+        """Start beating (the first beat at once), unless already started; call on the loop
+        whose health the beat watches."""
+        with self._start_lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._loop = None
+            self._loop_answered = time.monotonic()
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._beat_forever, name="pa-heartbeat", daemon=True
             )
+            self._thread.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        thread = self._thread
+        self._stop.set()
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 10)
+        self._thread = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
-    async def _beat_forever(self) -> None:
-        first = True
-        while True:
+    def beat_once(self) -> int:
+        """One beat: the heartbeat row, the leases of the runs held; returns leases renewed."""
+        if self._engine is None:
+            self._engine = make_sync_engine(self._url)
+        wedged = self._loop_wedged()
+        with self._engine.begin() as conn:
+            if self._measure is not None:
+                self._measure(conn)
             now = self._clock()
+            beat(
+                conn,
+                self._worker_id,
+                now=now,
+                prune_before=now - PRUNE_AFTER if self._first else None,
+            )
+            renewed = 0 if wedged else renew(conn, self._held.snapshot(), until=now + self._lease)
+        self._first = False
+        if not wedged:
+            self._renewed_until = now + self._lease
+        return renewed
+
+    def _loop_wedged(self) -> bool:
+        """Whether the watched loop has not answered for ``wedged_after``; probes it again."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        if not self._probe_pending:  # the last probe was answered: send another
+            self._probe_pending = True
+            loop.call_soon_threadsafe(self._answered)
+            return False
+        silent = time.monotonic() - self._loop_answered
+        if silent > self._interval:
+            log.warning(
+                "event=loop_blocked worker_id=%s silent_s=%.1f held_runs=%s",
+                self._worker_id,
+                silent,
+                len(self._held),
+            )
+        if silent > self._wedged_after:
+            log.error(
+                "event=loop_wedged worker_id=%s silent_s=%.1f detail=leases no longer renewed",
+                self._worker_id,
+                silent,
+            )
+            return True
+        return False
+
+    def _answered(self) -> None:
+        self._loop_answered = time.monotonic()
+        self._probe_pending = False
+
+    def _beat_forever(self) -> None:
+        delay = 0.0
+        while not self._stop.wait(delay):
+            started = time.monotonic()
             try:
-                async with self._engine.begin() as conn:
-                    await beat(
-                        conn,
-                        self._worker_id,
-                        now=now,
-                        prune_before=now - PRUNE_AFTER if first else None,
-                    )
-                first = False
+                self.beat_once()
             except Exception:  # the database is away: try again at the next beat
                 log.warning("event=heartbeat_failed worker_id=%s", self._worker_id, exc_info=True)
-            await asyncio.sleep(self._interval)
+            delay = max(0.0, self._interval - (time.monotonic() - started))

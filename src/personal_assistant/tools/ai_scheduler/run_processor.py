@@ -17,14 +17,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.config import Settings
+from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler import run_store
-from personal_assistant.tools.ai_scheduler.heartbeat import Heartbeat
+from personal_assistant.tools.ai_scheduler.heartbeat import Heartbeat, HeldRuns, run_lease
 from personal_assistant.tools.ai_scheduler.outcomes import RetryPolicy
 from personal_assistant.tools.ai_scheduler.task_executor import Outcome, TaskExecutor
 
@@ -110,13 +112,20 @@ class RunProcessor:
         self._clock = clock
         self._capacity = Capacity(settings.max_in_flight)
         self._policy = RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds)
-        # The lease outlives the agent's timeout, so only a vanished worker loses its runs.
-        self._lease = timedelta(
-            seconds=settings.run_timeout_seconds + settings.lease_margin_seconds
-        )
+        # A run's lease says that its worker lives: each heartbeat renews it (see heartbeat).
+        self._lease = run_lease(settings.heartbeat_interval_seconds, settings.lease_margin_seconds)
         self._delivery_lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self._held = HeldRuns()
         self.heartbeat = Heartbeat(
-            engine, worker_id, interval=settings.heartbeat_interval_seconds, clock=clock
+            engine.url.render_as_string(hide_password=False),
+            worker_id,
+            interval=settings.heartbeat_interval_seconds,
+            lease=self._lease,
+            held=self._held,
+            # A loop silent for twice the longest a run may take is wedged, not busy.
+            wedged_after=2 * (settings.run_timeout_seconds + settings.lease_margin_seconds),
+            clock=clock,
+            measure=clock.measure if isinstance(clock, DatabaseClock) else None,
         )
 
     async def process(self, run_ids: Sequence[int]) -> BatchReport:
@@ -154,6 +163,16 @@ class RunProcessor:
         if not claimed:
             log.info("event=runs_not_claimed run_ids=%s", list(run_ids))
             return BatchReport(len(run_ids), 0, 0, 0, 0, 0, ())
+        held = [(run.request.run_id, run.request.attempt) for run in claimed]
+        self._held.add(held)
+        try:
+            return await self._run_claimed(run_ids, claimed, claimed_at)
+        finally:
+            self._held.discard(held)
+
+    async def _run_claimed(
+        self, run_ids: Sequence[int], claimed: Sequence[run_store.ClaimedRun], claimed_at: datetime
+    ) -> BatchReport:
         for run in claimed:
             log.info(
                 "event=run_started run_id=%s task_id=%s attempt=%s",
@@ -162,7 +181,9 @@ class RunProcessor:
                 run.request.attempt,
             )
         outcomes = await asyncio.gather(*(self._executor.execute(run.request) for run in claimed))
-        recorded = await self._record(claimed, outcomes, until=claimed_at + self._lease)
+        recorded = await self._record(
+            claimed, outcomes, until=lambda: self.heartbeat.leased_until(claimed_at + self._lease)
+        )
         for outcome in outcomes:
             if outcome.ok:
                 log.info(
@@ -183,13 +204,15 @@ class RunProcessor:
         claimed: Sequence[run_store.ClaimedRun],
         outcomes: Sequence[Outcome],
         *,
-        until: datetime,
+        until: Callable[[], datetime],
     ) -> run_store.Recorded:
-        """Store the outcomes; while the database cannot be reached, try again until ``until``.
+        """Store the outcomes; while the database cannot be reached, or no connection of the
+        pool is free, try again until ``until``.
 
         The agent's answers are worth keeping. Were the write simply dropped (a database
-        restart between the claim and the write), the runs would stay ``running`` until their
-        lease ends (``until``: ``RUN_TIMEOUT`` + ``LEASE_MARGIN`` after the claim) and the
+        restart between the claim and the write, or every pooled connection busy for the
+        pool's timeout), the runs would stay ``running`` until their lease ends (``until()``:
+        the heartbeat renews it while this process lives and reaches the database) and the
         reaper retried them, calling the agent again. Writing again is safe: ``record`` writes
         only the runs this attempt still owns, so a write that committed before its connection
         broke, or a run the reaper took back, is counted stale.
@@ -207,23 +230,34 @@ class RunProcessor:
                         pause_after=self._settings.pause_after_failures,
                         delivery_lease=self._delivery_lease,
                     )
-            except (OperationalError, InterfaceError) as exc:
-                if self._clock() + timedelta(seconds=pause) >= until:
+            except (OperationalError, InterfaceError, PoolTimeout, DBAPIError) as exc:
+                if not _worth_retrying(exc) or self._clock() + timedelta(seconds=pause) >= until():
                     raise
                 log.warning(
                     "event=outcomes_not_stored run_ids=%s retry_in=%.2f error=%s",
                     [run.request.run_id for run in claimed],
                     pause,
-                    type(exc.orig or exc).__name__,
+                    type(getattr(exc, "orig", None) or exc).__name__,
                 )
                 await asyncio.sleep(pause)
                 pause = min(2 * pause, RECORD_RETRY_MAX_S)
 
     async def reap(self) -> tuple[int, tuple[int, ...]]:
+        """Retry or fail the runs whose lease ended; a retry waits this processor's backoff."""
         async with self._transaction() as conn:
             return await run_store.reap_expired(
                 conn,
                 now=self._clock(),
+                policy=self._policy,
                 pause_after=self._settings.pause_after_failures,
                 delivery_lease=self._delivery_lease,
             )
+
+
+def _worth_retrying(exc: Exception) -> bool:
+    """A write that failed for want of a connection (lost, ended by the server, none free)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    # e.g. the server ended a transaction left idle (a loop blocked mid-write): its session is
+    # gone, so the connection is invalidated and the next try gets a new one.
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -3,6 +3,11 @@
 Every write here is a compare-and-set: a run is claimed only from ``queued``, and a result is
 stored only by the claim that still owns the run (``state = 'running'`` and the same
 ``attempt``), so a second delivery or a worker the reaper gave up on changes nothing.
+
+``attempt`` counts real tries: a claim adds one, and a run the rate limiter held back before
+its agent was called (a deferral) takes that one back as it returns to the queue. Only the
+owner of the claim does so, and the reaper never lowers it, so a claim that lost its run never
+finds the same ``attempt`` running again.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from personal_assistant.tools.ai_scheduler.bulk import (
 )
 from personal_assistant.tools.ai_scheduler.outcomes import (
     RetryPolicy,
+    after_deferral,
     after_failure,
+    deferral_text,
     failure_text,
 )
 from personal_assistant.tools.ai_scheduler.task_executor import Outcome
@@ -52,10 +59,11 @@ class ClaimedRun:
 @dataclass(frozen=True)
 class Recorded:
     succeeded: int
-    retrying: int
+    retrying: int  # runs now ``retrying``: failed attempts to retry, and deferred runs
     failed: int
     stale: int
     pending_notifications: tuple[int, ...]
+    deferred: int = 0  # of ``retrying``: held back by the rate limit, no attempt counted
 
 
 async def claim(
@@ -147,12 +155,16 @@ async def record(
     }
     successes: list[Success] = []
     retries: list[dict[str, Any]] = []
+    deferrals: list[dict[str, Any]] = []
     failures: list[tuple[ClaimedRun, str]] = []
     stale = 0
     for outcome in outcomes:
         run = by_run[outcome.run_id]
         if (outcome.run_id, outcome.attempt) not in owned:
             stale += 1
+            continue
+        if outcome.deferred:
+            deferrals.append(_deferral(outcome, run, now=now))
             continue
         if outcome.reply is not None:
             successes.append(
@@ -210,6 +222,7 @@ async def record(
             .execution_options(synchronize_session=False),
             retries,
         )
+    await _defer_runs(conn, deferrals)
     if failures:
         await fail_runs(conn, failures, now=now)
 
@@ -221,7 +234,53 @@ async def record(
         now=now,
         delivery_lease=delivery_lease,
     )
-    return Recorded(len(successes), len(retries), len(failures), stale, pending)
+    return Recorded(
+        len(successes),
+        len(retries) + len(deferrals),
+        len(failures),
+        stale,
+        pending,
+        deferred=len(deferrals),
+    )
+
+
+def _deferral(outcome: Outcome, run: ClaimedRun, *, now: datetime) -> dict[str, Any]:
+    """The parameters that send a deferred run back to the queue (no attempt, no failure)."""
+    retry_at = after_deferral(wait=outcome.defer_seconds or 0.0, now=now)
+    reason = outcome.error or "rate limited"
+    log.info(
+        "event=run_deferred run_id=%s task_id=%s retry_at=%s reason=%r",
+        outcome.run_id,
+        run.request.task_id,
+        retry_at.isoformat(),
+        reason,
+    )
+    return {
+        "b_id": outcome.run_id,
+        "b_retry_at": retry_at,
+        "b_error": deferral_text(reason),
+        "b_agent": outcome.agent_name,
+    }
+
+
+async def _defer_runs(conn: AsyncConnection, deferrals: Sequence[dict[str, Any]]) -> None:
+    """Deferred runs wait for their retry time as ``retrying``, their claim's attempt taken
+    back: the agent was never called. Their tasks are not touched (no failure to count)."""
+    if not deferrals:
+        return
+    await conn.execute(
+        update(TaskRun)
+        .where(TaskRun.id == bindparam("b_id"))
+        .values(
+            state=RunState.RETRYING,
+            attempt=TaskRun.attempt - 1,
+            lease_expires_at=bindparam("b_retry_at"),
+            error=bindparam("b_error"),
+            agent_name=bindparam("b_agent"),
+        )
+        .execution_options(synchronize_session=False),
+        deferrals,
+    )
 
 
 async def fail_runs(
@@ -314,11 +373,13 @@ async def reap_expired(
     conn: AsyncConnection,
     *,
     now: datetime,
+    policy: RetryPolicy,
     pause_after: int,
     limit: int = 1000,
     delivery_lease: timedelta = notification_service.DELIVERY_LEASE,
 ) -> tuple[int, tuple[int, ...]]:
-    """Runs whose worker vanished (running, lease expired): retry now, or fail if out of tries.
+    """Runs whose worker vanished (running, lease expired): retry after the backoff of the
+    lost attempt, as a failed attempt would (:func:`after_failure`), or fail if out of tries.
 
     Returns the number reaped and the notifications left pending for delivery.
     """
@@ -334,33 +395,40 @@ async def reap_expired(
     ).all()
     if not rows:
         return 0, ()
-    retry = [r for r in rows if r.attempt <= r.max_retries]
-    give_up = [r for r in rows if r.attempt > r.max_retries]
+    retry: list[dict[str, Any]] = []
+    give_up = []
     for r in rows:
+        decision = after_failure(
+            attempt=r.attempt, max_retries=r.max_retries, permanent=False, now=now, policy=policy
+        )
         log.warning(
             "event=run_reaped run_id=%s attempt=%s next=%s",
             r.id,
             r.attempt,
-            "retrying" if r.attempt <= r.max_retries else "failed",
+            decision.state.value,
         )
+        if decision.state == RunState.RETRYING:
+            retry.append(
+                {
+                    "b_id": r.id,
+                    "b_retry_at": decision.retry_at,
+                    "b_error": f"attempt {r.attempt} lost: the worker stopped before finishing it",
+                }
+            )
+        else:
+            give_up.append(r)
     if retry:
         await conn.execute(
             update(TaskRun)
             .where(TaskRun.id == bindparam("b_id"))
             .values(
                 state=RunState.RETRYING,
-                lease_expires_at=now,
+                lease_expires_at=bindparam("b_retry_at"),
                 worker_id=None,
                 error=bindparam("b_error"),
             )
             .execution_options(synchronize_session=False),
-            [
-                {
-                    "b_id": r.id,
-                    "b_error": f"attempt {r.attempt} lost: the worker stopped before finishing it",
-                }
-                for r in retry
-            ],
+            retry,
         )
     pending: tuple[int, ...] = ()
     if give_up:

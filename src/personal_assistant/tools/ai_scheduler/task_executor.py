@@ -2,9 +2,12 @@
 
 It never raises for an agent failure and never reports a failure as success: a timeout, an
 agent error or an unexpected exception becomes an :class:`Outcome` with ``ok=False`` and the
-reason. Nor does it hand over what the database cannot store (:func:`storable_reply`,
-:func:`storable_text`): an agent's answer is outside input, and one unstorable outcome would
-fail the transaction that records its whole batch.
+reason. A call the rate limiter held back before the agent was asked
+(:class:`~personal_assistant.agents.ratelimit.RateLimited`) is no failure: its outcome is
+``deferred`` by the wait the limiter asked for, and costs the run no attempt. Nor does it hand
+over what the database cannot store (:func:`storable_reply`, :func:`storable_text`): an
+agent's answer is outside input, and one unstorable outcome would fail the transaction that
+records its whole batch.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 from dataclasses import dataclass, replace
 
 from personal_assistant.agents.base import Agent, AgentReply, AgentRequest
+from personal_assistant.agents.ratelimit import RateLimited
 from personal_assistant.errors import AgentError
 
 log = logging.getLogger(__name__)
@@ -56,10 +60,16 @@ class Outcome:
     reply: AgentReply | None = None
     error: str | None = None
     permanent: bool = False
+    #: Seconds the rate limiter asked to wait: the agent was not called (no attempt made).
+    defer_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.reply is not None
+
+    @property
+    def deferred(self) -> bool:
+        return self.reply is None and self.defer_seconds is not None
 
 
 class TaskExecutor:
@@ -76,6 +86,14 @@ class TaskExecutor:
     async def _attempt(self, request: AgentRequest) -> Outcome:
         try:
             reply = await asyncio.wait_for(self.agent.complete(request), timeout=self._timeout)
+        except RateLimited as exc:
+            return Outcome(
+                request.run_id,
+                request.attempt,
+                self.agent.name,
+                error=exc.message,
+                defer_seconds=exc.wait,
+            )
         except AgentError as exc:
             return Outcome(
                 request.run_id,

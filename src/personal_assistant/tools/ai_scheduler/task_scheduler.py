@@ -155,7 +155,7 @@ async def _close_tasks(conn: AsyncConnection, plans: Sequence[TaskPlan]) -> None
 
 async def _newest_running_publish(conn: AsyncConnection) -> datetime | None:
     """When the newest message that a worker has taken (its run now running) was published."""
-    return (  # type: ignore[no-any-return]  # a datetime column
+    return (
         await conn.execute(
             select(func.max(TaskRun.published_at)).where(TaskRun.state == RunState.RUNNING)
         )

@@ -17,7 +17,6 @@ from typing import Any, cast
 from celery.beat import ScheduleEntry, Scheduler
 
 from personal_assistant.config import Settings
-from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
 from personal_assistant.workers.celery_app import PersonalAssistantCelery
 from personal_assistant.workers.dispatch import run_backlog, run_publisher
@@ -71,7 +70,7 @@ class DatabaseScheduler(Scheduler):
             if self._ai is None:  # kept: it caches parsed schedules between ticks
                 publish = run_publisher(self.app, per_message=settings.runs_per_message)
                 self._ai = runtime.scheduler(settings, publish, run_backlog(self.app))
-            ai_delay = runtime.run(self._ai.tick(utcnow()))
+            ai_delay = runtime.run(self._ai.tick(runtime.now(settings)))
         except Exception:
             self._failures += 1
             pause = min(30.0, settings.tick_seconds * 2.0 ** min(self._failures, 6))

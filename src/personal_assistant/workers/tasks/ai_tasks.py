@@ -6,7 +6,6 @@ process's event loop (:mod:`personal_assistant.workers.runtime`).
 
 from __future__ import annotations
 
-from personal_assistant.database.types import utcnow
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import publish_notifications, run_backlog, run_publisher
 from personal_assistant.workers.runtime import runtime
@@ -22,7 +21,7 @@ def process_due_ai_tasks() -> dict[str, float]:
     settings = app.pa_settings
     publish = run_publisher(app, per_message=settings.runs_per_message)
     scheduler = runtime.scheduler(settings, publish, run_backlog(app))
-    delay = runtime.run(scheduler.tick(utcnow()))
+    delay = runtime.run(scheduler.tick(runtime.now(app.pa_settings)))
     return {"seconds_until_next": delay}
 
 

@@ -18,7 +18,7 @@ DIGESTS_PER_MESSAGE = 20
 def deliver_notifications(notification_ids: list[int]) -> dict[str, int]:
     """Deliver pending notifications; delivered ones are never sent again."""
     services = runtime.services(app.pa_settings)
-    report = runtime.run(services.notifications.deliver(notification_ids, utcnow()))
+    report = runtime.run(services.notifications.deliver(notification_ids))
     return {
         "delivered": report.delivered,
         "failed": report.failed,

@@ -6,7 +6,6 @@ is ``EXPORT_DIR`` (``var/exports`` by default) and exports expire after ``EXPORT
 
 from __future__ import annotations
 
-from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler import exports
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.runtime import runtime
@@ -20,7 +19,11 @@ def export_user_data(user_id: int, fmt: str = "json") -> dict[str, object]:
     export_dir = exports.settings_export_dir(settings)
     done = runtime.run(
         exports.export_user(
-            engine, user_id, export_dir, fmt=exports.export_format(fmt), now=utcnow()
+            engine,
+            user_id,
+            export_dir,
+            fmt=exports.export_format(fmt),
+            now=runtime.now(app.pa_settings),
         )
     )
     return {
@@ -39,7 +42,7 @@ def cleanup_exports() -> dict[str, int]:
     settings = app.pa_settings
     deleted = exports.cleanup_exports(
         exports.settings_export_dir(settings),
-        now=utcnow(),
+        now=runtime.now(app.pa_settings),
         ttl=exports.settings_export_ttl(settings),
     )
     return {"deleted": deleted}

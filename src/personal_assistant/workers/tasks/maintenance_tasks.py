@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler import retention
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import publish_notifications, run_backlog, run_publisher
@@ -25,11 +24,11 @@ def reap_expired_runs() -> dict[str, int]:
     services = runtime.services(settings)
     reaped, pending = runtime.run(services.processor.reap())
     publish_notifications(app, pending)
-    owed_notifications = runtime.run(services.notifications.due(utcnow()))
+    owed_notifications = runtime.run(services.notifications.due(runtime.now(app.pa_settings)))
     publish_notifications(app, owed_notifications)
     publish = run_publisher(app, per_message=settings.runs_per_message)
     scheduler = runtime.scheduler(settings, publish, run_backlog(app))
-    resent = runtime.run(scheduler.dispatch_owed(utcnow()))
+    resent = runtime.run(scheduler.dispatch_owed(runtime.now(app.pa_settings)))
     return {"reaped": reaped, "resent": resent, "notifications_resent": len(owed_notifications)}
 
 
@@ -53,7 +52,7 @@ def purge_old_runs() -> dict[str, int]:
     purged = runtime.run(
         retention.purge(
             runtime.services(settings).engine,
-            now=utcnow(),
+            now=runtime.now(app.pa_settings),
             retention=timedelta(days=settings.retention_days),
             batch_size=settings.retention_batch,
             max_batches=PURGE_MAX_BATCHES,

@@ -1,0 +1,285 @@
+"""Hostile and odd feeds in the pure calendar core: expansion stops at the cap without
+expanding everything, dense rules are refused before they are expanded, every refusal says
+what is wrong with the feed (never a library's internals, never a control character),
+Outlook/Exchange overrides of an all-day series keep the instance's identity, and
+``X-WR-TIMEZONE`` places floating times."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from personal_assistant.core import calendar as cal
+from personal_assistant.errors import ValidationError
+from support.ics_server import vcalendar, vevent
+
+PARIS = "Europe/Paris"
+NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+CORPUS = Path(__file__).parents[1] / "data" / "ical_corpus"
+#: What a message must never show: Python's and the libraries' internals.
+INTERNALS = re.compile(
+    r"object has no attribute|not supported between|unpack|NoneType|Traceback|"
+    r"argument|vDDD|vRecur|vText|vBroken|\bdict\b|tuple|KeyError|IndexError|"
+    r"TypeError|AttributeError|ValueError|index out of range|<class|0x[0-9a-f]{6,}",
+)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def refusal(data: bytes, *, days: int = 40, now: datetime = NOW) -> str:
+    with pytest.raises(ValidationError) as caught:
+        cal.parse_feed(data, timezone=PARIS, now=now, horizon_days=days)
+    assert caught.value.field == "feed"
+    return caught.value.message
+
+
+def assert_clear(message: str) -> None:
+    """A message a user can read: no internals, no control character, bounded."""
+    assert not INTERNALS.search(message), message
+    assert all(unicodedata.category(ch) not in ("Cc", "Cs") for ch in message), repr(message)
+    assert len(message) <= 500
+
+
+# --- the cap, lazily ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the occurrences the core converts (one call of ``_occurrence`` each)."""
+    calls = [0]
+    convert = cal._occurrence
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return convert(*args, **kwargs)
+
+    monkeypatch.setattr(cal, "_occurrence", counting)
+    return calls
+
+
+@pytest.mark.timeout(60)
+def test_expansion_stops_at_the_cap_without_expanding_everything(conversions: list[int]) -> None:
+    """An hourly rule without end over a year has 8,784 occurrences: refused after the cap."""
+    endless = vevent("h@x", "Hourly", "DTSTART:20260301T000000Z", "RRULE:FREQ=HOURLY")
+    message = refusal(vcalendar(endless), days=366)
+    assert f"more than {cal.MAX_OCCURRENCES} occurrences in the next 366 days" in message
+    assert conversions[0] < 2 * cal.MAX_OCCURRENCES  # not the 8,784 of the whole horizon
+
+
+@pytest.mark.timeout(60)
+def test_twenty_hourly_events_over_a_year_are_refused_quickly(conversions: list[int]) -> None:
+    """The feed of the issue (175,680 occurrences): refused after about the cap's worth."""
+    events = [
+        vevent(f"h{i}@x", f"Hourly {i}", f"DTSTART:20260301T{i:02d}0000Z", "RRULE:FREQ=HOURLY")
+        for i in range(20)
+    ]
+    assert "more than" in refusal(vcalendar(*events), days=366)
+    assert conversions[0] < 2 * cal.MAX_OCCURRENCES
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=DAILY;BYMINUTE=" + ",".join(map(str, range(60))) + ";BYSECOND=0,30",
+        "FREQ=HOURLY;BYMINUTE=0,30",
+        "FREQ=YEARLY;BYMONTH=3;BYHOUR=" + ",".join(map(str, range(24))) + ";BYMINUTE=0,15",
+    ],
+    ids=["every-30-seconds", "every-30-minutes", "48-a-day"],
+)
+def test_a_rule_repeating_more_than_24_times_a_day_is_refused_before_expansion(
+    rule: str, conversions: list[int]
+) -> None:
+    dense = vevent("d@x", "Dense", "DTSTART:20260301T090000Z", f"RRULE:{rule}")
+    message = refusal(vcalendar(dense), days=366)
+    assert message == "event 'd@x' repeats more than 24 times a day: not supported"
+    assert conversions[0] == 0
+
+
+def test_hourly_and_twice_a_day_rules_are_kept() -> None:
+    hourly = vevent("h@x", "Hourly", "DTSTART:20260301T090000Z", "RRULE:FREQ=HOURLY;COUNT=3")
+    twice = vevent(
+        "t@x", "Twice", "DTSTART:20260302T090000Z", "RRULE:FREQ=DAILY;BYHOUR=9,17;COUNT=2"
+    )
+    found = cal.parse_feed(vcalendar(hourly, twice), timezone=PARIS, now=NOW, horizon_days=5)
+    assert [(o.uid, o.starts_at) for o in found] == [
+        ("h@x", at("2026-03-01T09:00")),
+        ("h@x", at("2026-03-01T10:00")),
+        ("h@x", at("2026-03-01T11:00")),
+        ("t@x", at("2026-03-02T09:00")),
+        ("t@x", at("2026-03-02T17:00")),
+    ]
+
+
+# --- refusals that say what is wrong ----------------------------------------------------------
+
+
+def corpus(path: str) -> bytes:
+    return (CORPUS / path).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param(
+            corpus("icalendar/calendars/fuzz_testcase_0_char_in_component_name.ics"),
+            "is not an iCalendar (ICS) file: no complete VCALENDAR "
+            "(BEGIN:VCALENDAR to END:VCALENDAR)",
+            id="nul-in-a-component-name",
+        ),
+        pytest.param(
+            corpus("icalendar/calendars/pacific_fiji.ics"),
+            "event 'noend123' has 2 starts (DTSTART) where one is expected",
+            id="two-starts",
+        ),
+        pytest.param(
+            vcalendar(vevent("x", "Bad start", "DTSTART:garbage")),
+            "event 'x': its start (DTSTART) 'garbage' is not a date or a date-time",
+            id="unreadable-start",
+        ),
+        pytest.param(
+            corpus("icalendar/calendars/invalid_duration.ics"),
+            "its duration (DURATION) 'P999999999999999999W' is not a duration",
+            id="impractical-duration",
+        ),
+        pytest.param(
+            vcalendar(vevent("x", "Bad rule", "DTSTART:20260305T120000Z", "RRULE:FREQ=FOO")),
+            "event 'x': its rule (RRULE) 'FREQ=FOO' cannot be read",
+            id="unknown-frequency",
+        ),
+        pytest.param(
+            corpus("icalendar/calendars/rfc_7529.ics"),
+            "uses the CHINESE calendar (RSCALE): only the Gregorian calendar is supported",
+            id="non-gregorian-rule",
+        ),
+        pytest.param(
+            corpus("icalendar/calendars/parsing_error.ics"),
+            "its excluded dates (EXDATE) '' are not dates or date-times",
+            id="empty-exdate",
+        ),
+        pytest.param(
+            corpus("icalendar/calendars/multiple_timezones.ics"),
+            "its extra dates (RDATE) '083000' are not dates or date-times",
+            id="rdate-of-times",
+        ),
+        pytest.param(
+            corpus("icalendar/calendars/issue_1050_multiple_calendars.ics"),
+            "holds several calendars (VCALENDAR) where one is expected",
+            id="two-calendars",
+        ),
+        pytest.param(
+            corpus("recurring_ical_events/bad_rrule_missing_until_event.ics"),
+            "its rule (RRULE) 'FREQ=WEEKLY;BYDAY=TH;WKST=SU;UNTL=20191023' cannot be read",
+            id="misspelled-until",
+        ),
+    ],
+)
+def test_a_refusal_says_what_is_wrong_with_the_feed(data: bytes, expected: str) -> None:
+    message = refusal(data, now=datetime(2014, 1, 1, tzinfo=UTC), days=366)
+    assert expected in message, message
+    assert_clear(message)
+
+
+# --- Outlook/Exchange overrides of an all-day series -------------------------------------------
+
+OUTLOOK_UID = "040000008200E00074C5B7101A82E0080000000010BA5F3A1F4ADC01000000000000000010000000"
+WINDOWS_ZONE = "\r\n".join(
+    ["BEGIN:VTIMEZONE", "TZID:W. Europe Standard Time",
+     "BEGIN:STANDARD", "DTSTART:16010101T030000", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100",
+     "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10", "END:STANDARD",
+     "BEGIN:DAYLIGHT", "DTSTART:16010101T020000", "TZOFFSETFROM:+0100", "TZOFFSETTO:+0200",
+     "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3", "END:DAYLIGHT",
+     "END:VTIMEZONE"]
+)  # fmt: skip
+BIN_DAY = vevent(
+    OUTLOOK_UID,
+    "Bin day",
+    "DTSTART;VALUE=DATE:20260302",
+    "DTEND;VALUE=DATE:20260303",
+    "RRULE:FREQ=WEEKLY;UNTIL=20260323;INTERVAL=1;BYDAY=MO;WKST=MO",
+    "X-MICROSOFT-CDO-ALLDAYEVENT:TRUE",
+)
+#: How Outlook and Exchange write the original date of a moved all-day instance.
+OUTLOOK_RECURRENCE_IDS = {
+    "value-date": "RECURRENCE-ID;VALUE=DATE:20260309",
+    "windows-zone-midnight": 'RECURRENCE-ID;TZID="W. Europe Standard Time":20260309T000000',
+    "floating-midnight": "RECURRENCE-ID:20260309T000000",
+}
+
+
+def moved_bin_day(recurrence_id: str) -> str:
+    return vevent(
+        OUTLOOK_UID,
+        "Bin day (moved)",
+        recurrence_id,
+        "DTSTART;VALUE=DATE:20260310",
+        "DTEND;VALUE=DATE:20260311",
+        "X-MICROSOFT-CDO-ALLDAYEVENT:TRUE",
+    )
+
+
+@pytest.mark.parametrize("form", sorted(OUTLOOK_RECURRENCE_IDS))
+def test_an_outlook_override_of_an_all_day_series_keeps_the_instances_key(form: str) -> None:
+    feed = vcalendar(WINDOWS_ZONE, BIN_DAY, moved_bin_day(OUTLOOK_RECURRENCE_IDS[form]))
+    found = cal.parse_feed(feed, timezone=PARIS, now=NOW, horizon_days=40)
+    assert [(o.key, o.summary, o.starts_at, o.all_day) for o in found] == [
+        ("2026-03-02", "Bin day", at("2026-03-01T23:00"), True),
+        ("2026-03-09", "Bin day (moved)", at("2026-03-09T23:00"), True),  # Tuesday 10 March
+        ("2026-03-16", "Bin day", at("2026-03-15T23:00"), True),
+        ("2026-03-23", "Bin day", at("2026-03-22T23:00"), True),
+    ]
+
+
+# --- X-WR-TIMEZONE -----------------------------------------------------------------------------
+
+
+def x_wr(zone: str, *events: str) -> bytes:
+    return vcalendar(*events).replace(
+        b"VERSION:2.0\r\n", f"VERSION:2.0\r\nX-WR-TIMEZONE:{zone}\r\n".encode()
+    )
+
+
+def test_x_wr_timezone_sets_the_zone_of_floating_times() -> None:
+    floating = vevent("f@x", "Floating", "DTSTART:20260305T090000")
+    utc = vevent("u@x", "UTC", "DTSTART:20260305T090000Z")
+    zoned = vevent("z@x", "Zoned", "DTSTART;TZID=Asia/Tokyo:20260305T090000")
+    day = vevent("d@x", "All day", "DTSTART;VALUE=DATE:20260306")
+    feed = x_wr("America/New_York", floating, utc, zoned, day)
+    found = cal.parse_feed(feed, timezone=PARIS, now=NOW, horizon_days=40)
+    assert {o.uid: o.starts_at for o in found} == {
+        "z@x": at("2026-03-05T00:00"),  # a TZID wins
+        "u@x": at("2026-03-05T09:00"),  # UTC stays UTC
+        "f@x": at("2026-03-05T14:00"),  # 09:00 in New York, not in Paris
+        "d@x": at("2026-03-05T23:00"),  # all-day: local midnight in the user's zone
+    }
+
+
+def test_an_unknown_x_wr_timezone_is_ignored() -> None:
+    floating = vevent("f@x", "Floating", "DTSTART:20260305T090000")
+    for zone in ("Mars/Olympus_Mons", "../../etc/passwd", ""):
+        (found,) = cal.parse_feed(x_wr(zone, floating), timezone=PARIS, now=NOW, horizon_days=40)
+        assert found.starts_at == at("2026-03-05T08:00"), zone  # the user's zone
+
+
+# --- the cap's boundary -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [cal.MAX_OCCURRENCES, cal.MAX_OCCURRENCES + 1])
+def test_the_cap_counts_upcoming_occurrences(count: int) -> None:
+    """2,000 upcoming occurrences are kept, 2,001 refused; the window's past day counts not."""
+    hourly = vevent(
+        "q@x", "Often", "DTSTART:20260228T090000Z", f"RRULE:FREQ=HOURLY;COUNT={count + 24}"
+    )  # 24 of them at or before NOW
+    feed = vcalendar(hourly)
+    if count > cal.MAX_OCCURRENCES:
+        assert "more than" in refusal(feed, days=366)
+    else:
+        found = cal.parse_feed(feed, timezone=PARIS, now=NOW, horizon_days=366)
+        assert len(found) == count
