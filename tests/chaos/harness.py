@@ -194,9 +194,25 @@ class Chaos:
 
     # --- processes -------------------------------------------------------------------------
 
-    def worker(self, name: str = "worker", extra: Sequence[str] = (), **env: str) -> int:
-        proc = self.processes.worker(self.settings_env(**env), name=name, extra=extra)
+    def worker(
+        self,
+        name: str = "worker",
+        extra: Sequence[str] = (),
+        runner: Sequence[str] = ("-m", "celery"),
+        **env: str,
+    ) -> int:
+        proc = self.processes.worker(
+            self._env_for(runner, env), name=name, extra=extra, runner=runner
+        )
         return proc.pid
+
+    def _env_for(self, runner: Sequence[str], env: dict[str, str]) -> dict[str, str]:
+        """The process's environment; a wrapper module of ``tests/`` needs it on the path."""
+        if tuple(runner) == ("-m", "celery"):
+            return self.settings_env(**env)
+        tests = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
+        return self.settings_env(PYTHONPATH=path, **env)
 
     def blocking_worker(self, name: str, trigger: Path, **env: str) -> int:
         """A worker whose event loop blocks when ``trigger`` appears (:mod:`chaos.blocking_worker`).
@@ -230,8 +246,8 @@ class Chaos:
                 raise AssertionError(f"worker {name} not ready after {timeout} s")
             time.sleep(0.2)
 
-    def beat(self, name: str = "beat", **env: str) -> int:
-        return self.processes.beat(self.settings_env(**env), name=name).pid
+    def beat(self, name: str = "beat", runner: Sequence[str] = ("-m", "celery"), **env: str) -> int:
+        return self.processes.beat(self._env_for(runner, env), name=name, runner=runner).pid
 
     # --- observing -------------------------------------------------------------------------
 

@@ -10,7 +10,9 @@ each task's catch-up rows are exactly the plan of the project's pure core
 (:func:`~personal_assistant.core.catchup.plan_due`) for its stored ``next_run_at`` and the
 claim's instant (the rows' ``queued_at``): every owed run once, every missed firing recorded
 ``skipped`` once, nothing stuck. ``CATCHUP_LIMIT=3`` keeps the runs to about 14,000; the
-planning work per task is still that of a 7-day outage. The agent is the offline one.
+planning work per task is still that of a 7-day outage, and ``SCHEDULER_BATCH=3000`` makes a
+claim's planning outlast ``LEASE_MARGIN`` (before the fix, when it was planned inside the claim's
+transaction, PostgreSQL ended every claim: no task caught up). The agent is the offline one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ EXPRESSIONS = ("*/5 9-17 * * 1-5", "0 * * * *", "30 8 * * *", "15 */2 * * *")
 POLICIES = ("skip", "once", "all")
 DOWN = timedelta(days=7)
 CATCHUP_LIMIT = 3
+#: Tasks a claim takes at once: planning 3,000 catch-ups takes longer than ``LEASE_MARGIN``.
+BATCH = 3000
 GRACE = timedelta(seconds=300)  # MISFIRE_GRACE, the default
 #: Every task caught up within this (the bound of the scenario), and every run final.
 CAUGHT_UP_S = 120
@@ -172,7 +176,13 @@ def _compare(
 
 
 def test_scheduler_back_after_7_days_10k_cron(chaos: Chaos) -> None:
-    chaos.env.update({"CATCHUP_LIMIT": str(CATCHUP_LIMIT), "RUNS_PER_MESSAGE": "50"})
+    chaos.env.update(
+        {
+            "CATCHUP_LIMIT": str(CATCHUP_LIMIT),
+            "SCHEDULER_BATCH": str(BATCH),
+            "RUNS_PER_MESSAGE": "50",
+        }
+    )
     tasks = _seed(chaos)
     started = time.monotonic()
     chaos.beat()

@@ -111,3 +111,42 @@ def test_a_failing_sync_says_why_and_keeps_the_error(pa: Pa) -> None:
     (listed,) = pa.json("calendar", "list")
     assert listed["last_error"] == report["error"] and listed["last_synced_at"] is None
     assert SECRET not in json.dumps(listed)
+
+
+NUL_FEED = (
+    Path(__file__).parents[1]
+    / "data"
+    / "ical_corpus"
+    / "icalendar"
+    / "calendars"
+    / "fuzz_testcase_0_char_in_component_name.ics"
+)
+
+
+def test_a_feed_whose_parse_error_holds_a_nul_byte_fails_cleanly_on_postgresql(
+    tmp_path: Path, database_url: str
+) -> None:
+    """icalendar's fuzz file: `pa calendar sync` used to exit 1 with a traceback (PostgreSQL
+    refused the NUL byte quoted by the parser's message); now it says what is wrong, keeps the
+    error, and no output holds a NUL."""
+    pa = Pa(tmp_path)
+    pa.env["DATABASE_URL"] = database_url
+    pa.ok("db", "upgrade")
+    pa.ok("user", "add", "Ada", "--tz", "Europe/Paris")
+    expected = (
+        "feed: is not an iCalendar (ICS) file: no complete VCALENDAR "
+        "(BEGIN:VCALENDAR to END:VCALENDAR)"
+    )
+    with IcsServer(NUL_FEED.read_bytes()) as server:
+        pa.ok("calendar", "add", "work", server.url())
+        done = pa("calendar", "sync", "work")
+        again = pa("calendar", "sync", "work", "--json")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        6,
+        f"sync of work failed: {expected}\n",
+        "",
+    )
+    assert again.returncode == 6 and json.loads(again.stdout)["error"] == expected
+    (listed,) = pa.json("calendar", "list")
+    assert listed["last_error"] == expected
+    assert "\x00" not in done.stdout + again.stdout + pa.ok("calendar", "list")

@@ -53,14 +53,18 @@ class ProcessGroup:
         return proc
 
     def worker(
-        self, env: dict[str, str], name: str = "worker", extra: Sequence[str] = ()
+        self,
+        env: dict[str, str],
+        name: str = "worker",
+        extra: Sequence[str] = (),
+        runner: Sequence[str] = ("-m", "celery"),
     ) -> subprocess.Popen[bytes]:
+        """A Celery worker; ``runner``: what runs Celery (a wrapper module that takes its args)."""
         return self.start(
             name,
             [
                 sys.executable,
-                "-m",
-                "celery",
+                *runner,
                 "-A",
                 CELERY_APP,
                 "worker",
@@ -75,14 +79,15 @@ class ProcessGroup:
             env,
         )
 
-    def beat(self, env: dict[str, str], name: str = "beat") -> subprocess.Popen[bytes]:
+    def beat(
+        self, env: dict[str, str], name: str = "beat", runner: Sequence[str] = ("-m", "celery")
+    ) -> subprocess.Popen[bytes]:
         schedule = self.log_dir / f"{name}-schedule"
         return self.start(
             name,
             [
                 sys.executable,
-                "-m",
-                "celery",
+                *runner,
                 "-A",
                 CELERY_APP,
                 "beat",

@@ -64,15 +64,18 @@ def waiting_runs(app: Celery) -> int | None:
     unknown depth means "send owed runs again", never a failed tick.
     """
     queue = queue_for(EXECUTE)
-    with app.connection_or_acquire() as conn:
-        errors = (OperationalError, RedisError, OSError, *conn.connection_errors)
-        try:
-            # A hint, not worth waiting for: one try, not the pool's retries over seconds.
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=1)
-            return _queue_depth(conn, queue)
-        except (*errors, *conn.channel_errors) as exc:
-            log.warning("event=backlog_unknown queue=%s error=%s", queue, type(exc).__name__)
-            return None
+    try:
+        with app.connection_or_acquire() as conn:
+            try:
+                # A hint, not worth waiting for: one try, not the pool's retries over seconds.
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=1)
+                return _queue_depth(conn, queue)
+            except (*conn.connection_errors, *conn.channel_errors) as exc:
+                failure: BaseException = exc  # a channel error (AMQP) or a lost connection
+    except (OperationalError, RedisError, OSError) as exc:
+        failure = exc
+    log.warning("event=backlog_unknown queue=%s error=%s", queue, type(failure).__name__)
+    return None
 
 
 def _queue_depth(conn: Connection, queue: str) -> int:

@@ -87,7 +87,8 @@ class Services:
     notifications: NotificationService
 
 
-#: Connections the process holds besides its tasks': the heartbeat's beat (and lease renewal).
+#: Connections the process uses besides its tasks': a reading of the database's clock (the
+#: heartbeat, which renews leases, opens connections of its own, outside this pool).
 BACKGROUND_CONNECTIONS = 1
 
 
@@ -99,7 +100,7 @@ def pool_limits(settings: Settings) -> tuple[int, int]:
     connection at a time, except a scheduler step, whose burst claims on ``BURST_CLAIMERS``
     connections at once. So at most ``tasks`` transactions from tasks, where ``tasks`` is
     ``WORKER_CONCURRENCY`` with the threads pool and 1 with prefork or solo (each child
-    process has an engine of its own), plus the heartbeat in the background:
+    process has an engine of its own), plus a clock reading in the background:
 
     - ``pool_size = tasks + BACKGROUND_CONNECTIONS``: every task in a transaction at once,
       kept open between uses (a pool opens connections only when asked for them);
@@ -179,7 +180,7 @@ class Runtime:
             engine, executor, settings, worker_id=worker_id(), clock=self.clock
         )
         notifications = NotificationService(
-            engine, lease=timedelta(seconds=settings.delivery_lease_seconds)
+            engine, lease=timedelta(seconds=settings.delivery_lease_seconds), clock=self.clock
         )
         return Services(settings, engine, processor, notifications)
 

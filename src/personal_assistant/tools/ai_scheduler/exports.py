@@ -511,7 +511,21 @@ def _columns(model: Any, fields: Sequence[str]) -> list[Any]:
 
 
 async def read_document(engine: AsyncEngine, user_id: int, *, now: datetime) -> dict[str, Any]:
-    """The export document of one user, read from one snapshot."""
+    """The export document of one user, read from one snapshot.
+
+    The rows are read on the event loop; the document is built from them in a worker thread
+    (CPU-bound for a user with many runs, and the loop holds a worker's AI runs).
+    """
+    user, tasks, runs, notes = await _read_rows(engine, user_id)
+    return await asyncio.to_thread(build_document, user, tasks, runs, notes, now=now)
+
+
+_Rows = list[Mapping[Any, Any]]
+
+
+async def _read_rows(
+    engine: AsyncEngine, user_id: int
+) -> tuple[Mapping[Any, Any], _Rows, _Rows, _Rows]:
     async with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execution_options(isolation_level="REPEATABLE READ")
@@ -538,12 +552,11 @@ async def read_document(engine: AsyncEngine, user_id: int, *, now: datetime) -> 
                 .where(Notification.user_id == user_id)
                 .order_by(TaskRun.task_id, TaskRun.scheduled_for, Notification.channel)
             )
-            return build_document(
+            return (
                 user._mapping,
                 [r._mapping for r in tasks],
                 [r._mapping for r in runs],
                 [r._mapping for r in notes],
-                now=now,
             )
 
 
@@ -556,7 +569,9 @@ async def export_user(
     now: datetime,
     path: Path | None = None,
 ) -> Exported:
-    """Write the user's export to ``path`` (default: a new file in ``export_dir``)."""
+    """Write the user's export to ``path`` (default: a new file in ``export_dir``).
+
+    Building, rendering and writing run in worker threads, never on the event loop."""
     document = await read_document(engine, user_id, now=now)
     target = path if path is not None else export_dir / export_filename(user_id, fmt, now)
 

@@ -1,16 +1,22 @@
 """The scheduling logic: claim due tasks, record their runs, send owed runs to the workers.
 
-``tick(now)`` is one step: it claims every due task in batches (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, a ``BEGIN IMMEDIATE`` single-writer transaction on SQLite), inserts one run per
-firing and advances ``next_run_at`` in the same transaction, then, after commit, hands the new
-run ids to ``publish``. It also re-sends runs that are owed a dispatch (new, due for a retry, or
-whose message was lost) and returns the seconds until the next thing is due. Any number of
+``tick(now)`` is one step: it claims every due task in batches, inserts one run per firing and
+advances ``next_run_at`` in the same transaction, then, after commit, hands the new run ids to
+``publish``. It also sends runs that are owed a dispatch (never sent, due for a retry, or whose
+message was lost) and returns the seconds until the next thing is due. Any number of
 schedulers may tick at once: the unique key ``(task_id, scheduled_for)`` makes a duplicate run
 impossible, and ``SKIP LOCKED`` keeps them from waiting on each other.
 
-A queued run is sent again only when its message may be lost: while messages wait in the run
-queue (``backlog``), its message is presumed to be waiting among them and its lease is renewed
-instead (see :meth:`TaskScheduler.dispatch_owed`).
+A claim plans before it locks (:meth:`TaskScheduler.claim_due`): catch-up after downtime can
+cost tens of milliseconds a task, and PostgreSQL counts the client's time inside a transaction
+as idle. The plan is made in a thread, off the event loop (which may hold a worker's runs), and
+the claim then locks the planned tasks and keeps those whose ``next_run_at`` has not moved.
+
+A run records when its message was published (``published_at``). One never published (a
+``run_now`` run, a publish that failed) is sent on the next tick. One published and still
+unclaimed after ``DISPATCH_LEASE`` is sent again only when its message may be lost: while
+messages wait in the run queue (``backlog``), its own is presumed among them and its lease is
+renewed, unless the queue has visibly moved past it (see :meth:`TaskScheduler.dispatch_owed`).
 
 A scheduler that stalls inside one of its transactions (stopped, frozen, its broker read hung)
 holds the tasks or runs it locked, and the others skip them. PostgreSQL ends such a transaction

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler import digest_service
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import chunks, publish_notifications
@@ -38,7 +37,9 @@ def send_daily_digests() -> dict[str, int]:
     services = runtime.services(app.pa_settings)
     sweep = runtime.run(
         digest_service.due_digests(
-            services.engine, utcnow(), stall_limit_s=services.settings.lease_margin_seconds
+            services.engine,
+            runtime.now(services.settings),
+            stall_limit_s=services.settings.lease_margin_seconds,
         )
     )
     for ids in chunks(sweep.pending, DIGESTS_PER_MESSAGE):
