@@ -381,3 +381,14 @@ def test_the_first_sync_of_each_period_reads_the_feed_in_full(
     last: datetime | None, now: datetime, expected: bool
 ) -> None:
     assert conditional(last, now) is expected
+
+
+def test_the_refusal_digest_follows_the_body_zone_horizon_and_period() -> None:
+    from personal_assistant.tools.ai_scheduler.calendar_sync import refusal_digest
+
+    def digest(body: bytes = b"x", tz: str = PARIS, days: int = 30, now: datetime = NOW) -> str:
+        return refusal_digest(body, timezone=tz, horizon_days=days, now=now)
+
+    assert digest() == digest(now=NOW + timedelta(hours=3, minutes=59))  # 08:00 -> 11:59
+    assert len({digest(), digest(b"y"), digest(tz="UTC"), digest(days=31)}) == 4
+    assert digest() != digest(now=NOW + timedelta(hours=4))  # 12:00: the next period

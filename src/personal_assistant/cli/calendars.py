@@ -17,6 +17,7 @@ from personal_assistant.cli.output import JsonOpt, iso, print_json, table
 from personal_assistant.cli.users import UserOpt, run_as_owner
 from personal_assistant.database.models import User
 from personal_assistant.errors import DeliveryError, exit_code
+from personal_assistant.safe_text import safe_text
 from personal_assistant.tools.ai_scheduler import calendar_store, calendar_sync
 
 app = typer.Typer(
@@ -39,12 +40,17 @@ def view(feed: calendar_store.Feed, upcoming: int | None = None) -> dict[str, ob
         "status": feed.status,
         "next_sync_at": iso(feed.next_sync_at),
         "last_synced_at": iso(feed.last_synced_at),
-        "last_error": feed.last_error,
+        "last_error": _error(feed),
         "created_at": iso(feed.created_at),
     }
     if upcoming is not None:
         data["upcoming_events"] = upcoming
     return data
+
+
+def _error(feed: calendar_store.Feed) -> str | None:
+    """The feed's last error as printed: safe even if an older version stored it raw."""
+    return None if feed.last_error is None else safe_text(feed.last_error)
 
 
 @app.command("add")
@@ -130,7 +136,7 @@ def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
             counts.get(f.id, 0),
             f.last_synced_at,
             f.masked_url,
-            f.last_error,
+            _error(f),
         )
         for f in feeds
     ]

@@ -12,13 +12,16 @@ The rules
   instance keeps its identity). ``STATUS:CANCELLED`` removes an event, or one instance when it
   is on an override.
 * **Times.** A ``TZID`` is honoured, ``...Z`` is UTC, a floating time (no zone) is a wall-clock
-  time in the user's zone. An all-day event (``VALUE=DATE``) starts at local midnight in the
+  time in the feed's ``X-WR-TIMEZONE`` (Google Calendar writes one) if it names a known zone,
+  else in the user's zone. An all-day event (``VALUE=DATE``) starts at local midnight in the
   user's zone. Wall-clock times become instants through
   :func:`~personal_assistant.core.schedules.resolve_local` (the schedules' DST policy: a time
   in a spring-forward gap is the transition instant, a time in a fold is its first occurrence).
 * **Identity.** An occurrence is ``(uid, key)``. ``key`` is ``""`` for a single event; for an
   instance of a recurring event it is the instance's original start (its ``RECURRENCE-ID``) in
-  UTC, ``2026-03-16T09:00:00Z``, or the original date, ``2026-03-16``, for an all-day series.
+  UTC, ``2026-03-16T09:00:00Z``, or the original date, ``2026-03-16``, for an all-day series
+  (also when an override writes it as a midnight date-time, as Outlook and Exchange do: its
+  wall-clock date).
 * **Window.** An occurrence is kept while it is *upcoming* and starts at most ``horizon_days``
   after ``now``. A timed occurrence is upcoming until it starts. An all-day occurrence is
   upcoming until its first day ends (local midnight): on the day, its reminder still fires.
@@ -30,8 +33,17 @@ The rules
   start, end, all-day, lead, zone): an occurrence whose fingerprint is unchanged is not
   rewritten.
 
-A feed that is not iCalendar, or an event the parser cannot read, raises
-:class:`~personal_assistant.errors.ValidationError` naming ``feed``.
+Refusals
+--------
+A feed that is not iCalendar, an event that cannot be read, a rule repeating every second or
+minute or more than :data:`MAX_PER_DAY` times a day, or more than :data:`MAX_OCCURRENCES`
+upcoming occurrences in the horizon raise :class:`~personal_assistant.errors.ValidationError`
+naming ``feed``. The message says what is wrong in the feed's terms: the event's UID, the
+property and the value as the feed wrote it (``event 'x': its start (DTSTART) 'garbage' is not
+a date or a date-time``), never a library's or Python's own words, and it is one printable line
+(:func:`~personal_assistant.safe_text.safe_text`). The events are checked before anything is
+expanded, and the expansion is lazy, one series after the other: it stops as soon as the count
+passes the cap, so a hostile feed costs about the cap's worth of work, not its whole horizon.
 """
 
 from __future__ import annotations
@@ -131,10 +143,9 @@ def parse_feed(data: bytes, *, timezone: str, now: datetime, horizon_days: int) 
             continue
         found.setdefault((occurrence.uid, occurrence.key), occurrence)
         if len(found) > MAX_OCCURRENCES:  # stop here: the rest is never expanded
-            raise ValidationError(
+            raise _refused(
                 f"has more than {MAX_OCCURRENCES} occurrences in the next {horizon_days} days: "
-                "subscribe with a shorter horizon",
-                field="feed",
+                "subscribe with a shorter horizon"
             )
     return sorted(found.values(), key=lambda o: (o.starts_at, o.uid, o.key))
 
@@ -153,6 +164,11 @@ def _read_calendar(data: bytes) -> icalendar.Calendar:
         raise _refused(_syntax_problem(exc)) from None
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise _refused("is not an iCalendar (ICS) file: no VCALENDAR")
+    scale = safe_text(calendar.get("CALSCALE", "GREGORIAN"), _RAW_MAX)
+    if scale.upper() != "GREGORIAN":
+        raise _refused(
+            f"uses the {scale!r} calendar (CALSCALE): only the Gregorian calendar is supported"
+        )
     return calendar
 
 
@@ -187,6 +203,8 @@ _RULE_PARTS = frozenset(
 #: At most this many occurrences a day from an event's rules (an hourly rule has 24).
 MAX_PER_DAY = 24
 _UNREADABLE = object()
+#: How much of a value a message quotes.
+_RAW_MAX = 60
 
 
 def _check_events(calendar: icalendar.Calendar) -> None:
@@ -294,9 +312,6 @@ def _raw(prop: object) -> str:
     return safe_text(text, _RAW_MAX)
 
 
-_RAW_MAX = 60
-
-
 def _check_x_wr_timezone(calendar: icalendar.Calendar) -> None:
     """``X-WR-TIMEZONE`` places floating times (the library applies it); one that names no
     known zone is dropped, and floating times then stay in the user's zone."""
@@ -334,7 +349,9 @@ def _expand(calendar: icalendar.Calendar, start: datetime, stop: datetime) -> It
     try:
         query = recurring_ical_events.of(calendar, keep_recurrence_attributes=False)
     except Exception as exc:  # hostile input: the library's errors are of many types
-        raise _refused(f"its events cannot be expanded: {_expansion_problem(exc)}") from None
+        culprit = _culprit(calendar)
+        event = "an event" if culprit is None else f"event {_short_uid(culprit)!r}"
+        raise _refused(f"{event}: {_expansion_problem(exc)}") from None
     for series in query.series:
         try:
             for occurrence in series.between(start, stop):
@@ -342,6 +359,25 @@ def _expand(calendar: icalendar.Calendar, start: datetime, stop: datetime) -> It
         except Exception as exc:  # idem
             uid = _line(getattr(series, "uid", ""), 10 * UID_MAX) or "?"
             raise _refused(f"event {_short_uid(uid)!r}: {_expansion_problem(exc)}") from None
+
+
+def _culprit(calendar: icalendar.Calendar) -> str | None:
+    """The UID of the first series the library cannot set up on its own (a failure's path
+    only: each series is tried in a calendar of its own, with the calendar's zones)."""
+    series: dict[str, list[Any]] = {}
+    for event in calendar.walk("VEVENT"):
+        series.setdefault(_uid(event), []).append(event)
+    for uid, events in series.items():
+        alone = icalendar.Calendar()
+        for name, value in calendar.items():
+            alone[name] = value
+        for component in [*calendar.walk("VTIMEZONE"), *events]:
+            alone.add_component(component)
+        try:
+            recurring_ical_events.of(alone)
+        except Exception:  # the one that fails, whatever the type
+            return uid
+    return None
 
 
 def _expansion_problem(exc: Exception) -> str:

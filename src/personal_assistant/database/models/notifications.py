@@ -47,6 +47,8 @@ class Notification(Base):
         default=utcnow, server_default=func.current_timestamp()
     )
     delivered_at: Mapped[datetime | None]
+    #: A pending row leased for a send: when that send began (NULL: no send under way).
+    sending_since: Mapped[datetime | None]
     read_at: Mapped[datetime | None]
 
     def __repr__(self) -> str:

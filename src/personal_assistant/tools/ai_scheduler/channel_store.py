@@ -193,7 +193,7 @@ async def delivered_since(conn: AsyncConnection, user_id: int, name: str, since:
 
 async def sending(conn: AsyncConnection, user_id: int, name: str, now: datetime) -> int:
     """Sends under way at ``now`` through the user's channel ``name``: pending rows leased for a
-    send (``delivered_at`` set) whose lease (``next_attempt_at``) is not over (see
+    send (``sending_since`` set) whose lease (``next_attempt_at``) is not over (see
     :mod:`~personal_assistant.tools.ai_scheduler.notification_service`)."""
     count = await conn.scalar(
         select(func.count())
@@ -202,7 +202,7 @@ async def sending(conn: AsyncConnection, user_id: int, name: str, now: datetime)
             Notification.user_id == user_id,
             Notification.channel == name,
             Notification.status == NotificationStatus.PENDING,
-            Notification.delivered_at.is_not(None),
+            Notification.sending_since.is_not(None),
             Notification.next_attempt_at > now,
         )
     )

@@ -27,9 +27,9 @@ embedded SQLite database a transaction holds the only write lock, on PostgreSQL 
 Each row goes through three steps, each reading the service's clock:
 
 1. *Lease*, one short transaction. The rules above are applied at this instant. A row to send
-   is leased by a compare-and-set on the ``next_attempt_at`` and ``delivered_at`` read:
-   ``delivered_at`` becomes the time the send begins (on a pending row it means "a send is
-   under way") and ``next_attempt_at`` the end of the lease, ``now + lease + send_timeout``.
+   is leased by a compare-and-set on the ``next_attempt_at`` and ``sending_since`` read:
+   ``sending_since`` becomes the time the send begins (NULL: no send is under way) and
+   ``next_attempt_at`` the end of the lease, ``now + lease + send_timeout``.
    One deliverer wins; any other, and the sweep (:meth:`NotificationService.due`), leave the
    row alone until the lease is over. A channel with a daily cap is locked in this
    transaction only: its sends under way count against the cap with those delivered today,
@@ -159,7 +159,7 @@ class _Row:
     body: str
     attempts: int
     next_attempt_at: datetime | None
-    delivered_at: datetime | None  # of a pending row: when the send under way began
+    sending_since: datetime | None  # when the send under way began (None: none is)
     run_id: int | None  # None: a notification of no run (a daily digest)
     task_id: int | None
     user_id: int
@@ -194,7 +194,7 @@ class _Send:
 
     notification_id: int
     row: _Row
-    started: datetime  # the row's ``delivered_at`` while the send is under way
+    started: datetime  # the row's ``sending_since`` while the send is under way
     until: datetime  # and its ``next_attempt_at``: when the lease ends
     channel: channel_store.Channel | None
     transport: Transport
@@ -265,7 +265,7 @@ class NotificationService:
         """Pending notifications whose (next) attempt is due; leased so one sweep sends each.
 
         A row whose send lease ran out (its deliverer stopped mid-send) is due again here, and
-        its lease is cleared (``delivered_at``): it is free for the next deliverer.
+        its lease is cleared (``sending_since``): it is free for the next deliverer.
         """
         async with self._engine.begin() as conn:
             ids = list(
@@ -286,7 +286,7 @@ class NotificationService:
                 await conn.execute(
                     update(Notification)
                     .where(Notification.id.in_(ids))
-                    .values(next_attempt_at=now + self._lease, delivered_at=None)
+                    .values(next_attempt_at=now + self._lease, sending_since=None)
                 )
         return ids
 
@@ -330,7 +330,7 @@ class NotificationService:
                     "attempts": Notification.attempts + 1,
                     "last_error": plan.reason,
                     "next_attempt_at": None,
-                    "delivered_at": None,
+                    "sending_since": None,
                 }
                 if not await _move(conn, notification_id, row, **failed):
                     return None
@@ -346,12 +346,12 @@ class NotificationService:
                 _log(NotificationStatus.FAILED, notification_id, row, error=plan.reason)
                 return NotificationStatus.FAILED
             if isinstance(plan, _Hold):
-                held = {"next_attempt_at": plan.until, "delivered_at": None}
+                held = {"next_attempt_at": plan.until, "sending_since": None}
                 if not await _move(conn, notification_id, row, **held):
                     return None
                 _log("deferred", notification_id, row, until=plan.until)
                 return "deferred"
-            leased = {"next_attempt_at": plan.until, "delivered_at": plan.started}
+            leased = {"next_attempt_at": plan.until, "sending_since": plan.started}
             if not await _move(conn, notification_id, row, **leased):
                 return None
         return plan
@@ -449,6 +449,7 @@ class NotificationService:
                     last_error=None if error is None else error.message,
                     next_attempt_at=retry_at,
                     delivered_at=now if error is None else None,
+                    sending_since=None,
                 )
             )
             if done.rowcount != 1:
@@ -468,7 +469,7 @@ class NotificationService:
 def _being_sent(row: _Row, now: datetime) -> bool:
     """Another deliverer leased the row for a send, and its lease is not over."""
     return (
-        row.delivered_at is not None
+        row.sending_since is not None
         and row.next_attempt_at is not None
         and row.next_attempt_at > now
     )
@@ -478,21 +479,21 @@ async def _move(conn: AsyncConnection, notification_id: int, row: _Row, **values
     """Update the row by compare-and-set on what was read; False if someone else moved it."""
     done = await conn.execute(
         update(Notification)
-        .where(*_as_read(notification_id, row.next_attempt_at, row.delivered_at))
+        .where(*_as_read(notification_id, row.next_attempt_at, row.sending_since))
         .values(**values)
     )
     return bool(done.rowcount == 1)
 
 
 def _as_read(
-    notification_id: int, next_attempt_at: datetime | None, delivered_at: datetime | None
+    notification_id: int, next_attempt_at: datetime | None, sending_since: datetime | None
 ) -> tuple[Any, ...]:
     """The compare-and-set: the row is still pending, with the lease columns as read."""
     return (
         Notification.id == notification_id,
         Notification.status == NotificationStatus.PENDING,
         _equals(Notification.next_attempt_at, next_attempt_at),
-        _equals(Notification.delivered_at, delivered_at),
+        _equals(Notification.sending_since, sending_since),
     )
 
 
@@ -528,7 +529,7 @@ async def _load(conn: AsyncConnection, notification_id: int) -> _Row | None:
                 Notification.body,
                 Notification.attempts,
                 Notification.next_attempt_at,
-                Notification.delivered_at,
+                Notification.sending_since,
                 Notification.run_id,
                 Notification.task_id,
                 User.id,
