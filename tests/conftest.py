@@ -24,6 +24,7 @@ from support.services import (
     pg_available,
     redis_available,
 )
+from support.stack import Db
 
 
 def _require(available: bool, what: str) -> None:
@@ -50,6 +51,14 @@ def database_url(pg_template: str) -> Iterator[str]:
     url = create_database_from_template(name, pg_template)
     yield url
     drop_database(name)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Db]:
+    """Plain SQL on this test's PostgreSQL database (a file may define its own ``db``)."""
+    handle = Db(database_url)
+    yield handle
+    handle.close()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import time
 import uuid
 from collections import Counter
@@ -35,7 +34,7 @@ from personal_assistant.tools.ai_scheduler import channel_store, channels
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 from support.chat_server import ChatServer, calls_per_attempt
 from support.hook_server import HookServer
-from support.processes import CELERY_APP, ProcessGroup
+from support.processes import ProcessGroup
 from support.stack import Db, settings_for
 
 FINAL = ("succeeded", "failed", "skipped")
@@ -219,24 +218,7 @@ class Chaos:
 
         Added for scenario "live worker, loop blocked 2x the lease" (``test_live_worker.py``).
         """
-        tests = str(Path(__file__).resolve().parents[1])
-        argv = [
-            sys.executable,
-            "-m",
-            "chaos.blocking_worker",
-            str(trigger),
-            "-A",
-            CELERY_APP,
-            "worker",
-            "-l",
-            "info",
-            "--without-mingle",
-            "--without-gossip",
-            "-n",
-            f"{name}@%h",
-        ]
-        path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
-        return self.processes.start(name, argv, self.settings_env(PYTHONPATH=path, **env)).pid
+        return self.worker(name, runner=("-m", "chaos.blocking_worker", str(trigger)), **env)
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:
         """Until the worker ``name`` has said it is ready (it consumes from then on)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -72,13 +71,6 @@ class Held:
         self.entered.set()
         await self.release.wait()
         self.sent.append(message.title)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    handle = Db(database_url)
-    yield handle
-    handle.close()
 
 
 def seed(

@@ -10,7 +10,6 @@ tried again while the lease lasts, as after a database restart.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,13 +54,6 @@ class AnswerWhilePoolIsBusy:
 
     async def aclose(self) -> None:
         return None
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    handle = Db(database_url)
-    yield handle
-    handle.close()
 
 
 async def _queued_run(settings: Settings) -> int:

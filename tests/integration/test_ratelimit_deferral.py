@@ -10,7 +10,6 @@ its ``attempt`` counting only real tries, and its task's ``consecutive_failures`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,13 +47,6 @@ class Counting:
 
     async def aclose(self) -> None:
         return None
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    handle = Db(database_url)
-    yield handle
-    handle.close()
 
 
 async def _setup(settings: Settings) -> tuple[int, int, int]:

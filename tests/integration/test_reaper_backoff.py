@@ -8,7 +8,6 @@ attempt waits ``RETRY_BASE * 2 ** (attempt - 1)`` (capped, with jitter).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,13 +25,6 @@ pytestmark = pytest.mark.integration
 
 BASE = 100.0  # RETRY_BASE_SECONDS: large, so that "at once" and "after the backoff" differ
 JITTER = 0.25  # core.backoff spreads a delay by up to a quarter of itself
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    handle = Db(database_url)
-    yield handle
-    handle.close()
 
 
 async def _runs(settings: Settings, count: int) -> list[int]:

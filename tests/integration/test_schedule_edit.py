@@ -16,7 +16,6 @@ task to its open run, or completes it and says why.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,13 +64,6 @@ class Stack:
     async def close(self) -> None:
         await self.processor.heartbeat.stop()
         await self.engine.dispose()
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    handle = Db(database_url)
-    yield handle
-    handle.close()
 
 
 def _settings(database_url: str, tmp_path: Path) -> Settings:

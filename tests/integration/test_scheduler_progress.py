@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -43,13 +43,6 @@ class Sent:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return settings_for({"DATABASE_URL": database_url, "DISPATCH_LEASE": "60"})
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    handle = Db(database_url)
-    yield handle
-    handle.close()
 
 
 def _scheduler_run(settings: Settings, sent: Sent, backlog: int, coro_name: str, now: datetime):  # type: ignore[no-untyped-def]
