@@ -186,3 +186,17 @@ def test_a_tick_waits_instead_of_spinning_when_the_due_tasks_are_locked(
 
     delay = asyncio.run(go())
     assert 0 < delay <= settings.tick_seconds
+
+
+def test_a_once_task_put_back_on_a_firing_that_ran_is_completed(settings: Settings, db: Db) -> None:
+    at = DUE - timedelta(minutes=1)
+    _user_and_task(settings, {"kind": "once", "at": at.isoformat()})
+    _scheduler_run(settings, Sent(), 0, "tick", DUE)
+    db.execute("UPDATE task_runs SET state = 'succeeded', finished_at = :t", t=DUE)
+    # An edit that read an earlier "now" put the task back on the firing that already ran.
+    db.execute("UPDATE ai_tasks SET status = 'active', next_run_at = :t", t=at)
+    _scheduler_run(settings, Sent(), 0, "tick", DUE + timedelta(seconds=5))
+    task = db.rows("SELECT status, next_run_at, status_reason FROM ai_tasks")[0]
+    assert (task.status, task.next_run_at) == ("completed", None)
+    assert task.status_reason == "its last firing already has a run"
+    assert db.scalar("SELECT count(*) FROM task_runs") == 1

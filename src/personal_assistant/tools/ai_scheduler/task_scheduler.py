@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from personal_assistant.config import Settings
 from personal_assistant.core.catchup import plan_due
 from personal_assistant.core.schedules import Schedule, parse_schedule
-from personal_assistant.core.states import CatchUp, RunState, TaskStatus
+from personal_assistant.core.states import OPEN_RUN_STATES, CatchUp, RunState, TaskStatus
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.errors import ScheduleError
@@ -137,7 +137,33 @@ def plan_task(
 
 
 async def _close_tasks(conn: AsyncConnection, plans: Sequence[TaskPlan]) -> None:
-    """Complete tasks whose last firings were skipped; fail those whose schedule is broken."""
+    """Complete tasks whose last firings were skipped; fail those whose schedule is broken.
+
+    A task with no firing left whose last one already had a run (the insert met the unique
+    key: an edit put ``next_run_at`` back on a firing that ran) and no open run is completed
+    too: no run of it would ever finish it.
+    """
+    last = [p.task_id for p in plans if p.next_run_at is None and not p.finished and not p.broken]
+    if last:
+        open_run = (
+            select(TaskRun.id)
+            .where(TaskRun.task_id == AITask.id, TaskRun.state.in_(OPEN_RUN_STATES))
+            .exists()
+        )
+        await conn.execute(
+            update(AITask)
+            .where(
+                AITask.id.in_(last),
+                AITask.status == TaskStatus.ACTIVE,
+                AITask.next_run_at.is_(None),
+                ~open_run,
+            )
+            .values(
+                status=TaskStatus.COMPLETED,
+                status_reason="its last firing already has a run",
+            )
+            .execution_options(synchronize_session=False)
+        )
     finished = [p.task_id for p in plans if p.finished]
     broken = [{"b_id": p.task_id, "b_reason": p.broken} for p in plans if p.broken is not None]
     if finished:
