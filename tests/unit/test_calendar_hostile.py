@@ -175,12 +175,39 @@ def corpus(path: str) -> bytes:
             id="two-calendars",
         ),
         pytest.param(
+            vcalendar(
+                vevent("i@x", "I", "DTSTART:20140302T090000Z", "RRULE:FREQ=DAILY;INTERVAL=0")
+            ),
+            "event 'i@x': its rule (RRULE) 'FREQ=DAILY;INTERVAL=0' cannot be read",
+            id="interval-0-would-loop-forever",
+        ),
+        pytest.param(
+            vcalendar(
+                vevent(
+                    "p@x",
+                    "P",
+                    "DTSTART:20140302T090000Z",
+                    "RDATE;VALUE=PERIOD:20140303T100000Z/20140303T090000Z",
+                )
+            ),
+            "event 'p@x': it ends before it starts",
+            id="period-ending-before-it-starts",
+        ),
+        pytest.param(
+            vcalendar(vevent("c@x", "C", "DTSTART:20140302T090000Z")).replace(
+                b"VERSION:2.0", b"VERSION:2.0\r\nCALSCALE:CHINESE"
+            ),
+            "uses the 'CHINESE' calendar (CALSCALE): only the Gregorian calendar is supported",
+            id="non-gregorian-calendar",
+        ),
+        pytest.param(
             corpus("recurring_ical_events/bad_rrule_missing_until_event.ics"),
             "its rule (RRULE) 'FREQ=WEEKLY;BYDAY=TH;WKST=SU;UNTL=20191023' cannot be read",
             id="misspelled-until",
         ),
     ],
 )
+@pytest.mark.timeout(60)
 def test_a_refusal_says_what_is_wrong_with_the_feed(data: bytes, expected: str) -> None:
     message = refusal(data, now=datetime(2014, 1, 1, tzinfo=UTC), days=366)
     assert expected in message, message

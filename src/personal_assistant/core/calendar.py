@@ -260,6 +260,9 @@ def _check_rule(uid: str, rule: Any) -> int:
         raise unreadable
     if any(str(part).upper() not in _RULE_PARTS for part in rule):
         raise unreadable
+    intervals = rule.get("INTERVAL", [1])
+    if len(intervals) != 1 or not isinstance(intervals[0], int) or intervals[0] < 1:
+        raise unreadable  # 0 would make the expansion loop forever
     scales = {str(s).upper() for s in rule.get("RSCALE", [])} - {"GREGORIAN"}
     if scales:
         raise _refused(
@@ -303,8 +306,8 @@ def _are_moments(dates: object) -> bool:
 
 def _raw(prop: object) -> str:
     """The property's value as the feed wrote it, short and printable, for a message."""
-    try:
-        text = prop.to_ical()  # type: ignore[attr-defined]  # every icalendar property has it
+    try:  # a value the parser could not read is kept as the text it was (a str)
+        text = str(prop) if isinstance(prop, str) else prop.to_ical()  # type: ignore[attr-defined]
     except Exception:
         text = b""
     if isinstance(text, bytes):
