@@ -17,8 +17,9 @@ What must happen:
   store the results; the compare-and-set refuses them (counted ``stale``) and the runs finished
   elsewhere are left exactly as they were.
 
-The workers here beat every second and their runs' lease is 22 s (``RUN_TIMEOUT`` 20 +
-``LEASE_MARGIN`` 2), so that a stall is reported well before the reaper takes its runs over.
+The workers here beat every second and their runs' lease is 18 s (3 beats + ``LEASE_MARGIN``
+15), renewed by each beat, so that a stall is reported well before the reaper takes its runs
+over.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
 from personal_assistant.workers.utils.health import Thresholds, assess, take_snapshot
 
-HEARTBEAT = {"HEARTBEAT_INTERVAL": "1", "RUN_TIMEOUT": "20"}
+HEARTBEAT = {"HEARTBEAT_INTERVAL": "1", "RUN_TIMEOUT": "10", "LEASE_MARGIN": "15"}
 STALE_AFTER_S = 3.0  # STALE_AFTER_BEATS x HEARTBEAT_INTERVAL
 
 _SCRIPT = Path(sys.executable).with_name("pa")
@@ -263,7 +264,7 @@ def test_workers_stopped_mid_run(chaos: Chaos) -> None:
         notes=(
             f"2 of 3 workers SIGSTOPped holding {len(all_held)} running runs, one inside a "
             f"transaction; reported stalled after {max(detected.values()):.1f} s; every run "
-            f"due finished elsewhere after {recovered_s:.0f} s, still stopped (lease 22 s); "
+            f"due finished elsewhere after {recovered_s:.0f} s, still stopped (lease 18 s); "
             f"{sum(refused.values())} late outcomes refused (stale)"
         ),
     )
