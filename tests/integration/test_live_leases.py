@@ -10,6 +10,7 @@ runs when the lease ends, as before. A process whose host clock is two minutes o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from personal_assistant.agents.base import AgentReply, AgentRequest
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
-from personal_assistant.tools.ai_scheduler import run_store
+from personal_assistant.tools.ai_scheduler import heartbeat, run_store
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 from personal_assistant.tools.ai_scheduler.run_processor import RunProcessor
 from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
@@ -242,3 +243,51 @@ def test_a_process_whose_clock_is_two_minutes_off_takes_the_database_time(
             if runtime._services is not None:
                 runtime.run(runtime._services.engine.dispose())
             runtime.loop.stop()
+
+
+def test_a_worker_stopped_in_the_middle_of_a_beat_does_not_hold_its_runs(
+    database_url: str, tmp_path: Path, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(database_url, tmp_path, RUN_TIMEOUT="10")
+    run_id = _queued_run(settings)
+    lease = timedelta(seconds=1.1)
+    db.execute(
+        "UPDATE task_runs SET state = 'running', attempt = 1, worker_id = 'frozen:1', "
+        "started_at = :now, lease_expires_at = :end WHERE id = :i",
+        now=utcnow(),
+        end=utcnow() + lease,
+        i=run_id,
+    )
+    real_renew = heartbeat.renew
+
+    def renew_then_freeze(*args: Any, **kwargs: Any) -> int:
+        renewed = real_renew(*args, **kwargs)  # the run's row is locked from here on
+        time.sleep(4)  # the process is stopped inside the beat's transaction
+        return renewed
+
+    monkeypatch.setattr(heartbeat, "renew", renew_then_freeze)
+    held = heartbeat.HeldRuns()
+    held.add([(run_id, 1)])
+    beating = heartbeat.Heartbeat(
+        database_url,
+        "frozen:1",
+        interval=0.2,
+        lease=lease,
+        held=held,
+        wedged_after=60,
+        stall_limit=0.5,
+    )
+    frozen = threading.Thread(target=lambda: _ignore_errors(beating.beat_once), daemon=True)
+    frozen.start()
+    deadline = time.monotonic() + 3.5
+    with Reaper(settings) as reaper:
+        while reaper.reaped == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    frozen.join(10)
+    assert reaper.reaped == 1
+
+
+def _ignore_errors(call: Any) -> None:
+    # Its session was ended while it was stopped: that is the point.
+    with contextlib.suppress(Exception):
+        call()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, TextClause, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -98,8 +98,14 @@ async def limit_idle_in_transaction(conn: AsyncConnection, seconds: float) -> No
     whole database anyway and the others time out after the busy timeout.
     """
     if conn.dialect.name == "postgresql":
-        milliseconds = max(1, round(seconds * 1000))
-        await conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {milliseconds}"))
+        await conn.execute(idle_in_transaction_limit(seconds))
+
+
+def idle_in_transaction_limit(seconds: float) -> TextClause:
+    """The statement of :func:`limit_idle_in_transaction` (PostgreSQL only), for a sync
+    connection."""
+    milliseconds = max(1, round(seconds * 1000))
+    return text(f"SET LOCAL idle_in_transaction_session_timeout = {milliseconds}")
 
 
 def make_sync_engine(url: str, *, pooled: bool = False) -> Engine:

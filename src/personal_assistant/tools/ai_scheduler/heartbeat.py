@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, bindparam, delete, update
 
 from personal_assistant.core.states import RunState
-from personal_assistant.database.engine import make_sync_engine
+from personal_assistant.database.engine import idle_in_transaction_limit, make_sync_engine
 from personal_assistant.database.models import TaskRun, WorkerHeartbeat
 from personal_assistant.database.types import utcnow
 from personal_assistant.tools.ai_scheduler.bulk import dialect_insert
@@ -129,10 +129,12 @@ class Heartbeat:
         lease: timedelta,
         held: HeldRuns,
         wedged_after: float,
+        stall_limit: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
         measure: Callable[[Connection], None] | None = None,
     ) -> None:
-        """``measure``, when given, reads the database's clock on each beat's connection (a
+        """``stall_limit``: how long a beat may sit idle in its transaction (``LEASE_MARGIN``).
+        ``measure``, when given, reads the database's clock on each beat's connection (a
         :class:`~personal_assistant.database.clock.DatabaseClock`'s ``measure``)."""
         self._url = database_url
         self._measure = measure
@@ -141,6 +143,7 @@ class Heartbeat:
         self._lease = lease
         self._held = held
         self._wedged_after = wedged_after
+        self._stall_limit = stall_limit
         self._clock = clock
         self._engine: Engine | None = None
         self._thread: threading.Thread | None = None
@@ -194,6 +197,10 @@ class Heartbeat:
             self._engine = make_sync_engine(self._url)
         wedged = self._loop_wedged()
         with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Stopped (SIGSTOP) mid-beat, the process would keep its runs' rows locked, and
+                # the reaper skips locked rows: PostgreSQL ends the beat after the margin.
+                conn.execute(idle_in_transaction_limit(self._stall_limit))
             if self._measure is not None:
                 self._measure(conn)
             now = self._clock()

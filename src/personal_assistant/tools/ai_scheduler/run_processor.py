@@ -124,6 +124,7 @@ class RunProcessor:
             held=self._held,
             # A loop silent for twice the longest a run may take is wedged, not busy.
             wedged_after=2 * (settings.run_timeout_seconds + settings.lease_margin_seconds),
+            stall_limit=settings.lease_margin_seconds,
             clock=clock,
             measure=clock.measure if isinstance(clock, DatabaseClock) else None,
         )
