@@ -141,6 +141,29 @@ def test_a_worker_whose_loop_is_blocked_keeps_its_run(
     assert db.scalar("SELECT state FROM task_runs WHERE id = :i", i=run_id) == "succeeded"
 
 
+def test_a_loop_blocked_while_the_claim_commits_keeps_its_run(
+    database_url: str, tmp_path: Path, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(database_url, tmp_path)
+    run_id = _queued_run(settings)
+    real_claim = run_store.claim
+
+    async def claim_then_block(*args: Any, **kwargs: Any) -> Any:
+        claimed = await real_claim(*args, **kwargs)
+        # Something else on the loop blocks it while this claim commits: the process resumes
+        # seconds after its runs' leases began.
+        asyncio.get_running_loop().call_soon(time.sleep, BLOCK_S)
+        return claimed
+
+    monkeypatch.setattr(run_store, "claim", claim_then_block)
+    agent = CountingAgent()
+    with Reaper(settings) as reaper:
+        report = _process(settings, agent, run_id)
+    assert reaper.reaped == 0
+    assert agent.calls == [(run_id, 1)]
+    assert report.succeeded == 1
+
+
 def test_a_loop_blocked_in_the_middle_of_the_write_writes_again(
     database_url: str, tmp_path: Path, db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -267,7 +290,7 @@ def test_a_worker_stopped_in_the_middle_of_a_beat_does_not_hold_its_runs(
 
     monkeypatch.setattr(heartbeat, "renew", renew_then_freeze)
     held = heartbeat.HeldRuns()
-    held.add([(run_id, 1)])
+    held.add([run_id])
     beating = heartbeat.Heartbeat(
         database_url,
         "frozen:1",

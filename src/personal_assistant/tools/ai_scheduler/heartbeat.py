@@ -6,8 +6,9 @@ seconds, on a connection of its own. Each beat, in one short transaction:
 * refreshes the process's row in ``worker_heartbeats`` (keyed by the ``worker_id`` written on
   the runs it claims, ``host:pid``): ``pa status`` reports a worker that stopped beating while
   it holds ``running`` runs (:mod:`personal_assistant.workers.utils.health`);
-* renews the lease of every run the process holds (:class:`HeldRuns`) to ``now + lease``, with
-  ``lease`` = :data:`STALE_AFTER_BEATS` intervals + ``LEASE_MARGIN``.
+* renews the lease of every run the process holds (:class:`HeldRuns`, from before its claim
+  until its outcome is stored) to ``now + lease``, with ``lease`` = :data:`STALE_AFTER_BEATS`
+  intervals + ``LEASE_MARGIN``.
 
 So a run's lease says whether its *worker* lives, not how long the run may take (the agent's
 own timeout bounds that). Only a worker that vanished, was stopped (SIGSTOP, a frozen VM) or
@@ -15,8 +16,10 @@ lost the database for a whole lease loses its runs to the reaper; a slow agent o
 event loop does not. The beat runs outside the event loop for that reason, and checks that the
 loop still answers: a loop silent for longer than ``wedged_after`` is *wedged* (a bug, or
 hostile input that escaped its bounds), so the process stops renewing and its runs go to
-another worker, as if it had vanished. Renewing is a compare-and-set on ``(id, attempt,
-state = 'running')``: a run the reaper already took back is not renewed.
+another worker, as if it had vanished. Renewing is a compare-and-set on ``(id, worker_id,
+state = 'running')`` for the ids the process holds in memory: a run the reaper already took
+back is not renewed, nor are the orphaned runs of a dead process that had the same
+``host:pid`` (a restarted container).
 
 The other kind of stall, a consumer that stops fetching messages while its loop is fine
 (celery#8030), shows as queued runs that wait: the oldest-queued-run check covers it.
@@ -28,10 +31,11 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, delete, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from personal_assistant.core.states import RunState
 from personal_assistant.database.engine import idle_in_transaction_limit, make_sync_engine
@@ -55,21 +59,25 @@ def run_lease(interval: float, margin: float) -> timedelta:
 
 
 class HeldRuns:
-    """The runs this process holds: ``(run_id, attempt)``, shared by the loop and the beat."""
+    """The ids of the runs this process is claiming or running, shared by the loop and the beat.
+
+    A multiset: two batches of the process may name the same run (a message delivered twice).
+    """
 
     def __init__(self) -> None:
-        self._runs: set[tuple[int, int]] = set()
+        self._runs: Counter[int] = Counter()
         self._lock = threading.Lock()
 
-    def add(self, runs: Iterable[tuple[int, int]]) -> None:
+    def add(self, run_ids: Iterable[int]) -> None:
         with self._lock:
-            self._runs.update(runs)
+            self._runs.update(run_ids)
 
-    def discard(self, runs: Iterable[tuple[int, int]]) -> None:
+    def discard(self, run_ids: Iterable[int]) -> None:
         with self._lock:
-            self._runs.difference_update(runs)
+            self._runs.subtract(run_ids)
+            self._runs = +self._runs  # drop the ids no batch holds any more
 
-    def snapshot(self) -> list[tuple[int, int]]:
+    def snapshot(self) -> list[int]:
         with self._lock:
             return sorted(self._runs)
 
@@ -94,21 +102,30 @@ def beat(
         conn.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.beat_at < prune_before))
 
 
-def renew(conn: Connection, runs: Iterable[tuple[int, int]], *, until: datetime) -> int:
-    """Extend the leases of ``runs`` still running in that attempt to ``until``; how many."""
-    params = [{"b_id": run_id, "b_attempt": attempt} for run_id, attempt in runs]
-    if not params:
+def renew(conn: Connection, run_ids: Sequence[int], *, worker_id: str, until: datetime) -> int:
+    """Extend to ``until`` the leases of ``run_ids`` that ``worker_id`` holds; how many.
+
+    Only runs still ``running`` under this worker are renewed: one the reaper took back, or
+    another process claimed since, is not. Rows locked by a transaction in progress (this
+    process's own claim or write, a reaper pass) are skipped, not waited for: the next beat
+    renews them.
+    """
+    if not run_ids:
         return 0
-    result = conn.execute(
-        update(TaskRun)
+    mine = (
+        select(TaskRun.id)
         .where(
-            TaskRun.id == bindparam("b_id"),
-            TaskRun.attempt == bindparam("b_attempt"),
+            TaskRun.id.in_(list(run_ids)),
+            TaskRun.worker_id == worker_id,
             TaskRun.state == RunState.RUNNING,
         )
+        .with_for_update(skip_locked=True)
+    )
+    result = conn.execute(
+        update(TaskRun)
+        .where(TaskRun.id.in_(mine.scalar_subquery()))
         .values(lease_expires_at=until)
-        .execution_options(synchronize_session=False),
-        params,
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)
 
@@ -210,7 +227,13 @@ class Heartbeat:
                 now=now,
                 prune_before=now - PRUNE_AFTER if self._first else None,
             )
-            renewed = 0 if wedged else renew(conn, self._held.snapshot(), until=now + self._lease)
+            renewed = (
+                0
+                if wedged
+                else renew(
+                    conn, self._held.snapshot(), worker_id=self._worker_id, until=now + self._lease
+                )
+            )
         self._first = False
         if not wedged:
             self._renewed_until = now + self._lease

@@ -156,20 +156,21 @@ class RunProcessor:
             yield conn
 
     async def _process(self, run_ids: Sequence[int]) -> BatchReport:
-        claimed_at = self._clock()
-        async with self._transaction() as conn:
-            claimed = await run_store.claim(
-                conn, run_ids, worker_id=self._worker_id, now=claimed_at, lease=self._lease
-            )
-        if not claimed:
-            log.info("event=runs_not_claimed run_ids=%s", list(run_ids))
-            return BatchReport(len(run_ids), 0, 0, 0, 0, 0, ())
-        held = [(run.request.run_id, run.request.attempt) for run in claimed]
-        self._held.add(held)
+        # Held from before the claim: should the loop stall between the claim's commit and the
+        # next line, the heartbeat already renews the runs this process claimed.
+        self._held.add(run_ids)
         try:
+            claimed_at = self._clock()
+            async with self._transaction() as conn:
+                claimed = await run_store.claim(
+                    conn, run_ids, worker_id=self._worker_id, now=claimed_at, lease=self._lease
+                )
+            if not claimed:
+                log.info("event=runs_not_claimed run_ids=%s", list(run_ids))
+                return BatchReport(len(run_ids), 0, 0, 0, 0, 0, ())
             return await self._run_claimed(run_ids, claimed, claimed_at)
         finally:
-            self._held.discard(held)
+            self._held.discard(run_ids)
 
     async def _run_claimed(
         self, run_ids: Sequence[int], claimed: Sequence[run_store.ClaimedRun], claimed_at: datetime
