@@ -55,16 +55,50 @@ def test_take(buckets: list[tuple[Limit, Level | None]], now: float, expected: D
     decision = take(buckets, now)
     assert decision.granted == expected.granted
     assert decision.wait == pytest.approx(expected.wait)
+    if not expected.granted:  # a denial takes nothing (its promises: tests below)
+        assert [lv.tokens for lv in decision.levels] == pytest.approx(
+            [refill(limit, level, now) for limit, level in buckets]
+        )
+        return
     assert len(decision.levels) == len(expected.levels)
     for got, want in zip(decision.levels, expected.levels, strict=True):
         assert (got.tokens, got.at) == pytest.approx((want.tokens, want.at))
 
 
-def test_a_denial_changes_nothing_and_waiting_what_it_says_is_enough() -> None:
+def test_a_denial_takes_no_token_and_waiting_what_it_says_is_enough() -> None:
     level = Level(0.2, 50.0)
     denied = take([(FIVE, level)], 50.0)
-    assert not denied.granted and denied.levels == ()
+    assert not denied.granted
+    assert [(lv.tokens, lv.at) for lv in denied.levels] == [pytest.approx((0.2, 50.0))]
     assert take([(FIVE, level)], 50.0 + denied.wait + 1e-9).granted
+    assert take(list(zip([FIVE], denied.levels, strict=True)), 50.0 + denied.wait + 1e-9).granted
+
+
+def test_denied_callers_are_told_to_come_back_one_token_apart() -> None:
+    """A hundred callers denied at once are spread at the bucket's rate: each is told to come
+    back when a token will be there for it, after those told before it (no herd that wakes
+    all at once and is denied again)."""
+    level: Level | None = Level(0.0, 10.0)
+    waits = []
+    for _ in range(100):
+        decision = take([(FIVE, level)], 10.0)
+        assert not decision.granted
+        waits.append(decision.wait)
+        level = decision.levels[0]
+    assert waits == pytest.approx([0.5 * (k + 1) for k in range(100)])
+    # Promises made long ago no longer hold anyone back.
+    assert take([(FIVE, level)], 200.0).granted
+    later = take([(FIVE, Level(0.0, 200.0, level.tail if level else 0.0))], 200.0)
+    assert later.wait == pytest.approx(0.5)
+
+
+def test_a_grant_keeps_the_promises_made() -> None:
+    promised = take([(FIVE, Level(0.0, 10.0))], 10.0).levels[0]
+    granted = take([(FIVE, promised)], 10.6)
+    assert granted.granted and granted.levels[0].tail == pytest.approx(promised.tail)
+    assert take([(FIVE, granted.levels[0])], 10.6).wait == pytest.approx(
+        promised.tail - 10.6
+    )
 
 
 def test_over_any_interval_at_most_rate_times_t_plus_burst() -> None:

@@ -7,16 +7,23 @@ import math
 from personal_assistant.agents.base import Agent
 from personal_assistant.agents.offline import OfflineAgent
 from personal_assistant.agents.openai_compat import OpenAICompatibleAgent
-from personal_assistant.agents.ratelimit import Limit, RateLimitedAgent, RateLimiter
+from personal_assistant.agents.ratelimit import (
+    HOLD_SECONDS,
+    Limit,
+    RateLimitedAgent,
+    RateLimiter,
+)
 from personal_assistant.config import Settings
 
 
 def build_agent(settings: Settings) -> Agent:
     """The configured agent. With ``AGENT_RATE_PER_SECOND`` or ``AGENT_USER_RATE_PER_SECOND``
     set, every HTTP attempt to the provider (retries included) first takes a token from the
-    Redis buckets; a run waits for one at most half its ``RUN_TIMEOUT``. Held back longer
-    before its first request, it goes back to the queue for when a token is due, with no attempt
-    counted; between the retries of one call, it fails transiently ("rate limited: ...")."""
+    Redis buckets; a run waits for one in its worker slot at most ``HOLD_SECONDS`` (and half
+    its ``RUN_TIMEOUT``). Told to wait longer before its first request, it gives the slot back
+    and goes back to the queue for the time it was told, with no attempt counted: another
+    user's run, which its own bucket lets through, is not kept waiting behind throttled ones.
+    Between the retries of one call, it fails transiently ("rate limited: ...")."""
     limiter = build_limiter(settings)
     agent: Agent
     if settings.agent == "openai":
@@ -37,7 +44,8 @@ def build_agent(settings: Settings) -> Agent:
         agent = OfflineAgent()
     if limiter is None:
         return agent
-    return RateLimitedAgent(agent, limiter, max_wait=settings.run_timeout_seconds / 2)
+    hold = min(HOLD_SECONDS, settings.run_timeout_seconds / 2)
+    return RateLimitedAgent(agent, limiter, max_wait=hold)
 
 
 def build_limiter(settings: Settings) -> RateLimiter | None:

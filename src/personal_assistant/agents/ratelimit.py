@@ -11,14 +11,19 @@ arithmetic in one Lua script, run atomically by Redis with Redis's own clock (``
 the workers' clocks do not matter. A bucket is a hash (``tokens``, ``at``) under the configured
 key prefix; a missing key is a full bucket, and a key expires once it would have refilled.
 
-The buckets do not queue: a denied caller sleeps for the time the script says (plus a little
-jitter, so that waiters do not all come back at once) and asks again, until its deadline.
-Waiters are therefore not served in order of arrival. All keys of one call must live on one
-Redis node (no Redis Cluster slot tags here).
+The buckets pace the callers they deny: a denied caller is told to come back when a token
+will be there *for it*, after the callers denied before it (each bucket keeps ``tail``, the
+time promised to the last one, and moves it on by one token's time per denial). So a thousand
+callers denied at once come back one token apart, instead of all at once to be denied again.
+It is pacing, not a reservation: a caller that comes back finds the token unless a newcomer
+took it first, and is then told to come back after the others. A denied caller that may wait
+(within its deadline) sleeps for the time it was told and asks again. All keys of one call
+must live on one Redis node (no Redis Cluster slot tags here).
 
 A call whose wait would outlast its deadline raises :class:`RateLimited` with the wait the
 buckets asked for, before the agent is called: the worker puts the run back in the queue for
-then, and this costs the run no attempt. Between the HTTP attempts of one call
+then (it waits as data, not in a worker slot: :data:`HOLD_SECONDS` is the longest a run holds
+its slot for a token), and this costs the run no attempt. Between the HTTP attempts of one call
 (:meth:`RateLimiter.acquire_for`), the provider has already been asked, so running out of time
 there is an ordinary transient :class:`AgentError`.
 """
@@ -38,7 +43,10 @@ from personal_assistant.agents.base import Agent, AgentReply, AgentRequest
 from personal_assistant.errors import AgentError
 
 MIN_SLEEP = 0.001  # seconds: float rounding can leave a deficit of a few nanoseconds
-JITTER = 0.2  # a denied caller sleeps up to 20 % longer than the script says
+JITTER = 0.05  # a denied caller sleeps up to 5 % longer than it was told
+#: The longest a run holds its worker slot waiting for a token; told to wait longer, it goes
+#: back to the queue for the time it was told (see the module doc).
+HOLD_SECONDS = 1.0
 
 
 class RateLimited(AgentError):
@@ -70,10 +78,12 @@ class Limit:
 
 @dataclass(frozen=True)
 class Level:
-    """A bucket's stored state: ``tokens`` left at time ``at`` (seconds)."""
+    """A bucket's stored state: ``tokens`` left at time ``at`` (seconds), and ``tail``, the
+    time after which the next denied caller is told to come back (0: nobody is waiting)."""
 
     tokens: float
     at: float
+    tail: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -92,47 +102,81 @@ def refill(limit: Limit, level: Level | None, now: float) -> float:
 
 
 def take(buckets: Sequence[tuple[Limit, Level | None]], now: float, cost: float = 1.0) -> Decision:
-    """Take ``cost`` tokens from every bucket, or from none and say how long to wait."""
+    """Take ``cost`` tokens from every bucket, or from none and say how long to wait.
+
+    A denial takes nothing; it promises the caller the time when each bucket it lacks will
+    have a token for it after the callers promised before (``tail``), and moves those tails on.
+    """
     tokens = [refill(limit, level, now) for limit, level in buckets]
-    wait = 0.0
-    for (limit, _), have in zip(buckets, tokens, strict=True):
-        if have < cost:
-            wait = max(wait, (cost - have) / limit.rate)
-    if wait > 0:
-        return Decision(False, wait)
-    return Decision(True, 0.0, tuple(Level(have - cost, now) for have in tokens))
+    tails = [level.tail if level is not None else 0.0 for _, level in buckets]
+    short = [have < cost for have in tokens]
+    if not any(short):
+        return Decision(
+            True,
+            0.0,
+            tuple(Level(have - cost, now, tail) for have, tail in zip(tokens, tails, strict=True)),
+        )
+    promised = max(
+        max(tail, now + (cost - have) / limit.rate)
+        for (limit, _), have, tail, lacking in zip(buckets, tokens, tails, short, strict=True)
+        if lacking
+    )
+    levels = tuple(
+        Level(have, now, promised + cost / limit.rate if lacking else tail)
+        for (limit, _), have, tail, lacking in zip(buckets, tokens, tails, short, strict=True)
+    )
+    return Decision(False, promised - now, levels)
 
 
 #: :func:`take` in Lua. KEYS: one hash per bucket. ARGV: cost, then rate, burst and key TTL in
 #: milliseconds for each key. Returns ``{1, "0"}`` when granted, else ``{0, "<wait seconds>"}``
-#: (a string: Redis truncates Lua numbers in replies to integers).
+#: (a string: Redis truncates Lua numbers in replies to integers). A key lives until its bucket
+#: has refilled and its last promise has passed.
 TAKE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local cost = tonumber(ARGV[1])
-local tokens = {}
-local wait = 0
+local tokens, tails, short = {}, {}, {}
+local denied = false
 for i, key in ipairs(KEYS) do
   local rate = tonumber(ARGV[3 * i - 1])
   local burst = tonumber(ARGV[3 * i])
-  local level = redis.call('HMGET', key, 'tokens', 'at')
+  local level = redis.call('HMGET', key, 'tokens', 'at', 'tail')
   local have = burst
   if level[1] and level[2] then
     local elapsed = math.max(0, now - tonumber(level[2]))
     have = math.min(burst, tonumber(level[1]) + elapsed * rate)
   end
   tokens[i] = have
-  if have < cost then
-    wait = math.max(wait, (cost - have) / rate)
+  tails[i] = tonumber(level[3] or '0')
+  short[i] = have < cost
+  if short[i] then denied = true end
+end
+local promised = 0
+if denied then
+  for i, key in ipairs(KEYS) do
+    if short[i] then
+      local rate = tonumber(ARGV[3 * i - 1])
+      promised = math.max(promised, tails[i], now + (cost - tokens[i]) / rate)
+    end
   end
 end
-if wait > 0 then
-  return {0, string.format('%.17g', wait)}
-end
 for i, key in ipairs(KEYS) do
-  redis.call('HSET', key, 'tokens', string.format('%.17g', tokens[i] - cost),
-             'at', string.format('%.17g', now))
-  redis.call('PEXPIRE', key, tonumber(ARGV[3 * i + 1]))
+  local rate = tonumber(ARGV[3 * i - 1])
+  local left = tokens[i]
+  local tail = tails[i]
+  if not denied then
+    left = tokens[i] - cost
+  elseif short[i] then
+    tail = promised + cost / rate
+  end
+  redis.call('HSET', key, 'tokens', string.format('%.17g', left),
+             'at', string.format('%.17g', now), 'tail', string.format('%.17g', tail))
+  local ttl = tonumber(ARGV[3 * i + 1]) + math.max(0, math.ceil(1000 * (tail - now)))
+  redis.call('PEXPIRE', key, ttl)
+end
+if denied then
+  return {0, string.format('%.17g', promised - now)}
 end
 return {1, '0'}
 """
