@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration e2e chaos bench docs workers clean
+.PHONY: run test lint typecheck unit integration e2e chaos bench docs workers lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ bench: $(STAMP)
 ## Start a worker and beat in the background, logs under logs/.
 workers: $(STAMP)
 	./tests/start_workers.sh
+
+## Pin the runtime dependencies and the build backend, with hashes, in requirements.lock (used
+## by docker/Dockerfile). Keeps the pins it has; `make lock LOCK_FLAGS=--upgrade` moves them all.
+## uv goes into the venv only: it is no dependency of the package.
+LOCK_FLAGS ?=
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+	  | $(BIN)/uv pip compile pyproject.toml - --universal --python-version 3.11 --generate-hashes \
+	    --custom-compile-command "make lock" --quiet $(LOCK_FLAGS) -o requirements.lock
 
 clean:
 	rm -rf $(VENV) var logs .pytest_cache .mypy_cache .ruff_cache

@@ -36,6 +36,7 @@ class Benchmark(NamedTuple):
 BENCHMARKS: dict[str, Benchmark] = {
     "claim": Benchmark("benchmarks.claim_rate", "Scheduler claim rate", 420),
     "e2e": Benchmark("benchmarks.end_to_end", "End-to-end runs/s", 360),
+    "fairness": Benchmark("benchmarks.fairness", "Fairness: one user's backlog", 420),
     "idle": Benchmark("benchmarks.idle_tick", "Idle tick cost", 300),
     "lateness": Benchmark("benchmarks.lateness", "Firing lateness", 240),
     "latency": Benchmark("benchmarks.latency_bound", "Latency-bound runs/s", 240),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from support.keys import CHANNEL_KEY
 from support.processes import ProcessGroup
 from support.services import (
     PG_ADMIN_URL,
@@ -87,6 +88,9 @@ def stack_env(database_url: str, redis_prefix: str, tmp_path: Path) -> dict[str,
         "REDIS_URL": REDIS_URL,
         "REDIS_KEY_PREFIX": redis_prefix,
         "PA_HOME": str(tmp_path),
+        "CHANNEL_KEYS": CHANNEL_KEY,
+        # The test servers (feeds, webhooks, SMTP) listen on loopback, refused by default.
+        "OUTBOUND_ALLOW": "127.0.0.0/8",
         "SCHEDULER_TICK_SECONDS": "0.2",
         "DISPATCH_LEASE": "3",
         "REAPER_INTERVAL": "1",

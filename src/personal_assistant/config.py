@@ -8,16 +8,22 @@ URL is shown with its password masked (:func:`mask_url`).
 
 from __future__ import annotations
 
+import binascii
 import os
+from base64 import b64decode
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from personal_assistant import redaction
 from personal_assistant.errors import ConfigurationError
+from personal_assistant.outbound.policy import Policy, parse_allow
+from personal_assistant.secret_files import read_secret_file
 
 AgentKind = Literal["offline", "openai"]
 #: Celery pools a worker may run (Celery lets the configured pool win over ``-P prefork``).
@@ -29,30 +35,35 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def mask_url(url: str) -> str:
-    """``redis://:secret@host:6379/0`` -> ``redis://:***@host:6379/0``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """``redis://:secret@host:6379/0?password=x`` -> ``redis://:****@host:6379/0?password=****``.
+
+    :func:`personal_assistant.redaction.mask_url`: the one masking of URLs.
+    """
+    return redaction.mask_url(url)
+
+
+#: How to make a key for CHANNEL_KEYS.
+FERNET_KEY_HINT = (
+    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
+
+
+def is_fernet_key(text: str) -> bool:
+    """Is ``text`` a Fernet key: 32 bytes in URL-safe base64 (checked without cryptography)?"""
+    try:
+        return len(b64decode(text, altchars=b"-_", validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _read_secret_file(name: str, path: str | None) -> str | None:
-    """The value of ``<name>_FILE`` (a Docker secret); a missing or empty file is an error."""
+    """The value of ``<name>_FILE`` (a Docker secret), read by :func:`read_secret_file`.
+
+    A missing, empty, non-regular (a FIFO) or oversized file is an error naming ``<name>_FILE``.
+    """
     if not path:
         return None
-    try:
-        value = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot read {path!r}: {exc.strerror or type(exc).__name__}", field=f"{name}_FILE"
-        ) from None
-    if not value:
-        raise ConfigurationError(f"the file {path!r} is empty", field=f"{name}_FILE")
-    return value
+    return read_secret_file(name, path)
 
 
 class Settings(BaseSettings):
@@ -75,6 +86,9 @@ class Settings(BaseSettings):
     agent_base_url: str | None = Field(default=None, validation_alias="AGENT_BASE_URL")
     agent_model: str = Field(default="gpt-4o-mini", validation_alias="AGENT_MODEL")
     agent_api_key: SecretStr | None = Field(default=None, validation_alias="AGENT_API_KEY")
+    # Fernet keys sealing channel URLs at rest, comma-separated: the first seals, all open
+    # (channel_keys.py; unset on the embedded default: var/channel.key, made once).
+    channel_keys_raw: SecretStr | None = Field(default=None, validation_alias="CHANNEL_KEYS")
     agent_timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="AGENT_TIMEOUT")
     agent_max_tokens: int = Field(
         default=800, ge=1, le=1_000_000, validation_alias="AGENT_MAX_TOKENS"
@@ -96,6 +110,11 @@ class Settings(BaseSettings):
     runs_per_message: int = Field(default=100, ge=1, le=1000, validation_alias="RUNS_PER_MESSAGE")
     misfire_grace_seconds: float = Field(default=300.0, ge=0, validation_alias="MISFIRE_GRACE")
     catchup_limit: int = Field(default=100, ge=1, le=10_000, validation_alias="CATCHUP_LIMIT")
+    # Fair dispatch (tools/ai_scheduler/fair_dispatch.py); 0: no limit.
+    user_dispatch_limit: int = Field(
+        default=100, ge=0, le=1_000_000, validation_alias="USER_DISPATCH_LIMIT"
+    )
+    max_runs_per_hour: int = Field(default=0, ge=0, validation_alias="MAX_RUNS_PER_HOUR")
 
     default_max_retries: int = Field(default=3, ge=0, le=20, validation_alias="MAX_RETRIES")
     retry_base_seconds: float = Field(default=10.0, gt=0, validation_alias="RETRY_BASE_SECONDS")
@@ -120,9 +139,24 @@ class Settings(BaseSettings):
     export_dir_raw: Path | None = Field(default=None, validation_alias="EXPORT_DIR")
     export_ttl_hours: float = Field(default=24.0, gt=0, validation_alias="EXPORT_TTL_HOURS")
     max_in_flight: int = Field(default=500, ge=1, le=100_000, validation_alias="MAX_IN_FLIGHT")
+    # Per-user quotas (tools/ai_scheduler/quotas.py); 0: no limit.
+    max_active_tasks_per_user: int = Field(
+        default=10_000, ge=0, validation_alias="MAX_ACTIVE_TASKS_PER_USER"
+    )
+    max_imports_per_hour: int = Field(default=10_000, ge=0, validation_alias="MAX_IMPORTS_PER_HOUR")
     heartbeat_interval_seconds: float = Field(
         default=10.0, gt=0, le=3600, validation_alias="HEARTBEAT_INTERVAL"
     )
+    # What reading one calendar feed may use, in a process of its own (calendar_sandbox.py):
+    # address space, and CPU time (the wall-clock deadline is three times the latter).
+    calendar_parse_memory_mb: int = Field(
+        default=512, ge=128, le=65_536, validation_alias="CALENDAR_PARSE_MEMORY_MB"
+    )
+    calendar_parse_seconds: int = Field(
+        default=10, ge=1, le=3600, validation_alias="CALENDAR_PARSE_SECONDS"
+    )
+    # Networks that feed fetches and channels may reach although internal (outbound/policy.py).
+    outbound_allow: str = Field(default="", validation_alias="OUTBOUND_ALLOW")
 
     @field_validator(
         "database_url_raw", "redis_url_raw", "broker_url_raw", "result_backend_raw", mode="before"
@@ -147,6 +181,35 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 f"must be a redis:// or rediss:// URL{found}", field="REDIS_URL"
             )
+        return value
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _outbound_networks(cls, value: str) -> str:
+        """Comma-separated CIDR networks; a typo refuses to start instead of allowing less."""
+        try:
+            parse_allow(value)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc), field="OUTBOUND_ALLOW") from None
+        return value
+
+    @field_validator("channel_keys_raw", mode="before")
+    @classmethod
+    def _fernet_keys(cls, value: object) -> object:
+        """Each comma-separated item a Fernet key (empty: unset); an error never shows one."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(text, str):
+            return value
+        if text == "":
+            return None
+        items = text.split(",")
+        for number, item in enumerate(items, 1):
+            if not is_fernet_key(item.strip()):
+                raise ConfigurationError(
+                    f"item {number} of {len(items)} is not a Fernet key (44 URL-safe base64 "
+                    f"characters); make one with {FERNET_KEY_HINT}",
+                    field="CHANNEL_KEYS",
+                )
         return value
 
     @field_validator("log_level")
@@ -200,6 +263,7 @@ class Settings(BaseSettings):
             "CELERY_BROKER_URL",
             "CELERY_RESULT_BACKEND",
             "AGENT_API_KEY",
+            "CHANNEL_KEYS",
         ):
             secret = _read_secret_file(name, os.environ.get(f"{name}_FILE"))
             if secret is not None and not os.environ.get(name):
@@ -251,19 +315,33 @@ class Settings(BaseSettings):
             return self.broker_url
         return f"db+sqlite:///{(self.var_dir / 'results.db').resolve()}"
 
+    @cached_property
+    def outbound_policy(self) -> Policy:
+        """What feed fetches and channels may connect to: public addresses, and
+        ``OUTBOUND_ALLOW``'s networks."""
+        return Policy(parse_allow(self.outbound_allow))
+
     @property
     def broker_is_redis(self) -> bool:
         return self.broker_url.startswith(("redis://", "rediss://"))
 
     def describe(self) -> dict[str, str]:
         """What the process runs on, passwords masked: safe to print and log."""
+        agent = "offline"
+        if self.agent == "openai":
+            agent = f"openai:{self.agent_model} at {mask_url(self.agent_base_url or '')}"
         return {
             "database": mask_url(self.database_url),
             "broker": mask_url(self.broker_url),
             "result_backend": mask_url(self.result_backend),
-            "agent": self.agent if self.agent == "offline" else f"openai:{self.agent_model}",
+            "agent": agent,
             "logs": str(self.log_dir),
         }
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        """``repr``: URLs not held as secrets (AGENT_BASE_URL may hold a key) are masked."""
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "agent_base_url" and value else value
 
 
 def _first_error(exc: ValueError) -> str:

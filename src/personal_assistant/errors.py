@@ -52,8 +52,17 @@ class DeliveryError(PersonalAssistantError):
         self.permanent = permanent
 
 
+class QuotaError(PersonalAssistantError):
+    """A per-user limit would be passed: ``field`` names its setting, ``limit`` its value."""
+
+    def __init__(self, message: str, *, field: str, limit: int) -> None:
+        super().__init__(message, field=field)
+        self.limit = limit
+
+
 HTTP_STATUS: dict[type[PersonalAssistantError], int] = {
     ValidationError: 422,
+    QuotaError: 429,
     NotFoundError: 404,
     ConflictError: 409,
     ConfigurationError: 500,
@@ -69,6 +78,7 @@ EXIT_CODES: dict[type[PersonalAssistantError], int] = {
     ConfigurationError: 5,
     AgentError: 6,
     DeliveryError: 6,
+    QuotaError: 7,
     PersonalAssistantError: 1,
 }
 

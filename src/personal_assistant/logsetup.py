@@ -2,6 +2,11 @@
 
 Messages are ``event=<name> key=value ...`` so a run can be followed across processes by its
 ``run_id``. Called by the entry points (worker, beat, ``pa run``), never at import.
+
+Every handler set up here, and every handler Celery adds (see :func:`protect`), carries a
+:class:`~personal_assistant.redaction.RedactingFilter`: no URL password, feed token or channel
+secret reaches a log line, whichever library logged it. The log directory and files are created
+readable by their owner only (:mod:`personal_assistant.private_files`).
 """
 
 from __future__ import annotations
@@ -10,32 +15,46 @@ import logging
 import os
 from pathlib import Path
 
+from personal_assistant import redaction
 from personal_assistant.config import Settings
+from personal_assistant.private_files import private_dir, private_file
 
 FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s %(message)s"
 CORE_LOG = "core.log"
 
 
 def add_core_log(settings: Settings, logger: logging.Logger | None = None) -> Path:
-    """Add ``logs/core.log`` to ``logger`` (the root by default) once; returns its path."""
+    """Add ``logs/core.log`` to ``logger`` (the root by default) once; returns its path.
+
+    Every handler of ``logger``, the new one and those already there, redacts (:func:`protect`).
+    """
     target = logger or logging.getLogger()
     path = settings.log_dir / CORE_LOG
-    for handler in target.handlers:
-        if getattr(handler, "_pa_handler", False) and isinstance(handler, logging.FileHandler):
-            return path
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(FORMAT))
-    handler._pa_handler = True  # type: ignore[attr-defined]  # marks our own handlers
-    target.addHandler(handler)
+    if not any(
+        getattr(handler, "_pa_handler", False) and isinstance(handler, logging.FileHandler)
+        for handler in target.handlers
+    ):
+        handler = logging.FileHandler(private_file(path), encoding="utf-8")
+        handler.setFormatter(logging.Formatter(FORMAT))
+        handler._pa_handler = True  # type: ignore[attr-defined]  # marks our own handlers
+        target.addHandler(handler)
+    protect(target)
     return path
+
+
+def protect(logger: logging.Logger) -> None:
+    """Redact every record ``logger``'s handlers write (idempotent).
+
+    For handlers others add: Celery's own on the root logger (a worker started by ``celery``)
+    and on ``celery.task``, protected from its ``after_setup_*logger`` signals.
+    """
+    for handler in logger.handlers:
+        redaction.install(handler)
 
 
 def configure(settings: Settings, *, stderr: bool = True) -> Path:
     """Install the handlers on the root logger; returns the core log's path."""
-    log_dir = settings.log_dir
-    log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / CORE_LOG
+    path = private_file(private_dir(settings.log_dir) / CORE_LOG)
     root = logging.getLogger()
     root.setLevel(settings.log_level.upper())
     formatter = logging.Formatter(FORMAT)
@@ -48,6 +67,7 @@ def configure(settings: Settings, *, stderr: bool = True) -> Path:
     for handler in handlers:
         handler.setFormatter(formatter)
         handler._pa_handler = True  # type: ignore[attr-defined]  # marks our own handlers
+        redaction.install(handler)
         root.addHandler(handler)
     # Third-party chatter that would bury our events at INFO.
     for noisy in ("sqlalchemy.engine", "httpx", "kombu", "amqp"):

@@ -34,6 +34,7 @@ from personal_assistant.tools.ai_scheduler import channel_store, channels
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 from support.chat_server import ChatServer, calls_per_attempt
 from support.hook_server import HookServer
+from support.keys import CHANNEL_KEY, CIPHER
 from support.processes import ProcessGroup
 from support.stack import Db, settings_for
 
@@ -53,6 +54,10 @@ FAST: dict[str, str] = {
     "MAX_RETRIES": "5",
     "DELIVERY_LEASE": "5",
     "RUNS_PER_MESSAGE": "20",
+    # The scenarios load one user's runs; a per-user cap would only pace that load, and some
+    # need every run in the broker at once (a 10,000-message backlog). Fair dispatch has its
+    # own tests (tests/integration/test_fair_dispatch.py, benchmarks/fairness.py).
+    "USER_DISPATCH_LIMIT": "0",
 }
 
 
@@ -119,6 +124,8 @@ class Chaos:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis.url,
             "PA_HOME": str(workdir),
+            "CHANNEL_KEYS": CHANNEL_KEY,
+            "OUTBOUND_ALLOW": "127.0.0.0/8",  # the webhook receiver is on loopback
             "LOG_DIR": str(workdir / "logs"),
             **FAST,
         }
@@ -148,7 +155,7 @@ class Chaos:
         try:
             async with engine.begin() as conn:
                 spec = channels.validate(HOOK, self.hook.url())
-                await channel_store.add(conn, user.id, spec, now=datetime.now(UTC))
+                await channel_store.add(conn, user.id, spec, cipher=CIPHER, now=datetime.now(UTC))
         finally:
             await engine.dispose()
         return user.id

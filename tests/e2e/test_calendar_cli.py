@@ -107,7 +107,7 @@ def test_a_failing_sync_says_why_and_keeps_the_error(pa: Pa) -> None:
         assert done.stdout.startswith("sync of work failed: feed: is not an iCalendar (ICS) file")
         server.fail_next(503)
         report = json.loads(pa("calendar", "sync", "work", "--json").stdout)
-    assert report["error"] == "url: the server answered HTTP 503 Service Unavailable"
+    assert report["error"] == "url: could not fetch: HTTP 503 Service Unavailable"
     (listed,) = pa.json("calendar", "list")
     assert listed["last_error"] == report["error"] and listed["last_synced_at"] is None
     assert SECRET not in json.dumps(listed)

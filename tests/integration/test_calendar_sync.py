@@ -24,6 +24,7 @@ from personal_assistant.database.engine import make_async_engine
 from personal_assistant.tools.ai_scheduler import calendar_store, calendar_sync
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 from support.ics_server import IcsServer, vcalendar, vevent
+from support.outbound import LOOPBACK
 from support.processes import ProcessGroup, wait_until
 from support.stack import Db, client_app, run, settings_for
 
@@ -129,6 +130,7 @@ class Calendars:
         return self._call(add)
 
     def sync(self, feed_id: int, now: datetime, **options: Any) -> calendar_sync.SyncReport:
+        options.setdefault("fetch", calendar_sync.fetcher(LOOPBACK))
         return self._call(lambda engine: calendar_sync.sync_feed(engine, feed_id, now, **options))
 
     def feed(self, feed_id: int) -> calendar_store.Feed:
@@ -229,15 +231,21 @@ def test_a_feed_turns_into_reminders_and_edits_update_them_without_duplicates(
     description, context, schedule = db.rows(
         "SELECT description, ai_context, schedule FROM ai_tasks WHERE title = 'Reminder: Dentist'"
     )[0]
-    assert description == (
-        "Dentist: Tuesday 3 March 2026, 10:00 to 11:00 (Europe/Paris). Where: Rue de Rivoli 1."
+    assert description == (  # the subscription's instruction; the event's text is data
+        'Remind me of an event from my calendar "work": Tuesday 3 March 2026, 10:00 to 11:00 '
+        "(Europe/Paris). Its title, place and notes are in the calendar event data."
     )
     assert _json(context) == {
         "calendar": {
             "feed": "work",
             "uid": "dentist@x",
             "starts_at": "2026-03-03T09:00:00+00:00",
+            "ends_at": "2026-03-03T10:00:00+00:00",
+            "all_day": False,
+            "when": "Tuesday 3 March 2026, 10:00 to 11:00 (Europe/Paris)",
+            "summary": "Dentist",
             "location": "Rue de Rivoli 1",
+            "description": "",
         }
     }
     assert _json(schedule) == {"kind": "once", "at": "2026-03-03T08:45:00+00:00", "timezone": PARIS}
@@ -377,22 +385,26 @@ def test_failures_are_recorded_and_keep_the_events(url: str, db: Db, server: Ics
         assert snapshot(db) == kept
 
     server.fail_next(500)
-    fails(NOW + timedelta(minutes=1), "url: the server answered HTTP 500 Internal Server Error")
+    fails(NOW + timedelta(minutes=1), "url: could not fetch: HTTP 500 Internal Server Error")
     server.body = b"<html><body>Please sign in</body></html>"
     fails(NOW + timedelta(minutes=2), "feed: is not an iCalendar (ICS) file")
     server.body = vcalendar(vevent("x@x", "No start"))
     fails(NOW + timedelta(minutes=3), "feed: event 'x@x' has no start (DTSTART)")
     server.body = FEED_V1
     server.hang = True
-    quick = functools.partial(calendar_sync.fetch_feed, timeout=0.3)
-    fails(NOW + timedelta(minutes=4), "url: no answer within 0.3 s", fetch=quick)
+    quick = functools.partial(calendar_sync.fetch_feed, timeout=0.3, policy=LOOPBACK)
+    fails(
+        NOW + timedelta(minutes=4),
+        "url: could not fetch: timeout (no answer within 0.3 s)",
+        fetch=quick,
+    )
     server.hang = False
     db.execute(
         "UPDATE calendar_feeds SET url = :u WHERE id = :f",
         u=f"http://127.0.0.1:9/calendar.ics?token={SECRET}",
         f=feed_id,
     )
-    fails(NOW + timedelta(minutes=5), "url: cannot be read")
+    fails(NOW + timedelta(minutes=5), "url: could not fetch: connection failed")
     db.execute("UPDATE calendar_feeds SET url = :u WHERE id = :f", u=server.url(), f=feed_id)
 
     recovered = calendars.sync(feed_id, NOW + timedelta(minutes=6))
@@ -410,7 +422,7 @@ def test_concurrent_syncs_do_not_duplicate(url: str, db: Db, server: IcsServer) 
         fetched = asyncio.Barrier(4)
 
         async def fetch(*args: Any) -> calendar_sync.Fetched:
-            body = await calendar_sync.fetch_feed(*args)
+            body = await calendar_sync.fetch_feed(*args, policy=LOOPBACK)
             await fetched.wait()  # all four go on to write at once
             return body
 
@@ -531,7 +543,8 @@ def test_a_real_worker_syncs_through_the_broker_and_the_reminder_fires(
 
 CORPUS = Path(__file__).parents[1] / "data" / "ical_corpus"
 #: 20 endless hourly events since 1970 (690 bytes): 175,680 occurrences in a 366-day horizon,
-#: and each rule is stepped through from 1970 before its first occurrence in the window.
+#: and each rule is stepped through from 1970 before its first occurrence in the window
+#: (refused before that now: core.calendar estimates the steps, issue 10).
 HOSTILE = vcalendar(
     *(
         vevent(f"h{i}@x", f"Hourly {i}", f"DTSTART:19700101T{i:02d}0000Z", "RRULE:FREQ=HOURLY")
@@ -557,9 +570,9 @@ def test_a_sync_never_blocks_the_event_loop(database_url: str) -> None:
     calendars = Calendars(database_url)
     feed_id = calendars.add(calendars.user(), "http://127.0.0.1:9/hostile.ics", horizon_days=366)
     parsed_on: list[int] = []
-    parse = calendar_sync.core.parse_feed
+    parse = calendar_sync.calendar_sandbox.call  # waits for the child that parses, blocking
 
-    def recording(*args: Any, **kwargs: Any) -> list[Any]:
+    def recording(*args: Any, **kwargs: Any) -> Any:
         parsed_on.append(threading.get_ident())
         return parse(*args, **kwargs)
 
@@ -590,11 +603,11 @@ def test_a_sync_never_blocks_the_event_loop(database_url: str) -> None:
         return report, max(gaps), threading.get_ident()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(calendar_sync.core, "parse_feed", recording)
+        patch.setattr(calendar_sync.calendar_sandbox, "call", recording)
         report, longest, loop_thread = calendars._call(measured)
     assert longest < 2.0, f"the event loop was blocked for {longest:.2f} s"
     assert parsed_on and loop_thread not in parsed_on
-    assert report.error is not None and "more than 2000 occurrences" in report.error
+    assert report.error is not None and "too many repetitions to compute" in report.error
 
 
 def test_a_parse_error_holding_a_nul_byte_is_recorded_with_a_clear_message(
@@ -622,18 +635,18 @@ def test_a_refused_feed_is_parsed_once_until_it_changes(
     the same 6-hour period; its error stays recorded. A new body, or a new period (the horizon
     moved), is parsed."""
     parses = [0]
-    parse = calendar_sync.core.parse_feed
+    parse = calendar_sync.calendar_sandbox.call  # one call per parse, in a child process
 
-    def counting(*args: Any, **kwargs: Any) -> list[Any]:
+    def counting(*args: Any, **kwargs: Any) -> Any:
         parses[0] += 1
         return parse(*args, **kwargs)
 
-    monkeypatch.setattr(calendar_sync.core, "parse_feed", counting)
+    monkeypatch.setattr(calendar_sync.calendar_sandbox, "call", counting)
     calendars = Calendars(url)
     feed_id = calendars.add(calendars.user(), server.url(), horizon_days=366)
     server.body = HOSTILE
     first = calendars.sync(feed_id, NOW)
-    assert first.error is not None and "more than 2000" in first.error
+    assert first.error is not None and "too many repetitions to compute" in first.error
     for minutes in (5, 10, 65):
         again = calendars.sync(feed_id, NOW + timedelta(minutes=minutes))
         assert again.error == first.error

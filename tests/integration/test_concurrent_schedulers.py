@@ -54,8 +54,15 @@ def test_three_schedulers_claim_each_due_task_once(
 ) -> None:
     db = Db(database_url)
     _seed_due_tasks(db, TASKS)
-    # No worker consumes here: a long dispatch lease keeps queued runs from being re-sent.
-    env = {**stack_env, "SCHEDULER_BATCH": "50", "RUNS_PER_MESSAGE": "20", "DISPATCH_LEASE": "600"}
+    # No worker consumes here: a long dispatch lease keeps queued runs from being re-sent. One
+    # user owns every task: no per-user cap (test_fair_dispatch.py), so all are sent at once.
+    env = {
+        **stack_env,
+        "SCHEDULER_BATCH": "50",
+        "RUNS_PER_MESSAGE": "20",
+        "DISPATCH_LEASE": "600",
+        "USER_DISPATCH_LIMIT": "0",
+    }
     procs = [
         processes.start(f"scheduler{i}", [sys.executable, str(SCRIPT), "2"], env) for i in range(3)
     ]

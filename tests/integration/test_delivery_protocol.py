@@ -23,6 +23,7 @@ from personal_assistant.tools.ai_scheduler.notification_service import (
     NotificationService,
     Recipient,
 )
+from support.keys import CIPHER
 from support.stack import Db
 
 pytestmark = pytest.mark.integration
@@ -100,7 +101,8 @@ def seed(
                 user_id=user,
                 name="hook",
                 kind="webhook",
-                url="json://127.0.0.1:9/hook",
+                url_sealed=CIPHER.seal("json://127.0.0.1:9/hook"),
+                url_masked="json://127.0.0.1:9/hook",
                 status="active",
                 daily_cap=cap,
                 created_at=due,

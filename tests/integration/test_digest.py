@@ -31,6 +31,8 @@ from personal_assistant.tools.ai_scheduler.notification_service import (
     NotificationService,
 )
 from support.hook_server import HookServer, SmtpServer
+from support.keys import CIPHER
+from support.outbound import LOOPBACK
 from support.processes import ProcessGroup, wait_until
 from support.stack import Db, client_app, run, settings_for
 
@@ -131,7 +133,7 @@ class Steps:
 
         async def work(engine: Any) -> None:
             async with engine.begin() as conn:
-                await channel_store.add(conn, user_id, spec, now=SET_AT)
+                await channel_store.add(conn, user_id, spec, cipher=CIPHER, now=SET_AT)
 
         asyncio.run(self._on_engine(work))
 
@@ -143,7 +145,9 @@ class Steps:
     def deliver(self, ids: Sequence[int], now: datetime) -> DeliveryReport:
         report = asyncio.run(
             self._on_engine(
-                lambda engine: NotificationService(engine, clock=lambda: now).deliver(list(ids))
+                lambda engine: NotificationService(
+                    engine, clock=lambda: now, cipher=CIPHER, outbound=LOOPBACK
+                ).deliver(list(ids))
             )
         )
         assert isinstance(report, DeliveryReport)

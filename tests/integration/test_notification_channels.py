@@ -21,6 +21,8 @@ from personal_assistant.tools.ai_scheduler.notification_service import (
     NotificationService,
 )
 from support.hook_server import HookServer, SmtpServer
+from support.keys import CIPHER
+from support.outbound import LOOPBACK
 from support.stack import Db
 
 pytestmark = pytest.mark.integration
@@ -102,11 +104,13 @@ def seed(
 def add_channel(db: Db, name: str, url: str, cap: int | None = None) -> None:
     spec = channels.validate(name, url, cap)
     db.execute(
-        "INSERT INTO notification_channels (user_id, name, kind, url, status, daily_cap,"
-        " created_at) VALUES ((SELECT max(id) FROM users), :n, :k, :url, 'active', :cap, now())",
+        "INSERT INTO notification_channels (user_id, name, kind, url_sealed, url_masked, status,"
+        " daily_cap, created_at) VALUES ((SELECT max(id) FROM users), :n, :k, :url, :masked,"
+        " 'active', :cap, now())",
         n=spec.name,
         k=spec.kind,
-        url=spec.url,
+        url=CIPHER.seal(spec.url),
+        masked=channels.mask_apprise_url(spec.url),
         cap=spec.daily_cap,
     )
 
@@ -121,7 +125,10 @@ class Steps:
     async def _with_service(self, now: datetime, method: str, *args: object) -> object:
         engine = make_async_engine(self.url, pooled=False)
         try:
-            return await getattr(NotificationService(engine, clock=lambda: now), method)(*args)
+            service = NotificationService(
+                engine, clock=lambda: now, cipher=CIPHER, outbound=LOOPBACK
+            )
+            return await getattr(service, method)(*args)
         finally:
             await engine.dispose()
 
@@ -162,7 +169,8 @@ def test_smtp_login_is_used_and_a_refused_one_breaks_the_channel(database_url: s
         add_channel(db, "mail", smtp.url(login=("lou", "right")))
         assert steps.deliver([sent], NOW).delivered == 1
         assert len(smtp.messages) == 1
-        db.execute("UPDATE notification_channels SET url = :u", u=smtp.url(login=("lou", SECRET)))
+        wrong = CIPHER.seal(smtp.url(login=("lou", SECRET)))
+        db.execute("UPDATE notification_channels SET url_sealed = :u", u=wrong)
         assert steps.deliver([refused], NOW).failed == 1  # at once: no retry can fix a login
         assert steps.due(NOW + timedelta(days=1)) == []
         assert len(smtp.messages) == 1

@@ -299,7 +299,7 @@ def test_repr_never_shows_the_key() -> None:
 
     agent, state = asyncio.run(shown())
     assert agent == (
-        "OpenAICompatibleAgent(url='https://u:***@api.example/v1/chat/completions', model='gpt-x')"
+        "OpenAICompatibleAgent(url='https://u:****@api.example/v1/chat/completions', model='gpt-x')"
     )
     assert KEY not in state and "SecretStr('**********')" in state
 

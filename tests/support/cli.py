@@ -19,6 +19,8 @@ class Pa:
     def __init__(self, tmp_path: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k != "PA_USER" and not k.endswith("_URL")}
         env.update(DATABASE_URL=f"sqlite:///{tmp_path}/pa.db", PA_HOME=str(tmp_path))
+        # The test servers (feeds, webhooks, SMTP) listen on loopback, refused by default.
+        env.update(OUTBOUND_ALLOW="127.0.0.0/8")
         self.env = env
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:

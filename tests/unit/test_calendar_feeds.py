@@ -29,7 +29,7 @@ TOKEN = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
             "https://cal.example/feed.ics?token=****&x=****",
         ),
         (f"https://cal.example/feed.ics?{TOKEN}", "https://cal.example/feed.ics?****"),
-        ("https://ada:s3cretpw@cal.example:8443/dav/", "https://****@cal.example:8443/dav/"),
+        ("https://ada:s3cretpw@cal.example:8443/dav/", "https://ada:****@cal.example:8443/dav/"),
         (
             "http://127.0.0.1:8000/user/abcdef0123456789/x.ics",
             "http://127.0.0.1:8000/user/****/x.ics",
@@ -46,7 +46,7 @@ def test_scrub_removes_the_url_and_its_secrets_from_text() -> None:
     text = f"GET {url} failed; token {TOKEN} refused for s3cretpw"
     cleaned = scrub(text, url)
     assert TOKEN not in cleaned and "s3cretpw" not in cleaned
-    assert "https://****@cal.example/feed.ics?token=****" in cleaned
+    assert "https://ada:****@cal.example/feed.ics?token=****" in cleaned
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,8 @@
 """Hostile and odd feeds in the pure calendar core: expansion stops at the cap without
-expanding everything, dense rules are refused before they are expanded, every refusal says
+expanding everything, dense rules are refused before they are expanded, and so are degenerate
+ones and feeds whose expansion would walk too long (an ``INTERVAL`` below 1, lists longer than
+a year, rules matching no date, starts long before the window, components nested deep: issue
+10), every refusal says
 what is wrong with the feed (never a library's internals, never a control character),
 Outlook/Exchange overrides of an all-day series keep the instance's identity, and
 ``X-WR-TIMEZONE`` places floating times."""
@@ -178,7 +181,8 @@ def corpus(path: str) -> bytes:
             vcalendar(
                 vevent("i@x", "I", "DTSTART:20140302T090000Z", "RRULE:FREQ=DAILY;INTERVAL=0")
             ),
-            "event 'i@x': its rule (RRULE) 'FREQ=DAILY;INTERVAL=0' cannot be read",
+            "event 'i@x': its rule (RRULE) 'FREQ=DAILY;INTERVAL=0' has an interval (INTERVAL) "
+            "of 0: it must be 1 or more",
             id="interval-0-would-loop-forever",
         ),
         pytest.param(
@@ -310,3 +314,232 @@ def test_the_cap_counts_upcoming_occurrences(count: int) -> None:
     else:
         found = cal.parse_feed(feed, timezone=PARIS, now=NOW, horizon_days=366)
         assert len(found) == count
+
+
+# --- degenerate rules and the cost of an expansion (issue 10, items 2 and 3) -------------------
+
+#: Each of these would wedge or hold a worker for seconds before the fix; refused at once now.
+#: The timeout turns a wedge into a failure (the fix answers in milliseconds).
+WEDGE = pytest.mark.timeout(30)
+EVERY = ",".join
+MINUTES = EVERY(map(str, range(60)))
+HOURS = EVERY(map(str, range(24)))
+
+
+@WEDGE
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=DAILY;INTERVAL=0",
+        "FREQ=WEEKLY;INTERVAL=0;BYDAY=MO",
+        "FREQ=HOURLY;INTERVAL=-3",
+        "FREQ=YEARLY;UNTIL=20300101T000000Z;INTERVAL=0",
+    ],
+)
+def test_an_interval_below_one_is_refused_naming_the_event(
+    rule: str, conversions: list[int]
+) -> None:
+    """``INTERVAL=0`` never moves on: the expansion loops forever (700 MB a minute)."""
+    feed = vcalendar(vevent("i@x", "I", "DTSTART:20260302T090000Z", f"RRULE:{rule}"))
+    message = refusal(feed)
+    value = rule.split("INTERVAL=")[1].split(";")[0]
+    assert message == (
+        f"event 'i@x': its rule (RRULE) {rule!r} has an interval (INTERVAL) of {value}: "
+        "it must be 1 or more"
+    )
+    assert conversions[0] == 0
+
+
+@WEDGE
+@pytest.mark.parametrize(
+    "rule",
+    [
+        f"FREQ=HOURLY;BYMINUTE={MINUTES};BYSECOND={MINUTES}",  # the issue's: 86,400 a day
+        f"FREQ=DAILY;BYHOUR={HOURS};BYMINUTE={MINUTES}",
+        f"FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;BYHOUR={HOURS};BYSECOND=0,30",
+        f"FREQ=YEARLY;BYMONTH=3;BYMINUTE={MINUTES}",  # 60 a day in March
+    ],
+    ids=["hourly-by-minute-and-second", "daily-every-minute", "weekly-twice-a-minute", "yearly"],
+)
+def test_by_second_and_by_minute_lists_cannot_get_round_the_daily_limit(
+    rule: str, conversions: list[int]
+) -> None:
+    dense = vevent("d@x", "Dense", "DTSTART:20260301T090000Z", f"RRULE:{rule}")
+    assert refusal(vcalendar(dense), days=4) == (
+        "event 'd@x' repeats more than 24 times a day: not supported"
+    )
+    assert conversions[0] == 0
+
+
+@WEDGE
+def test_a_list_of_positions_longer_than_a_year_is_refused(conversions: list[int]) -> None:
+    """``BYSETPOS=1,1,1,...`` (400,000 times): the library scans the year once per entry."""
+    positions = EVERY(["1"] * 400_000)
+    bomb = vevent("p@x", "P", "DTSTART:20260301T090000Z", f"RRULE:FREQ=YEARLY;BYSETPOS={positions}")
+    message = refusal(vcalendar(bomb))
+    assert message == (
+        "event 'p@x': its rule (RRULE) lists 400,000 values in BYSETPOS: at most 366 are allowed"
+    )
+    assert_clear(message)
+    assert conversions[0] == 0
+
+
+NEVER = {
+    "daily": ("20260301T090000Z", "FREQ=DAILY;BYMONTHDAY=31;BYMONTH=2"),
+    "daily-until-far-away": (
+        "20260301T090000Z",
+        "FREQ=DAILY;UNTIL=99991231T000000Z;BYMONTHDAY=31;BYMONTH=2",
+    ),
+    "hourly": ("20260301T090000Z", "FREQ=HOURLY;BYMONTHDAY=30,31;BYMONTH=2"),
+    "weekly": ("20260301T090000Z", "FREQ=WEEKLY;BYMONTHDAY=31;BYMONTH=4,6,9,11"),
+    "yearly": ("20260301T090000Z", "FREQ=YEARLY;BYYEARDAY=60;BYMONTH=1"),
+    "week-53-in-june": ("20260301T090000Z", "FREQ=DAILY;BYWEEKNO=53;BYMONTH=6"),
+    # DTSTART a Tuesday: every seventh day is a Tuesday, never a Monday
+    "interval-7-on-mondays": ("20260303T090000Z", "FREQ=DAILY;INTERVAL=7;BYDAY=MO"),
+    # DTSTART in January: every other month is an odd month, never February
+    "every-other-month-in-february": ("20260103T090000Z", "FREQ=MONTHLY;INTERVAL=2;BYMONTH=2"),
+    # the day of the month comes from DTSTART: the 31st of February
+    "monthly-from-the-31st-in-february": ("20260131T090000Z", "FREQ=MONTHLY;BYMONTH=2"),
+}
+
+
+@WEDGE
+@pytest.mark.parametrize("name", sorted(NEVER))
+def test_a_rule_that_matches_no_date_is_refused_before_expansion(
+    name: str, conversions: list[int]
+) -> None:
+    """The library walks such a rule to the year 9999 (3 to 5 s each) looking for a date."""
+    start, rule = NEVER[name]
+    never = vevent("n@x", "Never", f"DTSTART:{start}", f"RRULE:{rule}")
+    message = refusal(vcalendar(never), days=366)
+    assert message == f"event 'n@x': its rule (RRULE) {rule!r} matches no date: not supported"
+    assert conversions[0] == 0
+
+
+@WEDGE
+def test_many_rules_that_match_no_date_cost_one_refusal(conversions: list[int]) -> None:
+    """200 yearly rules that never match: 0.16 s each for the library, 30 s in all."""
+    events = [
+        vevent(
+            f"y{i}@x", "Y", "DTSTART:20260301T090000Z", "RRULE:FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=2"
+        )
+        for i in range(200)
+    ]
+    assert "matches no date" in refusal(vcalendar(*events))
+    assert conversions[0] == 0
+
+
+@WEDGE
+@pytest.mark.parametrize(
+    ("start", "rule"),
+    [
+        ("00010101T090000Z", "FREQ=HOURLY"),  # 17.7 million steps from the year 1 to now
+        ("19000101T090000Z", "FREQ=HOURLY;INTERVAL=1"),  # 1.1 million
+        ("16000101T090000Z", "FREQ=HOURLY;BYDAY=MO;COUNT=100000000"),
+    ],
+    ids=["hourly-since-year-1", "hourly-since-1900", "hourly-since-1600-with-a-count"],
+)
+def test_a_rule_starting_long_before_the_window_is_refused_before_expansion(
+    start: str, rule: str, conversions: list[int]
+) -> None:
+    """The library walks every repetition from DTSTART to the window: 17.7 million of them for
+    an hourly rule from the year 1 (a worker wedged for minutes)."""
+    old = vevent("o@x", "Old", f"DTSTART:{start}", f"RRULE:{rule}")
+    message = refusal(vcalendar(old))
+    assert message.startswith(
+        "event 'o@x': too many repetitions to compute between its start "
+        f"(DTSTART {start[:4]}-01-01) and the end of the window"
+    ), message
+    assert_clear(message)
+    assert conversions[0] == 0
+
+
+@WEDGE
+def test_the_cost_of_the_rules_adds_up_over_the_feed(conversions: list[int]) -> None:
+    """400 daily rules from 2010 (2.4 million steps in all): each alone is fine, not all."""
+    events = [
+        vevent(f"e{i}@x", "E", "DTSTART:20100101T090000Z", "RRULE:FREQ=DAILY") for i in range(400)
+    ]
+    message = refusal(vcalendar(*events))
+    assert "too many repetitions to compute" in message
+    assert f"(more than {cal.MAX_EXPANSION_STEPS:,} steps for the feed)" in message
+    assert conversions[0] == 0
+
+
+def test_ordinary_old_and_sparse_rules_are_kept() -> None:
+    """What real calendars hold: birthdays since 1900, a stand-up since 2000, a weekly class
+    since 1990, Friday the 13th, the 29th of February, US Thanksgiving, the last weekday."""
+    ordinary = [
+        ("b@x", "DTSTART;VALUE=DATE:19000303", "FREQ=YEARLY"),
+        ("s@x", "DTSTART:20000103T090000Z", "FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR"),
+        ("c@x", "DTSTART:19900102T180000Z", "FREQ=WEEKLY;BYDAY=TU"),
+        ("f@x", "DTSTART:20000113T120000Z", "FREQ=MONTHLY;BYDAY=FR;BYMONTHDAY=13"),
+        ("l@x", "DTSTART;VALUE=DATE:20000229", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29"),
+        ("t@x", "DTSTART;VALUE=DATE:19421126", "FREQ=YEARLY;BYMONTH=11;BYDAY=4TH"),
+        ("w@x", "DTSTART:20100129T160000Z", "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"),
+        ("d@x", "DTSTART:20160301T070000Z", "FREQ=DAILY;COUNT=5000"),
+    ]
+    events = [vevent(uid, uid, start, f"RRULE:{rule}") for uid, start, rule in ordinary]
+    found = cal.parse_feed(
+        vcalendar(*events), timezone=PARIS, now=datetime(2028, 1, 1, tzinfo=UTC), horizon_days=366
+    )
+    first = {}
+    for o in found:
+        first.setdefault(o.uid, o.starts_at.date().isoformat())
+    assert first == {
+        "b@x": "2028-03-02",  # local midnight in Paris is the day before in UTC
+        "s@x": "2028-01-03",
+        "c@x": "2028-01-04",
+        "f@x": "2028-10-13",
+        "l@x": "2028-02-28",
+        "t@x": "2028-11-22",
+        "w@x": "2028-01-31",
+        "d@x": "2028-01-01",
+    }
+
+
+@WEDGE
+def test_components_nested_too_deep_are_refused_before_parsing() -> None:
+    """250,000 nested components (4.5 s and 240 MB for the parser); calendars nest 3 deep."""
+    nested = "BEGIN:X-A\r\n" * 250_000 + "END:X-A\r\n" * 250_000
+    feed = vcalendar(nested + vevent("n@x", "N", "DTSTART:20260305T090000Z"))
+    assert refusal(feed) == (
+        f"nests components (BEGIN:...) more than {cal.MAX_DEPTH} deep: not an ordinary calendar"
+    )
+
+
+@WEDGE
+def test_occurrences_around_the_window_are_capped_too(conversions: list[int]) -> None:
+    """Occurrences just before ``now`` are expanded (the window has a day of margin) but not
+    counted as upcoming: 1,000 hourly series of the past day are refused, not converted."""
+    events = [
+        vevent(f"p{i}@x", "Past", "DTSTART:20260228T090000Z", "RRULE:FREQ=HOURLY;COUNT=23")
+        for i in range(1_000)
+    ]  # 23,000 occurrences, all before NOW
+    message = refusal(vcalendar(*events), days=4)
+    assert message == (
+        f"has more than {cal.MAX_EXPANDED:,} occurrences around the next 4 days: "
+        "not an ordinary calendar"
+    )
+    assert conversions[0] <= cal.MAX_EXPANDED + 1
+
+
+@WEDGE
+@pytest.mark.parametrize("moved", ["EXDATE:99991230T090000Z", "RRULE:FREQ=YEARLY"])
+def test_an_override_far_in_the_future_counts_its_walk(moved: str, conversions: list[int]) -> None:
+    """An override with dates or a rule of its own makes the library walk the series' rule to
+    the override's original start (the year 9999 here: 5 s for one override, more for many)."""
+    series = vevent("o@x", "Daily", "SEQUENCE:1", "DTSTART:20260301T090000Z", "RRULE:FREQ=DAILY")
+    override = vevent(
+        "o@x",
+        "Moved",
+        "SEQUENCE:0",
+        "RECURRENCE-ID:99991230T090000Z",
+        "DTSTART:99991230T100000Z",
+        moved,
+    )
+    message = refusal(vcalendar(series, override))
+    assert message.startswith(
+        "event 'o@x': too many repetitions to compute between its start (DTSTART 2026-03-01)"
+    ), message
+    assert conversions[0] == 0

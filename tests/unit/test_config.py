@@ -9,9 +9,9 @@ from personal_assistant.errors import ConfigurationError
 @pytest.mark.parametrize(
     ("url", "masked"),
     [
-        ("redis://:secret@host:6379/0", "redis://:***@host:6379/0"),
-        ("rediss://user:secret@host:6380/1", "rediss://user:***@host:6380/1"),
-        ("postgresql://pa:pw@db/pa", "postgresql://pa:***@db/pa"),
+        ("redis://:secret@host:6379/0", "redis://:****@host:6379/0"),
+        ("rediss://user:secret@host:6380/1", "rediss://user:****@host:6380/1"),
+        ("postgresql://pa:pw@db/pa", "postgresql://pa:****@db/pa"),
         ("redis://host:6379/0", "redis://host:6379/0"),
         ("sqlite:////tmp/pa.db", "sqlite:////tmp/pa.db"),
     ],
@@ -40,7 +40,7 @@ def test_broker_and_backend_fall_back_to_redis_url(monkeypatch: pytest.MonkeyPat
     assert settings.result_backend == "rediss://:s3cret@cache:6380/2"
     shown = repr(settings) + str(settings.describe())
     assert "s3cret" not in shown
-    assert settings.describe()["broker"] == "rediss://:***@cache:6380/2"
+    assert settings.describe()["broker"] == "rediss://:****@cache:6380/2"
 
 
 def test_secret_file_variant(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]

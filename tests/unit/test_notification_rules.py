@@ -42,14 +42,14 @@ MASKS = [
     ("jsons://hooks.example.org/notify", "jsons://hooks.example.org/notify"),
     (
         "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
-        "slack://T…2/A…D/T…Q",
+        "slack://****/****/****",
     ),
-    ("tgram://123456789:AAbbCCddEE/4242", "tgram://1…9:A…E/****"),
+    ("tgram://123456789:AAbbCCddEE/4242", "tgram://****:****/****"),
     (
         "twilio://AC123456:authtoken99@+15551234567/+15557654321",
-        "twilio://A…6:a…9@+…7/+…1",
+        "twilio://****:****@****/****",
     ),
-    ("ntfy://my-secret-topic?priority=high", "ntfy://m…c?priority=high"),
+    ("ntfy://my-secret-topic?priority=high", "ntfy://****?priority=high"),
     ("ntfy://abc", "ntfy://****"),
     ("not a url", "****"),
 ]

@@ -96,9 +96,7 @@ def test_a_grant_keeps_the_promises_made() -> None:
     promised = take([(FIVE, Level(0.0, 10.0))], 10.0).levels[0]
     granted = take([(FIVE, promised)], 10.6)
     assert granted.granted and granted.levels[0].tail == pytest.approx(promised.tail)
-    assert take([(FIVE, granted.levels[0])], 10.6).wait == pytest.approx(
-        promised.tail - 10.6
-    )
+    assert take([(FIVE, granted.levels[0])], 10.6).wait == pytest.approx(promised.tail - 10.6)
 
 
 def test_over_any_interval_at_most_rate_times_t_plus_burst() -> None:

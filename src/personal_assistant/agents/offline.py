@@ -1,21 +1,27 @@
 """The built-in offline agent: deterministic, instant, and useful without any model.
 
 A reminder says what to remember and when; a periodic or automated task gets a short report
-that summarises the task and its previous results. For drills and tests, an ``ai_context``
-entry ``{"simulate_failure": "reason"}`` makes it fail (``"simulate_failure_permanent": true``
-makes the failure permanent); ``{"simulate_failure_attempts": N}`` fails only the first N
-attempts of each run; ``{"simulate_delay_seconds": S}`` answers after S seconds, like a slow
-model (still bounded by ``RUN_TIMEOUT``).
+that summarises the task and its previous results. A calendar reminder is made from its event
+(``ai_context["calendar"]``: summary, when, where, notes), quoted as the event's text; the
+subscription's instruction, which only says to remind, is not repeated. For drills and tests,
+an ``ai_context`` entry ``{"simulate_failure": "reason"}`` makes it fail
+(``"simulate_failure_permanent": true`` makes the failure permanent);
+``{"simulate_failure_attempts": N}`` fails only the first N attempts of each run;
+``{"simulate_delay_seconds": S}`` answers after S seconds, like a slow model (still bounded by
+``RUN_TIMEOUT``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 from personal_assistant.agents.base import AgentReply, AgentRequest
 from personal_assistant.errors import AgentError
 
 MODEL = "offline-1"
+NOTES_LIMIT = 500  # characters of a calendar event's notes quoted in its reminder
 
 
 def _local_stamp(request: AgentRequest) -> str:
@@ -26,6 +32,9 @@ def compose(request: AgentRequest) -> str:
     """The offline agent's answer (pure)."""
     when = _local_stamp(request)
     instruction = request.instruction.strip()
+    event = _calendar_event(request.ai_context)
+    if request.task_type == "reminder" and event is not None:
+        return f"{_event_reminder(request.owner_name, event)}\nIt is {when}."
     if request.task_type == "reminder":
         text = f"Reminder for {request.owner_name}: {request.title}."
         if instruction:
@@ -47,6 +56,34 @@ def compose(request: AgentRequest) -> str:
     if keys:
         lines.append("Context: " + ", ".join(f"{k}={request.ai_context[k]!r}" for k in keys))
     return "\n".join(lines)
+
+
+def _calendar_event(context: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The calendar event a reminder was made from, if its context holds one."""
+    event = context.get("calendar")
+    if isinstance(event, Mapping) and isinstance(event.get("summary"), str):
+        return event
+    return None
+
+
+def _event_reminder(owner: str, event: Mapping[str, Any]) -> str:
+    """``Reminder for Ada: Dentist, Tuesday 1 December 2026, 10:00 (Europe/Paris). Where: ...``
+    then the event's notes."""
+    text = f"Reminder for {owner}: {_text(event, 'summary')}"
+    when = _text(event, "when")
+    text += f", {when}." if when else "."
+    where = _text(event, "location")
+    if where:
+        text += f" Where: {where}."
+    notes = _text(event, "description")
+    if notes:
+        text += "\n" + (notes if len(notes) <= NOTES_LIMIT else notes[: NOTES_LIMIT - 1] + "…")
+    return text
+
+
+def _text(event: Mapping[str, Any], key: str) -> str:
+    value = event.get(key)
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _first_line(text: str, limit: int = 160) -> str:

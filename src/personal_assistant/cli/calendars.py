@@ -18,7 +18,7 @@ from personal_assistant.cli.users import UserOpt, run_as_owner
 from personal_assistant.database.models import User
 from personal_assistant.errors import DeliveryError, exit_code
 from personal_assistant.safe_text import safe_text
-from personal_assistant.tools.ai_scheduler import calendar_store, calendar_sync
+from personal_assistant.tools.ai_scheduler import calendar_sandbox, calendar_store, calendar_sync
 
 app = typer.Typer(
     help="Calendar feeds (iCalendar/ICS URLs): their events become reminders.",
@@ -153,7 +153,12 @@ def sync(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
         async with engine.connect() as conn:
             feed = await calendar_store.get(conn, owner.id, calendar_store.feed_name(name))
         return await calendar_sync.sync_feed(
-            engine, feed.id, session.now(), max_retries=settings.default_max_retries
+            engine,
+            feed.id,
+            session.now(),
+            max_retries=settings.default_max_retries,
+            fetch=calendar_sync.fetcher(settings.outbound_policy),
+            parse_limits=calendar_sandbox.Limits.from_settings(settings),
         )
 
     report = run_as_owner(user, work)

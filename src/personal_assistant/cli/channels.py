@@ -1,10 +1,13 @@
-"""``pa channel add|list|test|remove`` and ``pa user quiet``: where notifications go, and when.
+"""``pa channel add|list|test|remove|rotate-key`` and ``pa user quiet``: where notifications
+go, and when.
 
-Channel URLs carry secrets: every output here shows them masked (``mask_apprise_url``).
+Channel URLs carry secrets: every output here shows them masked (``mask_apprise_url``), and
+they are stored sealed with the channel keys (:mod:`personal_assistant.channel_keys`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 from datetime import time
@@ -13,12 +16,16 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from personal_assistant.channel_keys import UNREADABLE, channel_cipher
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, iso, print_json, table
+from personal_assistant.cli.schema import require_schema
 from personal_assistant.cli.users import UserOpt, run_as_owner
+from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import User
-from personal_assistant.errors import DeliveryError, ValidationError, exit_code
+from personal_assistant.errors import ConfigurationError, DeliveryError, ValidationError, exit_code
 from personal_assistant.tools.ai_scheduler import channel_store, channels
+from personal_assistant.tools.ai_scheduler.apprise_transport import check_destination
 from personal_assistant.tools.ai_scheduler.delivery_policy import QuietHours
 from personal_assistant.tools.ai_scheduler.notification_service import (
     NotificationService,
@@ -54,12 +61,19 @@ def add(
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a channel; the URL is checked with Apprise and shown masked from now on."""
+    """Add a channel; the URL is checked with Apprise and shown masked from now on.
+
+    A URL whose host (or e-mail relay) resolves to an internal address is refused, naming
+    ``url``, unless OUTBOUND_ALLOW allows it.
+    """
     spec = channels.validate(name, url, cap)
+    settings = session.settings()
+    check_destination(spec.url, settings.outbound_policy)
+    cipher = channel_cipher(settings)
 
     async def work(engine: AsyncEngine, owner: User) -> channel_store.Channel:
         async with engine.begin() as conn:
-            return await channel_store.add(conn, owner.id, spec, now=session.now())
+            return await channel_store.add(conn, owner.id, spec, cipher=cipher, now=session.now())
 
     added = run_as_owner(user, work)
     if as_json:
@@ -92,16 +106,22 @@ def test(
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send a test message now; a broken channel that delivers is active again."""
+    """Send a test message now; a broken channel that delivers is active again.
+
+    A destination the outbound policy refuses fails at once, without connecting; a connection
+    that fails says "connection failed" whatever the reason (closed, filtered, unreachable).
+    """
+    settings = session.settings()
+    cipher = channel_cipher(settings)
+    outbound = settings.outbound_policy
 
     async def work(engine: AsyncEngine, owner: User) -> tuple[bool, str | None, bool]:
         async with engine.connect() as conn:
             channel = await channel_store.get(conn, owner.id, channels.channel_name(name))
-        recipient = Recipient(
-            owner.id, owner.display_name, owner.email, owner.phone, channel.name, channel.url
-        )
+        recipient = Recipient(owner.id, owner.display_name, owner.email, owner.phone, channel.name)
         try:
-            await NotificationService(engine).send_test(channel, recipient)
+            service = NotificationService(engine, cipher=cipher, outbound=outbound)
+            await service.send_test(channel, recipient)
         except DeliveryError as exc:
             return False, exc.message, exc.permanent
         async with engine.begin() as conn:
@@ -140,6 +160,37 @@ def remove(
         print_json(view(removed))
         return
     typer.echo(f"removed channel {removed.name} ({removed.masked_url})")
+
+
+@app.command("rotate-key")
+def rotate_key(as_json: JsonOpt = False) -> None:
+    """Encrypt every user's channel URLs again with the first key of CHANNEL_KEYS."""
+    # Rotation (docs/howto-deploy.md): the new key first, the old ones after it, this, then
+    # drop the old ones. Exit 5 lists the URLs no key decrypts: drop no key while there are.
+    settings = session.settings()
+    cipher = channel_cipher(settings)
+    require_schema(settings.database_url)
+
+    async def work() -> channel_store.Rotation:
+        engine = make_async_engine(settings.database_url, pooled=False)
+        try:
+            return await channel_store.rotate_keys(engine, cipher)
+        finally:
+            await engine.dispose()
+
+    done = asyncio.run(work())
+    unreadable = [{"id": c.id, "user_id": c.user_id, "name": c.name} for c in done.unreadable]
+    if as_json:
+        print_json({"rotated": done.rotated, "unreadable": unreadable})
+    else:
+        typer.echo(f"encrypted {done.rotated} channel URLs again with the first key")
+        for channel in done.unreadable:
+            typer.echo(
+                f"channel {channel.name} of user {channel.user_id}: {UNREADABLE}; remove it, or "
+                "keep its key in CHANNEL_KEYS"
+            )
+    if done.unreadable:
+        sys.exit(exit_code(ConfigurationError("")))
 
 
 _TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")

@@ -22,7 +22,7 @@ from personal_assistant.cli.schema import require_schema
 from personal_assistant.cli.users import UserOpt, select_user
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler import exports
+from personal_assistant.tools.ai_scheduler import exports, quotas
 from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
 
 
@@ -105,7 +105,10 @@ def import_(
     async def work() -> exports.ImportReport:
         engine = make_async_engine(settings.database_url, pooled=False)
         try:
-            return await exports.import_export(engine, data, user_id=user)
+            limits = quotas.Limits.from_settings(settings)
+            return await exports.import_export(
+                engine, data, user_id=user, now=session.now(), limits=limits
+            )
         finally:
             await engine.dispose()
 

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from personal_assistant import logsetup, redaction
 from personal_assistant.cli import (
     activity,
     calendars,
@@ -63,6 +64,7 @@ def _configure_logging() -> None:
     )
     # --verbose means our INFO events, not every SQL statement.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    logsetup.protect(logging.getLogger())  # httpx logs feed URLs at INFO: never their tokens
 
 
 def main() -> None:
@@ -71,7 +73,7 @@ def main() -> None:
         app()
     except PersonalAssistantError as err:
         message = " ".join(str(err).split()) or type(err).__name__
-        typer.echo(f"error: {message}", err=True)
+        typer.echo(f"error: {redaction.redact(message)}", err=True)  # a second net for secrets
         sys.exit(exit_code(err))
 
 

@@ -1,4 +1,11 @@
-"""Rendering for people (aligned tables, ``key: value`` blocks) and for scripts (``--json``)."""
+"""Rendering for people (aligned tables, ``key: value`` blocks) and for scripts (``--json``).
+
+What is printed may come from outside: an agent's answer, a calendar event, a server's error.
+Tables and blocks show it through :func:`~personal_assistant.safe_text.terminal_text` (escape
+sequences removed, one line, no control or bidi character), and ``--json`` writes those
+characters as ``\\uXXXX`` escapes: the decoded value is the stored one, and the terminal that
+shows it only displays text.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+
+from personal_assistant.safe_text import escape_json_text, terminal_text
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -41,7 +50,7 @@ def _default(value: object) -> object:
 
 
 def print_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_default))
+    typer.echo(escape_json_text(json.dumps(data, indent=2, ensure_ascii=False, default=_default)))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, empty: str) -> str:
@@ -72,12 +81,11 @@ def _cell(value: object) -> str:
         return when(value)
     if isinstance(value, list | tuple):
         return ",".join(_cell(item) for item in value) or "-"
-    text = str(value)
-    return text.replace("\n", " ")
+    return terminal_text(value)
 
 
 def shorten(text: str | None, limit: int = 50) -> str:
     if not text:
         return "-"
-    flat = " ".join(text.split())
+    flat = " ".join(terminal_text(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -23,6 +23,7 @@ from personal_assistant.cli.schema import first_line
 from personal_assistant.config import Settings, mask_url
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import ConfigurationError
+from personal_assistant.private_files import private_dir, private_file
 from personal_assistant.workers.routing import worker_queues
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def worker(
 def beat(ctx: typer.Context, loglevel: str = typer.Option("info", "--loglevel", "-l")) -> None:
     settings = Settings.from_env()
     logsetup.configure(settings)
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.var_dir)
     _celery_app(settings).start(["beat", "-l", loglevel, *ctx.args])
 
 
@@ -68,7 +69,7 @@ def run(
 ) -> None:
     """Migrate, start a worker and the scheduler, and show runs and notifications live."""
     settings = Settings.from_env()
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.var_dir)
     log_path = logsetup.configure(settings, stderr=False)
     upgrade_or_explain(settings.database_url)
     for key, value in settings.describe().items():
@@ -112,8 +113,7 @@ def _die_with_parent() -> None:
 
 
 def _spawn(name: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
+    with private_file(log).open("ab") as out:  # 0600, its directory 0700
         return subprocess.Popen(
             [sys.executable, "-m", "personal_assistant.cli.main", name],
             stdout=out,

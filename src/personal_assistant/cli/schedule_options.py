@@ -15,7 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from personal_assistant.errors import ValidationError
 
-_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.IGNORECASE)
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.IGNORECASE | re.ASCII)
+#: More digits than any accepted duration has in any unit: refused before ``int()`` (which
+#: raises its own ValueError beyond 4,300 digits).
+_MAX_DIGITS = 12
 
 #: The longest duration accepted (as the longest interval): far enough, and never an overflow.
 _MAX_DURATION_S = 3650 * 86_400
@@ -46,17 +49,23 @@ class ScheduleOptions:
 
 
 def parse_duration(text: str, option: str) -> timedelta:
-    """``90s``, ``10m``, ``2h``, ``1d``, ``1h30m`` (or bare seconds) -> a positive timedelta."""
+    """``90s``, ``10m``, ``2h``, ``1d``, ``1h30m`` (or bare seconds) -> a positive timedelta.
+
+    ASCII digits only (``str.isdigit`` is true of ``²``, which ``int`` refuses)."""
     cleaned = text.strip().replace(" ", "")
-    if cleaned.isdigit():
+    bare = cleaned.isascii() and cleaned.isdigit()
+    match = None if bare else _DURATION_RE.fullmatch(cleaned)
+    if not bare and (not cleaned or match is None):
+        raise ValidationError(
+            f"not a duration such as 90s, 10m, 2h, 1d or 1h30m: {text!r}", field=option
+        )
+    parts = (cleaned,) if match is None else tuple(part or "0" for part in match.groups())
+    if any(len(part) > _MAX_DIGITS for part in parts):
+        raise ValidationError("must be at most 3650 days", field=option)
+    if match is None:
         seconds = int(cleaned)
     else:
-        match = _DURATION_RE.fullmatch(cleaned)
-        if not cleaned or match is None:
-            raise ValidationError(
-                f"not a duration such as 90s, 10m, 2h, 1d or 1h30m: {text!r}", field=option
-            )
-        days, hours, minutes, secs = (int(part or 0) for part in match.groups())
+        days, hours, minutes, secs = (int(part) for part in parts)
         seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
     if seconds <= 0:
         raise ValidationError("must be longer than zero", field=option)
@@ -101,8 +110,10 @@ def _kind_dict(options: ScheduleOptions, flag: str, now: datetime) -> dict[str, 
     if flag == "--monthly":
         assert options.monthly is not None
         day, times = _split_at(options.monthly, "--monthly", "31@09:00")
-        if not day.isdigit():
-            raise ValidationError(f"the day must be a number 1..31: {day!r}", field="--monthly")
+        if not (day.isascii() and day.isdigit()) or len(day) > 2:
+            raise ValidationError(
+                f"the day must be a number 1..31: {day[:10]!r}", field="--monthly"
+            )
         return {"kind": "monthly", "day": int(day), "times": times}
     assert flag == "--cron" and options.cron is not None
     return {"kind": "cron", "expression": options.cron.strip()}

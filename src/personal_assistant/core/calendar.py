@@ -44,12 +44,29 @@ a date or a date-time``), never a library's or Python's own words, and it is one
 (:func:`~personal_assistant.safe_text.safe_text`). The events are checked before anything is
 expanded, and the expansion is lazy, one series after the other: it stops as soon as the count
 passes the cap, so a hostile feed costs about the cap's worth of work, not its whole horizon.
+
+The cost of the expansion is bounded before it starts (issue 10):
+
+* components nested more than :data:`MAX_DEPTH` deep are refused before the parser reads them;
+* a rule with an ``INTERVAL`` below 1 (the expansion would loop forever) or a list of more than
+  :data:`MAX_RULE_VALUES` values (``BYSETPOS=1,1,1,...``: the library scans each period once per
+  value) is refused, and so is one matching no date (the 31st of February: the library walks it
+  to the year 9999);
+* the walk of every rule from its event's start to the end of the window is estimated
+  (:mod:`~personal_assistant.core.recurrence_cost`, which also counts the walks the library
+  makes for an override of a series) and the feed refused above :data:`MAX_EXPANSION_STEPS`;
+* at most :data:`MAX_EXPANDED` occurrences are expanded around the window, upcoming or not.
+
+What the estimate cannot see (rules the cost model lets through that still match nothing, a
+huge number of events) is bounded by the limits of the process that parses a feed:
+:mod:`personal_assistant.tools.ai_scheduler.calendar_sandbox`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -61,14 +78,19 @@ import icalendar
 import recurring_ical_events  # type: ignore[import-untyped]  # the package ships no type hints
 from recurring_ical_events import errors as rie_errors
 
+from personal_assistant.core import recurrence_cost as cost
 from personal_assistant.core.schedules import resolve_local
 from personal_assistant.errors import ValidationError
 from personal_assistant.safe_text import safe_text
 
 __all__ = [
     "ALL_DAY_REMINDER_TIME",
+    "MAX_DEPTH",
+    "MAX_EXPANDED",
+    "MAX_EXPANSION_STEPS",
     "MAX_OCCURRENCES",
     "MAX_PER_DAY",
+    "MAX_RULE_VALUES",
     "Change",
     "Occurrence",
     "Stored",
@@ -87,6 +109,16 @@ __all__ = [
 ALL_DAY_REMINDER_TIME = time(9, 0)
 #: At most this many occurrences in a feed's horizon; more is refused (shorten the horizon).
 MAX_OCCURRENCES = 2000
+#: At most this many occurrences expanded around the window (the window has a day of margin
+#: either side, and past occurrences in it are expanded but not counted as upcoming).
+MAX_EXPANDED = 10 * MAX_OCCURRENCES
+#: At most this much walking for a feed's rules (:mod:`~personal_assistant.core.recurrence_cost`
+#: units, about a day of a daily rule each: ~3 s of CPU for the whole budget).
+MAX_EXPANSION_STEPS = 1_000_000
+#: Components nest at most this deep (calendars nest three deep: calendar, event, alarm).
+MAX_DEPTH = 10
+#: A list in a rule holds at most this many values (a year has 366 days).
+MAX_RULE_VALUES = 366
 SUMMARY_MAX = 200
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
@@ -134,8 +166,14 @@ def parse_feed(data: bytes, *, timezone: str, now: datetime, horizon_days: int) 
     # the user's zone, with a day of margin either side; the exact window is applied below.
     query_from = (now - _ONE_DAY).astimezone(zone)
     query_to = (until + _ONE_DAY).astimezone(zone)
+    _check_cost(calendar, _wall(query_to + _ONE_DAY))
     found: dict[tuple[str, str], Occurrence] = {}
-    for component in _expand(calendar, query_from, query_to):
+    for expanded, component in enumerate(_expand(calendar, query_from, query_to), start=1):
+        if expanded > MAX_EXPANDED:
+            raise _refused(
+                f"has more than {MAX_EXPANDED:,} occurrences around the next {horizon_days} "
+                "days: not an ordinary calendar"
+            )
         occurrence = _converted(component, series, zone)
         if occurrence is None or occurrence.starts_at > until:
             continue
@@ -158,8 +196,11 @@ def _read_calendar(data: bytes) -> icalendar.Calendar:
     if not data.strip():
         raise _refused("is empty, not an iCalendar (ICS) file")
     text = data.decode("utf-8-sig", errors="replace")
+    _check_depth(text)
     try:
         calendar = icalendar.Calendar.from_ical(text)
+    except MemoryError:  # not the feed's syntax: the process's limit (calendar_sandbox)
+        raise
     except Exception as exc:  # hostile input: the parser's errors are of many types
         raise _refused(_syntax_problem(exc)) from None
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
@@ -170,6 +211,24 @@ def _read_calendar(data: bytes) -> icalendar.Calendar:
             f"uses the {scale!r} calendar (CALSCALE): only the Gregorian calendar is supported"
         )
     return calendar
+
+
+_NESTING = re.compile(r"^(BEGIN|END)[;:]", re.IGNORECASE | re.MULTILINE)
+
+
+def _check_depth(text: str) -> None:
+    """Refuse components nested more than :data:`MAX_DEPTH` deep, before the parser spends
+    seconds and hundreds of megabytes on them (250,000 levels: 4.5 s, 240 MB)."""
+    depth = 0
+    for line in _NESTING.finditer(text):
+        if line.group(1).upper() == "END":
+            depth = max(depth - 1, 0)
+            continue
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise _refused(
+                f"nests components (BEGIN:...) more than {MAX_DEPTH} deep: not an ordinary calendar"
+            )
 
 
 def _syntax_problem(exc: Exception) -> str:
@@ -261,8 +320,20 @@ def _check_rule(uid: str, rule: Any) -> int:
     if any(str(part).upper() not in _RULE_PARTS for part in rule):
         raise unreadable
     intervals = rule.get("INTERVAL", [1])
-    if len(intervals) != 1 or not isinstance(intervals[0], int) or intervals[0] < 1:
-        raise unreadable  # 0 would make the expansion loop forever
+    if len(intervals) != 1 or not isinstance(intervals[0], int):
+        raise unreadable
+    if intervals[0] < 1:  # 0 never moves on: the expansion would loop forever
+        raise _refused(
+            f"event {uid!r}: its rule (RRULE) {raw!r} has an interval (INTERVAL) of "
+            f"{intervals[0]}: it must be 1 or more"
+        )
+    for part in rule:
+        listed = rule[part]
+        if isinstance(listed, list) and len(listed) > MAX_RULE_VALUES:
+            raise _refused(
+                f"event {uid!r}: its rule (RRULE) lists {len(listed):,} values in "
+                f"{safe_text(str(part).upper(), _RAW_MAX)}: at most {MAX_RULE_VALUES} are allowed"
+            )
     scales = {str(s).upper() for s in rule.get("RSCALE", [])} - {"GREGORIAN"}
     if scales:
         raise _refused(
@@ -277,6 +348,103 @@ def _check_rule(uid: str, rule: Any) -> int:
 
     hours = 24 if frequencies[0] == "HOURLY" and "BYHOUR" not in rule else values("BYHOUR")
     return hours * values("BYMINUTE") * values("BYSECOND")
+
+
+def _check_cost(calendar: icalendar.Calendar, window_end: datetime) -> None:
+    """Refuse, before anything is expanded, a rule that matches no date and a feed whose
+    rules would take more than :data:`MAX_EXPANSION_STEPS` to walk (module doc, Refusals).
+
+    The library walks each series' rules from its start to the end of the window; for an
+    override that has rules or dates of its own (``RRULE``, ``RDATE``, ``EXDATE``) it walks the
+    series' rules to the override's original start too, and for one that moves this and the
+    future instances (``RANGE=THISANDFUTURE``) it walks them as much further as they move.
+    ``window_end`` is a naive wall-clock time."""
+    cores: dict[str, list[tuple[Any, cost.Rule]]] = {}
+    walks: dict[str, list[datetime]] = {}  # where the library walks each series' rules to
+    for event in calendar.walk("VEVENT"):
+        if "RECURRENCE-ID" not in event:
+            rules = [r for r in _as_list(event.get("RRULE")) if _raw(r)]
+            if rules:
+                start = _moment(event, "DTSTART")
+                cores.setdefault(_uid(event), []).extend((r, _cost_rule(r, start)) for r in rules)
+            continue
+        uid = _uid(event)
+        ends = walks.setdefault(uid, [])
+        original = _moment(event, "RECURRENCE-ID")
+        if str(event["RECURRENCE-ID"].params.get("RANGE", "")).upper() == "THISANDFUTURE":
+            moved = original - _moment(event, "DTSTART")
+            ends.append(window_end + max(moved, timedelta(0)))
+        if any(name in event for name in ("RRULE", "RDATE", "EXDATE")):
+            ends.append(max(window_end, original + _ONE_DAY))
+    searches = cost.Searches()
+    total = 0
+    for uid, rules in cores.items():
+        for end in [window_end, *walks.get(uid, [])]:
+            for raw, rule in rules:
+                steps = cost.walk_cost(rule, min(end, _LAST_MOMENT), searches)
+                if steps is None:
+                    raise _refused(
+                        f"event {_short_uid(uid)!r}: its rule (RRULE) {_raw(raw)!r} matches no "
+                        "date: not supported"
+                    )
+                total += steps
+                if total > MAX_EXPANSION_STEPS:
+                    raise _refused(
+                        f"event {_short_uid(uid)!r}: too many repetitions to compute between its "
+                        f"start (DTSTART {rule.start.date().isoformat()}) and the end of the "
+                        f"window (more than {MAX_EXPANSION_STEPS:,} steps for the feed): "
+                        "not supported"
+                    )
+
+
+_LAST_MOMENT = datetime(9999, 12, 31)
+_WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
+
+
+def _cost_rule(rule: Any, start: datetime) -> cost.Rule:
+    """A rule (checked by :func:`_check_rule`) as :mod:`recurrence_cost` reads it."""
+    until = [_wall(u) for u in rule.get("UNTIL", []) if isinstance(u, date)]
+    return cost.Rule(
+        frequency=str(rule["FREQ"][0]).upper(),  # type: ignore[arg-type]  # checked: a known one
+        interval=int(rule.get("INTERVAL", [1])[0]),
+        start=start,
+        until=min(until) if until else None,
+        bymonth=_numbers(rule, "BYMONTH"),
+        byweekno=_numbers(rule, "BYWEEKNO"),
+        byyearday=_numbers(rule, "BYYEARDAY"),
+        bymonthday=_numbers(rule, "BYMONTHDAY"),
+        byhour=_numbers(rule, "BYHOUR"),
+        byweekday=frozenset(_weekday(day) for day in rule.get("BYDAY", [])) - {None},  # type: ignore[arg-type]
+        wkst=next((w for w in map(_weekday, rule.get("WKST", [])) if w is not None), 0),
+    )
+
+
+def _numbers(rule: Any, part: str) -> frozenset[int]:
+    numbers: set[int] = set()
+    for value in rule.get(part, []):
+        try:
+            numbers.add(int(str(value)))
+        except ValueError:  # not a number: the library refuses the rule when it expands it
+            continue
+    return frozenset(numbers)
+
+
+def _weekday(value: object) -> int | None:
+    """``MO``, ``-1FR``, ``4TH``: the weekday (0 is Monday), without the ordinal."""
+    return _WEEKDAYS.get(str(value).strip().upper()[-2:])
+
+
+def _moment(event: Any, name: str) -> datetime:
+    """The event's ``name`` (checked: a date or a date-time) as a naive wall-clock time."""
+    value = _read(event[name], "dt")
+    return _wall(value if isinstance(value, date) else date.min)
+
+
+def _wall(value: date | datetime) -> datetime:
+    """A date or date-time as a naive wall-clock time (a date: midnight)."""
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time(0))
+    return value.replace(tzinfo=None)
 
 
 def _read(prop: object, attribute: str) -> object:
@@ -351,6 +519,8 @@ def _expand(calendar: icalendar.Calendar, start: datetime, stop: datetime) -> It
     other, lazily: the caller stops at the cap and the rest is never expanded."""
     try:
         query = recurring_ical_events.of(calendar, keep_recurrence_attributes=False)
+    except MemoryError:
+        raise
     except Exception as exc:  # hostile input: the library's errors are of many types
         culprit = _culprit(calendar)
         event = "an event" if culprit is None else f"event {_short_uid(culprit)!r}"
@@ -359,6 +529,8 @@ def _expand(calendar: icalendar.Calendar, start: datetime, stop: datetime) -> It
         try:
             for occurrence in series.between(start, stop):
                 yield occurrence.as_component(False)
+        except MemoryError:
+            raise
         except Exception as exc:  # idem
             uid = _line(getattr(series, "uid", ""), 10 * UID_MAX) or "?"
             raise _refused(f"event {_short_uid(uid)!r}: {_expansion_problem(exc)}") from None
@@ -395,6 +567,8 @@ def _expansion_problem(exc: Exception) -> str:
 def _converted(component: Any, series: dict[str, bool], zone: ZoneInfo) -> Occurrence | None:
     try:
         return _occurrence(component, series, zone)
+    except MemoryError:
+        raise
     except Exception:  # a value the checks let through and the conversion cannot use
         raise _refused(f"event {_short_uid(_uid(component))!r} cannot be read") from None
 
@@ -557,6 +731,13 @@ def reminder_description(occurrence: Occurrence, timezone: str) -> str:
     if occurrence.description:
         text += f"\n\n{occurrence.description}"
     return _trim(text, DESCRIPTION_MAX)
+
+
+def reminder_when(occurrence: Occurrence, timezone: str) -> str:
+    """When, in the user's local time: ``Tuesday 3 March 2026, 10:00 to 11:00 (Europe/Paris)``.
+
+    Made from the occurrence's times alone, never from its text."""
+    return _when(occurrence, ZoneInfo(timezone), timezone)
 
 
 def _day(moment: datetime | date) -> str:

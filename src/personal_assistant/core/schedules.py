@@ -93,8 +93,12 @@ _ONE_SECOND = timedelta(seconds=1)
 _EPSILON = timedelta(microseconds=1)
 _TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _DURATION_RE = re.compile(
-    r"(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?", re.IGNORECASE
+    r"(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?",
+    re.IGNORECASE | re.ASCII,
 )
+#: More digits than any duration up to MAX_INTERVAL has in any unit: refused before ``int()``,
+#: which refuses more than 4,300 digits with a ValueError of its own.
+_DURATION_DIGITS_MAX = 12
 _CRON_PROBE = datetime(2000, 1, 1)
 
 
@@ -516,16 +520,22 @@ def _parse_every(data: Mapping[str, object]) -> timedelta:
 
 
 def _parse_duration(text: str, field: str) -> timedelta:
+    """ASCII digits only: ``str.isdigit`` is true of ``²`` and ``٣``, which ``int`` refuses
+    or reads."""
     text = text.strip()
-    if text.isdigit():
+    bare = text.isascii() and text.isdigit()
+    match = None if bare else _DURATION_RE.fullmatch(text)
+    if not bare and (not text or match is None):
+        raise ScheduleError(
+            f"not a duration such as '90s', '30m', '2h', '1d' or '1h30m': {text!r}", field=field
+        )
+    parts = (text,) if match is None else tuple(part or "0" for part in match.groups())
+    if any(len(part) > _DURATION_DIGITS_MAX for part in parts):
+        raise ScheduleError("must be between 60 s and 3650 days", field=field)
+    if match is None:
         seconds = int(text)
     else:
-        match = _DURATION_RE.fullmatch(text)
-        if not text or match is None:
-            raise ScheduleError(
-                f"not a duration such as '90s', '30m', '2h', '1d' or '1h30m': {text!r}", field=field
-            )
-        days, hours, minutes, secs = (int(part or 0) for part in match.groups())
+        days, hours, minutes, secs = (int(part) for part in parts)
         seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
     if seconds > MAX_INTERVAL // _ONE_SECOND:
         raise ScheduleError("must be between 60 s and 3650 days", field=field)

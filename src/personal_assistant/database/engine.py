@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from personal_assistant.errors import ConfigurationError
+from personal_assistant.private_files import private_file
 
 SQLITE_BUSY_TIMEOUT_S = 30
 
@@ -41,9 +42,19 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _prepare_sqlite_file(url: URL) -> None:
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+def prepare_sqlite_file(url: str | URL) -> None:
+    """Create an SQLite database's file, readable by its owner only, before SQLite opens it.
+
+    SQLite would create it with the umask's mode (0644: every local user could read every
+    user's data); :func:`~personal_assistant.private_files.private_file` makes it 0600 whatever
+    the umask, and SQLite gives the ``-wal`` and ``-shm`` files the same mode. Used for the
+    database, and for Celery's broker and result files on the embedded default.
+    """
+    target = make_url(url) if isinstance(url, str) else url
+    database = target.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return  # in memory, or an SQLite URI (``?uri=true``) whose path SQLite resolves
+    private_file(Path(database))
 
 
 def _install_sqlite_hooks(sync_engine: Engine) -> None:
@@ -74,7 +85,7 @@ def make_async_engine(
     target = _normalise(url, async_=True)
     kwargs: dict[str, Any] = {}
     if target.get_backend_name() == "sqlite":
-        _prepare_sqlite_file(target)
+        prepare_sqlite_file(target)
         kwargs["poolclass"] = NullPool
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     elif pooled:
@@ -113,7 +124,7 @@ def make_sync_engine(url: str, *, pooled: bool = False) -> Engine:
     target = _normalise(url, async_=False)
     kwargs: dict[str, Any] = {}
     if target.get_backend_name() == "sqlite":
-        _prepare_sqlite_file(target)
+        prepare_sqlite_file(target)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
         kwargs["poolclass"] = NullPool
     elif not pooled:

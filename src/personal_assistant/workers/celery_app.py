@@ -13,15 +13,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger
+from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Exchange, Queue
 
 from personal_assistant import logsetup
 from personal_assistant.config import Settings
+from personal_assistant.database.engine import prepare_sqlite_file
 from personal_assistant.workers.routing import QUEUES, ROUTES, TASK_MODULES
 
 EMBEDDED_TRANSPORT = "personal_assistant.workers.embedded_broker:Transport"
 REDIS_TRANSPORT = "personal_assistant.workers.redis_broker:Transport"
+CONSUMER = "personal_assistant.workers.inbound:Consumer"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         if settings.redis_key_prefix:
             transport_options["global_keyprefix"] = settings.redis_key_prefix
     elif settings.broker_url.startswith("sqla+sqlite"):
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(settings.broker_url.removeprefix("sqla+"))  # 0600, see there
         transport_options["connect_args"] = {"timeout": 30}
         broker = {
             "broker_url": settings.broker_url.removeprefix("sqla+"),
@@ -47,7 +49,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         if settings.redis_key_prefix:
             result_transport_options["global_keyprefix"] = settings.redis_key_prefix
     elif settings.result_backend.startswith("db+sqlite"):
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(settings.result_backend.removeprefix("db+"))
 
     tls = _tls_settings(settings)
     exchange = Exchange("personal_assistant", type="direct")
@@ -81,6 +83,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_pool": settings.worker_pool,
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": False,
+        # Refuses, logs without content and rejects a message Celery cannot read, where
+        # Celery's own consumer could exit on it (workers/inbound.py).
+        "worker_consumer": CONSUMER,
         "worker_send_task_events": False,
         "beat_scheduler": "personal_assistant.workers.schedulers.beat:DatabaseScheduler",
         "beat_max_loop_interval": max(1.0, settings.tick_seconds),
@@ -159,5 +164,14 @@ app = PersonalAssistantCelery()
 
 @after_setup_logger.connect
 def _add_core_log(logger: logging.Logger, **_: Any) -> None:
-    """Workers and beat started by ``celery`` also write our events to ``logs/core.log``."""
+    """Workers and beat started by ``celery`` also write our events to ``logs/core.log``.
+
+    Every handler of the root logger, Celery's own included, redacts secrets from then on.
+    """
     logsetup.add_core_log(app.pa_settings, logger)
+
+
+@after_setup_task_logger.connect
+def _protect_task_logger(logger: logging.Logger, **_: Any) -> None:
+    """``celery.task`` has a handler of its own (it does not propagate): it redacts too."""
+    logsetup.protect(logger)

@@ -20,17 +20,30 @@ unacknowledged messages it can no longer reach. Nothing is lost by that: the dat
 re-dispatches every run still owed after ``DISPATCH_LEASE`` (a second delivery claims nothing),
 the reaper re-sends pending notifications, and Redis itself restores the messages it still holds
 after its visibility timeout.
+
+Each item the channel pops is checked before kombu reads it (:func:`.inbound.check_envelope`):
+an item that is not kombu's envelope made the worker exit or reconnect; it is now dropped and
+logged without its content, and the channel goes on consuming.
 """
 
 from __future__ import annotations
 
+from queue import Empty
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from kombu.utils.encoding import bytes_to_str
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from personal_assistant.errors import ValidationError
+from personal_assistant.workers.inbound import check_envelope, refuse_item
 
 
 class Channel(kombu_redis.Channel):
+    # Set by kombu (not in the stubs mypy sees).
+    connection_errors: tuple[type[BaseException], ...]
+    _queue_cycle: Any
+
     def _detached(self) -> bool:
         transport = self.connection  # None once the channel is closed
         return transport is None or transport.client is None
@@ -48,6 +61,38 @@ class Channel(kombu_redis.Channel):
     def async_pool(self) -> Any:
         self._require_connection()
         return super().async_pool
+
+    def _brpop_read(self, **options: Any) -> bool:
+        """kombu's ``_brpop_read`` (5.5 to 5.7), with the popped item checked before delivery.
+
+        A refused item is gone from the queue (``BRPOP`` took it) and was never in the
+        unacknowledged set: it is logged and reads as "no message" (``Empty``).
+        """
+        try:
+            try:
+                dest__item = self.client.parse_response(self.client.connection, "BRPOP", **options)
+            except self.connection_errors:
+                # As kombu: disconnect, so that the next iteration reconnects.
+                self.client.connection.disconnect()
+                raise
+            if not dest__item:
+                raise Empty()
+            dest, item = dest__item
+            queue = bytes_to_str(dest).rsplit(self.sep, 1)[0]
+            self._queue_cycle.rotate(queue)
+            raw = item if isinstance(item, bytes) else str(item).encode("utf-8", "replace")
+            try:
+                payload = check_envelope(raw)
+            except ValidationError as error:
+                refuse_item(queue, raw, error)
+                raise Empty() from None
+            self.connection._deliver(payload, queue)
+            return True
+        finally:
+            self._in_poll = None
+            flush = getattr(self, "_flush_brpop_reauth", None)  # kombu >= 5.7
+            if flush is not None:
+                flush()
 
     def close(self) -> None:
         if self._detached():

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.agents import build_agent
+from personal_assistant.channel_keys import optional_cipher
 from personal_assistant.config import Settings
 from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import make_async_engine
@@ -180,7 +181,11 @@ class Runtime:
             engine, executor, settings, worker_id=worker_id(), clock=self.clock
         )
         notifications = NotificationService(
-            engine, lease=timedelta(seconds=settings.delivery_lease_seconds), clock=self.clock
+            engine,
+            lease=timedelta(seconds=settings.delivery_lease_seconds),
+            clock=self.clock,
+            cipher=optional_cipher(settings),
+            outbound=settings.outbound_policy,
         )
         return Services(settings, engine, processor, notifications)
 

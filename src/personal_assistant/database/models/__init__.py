@@ -5,6 +5,7 @@ from personal_assistant.database.models.base import Base
 from personal_assistant.database.models.calendars import CalendarEvent, CalendarFeed
 from personal_assistant.database.models.notification_channels import NotificationChannel
 from personal_assistant.database.models.notifications import Notification
+from personal_assistant.database.models.task_imports import TaskImport
 from personal_assistant.database.models.task_runs import TaskRun
 from personal_assistant.database.models.users import User
 from personal_assistant.database.models.worker_heartbeats import WorkerHeartbeat
@@ -16,6 +17,7 @@ __all__ = [
     "CalendarFeed",
     "Notification",
     "NotificationChannel",
+    "TaskImport",
     "TaskRun",
     "User",
     "WorkerHeartbeat",

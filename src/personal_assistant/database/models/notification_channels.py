@@ -1,7 +1,10 @@
 """``notification_channels``: a user's named delivery channels, each an Apprise URL.
 
-The URL is stored as given because delivery needs its secrets; it is shown only through
-:func:`~personal_assistant.tools.ai_scheduler.channels.mask_apprise_url` (``repr`` included).
+The URL holds secrets (passwords, tokens) and is stored sealed (``url_sealed``, a Fernet token,
+see :mod:`personal_assistant.channel_keys`); only the transport that sends through it opens it.
+``url_masked`` is its masked form
+(:func:`~personal_assistant.tools.ai_scheduler.channels.mask_apprise_url`), stored beside it so
+that listing channels and telling a user which one broke need no key.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ class NotificationChannel(Base):
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(24))
     kind: Mapped[str] = mapped_column(String(16))
-    url: Mapped[str] = mapped_column(Text)
+    url_sealed: Mapped[str] = mapped_column(Text)
+    url_masked: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="active")
     broken_reason: Mapped[str | None] = mapped_column(Text)
     daily_cap: Mapped[int | None]
@@ -37,9 +41,7 @@ class NotificationChannel(Base):
     )
 
     def __repr__(self) -> str:
-        from personal_assistant.tools.ai_scheduler.channels import mask_apprise_url
-
         return (
             f"NotificationChannel(id={self.id!r}, name={self.name!r}, kind={self.kind!r}, "
-            f"url={mask_apprise_url(self.url or '')!r}, status={self.status!r})"
+            f"url={self.url_masked!r}, status={self.status!r})"
         )

@@ -22,10 +22,15 @@ class TaskRun(Base):
         ),
         # The reaper and the retry dispatcher: open runs whose lease has expired.
         Index("ix_task_runs_state_lease_expires_at", "state", "lease_expires_at"),
+        # Fair dispatch: a user's open runs, and runs sent in the last hour (fair_store.py).
+        Index("ix_task_runs_user_id_state_published_at", "user_id", "state", "published_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     task_id: Mapped[int] = mapped_column(BigId, ForeignKey("ai_tasks.id", ondelete="CASCADE"))
+    #: The task's owner, copied when the run is written (a task never changes owner); NULL only
+    #: for a row written outside the package, which fair dispatch then does not limit.
+    user_id: Mapped[int | None] = mapped_column(BigId)
     scheduled_for: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempt: Mapped[int] = mapped_column(default=0)

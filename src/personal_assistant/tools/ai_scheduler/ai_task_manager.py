@@ -6,11 +6,18 @@
 ...                                  "times": ["09:00"]})
 >>> await manager.list_tasks(user.id)
 
-Every per-user operation checks ownership: a task that belongs to someone else is reported as
-not found. A schedule edit (and a resume) sets ``next_run_at`` to the schedule's first firing
-after now that has no run yet, so that the scheduler never plans a firing whose run exists;
-with no such firing left, an active task is completed and says why, or left to the run in
-flight that will finish it.
+Every public method checks the types of what it is given before anything else, and refuses a
+wrong one with :class:`ValidationError` naming the parameter (an id must be an ``int``, not a
+bool, a numeric string or a float). Every per-user operation checks ownership: a task that
+belongs to someone else is reported as not found, and so is an id outside the database's
+64-bit range. A task that starts to count as active or paused (created, or a finished task
+resumed or rescheduled) is checked against ``MAX_ACTIVE_TASKS_PER_USER`` under a lock on its
+owner's row (:mod:`quotas`).
+
+A schedule edit (and a resume) sets ``next_run_at`` to the schedule's first firing after now
+that has no run yet, so that the scheduler never plans a firing whose run exists; with no such
+firing left, an active task is completed and says why, or left to the run in flight that will
+finish it.
 
 The manager never talks to the broker: a run it creates (``run_now``) is a row that
 the scheduler dispatches on its next tick. By default each call opens its own database
@@ -52,8 +59,8 @@ from personal_assistant.errors import (
     ConflictError,
     NotFoundError,
     ScheduleError,
-    ValidationError,
 )
+from personal_assistant.tools.ai_scheduler import quotas
 from personal_assistant.tools.ai_scheduler import task_inputs as check
 from personal_assistant.tools.ai_scheduler.channel_store import check_task_channels
 
@@ -82,6 +89,10 @@ class AITaskManager:
         if self._settings is None:
             self._settings = Settings.from_env()
         return self._settings
+
+    @property
+    def _limits(self) -> quotas.Limits:
+        return quotas.Limits.from_settings(self.settings)
 
     def _session(self) -> AsyncSession:
         if self._sessions is None:
@@ -129,7 +140,7 @@ class AITaskManager:
         return user
 
     async def get_user(self, user_id: int) -> User:
-        _known_id(user_id, "user")
+        user_id = _known_id(user_id, "user")
         async with self._session() as session:
             user = await session.get(User, user_id)
         if user is None:
@@ -156,7 +167,7 @@ class AITaskManager:
         max_retries: int | None = None,
     ) -> AITask:
         now = self._clock()
-        _known_id(user_id, "user")
+        user_id = _known_id(user_id, "user")
         channels = check.channels(notification_channels)
         fields = {
             "title": check.text(title, "title", max_len=check.TITLE_MAX),
@@ -176,11 +187,14 @@ class AITaskManager:
             ),
         }
         async with self._session() as session, session.begin():
-            user = await session.get(User, user_id)
-            if user is None:
+            conn = await session.connection()
+            if not await quotas.lock_user(conn, user_id):
                 raise NotFoundError(f"user {user_id} not found", field="user_id")
+            user = await session.get(User, user_id)
+            assert user is not None  # locked above
             await check_task_channels(session, user_id, channels)
             parsed, first = _prepare_schedule(schedule, user.timezone, now)
+            await quotas.reserve_active(conn, user_id, 1, self._limits)
             task = AITask(
                 user_id=user_id,
                 schedule_kind=_kind(parsed),
@@ -209,17 +223,14 @@ class AITaskManager:
         limit: int = 100,
         offset: int = 0,
     ) -> list[AITask]:
-        _known_id(user_id, "user")
+        user_id = _known_id(user_id, "user")
         query = select(AITask).where(AITask.user_id == user_id)
         if status is not None:
-            try:
-                query = query.where(AITask.status == TaskStatus(status))
-            except ValueError:
-                allowed = ", ".join(s.value for s in TaskStatus)
-                raise ValidationError(f"must be one of {allowed}", field="status") from None
+            query = query.where(AITask.status == check.choice(status, TaskStatus, "status"))
         if task_type is not None:
             query = query.where(AITask.task_type == check.task_type(task_type))
-        query = query.order_by(AITask.id).limit(_limit(limit)).offset(max(0, offset))
+        start = check.whole(offset, "offset", low=0, high=check.ID_MAX)
+        query = query.order_by(AITask.id).limit(_limit(limit)).offset(start)
         async with self._session() as session:
             return list((await session.scalars(query)).all())
 
@@ -258,7 +269,10 @@ class AITaskManager:
             changes["catch_up"] = check.catch_up(catch_up)
         if max_retries is not _UNSET:
             changes["max_retries"] = check.max_retries(max_retries)
+        task_id, user_id = _known_id(task_id, "task"), _known_id(user_id, "user")
         async with self._session() as session, session.begin():
+            if schedule is not _UNSET:  # it may revive a finished task: the owner first
+                await quotas.lock_user(await session.connection(), user_id)
             task = await _owned_task(session, task_id, user_id, lock=True)
             now = self._clock()  # read once the row is ours: a claim may have held it
             if "notification_channels" in changes:
@@ -280,6 +294,9 @@ class AITaskManager:
                         TaskStatus(task.status), following, ran=first, open_run=open_run
                     )
                 )
+                if changes.get("status") == TaskStatus.ACTIVE:  # a finished task revived
+                    conn = await session.connection()
+                    await quotas.reserve_active(conn, user_id, 1, self._limits)
             for key, value in changes.items():
                 setattr(task, key, value)
             task.updated_at = now
@@ -298,11 +315,16 @@ class AITaskManager:
         return task
 
     async def resume_task(self, task_id: int, user_id: int) -> AITask:
+        task_id, user_id = _known_id(task_id, "task"), _known_id(user_id, "user")
         async with self._session() as session, session.begin():
+            conn = await session.connection()
+            await quotas.lock_user(conn, user_id)  # the owner first, as everywhere
             task = await _owned_task(session, task_id, user_id, lock=True)
             now = self._clock()
             if task.status == TaskStatus.ACTIVE:
                 raise ConflictError(f"task {task_id} is already active", field="status")
+            if task.status not in quotas.HELD:  # completed or failed: it counts again
+                await quotas.reserve_active(conn, user_id, 1, self._limits)
             schedule = parse_schedule(task.schedule)
             following = await _first_unrun(session, task_id, schedule, next_after(schedule, now))
             if following is None:
@@ -325,10 +347,12 @@ class AITaskManager:
     async def run_now(self, task_id: int, user_id: int) -> TaskRun:
         """Queue an extra run now; the scheduler sends it on its next tick."""
         now = self._clock()
+        task_id, user_id = _known_id(task_id, "task"), _known_id(user_id, "user")
         async with self._session() as session, session.begin():
             await _owned_task(session, task_id, user_id)
             run = TaskRun(
                 task_id=task_id,
+                user_id=user_id,  # the owner, checked just above (fair dispatch counts by it)
                 scheduled_for=now,
                 state=RunState.QUEUED,
                 attempt=0,
@@ -347,8 +371,7 @@ class AITaskManager:
     # Runs and notifications --------------------------------------------------------------------
 
     async def get_run(self, run_id: int, user_id: int) -> TaskRun:
-        _known_id(run_id, "run")
-        _known_id(user_id, "user")
+        run_id, user_id = _known_id(run_id, "run"), _known_id(user_id, "user")
         async with self._session() as session:
             run = await session.scalar(
                 select(TaskRun)
@@ -362,20 +385,17 @@ class AITaskManager:
     async def list_runs(
         self, user_id: int, *, task_id: int | None = None, state: str | None = None, limit: int = 50
     ) -> list[TaskRun]:
-        _known_id(user_id, "user")
+        user_id = _known_id(user_id, "user")
         query = (
             select(TaskRun)
             .join(AITask, AITask.id == TaskRun.task_id)
             .where(AITask.user_id == user_id)
         )
         if task_id is not None:
+            task_id = _known_id(task_id, "task")
             query = query.where(TaskRun.task_id == task_id)
         if state is not None:
-            try:
-                query = query.where(TaskRun.state == RunState(state))
-            except ValueError:
-                allowed = ", ".join(s.value for s in RunState)
-                raise ValidationError(f"must be one of {allowed}", field="state") from None
+            query = query.where(TaskRun.state == check.choice(state, RunState, "state"))
         query = query.order_by(TaskRun.scheduled_for.desc(), TaskRun.id.desc())
         async with self._session() as session:
             if task_id is not None:
@@ -390,24 +410,25 @@ class AITaskManager:
         unread_only: bool = False,
         limit: int = 50,
     ) -> list[Notification]:
-        _known_id(user_id, "user")
+        user_id = _known_id(user_id, "user")
         query = select(Notification).where(Notification.user_id == user_id)
         if channel is not None:
-            query = query.where(Notification.channel == channel)
-        if unread_only:
+            query = query.where(Notification.channel == check.text(channel, "channel", max_len=200))
+        if check.flag(unread_only, "unread_only"):
             query = query.where(Notification.read_at.is_(None))
         query = query.order_by(Notification.id.desc()).limit(_limit(limit))
         async with self._session() as session:
             return list((await session.scalars(query)).all())
 
     async def mark_notifications_read(self, user_id: int, ids: Sequence[int]) -> int:
-        _known_id(user_id, "user")
+        user_id = _known_id(user_id, "user")
+        wanted = check.record_ids(ids, "ids", max_len=_LIMIT_MAX)
         async with self._session() as session, session.begin():
             notes = (
                 await session.scalars(
                     select(Notification).where(
                         Notification.user_id == user_id,
-                        Notification.id.in_([i for i in ids if i in _ID_RANGE]),
+                        Notification.id.in_(wanted),
                         Notification.read_at.is_(None),
                     )
                 )
@@ -419,7 +440,7 @@ class AITaskManager:
     async def count_tasks(self, *, status: str | None = None) -> int:
         query = select(func.count()).select_from(AITask)
         if status is not None:
-            query = query.where(AITask.status == status)
+            query = query.where(AITask.status == check.choice(status, TaskStatus, "status"))
         async with self._session() as session:
             return int(await session.scalar(query) or 0)
 
@@ -504,27 +525,31 @@ def _kind(schedule: Schedule) -> str:
     return str(schedule_to_dict(schedule)["kind"])
 
 
-#: Ids the database can hold (PostgreSQL ``bigint``, SQLite ``INTEGER``).
-_ID_RANGE = range(-(2**63), 2**63)
+#: The most rows one call lists, and the most ids it takes.
+_LIMIT_MAX = 10_000
 
 
-def _known_id(record_id: int, what: str) -> None:
-    """An id outside the database's integer range names nothing: not found, not a crash."""
-    if record_id not in _ID_RANGE:
-        raise NotFoundError(f"{what} {record_id} not found", field=f"{what}_id")
+def _known_id(record_id: object, what: str) -> int:
+    """The id as a plain ``int``; anything but an integer is a ValidationError naming it.
+
+    An integer outside the database's range names nothing: not found, not a crash (and not
+    printed: ``str()`` of a 5,000-digit number raises).
+    """
+    field = f"{what}_id"
+    known = check.record_id(record_id, field)
+    if known is None:
+        raise NotFoundError(f"{what} not found (the id is beyond 64 bits)", field=field)
+    return known
 
 
-def _limit(limit: int) -> int:
-    if not 1 <= limit <= 10_000:
-        raise ValidationError("must be between 1 and 10000", field="limit")
-    return limit
+def _limit(limit: object) -> int:
+    return check.whole(limit, "limit", low=1, high=_LIMIT_MAX)
 
 
 async def _owned_task(
     session: AsyncSession, task_id: int, user_id: int, *, lock: bool = False
 ) -> AITask:
-    _known_id(task_id, "task")
-    _known_id(user_id, "user")
+    task_id, user_id = _known_id(task_id, "task"), _known_id(user_id, "user")
     query = select(AITask).where(AITask.id == task_id, AITask.user_id == user_id)
     if lock:
         query = query.with_for_update()

@@ -8,7 +8,7 @@ to build and parse than to run). Elsewhere (SQLite, the embedded default) the po
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,21 +33,29 @@ class NewRun:
     task_id: int
     scheduled_for: datetime
     run: bool  # False: recorded as skipped
+    #: Queued but not published: it waits for its owner's share (``fair_dispatch``).
+    held: bool = False
+    #: Why it was skipped, when not by the catch-up policy (stored in ``error``).
+    reason: str | None = None
 
 
 _PG_INSERT_RUNS = text(
     """
     INSERT INTO task_runs
-        (task_id, scheduled_for, state, attempt, queued_at, finished_at, lease_expires_at,
-         published_at)
-    SELECT r.task_id, r.scheduled_for, r.state, 0, :now,
+        (task_id, user_id, scheduled_for, state, attempt, queued_at, finished_at,
+         lease_expires_at, published_at, error)
+    SELECT r.task_id, r.user_id, r.scheduled_for, r.state, 0, :now,
            CASE WHEN r.state = 'skipped' THEN CAST(:now AS timestamptz) END,
-           CASE WHEN r.state = 'queued' THEN CAST(:lease AS timestamptz) END,
-           CASE WHEN r.state = 'queued' THEN CAST(:published AS timestamptz) END
-    FROM unnest(CAST(:task_ids AS bigint[]), CAST(:scheduled AS timestamptz[]),
-                CAST(:states AS text[])) AS r(task_id, scheduled_for, state)
+           CASE WHEN r.state = 'queued' AND r.held THEN CAST(:hold AS timestamptz)
+                WHEN r.state = 'queued' THEN CAST(:lease AS timestamptz) END,
+           CASE WHEN r.state = 'queued' AND NOT r.held THEN CAST(:published AS timestamptz) END,
+           r.reason
+    FROM unnest(CAST(:task_ids AS bigint[]), CAST(:user_ids AS bigint[]),
+                CAST(:scheduled AS timestamptz[]), CAST(:states AS text[]),
+                CAST(:held AS boolean[]), CAST(:reasons AS text[]))
+        AS r(task_id, user_id, scheduled_for, state, held, reason)
     ON CONFLICT (task_id, scheduled_for) DO NOTHING
-    RETURNING id, state
+    RETURNING id, state, published_at
     """
 )
 
@@ -66,13 +74,17 @@ async def insert_runs(
     *,
     now: datetime,
     lease: datetime,
+    owners: Mapping[int, int],
     published: bool = False,
+    hold: datetime | None = None,
 ) -> list[int]:
     """Insert runs (queued or skipped); a firing that already has a run is left alone.
 
     ``published``: the caller publishes the queued runs right after its commit, so they are
-    recorded as published at ``now`` (it records them unsent should the publish fail).
-    Returns the ids of the queued runs this call inserted.
+    recorded as published at ``now`` (it records them unsent should the publish fail). A
+    ``held`` run is recorded unpublished, owed at ``hold``. ``owners`` maps task ids to their
+    owner, copied onto each run (``user_id``). Returns the ids of the queued runs this call
+    inserted that the caller is to publish (all of them when ``published`` is false).
     """
     published_at = now if published else None
     if not runs:
@@ -84,33 +96,43 @@ async def insert_runs(
             {
                 "now": now,
                 "lease": lease,
+                "hold": hold or lease,
                 "published": published_at,
                 "task_ids": [r.task_id for r in runs],
+                "user_ids": [owners.get(r.task_id) for r in runs],
                 "scheduled": [r.scheduled_for for r in runs],
                 "states": states,
+                "held": [r.held for r in runs],
+                "reasons": [r.reason for r in runs],
             },
         )
     else:
         rows: list[dict[str, Any]] = [
             {
                 "task_id": r.task_id,
+                "user_id": owners.get(r.task_id),
                 "scheduled_for": r.scheduled_for,
                 "state": state,
                 "attempt": 0,
                 "queued_at": now,
                 "finished_at": None if r.run else now,
-                "lease_expires_at": lease if r.run else None,
-                "published_at": published_at if r.run else None,
+                "lease_expires_at": (hold or lease) if r.held else lease if r.run else None,
+                "published_at": published_at if r.run and not r.held else None,
+                "error": r.reason,
             }
             for r, state in zip(runs, states, strict=True)
         ]
         stmt = (
             dialect_insert(conn, TaskRun)
             .on_conflict_do_nothing(index_elements=["task_id", "scheduled_for"])
-            .returning(TaskRun.id, TaskRun.state)
+            .returning(TaskRun.id, TaskRun.state, TaskRun.published_at)
         )
         result = await conn.execute(stmt, rows)
-    return [run_id for run_id, state in result.all() if state == RunState.QUEUED]
+    return [
+        run_id
+        for run_id, state, sent_at in result.all()
+        if state == RunState.QUEUED and (sent_at is not None or published_at is None)
+    ]
 
 
 async def set_next_run_at(

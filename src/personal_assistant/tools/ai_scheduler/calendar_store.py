@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from personal_assistant import redaction
 from personal_assistant.core.states import TaskStatus
 from personal_assistant.database.models import AITask, CalendarEvent, CalendarFeed, TaskRun, User
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
@@ -41,9 +42,6 @@ INTERVAL_MAX = 10_080
 SYNC_LEASE = timedelta(minutes=5)
 
 _SCHEMES = {"http": "http", "https": "https", "webcal": "https", "webcals": "https"}
-_MASK = "****"
-#: Shorter secrets are too common in messages to be replaced by :func:`scrub`.
-_SCRUB_MIN = 6
 
 
 # --- validation and masking (pure) -------------------------------------------------------------
@@ -142,56 +140,17 @@ def validate(
 def mask_feed_url(url: str) -> str:
     """``url`` with its secrets hidden (pure): safe to print, log and put in errors.
 
-    Scheme, host and port stay; a user name and password become ``****@``; every query value
-    becomes ``****``; so does every path segment that looks like a token (16 characters or more
-    with a digit, or 32 or more): ``https://calendar.example/ical/****/basic.ics``.
+    :func:`personal_assistant.redaction.mask_url` with every query value masked: scheme, host
+    and port stay; a password becomes ``****``; so does every query value and every path
+    segment that looks like a token (``private-<hex>``, 32 characters or more, 16 or more
+    with a digit): ``https://calendar.example/ical/****/basic.ics``.
     """
-    return _mask(url)[0]
+    return redaction.mask_url(url, every_query_value=True)
 
 
 def scrub(text: str, url: str) -> str:
     """``text`` (an error message, a log line) with ``url`` and its secrets masked."""
-    text = text.replace(url, mask_feed_url(url))
-    for secret in sorted({s for s in _mask(url)[1] if len(s) >= _SCRUB_MIN}, key=len, reverse=True):
-        text = text.replace(secret, _MASK)
-    return text
-
-
-def _mask(url: str) -> tuple[str, list[str]]:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _MASK, [url]
-    if not parts.scheme or not parts.netloc:
-        return _MASK, [url] if url else []
-    hidden: list[str] = []
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    netloc = parts.netloc
-    if at:
-        hidden.extend([userinfo, *userinfo.split(":")])
-        netloc = f"{_MASK}@{hostport}"
-    segments = []
-    for segment in parts.path.split("/"):
-        if _looks_secret(segment):
-            hidden.append(segment)
-            segment = _MASK
-        segments.append(segment)
-    pairs = []
-    for pair in parts.query.split("&") if parts.query else []:
-        key, eq, value = pair.partition("=")
-        if eq and value:
-            hidden.append(value)
-            value = _MASK
-        elif not eq and key:
-            hidden.append(key)
-            key = _MASK
-        pairs.append(f"{key}{eq}{value}")
-    query = f"?{'&'.join(pairs)}" if pairs else ""
-    return f"{parts.scheme}://{netloc}{'/'.join(segments)}{query}", hidden
-
-
-def _looks_secret(segment: str) -> bool:
-    return len(segment) >= 32 or (len(segment) >= 16 and any(ch.isdigit() for ch in segment))
+    return redaction.scrub(text, url, every_query_value=True)
 
 
 # --- feeds in the database -----------------------------------------------------------------------

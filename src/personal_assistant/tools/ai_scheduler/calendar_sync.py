@@ -3,17 +3,22 @@
 :func:`sync_feed` is one step with a chosen ``now``:
 
 1. Fetch the feed over HTTP(S) (:func:`fetch_feed`: ``FETCH_TIMEOUT`` per step and three
-   times that in all, at most ``MAX_FEED_BYTES``, redirects followed). The request is
+   times that in all, at most ``MAX_FEED_BYTES`` once decoded, counted while decoding, and
+   redirects followed), through the outbound policy: every connection, redirects included, is
+   checked on the address it connects to (:mod:`personal_assistant.outbound`). A failure says
+   "could not fetch" and its kind, never what the server answered. The request is
    conditional (``If-None-Match``, ``If-Modified-Since``) except for the first sync of each
    ``FULL_READ_EVERY`` period: a ``304 Not Modified`` says the feed did not change, but the
    horizon moves with time, and only a full read finds the occurrences of recurring events
    that have come into it.
 2. Parse it (:func:`personal_assistant.core.calendar.parse_feed`), outside any transaction,
-   in a worker thread: parsing is CPU-bound (seconds for a large or hostile feed) and the
-   event loop it would otherwise run on holds every AI run of the worker process. A body
-   refused for its content is remembered (:func:`refusal_digest`, ``refused_digest``): while
-   the same body comes back within the same ``FULL_READ_EVERY`` period, it is not parsed
-   again and its recorded error stands.
+   in a child process under memory, CPU-time and wall-clock limits
+   (:mod:`~personal_assistant.tools.ai_scheduler.calendar_sandbox`): parsing is CPU-bound
+   (seconds for a large or hostile feed), and neither the event loop that holds every AI run
+   of the worker process nor the worker's memory is the feed's to spend. A body refused for
+   its content (a child stopped by a limit included) is remembered (:func:`refusal_digest`,
+   ``refused_digest``): while the same body comes back within the same ``FULL_READ_EVERY``
+   period, it is not parsed again and its recorded error stands.
 3. In one transaction, with the feed row locked (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
    serialises writers anyway): plan against the stored occurrences
    (:func:`~personal_assistant.core.calendar.plan_sync`) and apply; planning and building the
@@ -37,11 +42,13 @@ log (:func:`~personal_assistant.safe_text.safe_text`: one line, no control chara
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,7 +61,11 @@ from personal_assistant.core.schedules import Once, schedule_to_dict
 from personal_assistant.core.states import CatchUp, TaskStatus, TaskType
 from personal_assistant.database.models import AITask, CalendarEvent, CalendarFeed
 from personal_assistant.errors import NotFoundError, ValidationError
-from personal_assistant.safe_text import ERROR_MAX, safe_text
+from personal_assistant.outbound import STRICT, Policy, RefusedDestination
+from personal_assistant.outbound.decoding import BoundedDecoder, TooLarge, UnsupportedEncoding
+from personal_assistant.outbound.http import guarded_client
+from personal_assistant.safe_text import ERROR_MAX, safe_text, without_bidi
+from personal_assistant.tools.ai_scheduler import calendar_sandbox
 from personal_assistant.tools.ai_scheduler import calendar_store as store
 from personal_assistant.tools.ai_scheduler import task_inputs as check
 
@@ -67,6 +78,8 @@ MAX_REDIRECTS = 5
 #: At least one unconditional read per period (see the module doc, step 1).
 FULL_READ_EVERY = timedelta(hours=6)
 USER_AGENT = "personal-assistant-calendar-sync/1"
+#: How every fetch failure begins; the rest is its kind, in our words (module doc, step 1).
+CANNOT_FETCH = "could not fetch"
 
 
 # --- fetching ---------------------------------------------------------------------------------
@@ -91,9 +104,14 @@ async def fetch_feed(
     *,
     timeout: float = FETCH_TIMEOUT,
     max_bytes: int = MAX_FEED_BYTES,
+    policy: Policy = STRICT,
 ) -> Fetched:
-    """GET ``url``; raises ValidationError naming ``url`` (cannot be read) or ``feed`` (too
-    large). The messages never hold the URL.
+    """GET ``url`` through ``policy`` (by default nothing internal; the settings'
+    ``outbound_policy`` in the services); raises ValidationError naming ``url``:
+    "could not fetch: " and one of: refused destination (:class:`RefusedDestination`), timeout,
+    connection failed (a closed port, a filtered one, an unreachable network or a name that
+    does not resolve: not told apart), HTTP and the status, too large (decoded), too many
+    redirects, invalid response. Never the URL, and nothing the server sent.
 
     ``timeout`` bounds each step (connect, each read); the whole fetch, however slowly the
     server trickles, takes at most ``FETCH_DEADLINE_FACTOR`` times as long.
@@ -101,60 +119,98 @@ async def fetch_feed(
     deadline = timeout * FETCH_DEADLINE_FACTOR
     try:
         async with asyncio.timeout(deadline):
-            return await _get(url, etag, last_modified, timeout=timeout, max_bytes=max_bytes)
+            return await _get(
+                url, etag, last_modified, timeout=timeout, max_bytes=max_bytes, policy=policy
+            )
     except TimeoutError:
-        raise ValidationError(f"no complete answer within {deadline:g} s", field="url") from None
+        raise _cannot(f"timeout (no complete answer within {deadline:g} s)") from None
+
+
+def fetcher(policy: Policy) -> Fetch:
+    """:func:`fetch_feed` under ``policy``: the ``fetch`` of :func:`sync_feed` in a process
+    whose settings allow some internal networks (``OUTBOUND_ALLOW``)."""
+    return functools.partial(fetch_feed, policy=policy)
+
+
+def _cannot(kind: str) -> ValidationError:
+    return ValidationError(f"{CANNOT_FETCH}: {kind}", field="url")
 
 
 async def _get(
-    url: str, etag: str | None, last_modified: str | None, *, timeout: float, max_bytes: int
+    url: str,
+    etag: str | None,
+    last_modified: str | None,
+    *,
+    timeout: float,
+    max_bytes: int,
+    policy: Policy,
 ) -> Fetched:
-    headers = {"User-Agent": USER_AGENT, "Accept": "text/calendar, text/plain;q=0.9, */*;q=0.8"}
+    headers = {
+        "User-Agent": USER_AGENT,
+        "Accept": "text/calendar, text/plain;q=0.9, */*;q=0.8",
+        "Accept-Encoding": "gzip, deflate",
+    }
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     try:
         async with (
-            httpx.AsyncClient(
-                timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS
-            ) as client,
+            guarded_client(policy, timeout=timeout, max_redirects=MAX_REDIRECTS) as client,
             client.stream("GET", url, headers=headers) as response,
         ):
             if response.status_code == 304:
                 return Fetched(None, etag, last_modified)
             if response.status_code >= 300:
-                reason = f" {response.reason_phrase}" if response.reason_phrase else ""
-                raise ValidationError(
-                    f"the server answered HTTP {response.status_code}{reason}", field="url"
-                )
+                raise _cannot(f"HTTP {response.status_code}{_phrase(response.status_code)}")
             body = await _read_capped(response, max_bytes)
             return Fetched(
                 body,
                 _validator(response.headers.get("etag"), 256),
                 _validator(response.headers.get("last-modified"), 64),
             )
+    except RefusedDestination as refused:
+        raise RefusedDestination(
+            refused.reason, message=f"{CANNOT_FETCH}: refused destination (not a public address)"
+        ) from None
     except httpx.TimeoutException:
-        raise ValidationError(f"no answer within {timeout:g} s", field="url") from None
+        raise _cannot(f"timeout (no answer within {timeout:g} s)") from None
     except httpx.TooManyRedirects:
-        raise ValidationError(f"more than {MAX_REDIRECTS} redirects", field="url") from None
-    except httpx.HTTPError as exc:
-        detail = store.scrub(" ".join(str(exc).split()), url) or type(exc).__name__
-        raise ValidationError(f"cannot be read: {detail}", field="url") from None
+        raise _cannot(f"too many redirects (more than {MAX_REDIRECTS})") from None
+    except httpx.ConnectError:
+        raise _cannot("connection failed") from None
+    except (httpx.HTTPError, httpx.InvalidURL):  # protocol errors, unsupported redirects...
+        raise _cannot("invalid response") from None
+
+
+def _phrase(status: int) -> str:
+    """The standard reason phrase of ``status`` (the server's own can say anything)."""
+    try:
+        return f" {HTTPStatus(status).phrase}"
+    except ValueError:
+        return ""
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
-    too_large = ValidationError(f"is larger than {max_bytes:,} bytes", field="feed")
+    """The body, decoded by us from the raw bytes with every layer bounded (a gzip bomb stops
+    at ``max_bytes``, :mod:`personal_assistant.outbound.decoding`)."""
+    too_large = _cannot(f"too large (more than {max_bytes:,} bytes)")
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        decoder = BoundedDecoder(response.headers.get("content-encoding", ""), max_bytes)
+        chunks: list[bytes] = []
+        received = 0
+        async for raw in response.aiter_raw():
+            received += len(raw)
+            if received > max_bytes:
+                raise too_large
+            chunks.append(decoder.feed(raw))
+    except TooLarge:
+        raise too_large from None
+    except UnsupportedEncoding:
+        raise _cannot("invalid response") from None
     return b"".join(chunks)
 
 
@@ -217,8 +273,11 @@ async def sync_feed(
     *,
     max_retries: int = 3,
     fetch: Fetch | None = None,
+    parse_limits: calendar_sandbox.Limits = calendar_sandbox.DEFAULT_LIMITS,
 ) -> SyncReport:
     """Fetch feed ``feed_id`` and bring its events and reminders up to date (module doc).
+
+    ``parse_limits``: what reading the feed may use (the settings' ``CALENDAR_PARSE_*``).
 
     Raises NotFoundError if there is no such feed; any failure of the feed itself is recorded
     and returned in ``SyncReport.error``.
@@ -246,12 +305,12 @@ async def sync_feed(
         if feed.last_error is not None and feed.refused_digest == digest:
             return await _still_refused(engine, feed, now)
         try:
-            occurrences = await asyncio.to_thread(
-                core.parse_feed,
+            occurrences = await calendar_sandbox.parse_feed(
                 fetched.body,
                 timezone=timezone,
                 now=now,
                 horizon_days=feed.horizon_days,
+                limits=parse_limits,
             )
         except ValidationError as err:
             return await _record_failure(engine, feed, now, str(err), refused=digest)
@@ -469,8 +528,36 @@ def _event_fields(occurrence: core.Occurrence, print_: str, now: datetime) -> di
     }
 
 
+#: Characters of an event's place and notes kept in its reminder's ``ai_context`` (the event's
+#: row keeps them whole): the context stays well under ``CONTEXT_MAX_BYTES``.
+LOCATION_KEPT = 500
+NOTES_KEPT = 4000
+
+
+def reminder_instruction(feed_name: str, when: str) -> str:
+    """A reminder's instruction: the subscription's, with nothing of the event's text."""
+    return (
+        f'Remind me of an event from my calendar "{feed_name}": {when}. '
+        "Its title, place and notes are in the calendar event data."
+    )
+
+
+def _kept(text: str, limit: int) -> str:
+    text = without_bidi(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 class _Reminders:
-    """The reminder task of an occurrence, made as ``AITaskManager.create_task`` makes one."""
+    """The reminder task of an occurrence, made as ``AITaskManager.create_task`` makes one.
+
+    Whoever can edit a feed writes its events' text, not the subscriber's instructions: the
+    task's instruction (``description``) is :func:`reminder_instruction`, made from the
+    subscription and the event's times; the event's text (summary, place, notes, uid) goes to
+    ``ai_context["calendar"]``, which the prompt quotes as untrusted data
+    (:mod:`personal_assistant.agents.prompt`). The title is ``Reminder: <summary>``, for the
+    lists and the notification; bidi controls are dropped from the event's text (free text
+    refuses them, ``task_inputs.text``).
+    """
 
     def __init__(self, feed: store.Feed, timezone: str, now: datetime, max_retries: int) -> None:
         self.feed = feed
@@ -492,24 +579,30 @@ class _Reminders:
 
     def _fields(self, occurrence: core.Occurrence) -> dict[str, Any]:
         fire = core.fire_at(occurrence, self.feed.lead_minutes, self.zone, self.now)
-        context = {
-            "calendar": {
-                "feed": self.feed.name,
-                "uid": occurrence.uid,
-                "starts_at": occurrence.starts_at.isoformat(),
-                "location": occurrence.location,
-            }
+        when = core.reminder_when(occurrence, self.timezone)
+        ends = occurrence.ends_at
+        event = {
+            "feed": self.feed.name,
+            "uid": _kept(occurrence.uid, core.UID_MAX),
+            "starts_at": occurrence.starts_at.isoformat(),
+            "ends_at": None if ends is None else ends.isoformat(),
+            "all_day": occurrence.all_day,
+            "when": when,
+            "summary": _kept(occurrence.summary, core.SUMMARY_MAX),
+            "location": _kept(occurrence.location, LOCATION_KEPT),
+            "description": _kept(occurrence.description, NOTES_KEPT),
         }
+        title = without_bidi(core.reminder_title(occurrence))
         return {
-            "title": check.text(core.reminder_title(occurrence), "title", max_len=check.TITLE_MAX),
+            "title": check.text(title, "title", max_len=check.TITLE_MAX),
             "description": check.text(
-                core.reminder_description(occurrence, self.timezone),
+                reminder_instruction(self.feed.name, when),
                 "description",
                 max_len=check.DESCRIPTION_MAX,
                 required=False,
                 multiline=True,
             ),
-            "ai_context": check.ai_context(context),
+            "ai_context": check.ai_context({"calendar": event}),
             "schedule": schedule_to_dict(Once(at=fire, timezone=self.timezone)),
             "next_run_at": fire,
         }

@@ -4,6 +4,10 @@ A channel breaks by compare-and-set (``UPDATE ... WHERE status = 'active'``): wh
 wins writes the one in-app notice of that breakage, however many notifications fail with it.
 The daily cap counts the notifications delivered through a channel today
 (:func:`delivered_since`) and its sends under way (:func:`sending`).
+
+A channel's URL is stored sealed with the channel keys (:mod:`personal_assistant.channel_keys`)
+beside its masked form: :func:`add` seals it, the transport that sends opens it, and
+:func:`rotate_keys` seals every one again with the first key.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from personal_assistant.channel_keys import ChannelCipher, UnknownKeyError
 from personal_assistant.core.states import NotificationStatus
 from personal_assistant.database.models import Notification, NotificationChannel, User
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
@@ -39,15 +45,13 @@ class Channel:
     user_id: int
     name: str
     kind: str
-    url: str
+    #: The Apprise URL, sealed (``ChannelCipher.open`` gives it back, with the key).
+    sealed_url: str
+    masked_url: str
     status: str
     broken_reason: str | None
     daily_cap: int | None
     created_at: datetime
-
-    @property
-    def masked_url(self) -> str:
-        return mask_apprise_url(self.url)
 
     def __repr__(self) -> str:
         return (
@@ -56,12 +60,14 @@ class Channel:
         )
 
 
-_COLUMNS = (
+#: Typed loosely: select() has typed overloads for fewer columns than these ten.
+_COLUMNS: tuple[Any, ...] = (
     NotificationChannel.id,
     NotificationChannel.user_id,
     NotificationChannel.name,
     NotificationChannel.kind,
-    NotificationChannel.url,
+    NotificationChannel.url_sealed,
+    NotificationChannel.url_masked,
     NotificationChannel.status,
     NotificationChannel.broken_reason,
     NotificationChannel.daily_cap,
@@ -97,7 +103,10 @@ async def list_for(conn: AsyncConnection, user_id: int) -> list[Channel]:
     return [Channel(*row) for row in rows]
 
 
-async def add(conn: AsyncConnection, user_id: int, spec: ChannelSpec, *, now: datetime) -> Channel:
+async def add(
+    conn: AsyncConnection, user_id: int, spec: ChannelSpec, *, cipher: ChannelCipher, now: datetime
+) -> Channel:
+    """Store the channel of ``spec``, its URL sealed with ``cipher``."""
     try:
         async with conn.begin_nested():
             await conn.execute(
@@ -105,7 +114,8 @@ async def add(conn: AsyncConnection, user_id: int, spec: ChannelSpec, *, now: da
                     user_id=user_id,
                     name=spec.name,
                     kind=spec.kind,
-                    url=spec.url,
+                    url_sealed=cipher.seal(spec.url),
+                    url_masked=mask_apprise_url(spec.url),
                     status=ACTIVE,
                     daily_cap=spec.daily_cap,
                     created_at=now,
@@ -116,6 +126,54 @@ async def add(conn: AsyncConnection, user_id: int, spec: ChannelSpec, *, now: da
             f"a channel named {spec.name!r} exists: remove it first", field="name"
         ) from None
     return await get(conn, user_id, spec.name)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What :func:`rotate_keys` did: rows sealed again, and those no key opens (left as is)."""
+
+    rotated: int
+    unreadable: tuple[Channel, ...]
+
+
+async def rotate_keys(engine: AsyncEngine, cipher: ChannelCipher, *, batch: int = 500) -> Rotation:
+    """Seal every channel URL again with ``cipher``'s first key, ``batch`` rows a transaction.
+
+    Each row is rewritten by compare-and-set on the sealed URL read: a channel removed or
+    replaced meanwhile is left to whoever changed it. A URL no key opens is left as it is and
+    reported; its channel fails when used, with the reason, until it is removed.
+    """
+    rotated, after = 0, 0
+    unreadable: list[Channel] = []
+    while True:
+        async with engine.begin() as conn:
+            rows = [
+                Channel(*row)
+                for row in await conn.execute(
+                    select(*_COLUMNS)
+                    .where(NotificationChannel.id > after)
+                    .order_by(NotificationChannel.id)
+                    .limit(batch)
+                )
+            ]
+            for channel in rows:
+                try:
+                    sealed = cipher.rotate(channel.sealed_url)
+                except UnknownKeyError:
+                    unreadable.append(channel)
+                    continue
+                done = await conn.execute(
+                    update(NotificationChannel)
+                    .where(
+                        NotificationChannel.id == channel.id,
+                        NotificationChannel.url_sealed == channel.sealed_url,
+                    )
+                    .values(url_sealed=sealed)
+                )
+                rotated += done.rowcount
+        if len(rows) < batch:
+            return Rotation(rotated, tuple(unreadable))
+        after = rows[-1].id
 
 
 async def remove(conn: AsyncConnection, user_id: int, name: str) -> Channel:

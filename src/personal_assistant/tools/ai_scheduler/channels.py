@@ -12,6 +12,9 @@ names tasks used before channels existed, stay valid even before the owner has a
 name: they mean "the user's channel named so", and a notification to a name the user has no
 channel for fails with a reason that says how to add one.
 
+URLs choose where the server connects (:func:`destination_hosts`): the outbound policy
+(:mod:`personal_assistant.outbound`) refuses internal destinations.
+
 URLs carry secrets (passwords, tokens, webhook keys). :func:`mask_apprise_url` is the only form
 in which one is ever printed, logged or put in a ``repr``.
 """
@@ -23,6 +26,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from personal_assistant import redaction
 from personal_assistant.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -79,13 +83,6 @@ SCHEME_KINDS: dict[str, Kind] = {
 NAME_MAX = 24
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 CAP_MAX = 10_000
-
-#: Schemes whose host and path are addresses, not secrets (only password and keys are masked).
-_OPEN_SCHEMES = frozenset({"mailto", "mailtos", "json", "jsons", "form", "forms", "xml", "xmls"})
-_SECRET_KEYS = re.compile(r"pass|pwd|token|secret|key|auth|sig|sid|prv|priv|cred", re.IGNORECASE)
-_MASK = "****"
-#: Shorter parts (``h``, ``hook``) are too common in messages to be replaced by :func:`scrub`.
-_SCRUB_MIN = 6
 
 
 @dataclass(frozen=True)
@@ -200,55 +197,43 @@ def apprise_for(url: str, *, timeout: float = 30.0) -> apprise.Apprise | None:
     return handle
 
 
+def destination_hosts(handle: apprise.Apprise) -> list[str]:
+    """The hosts the services of ``handle`` connect to where the URL chooses them (pure).
+
+    An e-mail plugin's relay (``smtp_host``: the URL's host, its ``smtp=``, or a provider's
+    template), or the host of a webhook or self-hosted service (ntfy, Mattermost, Matrix,
+    Signal...: the plugins whose URL template has a ``host``). A service at a fixed address
+    (Slack, Telegram, ntfy.sh...) has none. The outbound policy checks these when a channel is
+    added and before a send; the send itself is checked at connect time
+    (:mod:`personal_assistant.outbound.sockets`).
+    """
+    hosts: list[str] = []
+    for service in handle:
+        smtp_host = getattr(service, "smtp_host", None)
+        host = getattr(service, "host", None) if "host" in service.template_tokens else None
+        chosen = smtp_host if isinstance(smtp_host, str) and smtp_host else host
+        if isinstance(chosen, str) and chosen and chosen not in hosts:
+            hosts.append(chosen)
+    return hosts
+
+
 def mask_apprise_url(url: str) -> str:
     """``url`` with its secrets replaced (pure): safe to print, log and store in errors.
 
-    Passwords and secret-looking query values (``token=``, ``key=``, ``pass=``...) become
-    ``****``. For email and webhook schemes the host and path are shown; for every other scheme
-    (chat services, SMS gateways) each part of the host and path is a credential, a token or a
-    phone number, and is shortened to its first and last characters (``T…2``).
+    :func:`personal_assistant.redaction.mask_url`, the one masking: passwords and
+    secret-looking query values (``token=``, ``key=``, ``pass=``...) become ``****``; e-mail and
+    webhook schemes keep their host and path; for every other scheme (chat services, SMS
+    gateways) each part of the host and path is a credential, a token or a phone number, and
+    becomes ``****`` too (``tgram://****:****/****``).
     """
-    return _mask(url)[0]
+    return redaction.mask_url(url)
 
 
 def secrets_of(url: str) -> list[str]:
     """The substrings of ``url`` that :func:`mask_apprise_url` hides, longest first."""
-    return sorted({s for s in _mask(url)[1] if len(s) >= _SCRUB_MIN}, key=len, reverse=True)
+    return redaction.url_secrets(url)
 
 
 def scrub(text: str, url: str) -> str:
     """``text`` (an error message, a log line) with ``url``'s secrets masked."""
-    for secret in secrets_of(url):
-        text = text.replace(secret, _MASK)
-    return text
-
-
-def _mask(url: str) -> tuple[str, list[str]]:
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return _MASK, [url] if url else []
-    body, question, query = rest.partition("?")
-    hidden: list[str] = []
-    if scheme.lower() in _OPEN_SCHEMES:
-        userinfo, at, hostpath = body.rpartition("@")
-        if at:
-            user, colon, password = userinfo.partition(":")
-            if colon and password:
-                hidden.append(password)
-                userinfo = f"{user}:{_MASK}"
-            body = f"{userinfo}@{hostpath}"
-    else:
-        body = re.sub(r"[^/:@]+", lambda m: _abbreviate(m.group(), hidden), body)
-    pairs = []
-    for pair in query.split("&") if query else []:
-        key, eq, value = pair.partition("=")
-        if eq and value and _SECRET_KEYS.search(key):
-            hidden.append(value)
-            value = _MASK
-        pairs.append(f"{key}{eq}{value}")
-    return f"{scheme}://{body}{question}{'&'.join(pairs)}", hidden
-
-
-def _abbreviate(part: str, hidden: list[str]) -> str:
-    hidden.append(part)
-    return f"{part[0]}…{part[-1]}" if len(part) > 4 else _MASK
+    return redaction.scrub(text, url)

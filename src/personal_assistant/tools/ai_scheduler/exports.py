@@ -5,18 +5,27 @@ The JSON export (``format`` = :data:`FORMAT`, ``version`` = :data:`VERSION`) is 
 of its table. Datetimes are ISO-8601 in UTC; ``schedule`` is the task's schedule as stored. Ids
 are kept only as references inside the document (a run's ``task_id``, a notification's
 ``run_id``): an import gives every row a new id. The CSV export is a zip of ``tasks.csv``,
-``runs.csv`` and ``notifications.csv`` with the same columns (JSON values as JSON text).
+``runs.csv`` and ``notifications.csv`` with the same columns (JSON values as JSON text), for
+spreadsheets: a text cell that starts like a formula (``=``, ``+``, ``-``, ``@``, tab, carriage
+return) is prefixed with ``'`` so that opening the file never evaluates what a task, an agent or
+a calendar event wrote. CSV exports are not imported.
 
-Import validates the whole document first (the format and version, every task through the
-manager's checks in :mod:`task_inputs` and :func:`parse_schedule`, every run and notification),
-then writes everything in one transaction: an invalid file imports nothing and raises
-:class:`ValidationError` naming the path of the bad value (``tasks[3].schedule.timezone``).
-Runs keep their states and results.
+Import validates the whole document first (at most :data:`MAX_NESTING` levels deep, the
+format and version, every task through the manager's checks in :mod:`task_inputs` and
+:func:`parse_schedule`, every run and notification), then writes everything in one
+transaction: an invalid file imports nothing and raises :class:`ValidationError` naming the
+path of the bad value (``tasks[3].schedule.timezone``). Runs keep their states and results.
 
 Importing the same export twice into one user is refused with :class:`ConflictError`, and
 nothing is written: a task of the export whose ``title`` and ``created_at`` are those of a task
 the user already has marks the export as imported already. The unique keys of runs
 ``(task_id, scheduled_for)`` and notifications ``(run_id, channel)`` hold whatever happens.
+
+An imported task is due from the time of the import, not from the file: a ``next_run_at`` in
+the past becomes the task's most recent firing (:func:`imported_next_run`), so the scheduler
+owes it at most one run under its catch-up policy, not one per firing missed since the export.
+The owner's quotas (:mod:`quotas`: active tasks, tasks imported per hour) are checked in the
+transaction that writes: an import past a limit writes nothing and raises ``QuotaError``.
 
 Files are written atomically (a temporary file in the same directory, then a rename), readable
 by their owner only, named ``pa-export-user-<id>-<UTC timestamp>.json|zip``;
@@ -35,7 +44,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -45,10 +54,18 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from personal_assistant.core.schedules import parse_schedule, schedule_to_dict, with_interval_anchor
+from personal_assistant.core.catchup import plan_due
+from personal_assistant.core.schedules import (
+    Schedule,
+    parse_schedule,
+    schedule_to_dict,
+    with_interval_anchor,
+)
 from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
+from personal_assistant.database.types import utcnow
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
+from personal_assistant.tools.ai_scheduler import quotas
 from personal_assistant.tools.ai_scheduler import task_inputs as check
 
 if TYPE_CHECKING:
@@ -129,7 +146,9 @@ def render_csv(document: Mapping[str, Any]) -> dict[str, str]:
         ("notifications", NOTIFICATION_FIELDS),
     ):
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        # RFC 4180 line ends: a cell holding a lone CR is quoted too (with "\n" it was not,
+        # and a spreadsheet started a new row there).
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(fields)
         for row in document[table]:
             writer.writerow(_csv_cell(row[f]) for f in fields)
@@ -137,11 +156,19 @@ def render_csv(document: Mapping[str, Any]) -> dict[str, str]:
     return files
 
 
+#: A text cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: object) -> object:
+    """One CSV cell; a text that a spreadsheet would evaluate (``=HYPERLINK(...)``) is
+    prefixed with ``'``, which makes it text there. Numbers stay numbers."""
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
     return value
 
 
@@ -267,6 +294,7 @@ class _Obj:
 
 def parse_document(data: object) -> ParsedExport:
     """Validate a decoded JSON export; raise ValidationError naming the first bad value."""
+    _check_nesting(data)
     top = _Obj(data, "", _TOP_FIELDS, optional="exported_at")
     if top.raw("format") != FORMAT:
         raise ValidationError(f"is not {FORMAT!r}: not an export of this program", field="format")
@@ -418,14 +446,81 @@ def _parse_notification(
     return run_id, row
 
 
+def imported_next_run(
+    schedule: Schedule, stored: datetime | None, now: datetime
+) -> datetime | None:
+    """When an imported task is next due, computed from ``now``, not trusted from the file.
+
+    A past ``next_run_at`` would have the scheduler plan every firing since (up to
+    ``CATCHUP_LIMIT`` runs per task under ``all``, as many skipped records under ``once`` and
+    ``skip``): 100,000 imported tasks, millions of rows. Firings missed while the task was
+    outside this deployment are not owed; the task is due at its most recent firing at or
+    before ``now``, and the scheduler applies the task's catch-up policy to that one firing
+    (a run; under ``skip``, a skipped record unless it is within ``MISFIRE_GRACE``). A
+    ``next_run_at`` still to come is kept, and so is none (no firing left).
+    """
+    if stored is None or stored > now:
+        return stored
+    plan = plan_due(schedule, stored, now, "once", grace=timedelta(0), limit=1)
+    return plan.firings[-1].scheduled_for  # oldest first: the last is the most recent
+
+
+def rebase(parsed: ParsedExport, now: datetime) -> ParsedExport:
+    """``parsed`` with each task's ``next_run_at`` from :func:`imported_next_run`."""
+    tasks = tuple(
+        (
+            task_id,
+            row
+            | {
+                "next_run_at": imported_next_run(
+                    parse_schedule(row["schedule"]), row["next_run_at"], now
+                )
+            },
+        )
+        for task_id, row in parsed.tasks
+    )
+    return replace(parsed, tasks=tasks)
+
+
 def load_json(raw: bytes) -> object:
+    """Decode an import file; ValidationError (``file``) for anything but JSON, for a document
+    nested so deep that the decoder runs out of stack, and for a number of more than 4,300
+    digits (which Python refuses to convert)."""
     if raw.startswith(b"PK\x03\x04"):
         raise ValidationError("is a zip (a CSV export): only JSON exports import", field="file")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
+    except RecursionError:
+        raise _too_deep() from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = f"is not a JSON export (only JSON exports can be imported): {exc}"
         raise ValidationError(reason, field="file") from None
+    except ValueError:  # int() of a number of more than 4,300 digits
+        reason = "is not a JSON export: it holds a number of more than 4,300 digits"
+        raise ValidationError(reason, field="file") from None
+    return data  # its nesting is checked by parse_document
+
+
+#: Levels of arrays and objects an import document may have: the document, its lists, their
+#: rows, and 60 more for the JSON values in a row (``ai_context``).
+MAX_NESTING = 64
+
+
+def _too_deep() -> ValidationError:
+    return ValidationError(f"is nested more than {MAX_NESTING} levels deep", field="file")
+
+
+def _check_nesting(data: object) -> None:
+    """Refuse a document nested deeper than :data:`MAX_NESTING` (walked without recursion)."""
+    pending: list[tuple[dict[Any, Any] | list[Any], int]] = []
+    if isinstance(data, dict | list):
+        pending.append((data, 1))
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise _too_deep()
+        items = value.values() if isinstance(value, dict) else value
+        pending.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
 
 
 # --- files (pure names; small blocking writes) --------------------------------------------------
@@ -601,13 +696,22 @@ class ImportReport:
 
 
 async def import_export(
-    engine: AsyncEngine, data: object, *, user_id: int | None = None
+    engine: AsyncEngine,
+    data: object,
+    *,
+    user_id: int | None = None,
+    now: datetime | None = None,
+    limits: quotas.Limits | None = None,
 ) -> ImportReport:
     """Import a decoded JSON export for ``user_id``, or for a new user made from its ``user``.
 
-    Everything is validated before the one transaction that writes every row.
+    Everything is validated before the one transaction that writes every row, which checks
+    the owner's ``limits`` first (default: the settings' defaults). Tasks are due from ``now``
+    (default: the clock), see :func:`imported_next_run`. Validation and the schedule maths run
+    in a worker thread: a large file is seconds of CPU.
     """
-    parsed = parse_document(data)
+    when = utcnow() if now is None else now
+    parsed = await asyncio.to_thread(lambda: rebase(parse_document(data), when))
     try:
         async with engine.begin() as conn:
             target = user_id
@@ -615,8 +719,11 @@ async def import_export(
                 target = (
                     await conn.execute(insert(User).values(parsed.user).returning(User.id))
                 ).scalar_one()
+                await quotas.lock_user(conn, target)
             else:
                 await _check_target(conn, parsed, target)
+            allowed = quotas.Limits() if limits is None else limits
+            await _check_quotas(conn, parsed, target, allowed, when)
             runs, notes = await _write(conn, parsed, target)
     except IntegrityError:
         raise ConflictError("some rows of this export exist already", field="file") from None
@@ -624,9 +731,9 @@ async def import_export(
 
 
 async def _check_target(conn: AsyncConnection, parsed: ParsedExport, user_id: int) -> None:
-    # The lock serialises imports into one user, so that two cannot both pass the check below.
-    owner = select(User.id).where(User.id == user_id).with_for_update()
-    if await conn.scalar(owner) is None:
+    # The lock serialises imports into one user (and the quota checks of every writer of that
+    # user's tasks), so that two cannot both pass the checks below.
+    if not await quotas.lock_user(conn, user_id):
         raise NotFoundError(f"user {user_id} not found", field="user_id")
     owned = await conn.execute(
         select(AITask.title, AITask.created_at).where(AITask.user_id == user_id)
@@ -639,6 +746,15 @@ async def _check_target(conn: AsyncConnection, parsed: ParsedExport, user_id: in
                 f"{iso(row['created_at'])}: this export was imported already",
                 field=f"tasks[{index}]",
             )
+
+
+async def _check_quotas(
+    conn: AsyncConnection, parsed: ParsedExport, user_id: int, limits: quotas.Limits, now: datetime
+) -> None:
+    """The owner's limits, its row locked: tasks per hour (recorded), then active tasks."""
+    await quotas.record_import(conn, user_id, len(parsed.tasks), limits, now=now)
+    held = sum(1 for _, row in parsed.tasks if row["status"] in quotas.HELD)
+    await quotas.reserve_active(conn, user_id, held, limits)
 
 
 async def _write(conn: AsyncConnection, parsed: ParsedExport, user_id: int) -> tuple[int, int]:

@@ -20,7 +20,10 @@ Per row, the channel named by the row is the owner's channel of that name
   reason and writes one in-app notice per breakage.
 
 A transport registered under the row's channel name is used when the owner has no channel of
-that name (an operator-wide transport, or a test double); it gets ``Recipient.url = None``.
+that name (an operator-wide transport, or a test double); it gets ``Recipient.sealed_url =
+None``. A channel's URL stays sealed until the send: the Apprise transport opens it with the
+channel keys (:mod:`personal_assistant.channel_keys`), and one that no key opens fails the row
+and breaks the channel like any permanent failure.
 
 **No transaction is open while a message is sent** (a send may take ``send_timeout``; on the
 embedded SQLite database a transaction holds the only write lock, on PostgreSQL a row lock).
@@ -61,11 +64,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from personal_assistant.channel_keys import ChannelCipher
 from personal_assistant.core.states import NotificationStatus, RunState
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import DeliveryError
+from personal_assistant.outbound import STRICT, Policy
 from personal_assistant.tools.ai_scheduler import channel_store
 from personal_assistant.tools.ai_scheduler.channels import IN_APP, KINDS, LEGACY_NAMES, is_in_app
 from personal_assistant.tools.ai_scheduler.delivery_policy import (
@@ -123,8 +128,8 @@ class Recipient:
     email: str | None
     phone: str | None
     channel: str = ""
-    #: The Apprise URL of the user's channel (a secret: never log it unmasked).
-    url: str | None = None
+    #: The Apprise URL of the user's channel, sealed: the transport that sends opens it.
+    sealed_url: str | None = None
 
     def __repr__(self) -> str:
         return f"Recipient(user_id={self.user_id!r}, channel={self.channel!r})"
@@ -136,11 +141,18 @@ class Transport(Protocol):
     async def send(self, recipient: Recipient, message: Message) -> None: ...
 
 
-def apprise_transports(timeout: float = SEND_TIMEOUT_S) -> dict[str, Transport]:
-    """The default registry: the Apprise transport for every channel kind."""
+def apprise_transports(
+    timeout: float = SEND_TIMEOUT_S,
+    cipher: ChannelCipher | None = None,
+    outbound: Policy = STRICT,
+) -> dict[str, Transport]:
+    """The default registry: the Apprise transport for every channel kind, opening channel
+    URLs with ``cipher`` (None: this process has no key, see
+    :func:`~personal_assistant.channel_keys.optional_cipher`) and sending only where
+    ``outbound`` allows (the settings' ``outbound_policy``)."""
     from personal_assistant.tools.ai_scheduler.apprise_transport import AppriseTransport
 
-    transport = AppriseTransport(timeout=timeout)
+    transport = AppriseTransport(cipher, timeout=timeout, outbound=outbound)
     return dict.fromkeys(KINDS, transport)
 
 
@@ -238,11 +250,15 @@ class NotificationService:
         lease: timedelta = DELIVERY_LEASE,
         send_timeout: float = SEND_TIMEOUT_S,
         clock: Callable[[], datetime] = utcnow,
+        cipher: ChannelCipher | None = None,
+        outbound: Policy = STRICT,
     ) -> None:
-        """``send_timeout``: the longest a send may take (the default transports' timeout)."""
+        """``send_timeout``: the longest a send may take (the default transports' timeout);
+        ``cipher``: what the default transports open channel URLs with; ``outbound``: where
+        they may send (the settings' ``outbound_policy``; by default nothing internal)."""
         self._engine = engine
         self._transports = dict(
-            apprise_transports(send_timeout) if transports is None else transports
+            apprise_transports(send_timeout, cipher, outbound) if transports is None else transports
         )
         self._max_attempts = max_attempts
         self._policy = policy
@@ -302,7 +318,7 @@ class NotificationService:
             task_id=0,
             run_id=0,
         )
-        await transport.send(recipient, message)
+        await transport.send(replace(recipient, sealed_url=channel.sealed_url), message)
 
     async def _deliver_one(self, notification_id: int) -> str | None:
         """Lease, send, record (the module doc); the outcome, or None if not ours to send."""
@@ -370,7 +386,7 @@ class NotificationService:
             row.email,
             row.phone,
             channel=row.channel,
-            url=None if found is None else found.url,
+            sealed_url=None if found is None else found.sealed_url,
         )
         title, text = row.text()
         if found is None:

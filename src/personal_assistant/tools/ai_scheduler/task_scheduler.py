@@ -26,6 +26,12 @@ another scheduler, and the stalled one finds its connection closed should it res
 Claims lock ``FOR NO KEY UPDATE`` (``key_share=True``): they change no key, so a row that
 references a claimed one (a notification naming its task, written by a worker) does not wait
 for the claim to commit.
+
+Runs enter the broker within their owner's share (:mod:`fair_dispatch`: ``USER_DISPATCH_LIMIT``
+runs open per user, ``MAX_RUNS_PER_HOUR``): a claim records a user's runs beyond it unpublished,
+owed a tick interval later, and :meth:`TaskScheduler.dispatch_owed` sends them round robin
+across users as room frees. While owed runs wait for room, the tick looks at them again once
+per tick interval, not in a loop. With both limits at 0, every run is sent at once, as before.
 """
 
 from __future__ import annotations
@@ -34,8 +40,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -49,7 +55,16 @@ from personal_assistant.core.states import OPEN_RUN_STATES, CatchUp, RunState, T
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.errors import ScheduleError
+from personal_assistant.tools.ai_scheduler import fair_store
 from personal_assistant.tools.ai_scheduler.bulk import NewRun, insert_runs, set_next_run_at
+from personal_assistant.tools.ai_scheduler.fair_dispatch import (
+    Limits,
+    Owed,
+    Tally,
+    Usage,
+    over_hour_reason,
+    share,
+)
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +224,12 @@ class TaskScheduler:
         self._backlog = backlog
         self._lease = timedelta(seconds=settings.dispatch_lease_seconds)
         self._grace = timedelta(seconds=settings.misfire_grace_seconds)
+        self._tick = timedelta(seconds=settings.tick_seconds)
+        self._limits = Limits(settings.user_dispatch_limit, settings.max_runs_per_hour)
+        #: Owed runs left waiting for their owners' room are looked at again from then on.
+        self._recheck_at: datetime | None = None
+        #: During a tick's claims: its owners' counts, each read once (see ``claim_due``).
+        self._tally: Tally | None = None
 
     async def tick(self, now: datetime) -> float:
         """Claim and dispatch what is due at ``now``; return seconds until the next due work.
@@ -226,15 +247,25 @@ class TaskScheduler:
                 return 0.0
             contended = claimed == 0
             next_task, next_owed = await self._next_due()
-        if next_owed is not None and next_owed <= now:
+        if next_owed is not None and next_owed <= now and not self._waiting_for_room(now):
             while await self.dispatch_owed(now) >= self._settings.claim_batch:
                 if time.monotonic() - started > TICK_BUDGET_S:
                     return 0.0
             next_task, next_owed = await self._next_due()
+            if self._limits.active and next_owed is not None and next_owed <= now:
+                # What is still owed waits for room under its owners' limits (or is another
+                # scheduler's): looked at again in a tick interval, not in a loop.
+                self._recheck_at = now + self._tick
+        if next_owed is not None and self._waiting_for_room(now):
+            assert self._recheck_at is not None
+            next_owed = max(next_owed, self._recheck_at)
         delay = self._delay(now, next_task, next_owed)
         if contended and delay == 0.0:
             return min(CONTENDED_DELAY_S, self._settings.tick_seconds)
         return delay
+
+    def _waiting_for_room(self, now: datetime) -> bool:
+        return self._recheck_at is not None and now < self._recheck_at
 
     async def _claim_all(self, now: datetime, started: float) -> int | None:
         """Claim until nothing is due; the tasks claimed, or None if the time budget ran out.
@@ -254,11 +285,15 @@ class TaskScheduler:
                 if time.monotonic() - started > TICK_BUDGET_S:
                     return False, claimed
 
-        first = await self.claim_due(now)
-        if not first.more:
-            return first.tasks
-        claimers = BURST_CLAIMERS if self._engine.dialect.name == "postgresql" else 1
-        results = await asyncio.gather(*(drain((k, claimers)) for k in range(claimers)))
+        self._tally = Tally() if self._limits.active else None
+        try:
+            first = await self.claim_due(now)
+            if not first.more:
+                return first.tasks
+            claimers = BURST_CLAIMERS if self._engine.dialect.name == "postgresql" else 1
+            results = await asyncio.gather(*(drain((k, claimers)) for k in range(claimers)))
+        finally:
+            self._tally = None
         if not all(done for done, _ in results):
             return None
         return first.tasks + sum(n for _, n in results)
@@ -277,7 +312,16 @@ class TaskScheduler:
         if not candidates:
             return ClaimReport(0, 0, 0)
         deadline = time.monotonic() + PLAN_BUDGET_S
-        plans = await asyncio.to_thread(self._plan_batch, candidates, now, deadline)
+        planning = asyncio.to_thread(self._plan_batch, candidates, now, deadline)
+        owners = {task_id: user_id for task_id, _, _, _, user_id in candidates}
+        tally: Tally | None = None
+        if self._limits.active:  # the owners' counts are read while the plan is made
+            tally = self._tally or Tally()
+            missing = tally.missing(owners.values())
+            plans, counted = await asyncio.gather(planning, self._usage(missing, now))
+            tally.learn(missing, counted)
+        else:
+            plans = await planning
         more = len(plans) < len(candidates) or len(candidates) >= self._settings.claim_batch
         async with self._engine.begin() as conn:
             await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
@@ -296,8 +340,16 @@ class TaskScheduler:
             if not kept:
                 return ClaimReport(0, 0, 0, more=False)
             runs = [r for p in kept for r in p.runs]
+            if tally is not None:
+                runs = self._share_new_runs(runs, owners, tally)
             new_run_ids = await insert_runs(
-                conn, runs, now=now, lease=now + self._lease, published=True
+                conn,
+                runs,
+                now=now,
+                lease=now + self._lease,
+                published=True,
+                owners=owners,
+                hold=now + self._tick,
             )
             await set_next_run_at(
                 conn, [(p.task_id, p.next_run_at) for p in kept if p.broken is None]
@@ -310,18 +362,71 @@ class TaskScheduler:
                     "event=catchup_dropped task_id=%s dropped=%s", plan.task_id, plan.dropped
                 )
         skipped = sum(not r.run for r in runs)
+        held = sum(r.held for r in runs)
         log.info(
-            "event=tasks_claimed tasks=%s runs=%s skipped=%s", len(kept), len(new_run_ids), skipped
+            "event=tasks_claimed tasks=%s runs=%s skipped=%s held=%s",
+            len(kept),
+            len(new_run_ids) + held,
+            skipped,
+            held,
         )
-        return ClaimReport(len(kept), len(new_run_ids), skipped, more=more)
+        return ClaimReport(len(kept), len(new_run_ids) + held, skipped, more=more)
+
+    async def _usage(self, users: set[int], now: datetime) -> Usage:
+        """The counts fair dispatch needs for a batch's owners, read before the claim locks.
+
+        Read beside the plan rather than inside the claim's transaction: it hides their cost
+        behind the plan's, and holds no lock. Within a tick, each owner is counted once
+        (:class:`~fair_dispatch.Tally`); the cap is a soft one (see :mod:`fair_dispatch`).
+        """
+        if not users:
+            return Usage({}, {})
+        async with self._engine.connect() as conn:
+            return await fair_store.usage(conn, users, self._limits, now=now, at_claim=True)
+
+    def _share_new_runs(
+        self, runs: list[NewRun], owners: Mapping[int, int], tally: Tally
+    ) -> list[NewRun]:
+        """New runs within their owners' shares as they are; the others held or skipped.
+
+        A firing beyond the hourly quota is recorded skipped with the reason; one beyond the
+        cap waits unpublished (see :mod:`fair_dispatch`). Oldest firings first, per user.
+        """
+        owed = [Owed(i, owners.get(r.task_id)) for i, r in enumerate(runs) if r.run]
+        shares = share(owed, tally.usage(), self._limits, at_claim=True)
+        tally.keep(shares)
+        if not shares.hold and not shares.skip:
+            return runs
+        held, skipped = set(shares.hold), set(shares.skip)
+        reason = over_hour_reason(self._limits)
+        for i in shares.skip:
+            log.info(
+                "event=run_skipped_over_quota task_id=%s scheduled_for=%s",
+                runs[i].task_id,
+                runs[i].scheduled_for.isoformat(),
+            )
+        return [
+            replace(r, held=True)
+            if i in held
+            else replace(r, run=False, reason=reason)
+            if i in skipped
+            else r
+            for i, r in enumerate(runs)
+        ]
 
     async def _due_candidates(
         self, now: datetime, part: tuple[int, int]
-    ) -> list[tuple[int, str, datetime, str]]:
+    ) -> list[tuple[int, str, datetime, str, int]]:
         """Due active tasks, oldest first, read without locking (the claim locks them)."""
         index, parts = part
         query = (
-            select(AITask.id, cast(AITask.schedule, Text), AITask.next_run_at, AITask.catch_up)
+            select(
+                AITask.id,
+                cast(AITask.schedule, Text),
+                AITask.next_run_at,
+                AITask.catch_up,
+                AITask.user_id,
+            )
             .where(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now)
             .order_by(AITask.next_run_at)
             .limit(self._settings.claim_batch)
@@ -331,15 +436,19 @@ class TaskScheduler:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
-            (task_id, data, cast_due(due_at), catch_up) for task_id, data, due_at, catch_up in rows
+            (task_id, data, cast_due(due_at), catch_up, user_id)
+            for task_id, data, due_at, catch_up, user_id in rows
         ]
 
     def _plan_batch(
-        self, candidates: Sequence[tuple[int, str, datetime, str]], now: datetime, deadline: float
+        self,
+        candidates: Sequence[tuple[int, str, datetime, str, int]],
+        now: datetime,
+        deadline: float,
     ) -> list[TaskPlan]:
         """Plan each candidate's due firings, oldest first, until ``deadline`` (at least one)."""
         plans: list[TaskPlan] = []
-        for task_id, data, due_at, catch_up in candidates:
+        for task_id, data, due_at, catch_up, _ in candidates:
             if plans and time.monotonic() > deadline:
                 break
             plans.append(
@@ -390,17 +499,25 @@ class TaskScheduler:
         empty, or the backlog unknown, it is sent again. A retry now due is always sent: it
         has no message yet. Returns the number of runs sent.
 
+        Under fair dispatch (a limit set), runs never sent and retries are sent only within
+        their owners' shares, round robin across users (:meth:`_owed_fairly`); the others
+        keep waiting. A lost message is sent again as above: its run already counts as open.
+
         One select per state, so each walks its own ``(state, lease_expires_at)`` index range
         in order instead of sorting every owed run.
         """
         limit = self._settings.claim_batch
+        fair = self._limits.active
         async with self._engine.begin() as conn:
             await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
+            owed_queued = select(TaskRun.id, TaskRun.published_at).where(
+                TaskRun.state == RunState.QUEUED, TaskRun.lease_expires_at <= now
+            )
+            if fair:
+                owed_queued = owed_queued.where(TaskRun.published_at.is_not(None))
             queued = (
                 await conn.execute(
-                    select(TaskRun.id, TaskRun.published_at)
-                    .where(TaskRun.state == RunState.QUEUED, TaskRun.lease_expires_at <= now)
-                    .order_by(TaskRun.lease_expires_at)
+                    owed_queued.order_by(TaskRun.lease_expires_at)
                     .limit(limit)
                     .with_for_update(skip_locked=True, key_share=True)
                 )
@@ -419,7 +536,9 @@ class TaskScheduler:
                         postponed.append(run_id)
             else:
                 ids += [run_id for run_id, published in queued if published is not None]
-            if len(queued) < limit:
+            if fair and len(queued) < limit:
+                ids += await self._owed_fairly(conn, now, limit - len(queued))
+            elif len(queued) < limit:
                 ids += (
                     (
                         await conn.execute(
@@ -458,6 +577,19 @@ class TaskScheduler:
         await self._send(ids, now)
         log.info("event=runs_dispatched count=%s", len(ids))
         return len(ids)
+
+    async def _owed_fairly(self, conn: AsyncConnection, now: datetime, limit: int) -> list[int]:
+        """Runs never sent and retries now due, up to ``limit``, within their owners' shares.
+
+        Locked ``SKIP LOCKED`` and taken round robin across users (:mod:`fair_store`); the
+        ones :func:`~fair_dispatch.share` holds keep waiting, as data. Nothing is skipped here:
+        a queued run over the hourly quota waits for the hour to allow it.
+        """
+        batch = await fair_store.owed_runs(conn, now=now, limits=self._limits, limit=limit)
+        shares = share(batch.runs, batch.usage, self._limits, at_claim=False)
+        if shares.hold:
+            log.info("event=runs_waiting_for_room held=%s", len(shares.hold))
+        return list(shares.send)
 
     async def _waiting(self, published_owed: bool) -> int | None:
         """The run queue's backlog, read only when a published run is owed (an idle tick, or

@@ -12,7 +12,7 @@ import logging
 
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import NotFoundError
-from personal_assistant.tools.ai_scheduler import calendar_store, calendar_sync
+from personal_assistant.tools.ai_scheduler import calendar_sandbox, calendar_store, calendar_sync
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.runtime import runtime
 
@@ -40,7 +40,12 @@ def sync_calendar(feed_id: int) -> dict[str, object]:
     try:
         report = runtime.run(
             calendar_sync.sync_feed(
-                engine, feed_id, utcnow(), max_retries=settings.default_max_retries
+                engine,
+                feed_id,
+                utcnow(),
+                max_retries=settings.default_max_retries,
+                fetch=calendar_sync.fetcher(settings.outbound_policy),
+                parse_limits=calendar_sandbox.Limits.from_settings(settings),
             )
         )
     except NotFoundError:  # removed since it was claimed
