@@ -3,19 +3,21 @@
 Mallory subscribes to every feed of the hostile corpus (:mod:`support.hostile_feeds`: runaway
 rules, expansion bombs, deep nesting, huge files, broken encodings, icalendar's own fuzz
 cases), plus a gzip bomb sent with ``Content-Encoding: gzip, gzip, gzip`` and a feed that
-redirects to an internal address. While one worker syncs them all, three times over (a
-refused feed is handed out again on every sweep), the chaos user's one-shot runs flow through
-the same worker. Compared with the same load on a quiet worker:
+redirects to an internal address. The workers are laid out as in production
+(``docker/docker-compose.prod.yml``): one consumes ``ai_tasks``, the other the four other
+queues. While the second syncs every feed three times over (a refused feed is handed out
+again on every sweep), the chaos user's one-shot runs flow through the first. Compared with
+the same load while no feed is synced:
 
-* the other user's runs are not held up beyond a bound: their lateness p99 stays within 2x
-  of the quiet worker's, or within :data:`LATENESS_FLOOR_S`, whichever is larger. On a
-  2-core machine the quiet p99 is about 0.03 s, and the busy one 0.7-1.1 s: the runs are
-  published on time (within 5 ms) and wait for CPU, shared by the worker, the scheduler,
-  PostgreSQL, Redis, the feed server and the feed readers (which run at a lower priority).
-  The bound says that no run waits for a hostile feed to be read; the strict 2x is not met
-  here, and the row reports both figures;
-* the worker never stalls: its loop answers throughout (no ``event=loop_blocked``: silent
-  for more than ``LEASE_MARGIN``) and it is alive at the end;
+* the other user's lateness p99 stays within 2x of the quiet one (plus :data:`JITTER_S`,
+  the quiet figure's own spread). What stood in the way, in
+  the order it was found: a TLS context built for every fetch on the runs' event loop (half
+  of the loop's busy time: p99 2.2 s), feed readers at niceness 10 taking both cores (0.3 s,
+  now ``SCHED_IDLE``), and the syncs sharing the runs' loop and interpreter lock (0.1-0.2 s,
+  now a loop of their own, :attr:`Runtime.bulk <personal_assistant.workers.runtime.Runtime>`,
+  and in production a process of their own). The figures: docs/security.md;
+* no worker stalls: each one's loop answers throughout (no ``event=loop_blocked``: silent for
+  more than ``LEASE_MARGIN``), each is alive at the end, and neither logs a traceback;
 * every feed ends parsed or refused with a clear one-line message: the one the corpus
   expects where it names one, and never a traceback.
 """
@@ -43,12 +45,20 @@ from support.processes import wait_until
 from support.stack import client_app, settings_for
 
 SYNC = "personal_assistant.workers.tasks.sync_tasks.sync_calendar"
-RUNS = 60
+#: The other user's runs, per load: enough that the p99 is not one run's accident.
+RUNS = 200
 SPREAD = timedelta(seconds=20)
 SWEEPS = 3
-#: The bound on the other user's lateness p99 when 2x the quiet one is smaller (module doc):
-#: a feed read on the worker's event loop held runs for 4.6-43 s (issue 9).
-LATENESS_FLOOR_S = 2.0
+WARM_UP_RUNS = 5
+#: The quiet p99's own spread from run to run on a 2-core machine: 0.04-0.12 s over 11 runs
+#: of this scenario (whether one of the stack's ~0.1 s stalls, present in both loads, falls in
+#: the top 1 %). The bound is 2x the quiet p99 plus this.
+JITTER_S = 0.05
+#: The production layout's workers and their queues (``docker/docker-compose.prod.yml``).
+WORKERS = {
+    "runs": "ai_tasks",
+    "worker": "email_tasks,file_tasks,sync_tasks,maintenance_tasks",
+}
 LIVE = {"HEARTBEAT_INTERVAL": "1", "LEASE_MARGIN": "2"}
 
 
@@ -146,14 +156,14 @@ def _lateness_p99(chaos: Chaos, load: Load) -> float:
     return float(value)
 
 
-def _load(chaos: Chaos, title: str) -> Load:
+def _load(chaos: Chaos, title: str, runs: int = RUNS, spread: timedelta = SPREAD) -> Load:
     start = datetime.now(UTC) + timedelta(seconds=3)
-    return seed_one_shots_spread_bulk(chaos, RUNS, start=start, spread=SPREAD, title=title)
+    return seed_one_shots_spread_bulk(chaos, runs, start=start, spread=spread, title=title)
 
 
 def _synced(chaos: Chaos, feeds: dict[int, str], sweeps: int) -> bool:
     """Whether every feed has been synced (or refused) ``sweeps`` times: the sync count is
-    not stored, so the worker's log is read for one line per sync."""
+    not stored, so the syncing worker's log is read for one line per sync."""
     log = chaos.processes.log("worker")
     ends = ("event=calendar_synced", "event=calendar_sync_failed", "calendar_sync_still_refused")
     return sum(log.count(end) for end in ends) >= sweeps * len(feeds)
@@ -176,11 +186,16 @@ def test_hostile_feeds_hurt_nobody_else(chaos: Chaos) -> None:
     chaos.env.update(LIVE)
     with FeedServer([body for _, body in corpus]) as server:
         chaos.beat()
-        chaos.worker("worker")
-        chaos.wait_ready("worker")
+        for name, queues in WORKERS.items():
+            chaos.worker(name, extra=("-Q", queues))
+        for name in WORKERS:
+            chaos.wait_ready(name)
 
+        # The workers' first runs import and connect what later runs find ready.
+        warm = _load(chaos, "warm-up", WARM_UP_RUNS, timedelta(seconds=1))
+        assert chaos.settle(warm, timeout=120), chaos.logs(*WORKERS, "beat")
         quiet = _load(chaos, "quiet")
-        assert chaos.settle(quiet, timeout=120), chaos.logs("worker", "beat")
+        assert chaos.settle(Load({**warm.fires_at, **quiet.fires_at}), timeout=120)
         quiet_p99 = _lateness_p99(chaos, quiet)
 
         feeds = _subscribe(chaos, server, names)
@@ -194,10 +209,10 @@ def test_hostile_feeds_hurt_nobody_else(chaos: Chaos) -> None:
                 message=f"sweep {sweep} of {len(feeds)} hostile feeds",
             )
         sync_s = time.monotonic() - started
-        both = Load({**quiet.fires_at, **busy.fires_at})  # settle counts every final run
-        settled = chaos.settle(both, timeout=120)
+        every = Load({**warm.fires_at, **quiet.fires_at, **busy.fires_at})  # settle counts all
+        settled = chaos.settle(every, timeout=120)
         busy_p99 = _lateness_p99(chaos, busy)
-        alive = chaos.processes.procs["worker"].poll() is None
+        alive = [name for name in WORKERS if chaos.processes.procs[name].poll() is None]
         errors = dict(
             chaos.db.rows(
                 "SELECT id, last_error FROM calendar_feeds WHERE id = ANY(:ids)", ids=list(feeds)
@@ -208,7 +223,7 @@ def test_hostile_feeds_hurt_nobody_else(chaos: Chaos) -> None:
             "WHERE status <> 'delivered'"
         )
         outcome = chaos.outcome(
-            both,
+            every,
             None,
             notes=(
                 f"{len(feeds)} hostile feeds synced {SWEEPS} times in {sync_s:.0f} s while "
@@ -216,7 +231,7 @@ def test_hostile_feeds_hurt_nobody_else(chaos: Chaos) -> None:
                 f"(quiet: {quiet_p99:.2f} s)"
             ),
         )
-    worker_log = chaos.processes.log("worker")
+    logs = "".join(chaos.processes.log(name) for name in WORKERS)
     refused = sum(1 for e in errors.values() if e)
     outcome.extra.update(
         quiet_p99_s=round(quiet_p99, 2),
@@ -226,9 +241,10 @@ def test_hostile_feeds_hurt_nobody_else(chaos: Chaos) -> None:
     )
     report.record(outcome)
     assert settled and outcome.clean and not statuses, (outcome, statuses)
-    assert busy_p99 <= max(2 * quiet_p99, LATENESS_FLOOR_S), (busy_p99, quiet_p99)
-    assert alive and "event=loop_blocked" not in worker_log, chaos.logs("worker")
-    assert "Traceback" not in worker_log, chaos.logs("worker")
+    assert busy_p99 <= 2 * quiet_p99 + JITTER_S, (busy_p99, quiet_p99)
+    assert alive == list(WORKERS), chaos.logs(*WORKERS)
+    assert "event=loop_blocked" not in logs, chaos.logs(*WORKERS)
+    assert "Traceback" not in logs, chaos.logs(*WORKERS)
     for feed_id, name in feeds.items():
         error = errors[feed_id]
         expected = EXPECTED.get(name)

@@ -63,7 +63,7 @@ from personal_assistant.database.models import AITask, CalendarEvent, CalendarFe
 from personal_assistant.errors import NotFoundError, ValidationError
 from personal_assistant.outbound import STRICT, Policy, RefusedDestination
 from personal_assistant.outbound.decoding import BoundedDecoder, TooLarge, UnsupportedEncoding
-from personal_assistant.outbound.http import guarded_client
+from personal_assistant.outbound.http import guarded_client, tls_context
 from personal_assistant.safe_text import ERROR_MAX, safe_text, without_bidi
 from personal_assistant.tools.ai_scheduler import calendar_sandbox
 from personal_assistant.tools.ai_scheduler import calendar_store as store
@@ -154,9 +154,10 @@ async def _get(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    tls = await asyncio.to_thread(tls_context)  # built once per process, never on the loop
     try:
         async with (
-            guarded_client(policy, timeout=timeout, max_redirects=MAX_REDIRECTS) as client,
+            guarded_client(policy, timeout=timeout, max_redirects=MAX_REDIRECTS, tls=tls) as client,
             client.stream("GET", url, headers=headers) as response,
         ):
             if response.status_code == 304:

@@ -15,15 +15,16 @@ from personal_assistant.workers.runtime import runtime
 def export_user_data(user_id: int, fmt: str = "json") -> dict[str, object]:
     """Write the user's export (``json``, or ``csv`` as a zip) under the export directory."""
     settings = app.pa_settings
-    engine = runtime.services(settings).engine
+    engine = runtime.bulk_engine(settings)  # on the bulk loop: never ahead of a run (runtime)
     export_dir = exports.settings_export_dir(settings)
-    done = runtime.run(
+    now = runtime.now(settings)
+    done = runtime.run_bulk(
         exports.export_user(
             engine,
             user_id,
             export_dir,
             fmt=exports.export_format(fmt),
-            now=runtime.now(app.pa_settings),
+            now=now,
         )
     )
     return {

@@ -36,9 +36,9 @@ def sync_calendars() -> dict[str, int]:
 def sync_calendar(feed_id: int) -> dict[str, object]:
     """Sync one feed now: its events and reminders; a failure is recorded on the feed."""
     settings = app.pa_settings
-    engine = runtime.services(settings).engine
+    engine = runtime.bulk_engine(settings)  # on the bulk loop: never ahead of a run (runtime)
     try:
-        report = runtime.run(
+        report = runtime.run_bulk(
             calendar_sync.sync_feed(
                 engine,
                 feed_id,
