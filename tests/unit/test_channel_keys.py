@@ -75,6 +75,12 @@ def test_the_cipher_shows_no_key() -> None:
 @pytest.mark.parametrize(
     "value",
     ["not-a-key", "abc,", "c2hvcnQ=", Fernet.generate_key().decode()[:-2] + "!!"],
+    ids=[
+        "not-base64",
+        "trailing-comma",
+        "too-short",
+        "bad-characters",
+    ],  # the same in every process
 )
 def test_a_malformed_key_is_refused_without_being_shown(value: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
