@@ -268,12 +268,6 @@ def test_every_hostile_feed_is_parsed_or_refused_with_a_clear_message() -> None:
 # --- through a sync ---------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    fixture = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest.mark.timeout(240)
 def test_a_sync_records_a_feed_stopped_by_its_limits_as_refused(url: str) -> None:
     """The refusal is recorded on the feed like any other (``last_error``, the refused

@@ -143,12 +143,6 @@ class Calendars:
         return self._call(get)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    fixture = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest.fixture
 def db(url: str) -> Iterator[Db]:
     handle = Db(url)

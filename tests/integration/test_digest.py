@@ -48,12 +48,6 @@ NEXT = DUE + timedelta(days=1)  # Tokyo has no DST
 DIGEST_TASK = "personal_assistant.workers.tasks.email_tasks.send_daily_digests"
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    fixture = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest.fixture
 def db(url: str) -> Iterator[Db]:
     handle = Db(url)

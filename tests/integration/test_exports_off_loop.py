@@ -25,12 +25,6 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 29, 7, 30, tzinfo=UTC)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    fixture = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_an_export_is_built_and_rendered_off_the_event_loop(
     url: str, fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

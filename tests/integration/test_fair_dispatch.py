@@ -156,12 +156,6 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TICK = 0.5
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    name = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(name))
-
-
 class Step:
     """Users, tasks and ticks on one database; records what was published, in order."""
 

@@ -18,12 +18,6 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    name = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(name))
-
-
 @pytest.fixture
 def db(url: str) -> Iterator[Db]:
     handle = Db(url)

@@ -19,12 +19,6 @@ NOW = datetime(2026, 11, 29, 7, 30, tzinfo=UTC)
 DAILY = {"kind": "daily", "times": ["09:00"]}
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    name = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(name))
-
-
 @pytest.fixture
 def manager(url: str) -> Iterator[AITaskManager]:
     settings = Settings(DATABASE_URL=url)  # type: ignore[call-arg]

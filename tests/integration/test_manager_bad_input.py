@@ -21,12 +21,6 @@ DAILY = {"kind": "daily", "times": ["09:00"]}
 HUGE = 2**70
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    name = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(name))
-
-
 @pytest.mark.parametrize("schedule", [None, "daily", ["daily"], 42])
 def test_a_schedule_that_is_no_object_is_refused(url: str, schedule: Any) -> None:
     manager = AITaskManager(Settings(DATABASE_URL=url))  # type: ignore[call-arg]

@@ -34,12 +34,6 @@ COUNTS = (
 )
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    name = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(name))
-
-
 @pytest.fixture
 def db(url: str) -> Iterator[Db]:
     handle = Db(url)

@@ -24,12 +24,6 @@ KEEP = timedelta(days=30)
 CUTOFF = NOW - KEEP
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    name = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(name))
-
-
 @pytest.fixture
 def db(url: str) -> Iterator[Db]:
     handle = Db(url)

@@ -20,12 +20,6 @@ pytestmark = pytest.mark.integration
 CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request: pytest.FixtureRequest) -> str:
-    name = "database_url" if request.param == "postgresql" else "sqlite_url"
-    return str(request.getfixturevalue(name))
-
-
 @pytest.fixture
 def db(url: str) -> Iterator[Db]:
     handle = Db(url)

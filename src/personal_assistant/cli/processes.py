@@ -86,6 +86,7 @@ def run(
             typer.echo(message)
     env = dict(os.environ, PA_HOME=str(settings.home))
     children: dict[str, subprocess.Popen[bytes]] = {}
+    marks = asyncio.run(_marks(settings))  # before the scheduler can write a run
     try:
         for name in ("worker", "beat"):
             children[name] = _spawn(name, settings.log_dir / f"{name}.log", env)
@@ -94,7 +95,7 @@ def run(
             + ", ".join(str(settings.log_dir / f"{n}.log") for n in children)
         )
         typer.echo("Running. Press Ctrl-C to stop.\n")
-        asyncio.run(_watch(settings, children))
+        asyncio.run(_watch(settings, children, marks))
     except KeyboardInterrupt:
         pass
     finally:
@@ -209,7 +210,36 @@ async def _watch_broker(settings: Settings, outages: _Outages, stop: asyncio.Eve
             await asyncio.wait_for(stop.wait(), BROKER_CHECK_SECONDS)
 
 
-async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]]) -> None:
+async def _marks(settings: Settings) -> tuple[int, int] | None:
+    """The last run and notification ids, or None when the database does not answer (the
+    screen then marks at its first poll)."""
+    from personal_assistant.database.engine import make_async_engine
+
+    engine = make_async_engine(settings.database_url, pooled=False)
+    try:
+        async with engine.connect() as conn:
+            return await _last_ids(conn)
+    except SQLAlchemyError:
+        return None
+    finally:
+        await engine.dispose()
+
+
+async def _last_ids(conn: AsyncConnection) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from personal_assistant.database.models import Notification, TaskRun
+
+    last_run = await conn.scalar(select(func.max(TaskRun.id)))
+    last_note = await conn.scalar(select(func.max(Notification.id)))
+    return last_run or 0, last_note or 0
+
+
+async def _watch(
+    settings: Settings,
+    children: dict[str, subprocess.Popen[bytes]],
+    marks: tuple[int, int] | None = None,
+) -> None:
     from personal_assistant.database.engine import make_async_engine
 
     engine = make_async_engine(settings.database_url, pooled=False)
@@ -224,7 +254,7 @@ async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]
     broker: asyncio.Task[None] | None = None
     if not settings.broker_url.startswith("sqla+"):  # the embedded broker is a local file
         broker = asyncio.create_task(_watch_broker(settings, outages, stop))
-    feed = _Feed()
+    feed = _Feed(marks)
     try:
         while not stop.is_set():
             for name, proc in children.items():
@@ -253,24 +283,20 @@ async def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]
 
 
 class _Feed:
-    """The runs that finished and the notifications written since ``pa run`` started."""
+    """The runs that finished and the notifications written since ``pa run`` started.
 
-    def __init__(self) -> None:
-        self._marks: tuple[int, int] | None = None  # (last run id, last notification id)
+    ``marks`` (the last run and notification ids) are read before the worker and the scheduler
+    start. Read at the first poll instead, they would hide a run the scheduler wrote before
+    that poll, even though it finished after it (``tests/integration/test_run_screen.py``)."""
+
+    def __init__(self, marks: tuple[int, int] | None = None) -> None:
+        self._marks = marks  # (last run id, last notification id); None: at the first poll
         self._seen_runs: set[int] = set()
 
     async def show_new(self, engine: AsyncEngine) -> None:
-        from sqlalchemy import select
-
-        from personal_assistant.database.models import Notification, TaskRun
-
         async with engine.connect() as conn:
             if self._marks is None:
-                last_run = await conn.scalar(select(TaskRun.id).order_by(TaskRun.id.desc()))
-                last_note = await conn.scalar(
-                    select(Notification.id).order_by(Notification.id.desc())
-                )
-                self._marks = (last_run or 0, last_note or 0)
+                self._marks = await _last_ids(conn)
             runs, notes = await _new_rows(conn, *self._marks)
         for r in runs:
             if r.id in self._seen_runs:
