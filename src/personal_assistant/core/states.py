@@ -48,10 +48,6 @@ FINAL_RUN_STATES = frozenset(
     {RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED, RunState.CANCELLED}
 )
 
-#: States a worker may claim a run from (the compare-and-set's ``WHERE state IN ...``). A
-#: ``retrying`` run waits for its backoff; the dispatcher turns it back into ``queued``.
-CLAIMABLE_RUN_STATES = (RunState.QUEUED,)
-
 #: Runs that are owed work: a dispatcher or the reaper looks at their lease.
 OPEN_RUN_STATES = (RunState.QUEUED, RunState.RETRYING, RunState.RUNNING)
 

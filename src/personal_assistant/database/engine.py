@@ -38,10 +38,6 @@ def _normalise(url: str, *, async_: bool) -> URL:
     )
 
 
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
 def prepare_sqlite_file(url: str | URL) -> None:
     """Create an SQLite database's file, readable by its owner only, before SQLite opens it.
 

@@ -72,7 +72,7 @@ from personal_assistant.database.types import utcnow
 from personal_assistant.errors import DeliveryError
 from personal_assistant.outbound import STRICT, Policy
 from personal_assistant.tools.ai_scheduler import channel_store
-from personal_assistant.tools.ai_scheduler.channels import IN_APP, KINDS, LEGACY_NAMES, is_in_app
+from personal_assistant.tools.ai_scheduler.channels import IN_APP, KINDS, is_in_app
 from personal_assistant.tools.ai_scheduler.delivery_policy import (
     QuietHours,
     day_start,
@@ -93,7 +93,6 @@ __all__ = [
     "DELIVERY_LEASE",
     "DELIVERY_RETRY",
     "IN_APP",
-    "KNOWN_CHANNELS",
     "TITLE_LIMIT",
     "DeliveryReport",
     "Message",
@@ -112,9 +111,6 @@ DELIVERY_RETRY = RetryPolicy(base_seconds=30.0, max_seconds=3600.0)
 DELIVERY_LEASE = timedelta(seconds=60)
 #: The longest one send through the default transports may take (Apprise's timeout).
 SEND_TIMEOUT_S = 30.0
-
-#: Names valid in any task (the owner's own channel names are valid in theirs too).
-KNOWN_CHANNELS = frozenset({IN_APP, *LEGACY_NAMES})
 
 
 def initial_status(channel: str) -> NotificationStatus:

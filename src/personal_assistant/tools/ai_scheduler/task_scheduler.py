@@ -598,10 +598,6 @@ class TaskScheduler:
             return None
         return await asyncio.to_thread(self._backlog)
 
-    async def seconds_until_next(self, now: datetime) -> float:
-        """Until the next due task or owed run, capped at the tick interval."""
-        return self._delay(now, *await self._next_due())
-
     async def _next_due(self) -> tuple[datetime | None, datetime | None]:
         """The earliest ``next_run_at`` of an active task and lease of an owed run: one read.
 
