@@ -25,8 +25,8 @@ run: $(STAMP)
 TEST_PROCESSES ?= 2
 test: $(STAMP) lint typecheck
 	@fast=0; chaos=0; \
-	$(BIN)/pytest -n $(TEST_PROCESSES) --ignore=tests/chaos || fast=$$?; \
-	$(BIN)/pytest tests/chaos || chaos=$$?; \
+	$(BIN)/pytest -n $(TEST_PROCESSES) --ignore=tests/chaos --durations=15 || fast=$$?; \
+	$(BIN)/pytest tests/chaos --durations=25 || chaos=$$?; \
 	for rc in $$fast $$chaos; do \
 	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
 	done

@@ -7,7 +7,7 @@ Feed URLs may carry secrets (private calendar links): every output here shows th
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,7 +18,10 @@ from personal_assistant.cli.users import UserOpt, run_as_owner
 from personal_assistant.database.models import User
 from personal_assistant.errors import DeliveryError, exit_code
 from personal_assistant.safe_text import safe_text
-from personal_assistant.tools.ai_scheduler import calendar_sandbox, calendar_store, calendar_sync
+from personal_assistant.tools.ai_scheduler import calendar_store
+
+if TYPE_CHECKING:
+    from personal_assistant.tools.ai_scheduler.calendar_sync import SyncReport
 
 app = typer.Typer(
     help="Calendar feeds (iCalendar/ICS URLs): their events become reminders.",
@@ -147,9 +150,12 @@ def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
 @app.command("sync")
 def sync(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Sync a calendar now; exit 6 if its feed cannot be read (the error is kept)."""
+    # Imported here: the fetch and the reader (httpx, icalendar) would slow every command.
+    from personal_assistant.tools.ai_scheduler import calendar_sandbox, calendar_sync
+
     settings = session.settings()
 
-    async def work(engine: AsyncEngine, owner: User) -> calendar_sync.SyncReport:
+    async def work(engine: AsyncEngine, owner: User) -> SyncReport:
         async with engine.connect() as conn:
             feed = await calendar_store.get(conn, owner.id, calendar_store.feed_name(name))
         return await calendar_sync.sync_feed(

@@ -39,7 +39,7 @@ def current_revision(url: str) -> str | None:
 
 def require_schema(url: str) -> None:
     """Raise ConfigurationError unless the database is at the newest revision."""
-    head = migrate.head_revision()
+    head = migrate.HEAD
     current = current_revision(url)
     if current == head:
         return
