@@ -118,15 +118,19 @@ def pool_limits(settings: Settings) -> tuple[int, int]:
     Should a checkout still wait past the pool's timeout, a run's outcome is written again
     while its lease lasts (``RunProcessor._record``).
     """
-    tasks = settings.worker_concurrency if settings.worker_pool == "threads" else 1
+    tasks = _task_slots(settings)
     return tasks + BACKGROUND_CONNECTIONS, tasks * (BURST_CLAIMERS - 1)
 
 
 def bulk_pool_limits(settings: Settings) -> tuple[int, int]:
     """``(pool_size, max_overflow)`` of the bulk engine: one connection kept, and one for each
     task that may hold one at once (bulk work is rare: its connections are not kept)."""
-    tasks = settings.worker_concurrency if settings.worker_pool == "threads" else 1
-    return 1, tasks - 1
+    return 1, _task_slots(settings) - 1
+
+
+def _task_slots(settings: Settings) -> int:
+    """Celery tasks one process runs at once: each child of prefork or solo has its own."""
+    return settings.worker_concurrency if settings.worker_pool == "threads" else 1
 
 
 def worker_id() -> str:
