@@ -16,6 +16,9 @@ How expected output is compared (the documented matching rule, see :func:`matche
 * A date (``2026-11-29``, ``Sunday 29 November 2026``), a time (``08:20``,
   ``08:20:51.752233``, ``08:23:55,921``), a weekday or month name matches any of its kind, and
   ``CET`` matches ``CEST``: examples were recorded on one day, and the test runs on another.
+* A time shown without a date also matches one shown with a date (``09:22`` matches
+  ``2026-12-04 00:07``): the CLI names the local day when it is not the UTC day, as it is
+  between 23:00 and 24:00 UTC in Paris.
 * In a table cell cut short with ``…``, the text from its first date, weekday or month name
   (or the cut beginning of one) to the ``…`` matches any text: those names differ in length, so
   the cut falls elsewhere.
@@ -139,7 +142,7 @@ _PATTERNS = {
     "ellipsis": r"[\s\S]*?",
     "longdate": rf"(?:{'|'.join(_WEEKDAYS)}) \d{{1,2}} (?:{'|'.join(_MONTHS)}) \d{{4}}",
     "date": r"\d{4}-\d{2}-\d{2}",
-    "time": r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?",
+    "time": r"(?:\d{4}-\d{2}-\d{2} )?\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?",
     "name": rf"(?:{_NAME})",
     "zone": r"CES?T",
 }
@@ -194,6 +197,12 @@ def test_matching_rule() -> None:
     )
     assert matches("Ada, Sunday 29 November 2026, 09:20", "Ada, Thursday 03 December 2026, 14:14")
     assert matches("a ...\nz", "a b\nc\nz")
+    # Recorded in the morning, run at 23:07 UTC: the Paris time then names its day.
+    assert matches(
+        "2026-11-29 08:22 UTC (09:22 Europe/Paris)",
+        "2026-12-03 23:07 UTC (2026-12-04 00:07 Europe/Paris)",
+    )
+    assert not matches("at 09:22 Europe/Paris", "at 2026-12-04 Europe/Paris")
     assert not matches("queued run 2 of task 3", "queued run 3 of task 3")
     assert not matches("created task 2: Drink water", "created task 2: Drink beer")
 
