@@ -57,7 +57,7 @@ METHOD = """\
 fair dispatch every due run went into the broker at once, first in, first out, so Alice's run
 waited for all of Bob's (issue 10: 2.5 s became 74 s). Now at most `USER_DISPATCH_LIMIT` runs
 of a user are in the broker or running; the rest wait in PostgreSQL and are sent round robin
-across users as room frees (`tools/ai_scheduler/fair_dispatch.py`). Target: Alice's lateness
+across users as room frees (`runs/fair_dispatch.py`). Target: Alice's lateness
 with Bob's backlog within {ratio:g}x of her lateness alone (p50 and max of the finish lateness).
 
 **How it was measured.** Three phases, each on a fresh database and Redis prefix, with one

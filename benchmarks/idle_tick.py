@@ -32,7 +32,7 @@ from benchmarks.fixtures import (
 from benchmarks.report import Figure, Row
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
-from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
+from personal_assistant.runs.scheduler import TaskScheduler
 
 KEY = "idle"
 TITLE = "Idle tick cost"

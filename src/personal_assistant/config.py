@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     runs_per_message: int = Field(default=100, ge=1, le=1000, validation_alias="RUNS_PER_MESSAGE")
     misfire_grace_seconds: float = Field(default=300.0, ge=0, validation_alias="MISFIRE_GRACE")
     catchup_limit: int = Field(default=100, ge=1, le=10_000, validation_alias="CATCHUP_LIMIT")
-    # Fair dispatch (tools/ai_scheduler/fair_dispatch.py); 0: no limit.
+    # Fair dispatch (runs/fair_dispatch.py); 0: no limit.
     user_dispatch_limit: int = Field(
         default=100, ge=0, le=1_000_000, validation_alias="USER_DISPATCH_LIMIT"
     )
@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     export_dir_raw: Path | None = Field(default=None, validation_alias="EXPORT_DIR")
     export_ttl_hours: float = Field(default=24.0, gt=0, validation_alias="EXPORT_TTL_HOURS")
     max_in_flight: int = Field(default=500, ge=1, le=100_000, validation_alias="MAX_IN_FLIGHT")
-    # Per-user quotas (tools/ai_scheduler/quotas.py); 0: no limit.
+    # Per-user quotas (tasks/quotas.py); 0: no limit.
     max_active_tasks_per_user: int = Field(
         default=10_000, ge=0, validation_alias="MAX_ACTIVE_TASKS_PER_USER"
     )

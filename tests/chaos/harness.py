@@ -30,8 +30,8 @@ from typing import Any
 from chaos.servers import PostgresServer, RedisServer
 from personal_assistant.database import migrate
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler import channel_store, channels
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.notifications import channel_store, channels
+from personal_assistant.tasks.manager import AITaskManager
 from support.chat_server import ChatServer, calls_per_attempt
 from support.hook_server import HookServer
 from support.keys import CHANNEL_KEY, CIPHER

@@ -23,7 +23,7 @@ import redis
 
 from chaos import report
 from chaos.harness import Chaos, seed_one_shots_bulk
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.chat_server import AlwaysAnswer
 from support.processes import wait_until
 from support.stack import settings_for

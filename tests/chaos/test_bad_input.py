@@ -39,7 +39,7 @@ from chaos.harness import Outcome, fresh_database
 from chaos.servers import PostgresServer
 from personal_assistant.config import Settings
 from personal_assistant.errors import PersonalAssistantError
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db
 
 API_EXAMPLES = 80

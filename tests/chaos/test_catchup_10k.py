@@ -29,7 +29,7 @@ from chaos import report
 from chaos.harness import FINAL, Chaos, Outcome, _utc
 from personal_assistant.core.catchup import plan_due
 from personal_assistant.core.schedules import Schedule, next_after, parse_schedule
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.stack import settings_for
 
 TASKS = 10_000

@@ -37,9 +37,9 @@ from typing import Any
 
 from chaos import report
 from chaos.harness import Chaos, Load, seed_one_shots_spread_bulk
+from personal_assistant.calendars import store as calendar_store
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler import calendar_store
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.hostile_feeds import EXPECTED, PARSED, hostile_feeds
 from support.processes import wait_until
 from support.stack import client_app, settings_for

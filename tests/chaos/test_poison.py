@@ -30,7 +30,7 @@ from typing import Any
 
 from chaos import report
 from chaos.harness import Chaos, Load, sleep_until
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.chat_server import ChatServer, Received, Reply, completion
 from support.processes import wait_until
 from support.stack import settings_for

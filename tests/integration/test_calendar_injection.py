@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 
 from personal_assistant.agents.openai_compat import OpenAICompatibleAgent
+from personal_assistant.calendars import store as calendar_store
+from personal_assistant.calendars import sync as calendar_sync
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler import calendar_store, calendar_sync
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-from personal_assistant.tools.ai_scheduler.run_processor import RunProcessor
-from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
+from personal_assistant.runs.executor import TaskExecutor
+from personal_assistant.runs.processor import RunProcessor
+from personal_assistant.tasks.manager import AITaskManager
 from support.chat_server import ChatServer, completion
 from support.ics_server import vcalendar, vevent
 from support.stack import Db, settings_for

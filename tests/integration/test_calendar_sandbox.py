@@ -26,13 +26,14 @@ from typing import Any
 
 import pytest
 
+from personal_assistant.calendars import ics as core
+from personal_assistant.calendars import sandbox
+from personal_assistant.calendars import store as calendar_store
+from personal_assistant.calendars import sync as calendar_sync
 from personal_assistant.config import Settings
-from personal_assistant.core import calendar as core
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler import calendar_sandbox as sandbox
-from personal_assistant.tools.ai_scheduler import calendar_store, calendar_sync
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.hostile_feeds import EXPECTED, PARSED, hostile_feeds
 from support.ics_server import vcalendar, vevent
 from support.stack import run

@@ -19,10 +19,11 @@ from typing import Any, TypeVar
 
 import pytest
 
+from personal_assistant.calendars import store as calendar_store
+from personal_assistant.calendars import sync as calendar_sync
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler import calendar_store, calendar_sync
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.ics_server import IcsServer, vcalendar, vevent
 from support.outbound import LOOPBACK
 from support.processes import ProcessGroup, wait_until
@@ -538,7 +539,7 @@ def test_a_real_worker_syncs_through_the_broker_and_the_reminder_fires(
 CORPUS = Path(__file__).parents[1] / "data" / "ical_corpus"
 #: 20 endless hourly events since 1970 (690 bytes): 175,680 occurrences in a 366-day horizon,
 #: and each rule is stepped through from 1970 before its first occurrence in the window
-#: (refused before that now: core.calendar estimates the steps, issue 10).
+#: (refused before that now: calendars.ics estimates the steps, issue 10).
 HOSTILE = vcalendar(
     *(
         vevent(f"h{i}@x", f"Hourly {i}", f"DTSTART:19700101T{i:02d}0000Z", "RRULE:FREQ=HOURLY")

@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from personal_assistant.database import migrate
 from personal_assistant.errors import ConfigurationError
-from personal_assistant.tools.ai_scheduler.channels import mask_apprise_url
+from personal_assistant.notifications.channels import mask_apprise_url
 from support.cli import Pa
 from support.hook_server import HookServer
 from support.processes import ProcessGroup, wait_until

@@ -20,9 +20,10 @@ from sqlalchemy import text
 
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler import digest_service, task_scheduler
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
+from personal_assistant.digests import sweep as digest_service
+from personal_assistant.runs import scheduler as task_scheduler
+from personal_assistant.runs.scheduler import TaskScheduler
+from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db, settings_for
 from support.stalls import freeze_after
 

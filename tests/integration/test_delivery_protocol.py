@@ -17,7 +17,7 @@ from sqlalchemy import insert, make_url
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import Notification, NotificationChannel, User
 from personal_assistant.errors import DeliveryError
-from personal_assistant.tools.ai_scheduler.notification_service import (
+from personal_assistant.notifications.delivery import (
     DELIVERY_RETRY,
     Message,
     NotificationService,

@@ -16,20 +16,20 @@ from sqlalchemy.orm import Session
 
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import Notification, TaskRun, User
-from personal_assistant.errors import NotFoundError, ValidationError
-from personal_assistant.tools.ai_scheduler import channel_store, channels
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-from personal_assistant.tools.ai_scheduler.digest_service import (
+from personal_assistant.digests.sweep import (
     SETTLE,
     DigestSetting,
     DigestSweep,
     due_digests,
     set_digest,
 )
-from personal_assistant.tools.ai_scheduler.notification_service import (
+from personal_assistant.errors import NotFoundError, ValidationError
+from personal_assistant.notifications import channel_store, channels
+from personal_assistant.notifications.delivery import (
     DeliveryReport,
     NotificationService,
 )
+from personal_assistant.tasks.manager import AITaskManager
 from support.hook_server import HookServer, SmtpServer
 from support.keys import CIPHER
 from support.outbound import LOOPBACK

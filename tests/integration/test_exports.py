@@ -27,8 +27,8 @@ from personal_assistant.database import migrate
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import Notification, TaskRun
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
-from personal_assistant.tools.ai_scheduler import exports
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.exports import transfer as exports
+from personal_assistant.tasks.manager import AITaskManager
 from support.processes import ProcessGroup, wait_until
 from support.services import create_database_from_template, drop_database
 from support.stack import Db, client_app, run, settings_for

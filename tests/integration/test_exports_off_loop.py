@@ -16,8 +16,8 @@ import pytest
 
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler import exports
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.exports import transfer as exports
+from personal_assistant.tasks.manager import AITaskManager
 from support.stack import run
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from personal_assistant.calendars import sync as calendar_sync
 from personal_assistant.outbound import Policy, parse_allow
-from personal_assistant.tools.ai_scheduler import calendar_sync
 from support.ics_server import IcsServer, vcalendar, vevent
 
 LOCAL_ONLY = Policy(parse_allow("127.0.0.1/32"))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler.heartbeat import Heartbeat, HeldRuns, beat
+from personal_assistant.health.heartbeat import Heartbeat, HeldRuns, beat
 from personal_assistant.workers.utils.health import assess, take_snapshot
 from support.stack import Db
 

@@ -23,10 +23,11 @@ from personal_assistant.agents.base import AgentReply, AgentRequest
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
-from personal_assistant.tools.ai_scheduler import heartbeat, run_store
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-from personal_assistant.tools.ai_scheduler.run_processor import RunProcessor
-from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
+from personal_assistant.health import heartbeat
+from personal_assistant.runs import store as run_store
+from personal_assistant.runs.executor import TaskExecutor
+from personal_assistant.runs.processor import RunProcessor
+from personal_assistant.tasks.manager import AITaskManager
 from personal_assistant.workers.runtime import Runtime
 from support.stack import Db, settings_for
 

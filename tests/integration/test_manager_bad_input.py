@@ -12,7 +12,7 @@ import pytest
 
 from personal_assistant.config import Settings
 from personal_assistant.errors import NotFoundError, ScheduleError
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db, run
 
 pytestmark = pytest.mark.integration

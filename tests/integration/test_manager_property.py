@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from personal_assistant.config import Settings
 from personal_assistant.errors import PersonalAssistantError
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler import channels
-from personal_assistant.tools.ai_scheduler.notification_service import (
+from personal_assistant.notifications import channels
+from personal_assistant.notifications.delivery import (
     DeliveryReport,
     NotificationService,
 )

@@ -20,7 +20,7 @@ from personal_assistant.agents.openai_compat import OpenAICompatibleAgent, retry
 from personal_assistant.agents.prompt import build_messages
 from personal_assistant.config import Settings
 from personal_assistant.errors import AgentError
-from personal_assistant.tools.ai_scheduler.task_executor import Outcome, TaskExecutor
+from personal_assistant.runs.executor import Outcome, TaskExecutor
 from support.chat_server import (
     ChatServer,
     Reply,

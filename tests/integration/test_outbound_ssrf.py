@@ -42,18 +42,18 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from personal_assistant.calendars import sync as calendar_sync
 from personal_assistant.channel_keys import ChannelCipher
 from personal_assistant.errors import DeliveryError, ValidationError
-from personal_assistant.outbound import Policy, RefusedDestination, parse_allow
-from personal_assistant.outbound import sockets as guard
-from personal_assistant.outbound.http import guarded_client
-from personal_assistant.tools.ai_scheduler import calendar_sync
-from personal_assistant.tools.ai_scheduler.apprise_transport import (
+from personal_assistant.notifications.content import Message
+from personal_assistant.notifications.delivery import Recipient
+from personal_assistant.notifications.transports.apprise import (
     AppriseTransport,
     check_destination,
 )
-from personal_assistant.tools.ai_scheduler.message_content import Message
-from personal_assistant.tools.ai_scheduler.notification_service import Recipient
+from personal_assistant.outbound import Policy, RefusedDestination, parse_allow
+from personal_assistant.outbound import sockets as guard
+from personal_assistant.outbound.http import guarded_client
 from support.cli import Pa, ready
 from support.hook_server import HookServer
 from support.ics_server import IcsServer, vcalendar, vevent

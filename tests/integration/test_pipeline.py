@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.processes import ProcessGroup, wait_until
 from support.services import REDIS_URL
 from support.stack import Db, client_app, run, send_runs, settings_for

@@ -17,7 +17,7 @@ import pytest
 import redis
 from kombu import Connection, Exchange, Queue
 
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from personal_assistant.workers.celery_app import REDIS_TRANSPORT
 from support.poison import BIG, CELERY, SECRET, TRANSPORT
 from support.processes import ProcessGroup, wait_until

@@ -17,10 +17,10 @@ import pytest
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import QuotaError, exit_code, http_status
-from personal_assistant.tools.ai_scheduler import exports
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-from personal_assistant.tools.ai_scheduler.quotas import Limits
-from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
+from personal_assistant.exports import transfer as exports
+from personal_assistant.runs.scheduler import TaskScheduler
+from personal_assistant.tasks.manager import AITaskManager
+from personal_assistant.tasks.quotas import Limits
 from support.stack import Db, run
 
 pytestmark = pytest.mark.integration

@@ -25,8 +25,8 @@ from celery import Celery
 
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
+from personal_assistant.runs.scheduler import TaskScheduler
+from personal_assistant.tasks.manager import AITaskManager
 from personal_assistant.workers.dispatch import run_backlog, run_publisher, waiting_runs
 from support.stack import Db, client_app, settings_for
 

@@ -22,9 +22,9 @@ from personal_assistant.agents.factory import build_limiter
 from personal_assistant.agents.ratelimit import RateLimitedAgent
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-from personal_assistant.tools.ai_scheduler.run_processor import BatchReport, RunProcessor
-from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
+from personal_assistant.runs.executor import TaskExecutor
+from personal_assistant.runs.processor import BatchReport, RunProcessor
+from personal_assistant.tasks.manager import AITaskManager
 from support.services import REDIS_URL
 from support.stack import Db, settings_for
 

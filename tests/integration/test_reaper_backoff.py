@@ -16,9 +16,9 @@ import pytest
 from personal_assistant.agents.offline import OfflineAgent
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-from personal_assistant.tools.ai_scheduler.run_processor import RunProcessor
-from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
+from personal_assistant.runs.executor import TaskExecutor
+from personal_assistant.runs.processor import RunProcessor
+from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db, settings_for
 
 pytestmark = pytest.mark.integration

@@ -12,12 +12,12 @@ import pytest
 
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import DeliveryError
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
-from personal_assistant.tools.ai_scheduler.notification_service import (
+from personal_assistant.notifications.delivery import (
     Message,
     NotificationService,
     Recipient,
 )
+from personal_assistant.tasks.manager import AITaskManager
 from support.processes import ProcessGroup, wait_until
 from support.stack import Db, run, settings_for
 

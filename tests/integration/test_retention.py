@@ -13,8 +13,8 @@ from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import Notification, TaskRun
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler import retention
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.runs import retention
+from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db, run
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ import pytest
 
 from personal_assistant.cli import processes
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db, settings_for
 
 

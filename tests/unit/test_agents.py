@@ -10,8 +10,8 @@ from personal_assistant.agents.base import AgentRequest, PreviousResult
 from personal_assistant.agents.offline import OfflineAgent, compose
 from personal_assistant.agents.prompt import build_messages
 from personal_assistant.errors import AgentError
-from personal_assistant.tools.ai_scheduler.notification_service import compose as compose_note
-from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
+from personal_assistant.notifications.delivery import compose as compose_note
+from personal_assistant.runs.executor import TaskExecutor
 
 WHEN = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from personal_assistant.core import calendar as cal
+from personal_assistant.calendars import ics as cal
+from personal_assistant.calendars.sync import conditional
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler.calendar_sync import conditional
 from support.ics_server import vcalendar, vevent
 
 PARIS = "Europe/Paris"
@@ -384,7 +384,7 @@ def test_the_first_sync_of_each_period_reads_the_feed_in_full(
 
 
 def test_the_refusal_digest_follows_the_body_zone_horizon_and_period() -> None:
-    from personal_assistant.tools.ai_scheduler.calendar_sync import refusal_digest
+    from personal_assistant.calendars.sync import refusal_digest
 
     def digest(body: bytes = b"x", tz: str = PARIS, days: int = 30, now: datetime = NOW) -> str:
         return refusal_digest(body, timezone=tz, horizon_days=days, now=now)

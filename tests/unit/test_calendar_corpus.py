@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from personal_assistant.core import calendar as cal
+from personal_assistant.calendars import ics as cal
 from personal_assistant.errors import ValidationError
 
 CORPUS = Path(__file__).parents[1] / "data" / "ical_corpus"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler.calendar_store import (
+from personal_assistant.calendars.store import (
     FeedSpec,
     feed_url,
     mask_feed_url,
     scrub,
     validate,
 )
+from personal_assistant.errors import ValidationError
 
 TOKEN = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 

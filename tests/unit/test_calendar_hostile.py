@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from personal_assistant.core import calendar as cal
+from personal_assistant.calendars import ics as cal
 from personal_assistant.errors import ValidationError
 from support.ics_server import vcalendar, vevent
 

@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler.digest import (
+from personal_assistant.digests.rules import (
     LINE_LIMIT,
     MAX_LINES,
     DigestRun,
@@ -19,7 +18,8 @@ from personal_assistant.tools.ai_scheduler.digest import (
     next_digest_at,
     window,
 )
-from personal_assistant.tools.ai_scheduler.message_content import BODY_LIMIT, render
+from personal_assistant.errors import ValidationError
+from personal_assistant.notifications.content import BODY_LIMIT, render
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NEW_YORK = ZoneInfo("America/New_York")

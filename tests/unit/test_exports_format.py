@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from personal_assistant.errors import ScheduleError, ValidationError
-from personal_assistant.tools.ai_scheduler import exports
+from personal_assistant.exports import transfer as exports
 
 NOW = datetime(2026, 11, 29, 7, 30, tzinfo=UTC)
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from personal_assistant.tools.ai_scheduler.fair_dispatch import (
+from personal_assistant.runs.fair_dispatch import (
     Limits,
     Owed,
     Shares,

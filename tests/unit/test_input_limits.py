@@ -15,7 +15,7 @@ import pytest
 from personal_assistant.cli.schedule_options import parse_duration
 from personal_assistant.core.schedules import parse_schedule
 from personal_assistant.errors import ScheduleError, ValidationError
-from personal_assistant.tools.ai_scheduler import task_inputs
+from personal_assistant.tasks import inputs as task_inputs
 
 
 def _nested(depth: int) -> list[Any]:

@@ -10,20 +10,20 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler.apprise_transport import capture_apprise_debug, classify
-from personal_assistant.tools.ai_scheduler.channels import (
+from personal_assistant.notifications.channels import (
     mask_apprise_url,
     scrub,
     validate,
 )
-from personal_assistant.tools.ai_scheduler.delivery_policy import (
+from personal_assistant.notifications.content import Message, render
+from personal_assistant.notifications.policy import (
     QuietHours,
     day_start,
     next_day_start,
     quiet_until,
     release_at,
 )
-from personal_assistant.tools.ai_scheduler.message_content import Message, render
+from personal_assistant.notifications.transports.apprise import capture_apprise_debug, classify
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -15,8 +15,8 @@ from personal_assistant.cli.schedule_options import (
 )
 from personal_assistant.core.schedules import parse_schedule
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler import exports
-from personal_assistant.tools.ai_scheduler import task_inputs as check
+from personal_assistant.exports import transfer as exports
+from personal_assistant.tasks import inputs as check
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 DIGITS = "1" * 5000

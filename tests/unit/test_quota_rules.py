@@ -10,9 +10,9 @@ import pytest
 
 from personal_assistant.core.schedules import Interval, Once
 from personal_assistant.errors import QuotaError, ValidationError
-from personal_assistant.tools.ai_scheduler import quotas
-from personal_assistant.tools.ai_scheduler import task_inputs as check
-from personal_assistant.tools.ai_scheduler.exports import imported_next_run
+from personal_assistant.exports.transfer import imported_next_run
+from personal_assistant.tasks import inputs as check
+from personal_assistant.tasks import quotas
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from sqlalchemy import String
 from personal_assistant.agents.base import AgentReply, AgentRequest
 from personal_assistant.database.models import TaskRun
 from personal_assistant.errors import AgentError
-from personal_assistant.tools.ai_scheduler.task_executor import (
+from personal_assistant.runs.executor import (
     COUNT_MAX,
     MODEL_MAX,
     TaskExecutor,

@@ -10,7 +10,7 @@ from personal_assistant.cli import session, tables, views
 from personal_assistant.cli.output import JsonOpt, print_json
 from personal_assistant.cli.users import UserOpt, select_user
 from personal_assistant.database.models import Notification, TaskRun
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 
 LimitOpt = Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")]
 

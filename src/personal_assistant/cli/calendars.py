@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from personal_assistant.calendars import store as calendar_store
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, iso, print_json, table
 from personal_assistant.cli.users import UserOpt, run_as_owner
 from personal_assistant.database.models import User
 from personal_assistant.errors import DeliveryError, exit_code
 from personal_assistant.safe_text import safe_text
-from personal_assistant.tools.ai_scheduler import calendar_store
 
 if TYPE_CHECKING:
-    from personal_assistant.tools.ai_scheduler.calendar_sync import SyncReport
+    from personal_assistant.calendars.sync import SyncReport
 
 app = typer.Typer(
     help="Calendar feeds (iCalendar/ICS URLs): their events become reminders.",
@@ -151,7 +151,8 @@ def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
 def sync(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Sync a calendar now; exit 6 if its feed cannot be read (the error is kept)."""
     # Imported here: the fetch and the reader (httpx, icalendar) would slow every command.
-    from personal_assistant.tools.ai_scheduler import calendar_sandbox, calendar_sync
+    from personal_assistant.calendars import sandbox as calendar_sandbox
+    from personal_assistant.calendars import sync as calendar_sync
 
     settings = session.settings()
 

@@ -24,13 +24,13 @@ from personal_assistant.cli.users import UserOpt, run_as_owner
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import User
 from personal_assistant.errors import ConfigurationError, DeliveryError, ValidationError, exit_code
-from personal_assistant.tools.ai_scheduler import channel_store, channels
-from personal_assistant.tools.ai_scheduler.apprise_transport import check_destination
-from personal_assistant.tools.ai_scheduler.delivery_policy import QuietHours
-from personal_assistant.tools.ai_scheduler.notification_service import (
+from personal_assistant.notifications import channel_store, channels
+from personal_assistant.notifications.delivery import (
     NotificationService,
     Recipient,
 )
+from personal_assistant.notifications.policy import QuietHours
+from personal_assistant.notifications.transports.apprise import check_destination
 
 app = typer.Typer(
     help="Notification channels: email, SMS, webhooks and chat, as Apprise URLs.",

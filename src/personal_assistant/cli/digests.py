@@ -13,9 +13,9 @@ from personal_assistant.cli.channels import parse_time
 from personal_assistant.cli.output import JsonOpt, print_json, when
 from personal_assistant.cli.users import UserOpt, run_as_owner
 from personal_assistant.database.models import User
+from personal_assistant.digests import sweep as digest_service
+from personal_assistant.digests.sweep import DigestSetting
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler import digest_service
-from personal_assistant.tools.ai_scheduler.digest_service import DigestSetting
 
 
 def _apply(user_id: int | None, at: time | None, channel: str | None, off: bool) -> DigestSetting:

@@ -22,8 +22,9 @@ from personal_assistant.cli.schema import require_schema
 from personal_assistant.cli.users import UserOpt, select_user
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler import exports, quotas
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.exports import transfer as exports
+from personal_assistant.tasks import quotas
+from personal_assistant.tasks.manager import AITaskManager
 
 
 class Format(StrEnum):

@@ -140,7 +140,7 @@ def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 async def _ensure_demo(settings: Settings) -> str | None:
-    from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+    from personal_assistant.tasks.manager import AITaskManager
 
     async with AITaskManager(settings) as manager:
         if await manager.list_users():

@@ -14,7 +14,7 @@ from typing import TypeAlias, TypeVar
 
 from personal_assistant.cli.schema import require_schema
 from personal_assistant.config import Settings
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from personal_assistant.config import Settings, mask_url
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import ConfigurationError
-from personal_assistant.tools.ai_scheduler.heartbeat import STALE_AFTER_BEATS
+from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
 from personal_assistant.workers.utils.health import Health, Thresholds, assess, take_snapshot
 
 

@@ -11,7 +11,7 @@ from personal_assistant.cli import session, views
 from personal_assistant.cli.output import JsonOpt, print_json, when
 from personal_assistant.cli.users import UserOpt, select_user
 from personal_assistant.database.models import AITask, TaskRun
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 
 TaskId = Annotated[int, typer.Argument(help="The task id.", show_default=False)]
 

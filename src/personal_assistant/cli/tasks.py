@@ -23,7 +23,7 @@ from personal_assistant.core.schedules import (
 from personal_assistant.core.states import TaskStatus
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 
 app = typer.Typer(help="AI tasks: create, inspect, pause, run, delete.", no_args_is_help=True)
 

@@ -15,7 +15,7 @@ from personal_assistant.cli.schema import require_schema
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import User
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler.ai_task_manager import AITaskManager
+from personal_assistant.tasks.manager import AITaskManager
 
 T = TypeVar("T")
 

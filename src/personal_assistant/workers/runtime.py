@@ -34,10 +34,10 @@ from personal_assistant.config import Settings
 from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
-from personal_assistant.tools.ai_scheduler.notification_service import NotificationService
-from personal_assistant.tools.ai_scheduler.run_processor import RunProcessor
-from personal_assistant.tools.ai_scheduler.task_executor import TaskExecutor
-from personal_assistant.tools.ai_scheduler.task_scheduler import (
+from personal_assistant.notifications.delivery import NotificationService
+from personal_assistant.runs.executor import TaskExecutor
+from personal_assistant.runs.processor import RunProcessor
+from personal_assistant.runs.scheduler import (
     BURST_CLAIMERS,
     Backlog,
     Publish,

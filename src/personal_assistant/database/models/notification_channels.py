@@ -3,7 +3,7 @@
 The URL holds secrets (passwords, tokens) and is stored sealed (``url_sealed``, a Fernet token,
 see :mod:`personal_assistant.channel_keys`); only the transport that sends through it opens it.
 ``url_masked`` is its masked form
-(:func:`~personal_assistant.tools.ai_scheduler.channels.mask_apprise_url`), stored beside it so
+(:func:`~personal_assistant.notifications.channels.mask_apprise_url`), stored beside it so
 that listing channels and telling a user which one broke need no key.
 """
 

@@ -1,6 +1,6 @@
 """``task_imports``: how many tasks each import brought into a user, and when.
 
-The ledger of ``MAX_IMPORTS_PER_HOUR`` (``tools/ai_scheduler/quotas.py``). It is kept apart
+The ledger of ``MAX_IMPORTS_PER_HOUR`` (``tasks/quotas.py``). It is kept apart
 from the tasks themselves: deleting imported tasks gives no import back, so delete-and-import
 cycles cannot pass the limit. Rows older than the window are deleted by the next import of
 the same user.

@@ -2,7 +2,7 @@
 
 ``celery -A personal_assistant.workers.celery_app beat`` uses it (``beat_scheduler``). Each
 tick runs beat's own entries (the reaper) and one step of
-:class:`~personal_assistant.tools.ai_scheduler.task_scheduler.TaskScheduler`, then sleeps
+:class:`~personal_assistant.runs.scheduler.TaskScheduler`, then sleeps
 until the next due task, at most ``SCHEDULER_TICK_SECONDS``. Several beats may run at once:
 the database, not a lock, prevents duplicate runs.
 """
@@ -17,7 +17,7 @@ from typing import Any, cast
 from celery.beat import ScheduleEntry, Scheduler
 
 from personal_assistant.config import Settings
-from personal_assistant.tools.ai_scheduler.task_scheduler import TaskScheduler
+from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.workers.celery_app import PersonalAssistantCelery
 from personal_assistant.workers.dispatch import run_backlog, run_publisher
 from personal_assistant.workers.routing import queue_for

@@ -1,7 +1,7 @@
 """AI task definitions on the ``ai_tasks`` queue.
 
-Thin shells: the work is in :mod:`personal_assistant.tools.ai_scheduler`, run on this
-process's event loop (:mod:`personal_assistant.workers.runtime`).
+Thin shells: the work is in :mod:`personal_assistant.runs`, run on this process's event loop
+(:mod:`personal_assistant.workers.runtime`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from personal_assistant.tools.ai_scheduler import digest_service
+from personal_assistant.digests import sweep as digest_service
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import chunks, publish_notifications
 from personal_assistant.workers.runtime import runtime

@@ -1,12 +1,12 @@
 """Tasks of the ``file_tasks`` queue: a user's data export, and cleanup of expired exports.
 
-Thin shells around :mod:`personal_assistant.tools.ai_scheduler.exports`; the export directory
+Thin shells around :mod:`personal_assistant.exports.transfer`; the export directory
 is ``EXPORT_DIR`` (``var/exports`` by default) and exports expire after ``EXPORT_TTL_HOURS``.
 """
 
 from __future__ import annotations
 
-from personal_assistant.tools.ai_scheduler import exports
+from personal_assistant.exports import transfer as exports
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.runtime import runtime
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from personal_assistant.tools.ai_scheduler import retention
+from personal_assistant.runs import retention
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import publish_notifications, run_backlog, run_publisher
 from personal_assistant.workers.runtime import runtime

@@ -1,6 +1,6 @@
 """Tasks of the ``sync_tasks`` queue: calendar feeds turned into reminder tasks.
 
-Thin shells around :mod:`personal_assistant.tools.ai_scheduler.calendar_sync`. Beat sends
+Thin shells around :mod:`personal_assistant.calendars.sync`. Beat sends
 ``sync_calendars`` every minute: it claims the feeds whose sync is due (leased, so another
 sweep does not claim them too) and sends one ``sync_calendar`` per feed, so that slow feeds
 are fetched in parallel, on any worker.
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 
+from personal_assistant.calendars import sandbox as calendar_sandbox
+from personal_assistant.calendars import store as calendar_store
+from personal_assistant.calendars import sync as calendar_sync
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import NotFoundError
-from personal_assistant.tools.ai_scheduler import calendar_sandbox, calendar_store, calendar_sync
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.runtime import runtime
 

@@ -3,7 +3,7 @@
 A worker can answer a ping and still consume nothing (celery#8030 after a Redis reconnect),
 so health here is read from the database: how old the oldest owed run is, how overdue the
 most overdue task is, how many runs hold an expired lease, and which workers hold running
-runs but stopped beating (:mod:`~personal_assistant.tools.ai_scheduler.heartbeat`): stopped,
+runs but stopped beating (:mod:`~personal_assistant.health.heartbeat`): stopped,
 frozen or stuck, they are named before their runs' leases expire. :func:`assess` is pure; the
 snapshot is one read.
 """

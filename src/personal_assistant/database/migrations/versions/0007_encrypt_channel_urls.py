@@ -21,7 +21,7 @@ from alembic import op
 
 from personal_assistant.channel_keys import ChannelCipher, channel_cipher
 from personal_assistant.config import Settings
-from personal_assistant.tools.ai_scheduler.channels import mask_apprise_url
+from personal_assistant.notifications.channels import mask_apprise_url
 
 revision = "0007"
 down_revision = "0006"

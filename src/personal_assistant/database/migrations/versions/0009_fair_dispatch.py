@@ -1,6 +1,6 @@
 """Runs carry their owner (``task_runs.user_id``), indexed with state and publish time.
 
-Fair dispatch (``tools/ai_scheduler/fair_dispatch.py``) counts, for the users of each claimed
+Fair dispatch (``runs/fair_dispatch.py``) counts, for the users of each claimed
 batch, their runs in the broker or running and their runs sent in the last hour. Through the
 task, that count costs one probe per task of the user (a user with 100,000 tasks: 100,000 per
 batch); with the owner on the run and the index ``(user_id, state, published_at)``, it reads

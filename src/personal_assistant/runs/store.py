@@ -25,21 +25,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from personal_assistant.agents.base import AgentRequest, PreviousResult
 from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
 from personal_assistant.database.models import AITask, TaskRun, User
-from personal_assistant.tools.ai_scheduler import notification_service
-from personal_assistant.tools.ai_scheduler.bulk import (
+from personal_assistant.notifications import delivery as notification_service
+from personal_assistant.runs.bulk import (
     NewNotification,
     Success,
     insert_notifications,
     store_successes,
 )
-from personal_assistant.tools.ai_scheduler.outcomes import (
+from personal_assistant.runs.executor import Outcome
+from personal_assistant.runs.outcomes import (
     RetryPolicy,
     after_deferral,
     after_failure,
     deferral_text,
     failure_text,
 )
-from personal_assistant.tools.ai_scheduler.task_executor import Outcome
 
 __all__ = ["ClaimedRun", "Outcome", "Recorded", "claim", "load_claimed", "reap_expired", "record"]
 

@@ -4,7 +4,7 @@ refusal and nobody else anything (issue 10).
 Why a process. Parsing and expanding a feed is CPU-bound Python. In a thread of the worker it
 still shares the worker's interpreter (its GIL: every run on the worker's event loop waits
 while it runs) and its memory (a feed that needs gigabytes takes the worker down, with every
-run on it). The checks of :mod:`personal_assistant.core.calendar` refuse what they can see
+run on it). The checks of :mod:`personal_assistant.calendars.ics` refuse what they can see
 before expanding anything, but they cannot see everything (a huge feed, a rule their estimate
 lets through, a defect in a library). A child process has its own CPU time and address space,
 and the kernel caps both (``resource.setrlimit``: ``RLIMIT_CPU``, ``RLIMIT_AS``); the parent
@@ -53,7 +53,7 @@ from multiprocessing.context import ForkServerContext
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from personal_assistant.core import calendar as core
+from personal_assistant.calendars import ics as core
 from personal_assistant.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ async def parse_feed(
     horizon_days: int,
     limits: Limits = DEFAULT_LIMITS,
 ) -> list[core.Occurrence]:
-    """:func:`personal_assistant.core.calendar.parse_feed` in a child process under ``limits``
+    """:func:`personal_assistant.calendars.ics.parse_feed` in a child process under ``limits``
     (module doc); the event loop is free meanwhile."""
     return await run(_parse, data, timezone, now, horizon_days, limits=limits)
 

@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING
 
 from personal_assistant.channel_keys import ChannelCipher, UnknownKeyError
 from personal_assistant.errors import DeliveryError
+from personal_assistant.notifications.channels import apprise_for, destination_hosts, scrub
+from personal_assistant.notifications.content import Message
+from personal_assistant.notifications.delivery import Recipient
 from personal_assistant.outbound import STRICT, Policy, RefusedDestination
 from personal_assistant.outbound import sockets as outbound_sockets
-from personal_assistant.tools.ai_scheduler.channels import apprise_for, destination_hosts, scrub
-from personal_assistant.tools.ai_scheduler.message_content import Message
-from personal_assistant.tools.ai_scheduler.notification_service import Recipient
 
 if TYPE_CHECKING:
     import apprise

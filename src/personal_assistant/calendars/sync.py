@@ -11,9 +11,9 @@
    ``FULL_READ_EVERY`` period: a ``304 Not Modified`` says the feed did not change, but the
    horizon moves with time, and only a full read finds the occurrences of recurring events
    that have come into it.
-2. Parse it (:func:`personal_assistant.core.calendar.parse_feed`), outside any transaction,
+2. Parse it (:func:`personal_assistant.calendars.ics.parse_feed`), outside any transaction,
    in a child process under memory, CPU-time and wall-clock limits
-   (:mod:`~personal_assistant.tools.ai_scheduler.calendar_sandbox`): parsing is CPU-bound
+   (:mod:`~personal_assistant.calendars.sandbox`): parsing is CPU-bound
    (seconds for a large or hostile feed), and neither the event loop that holds every AI run
    of the worker process nor the worker's memory is the feed's to spend. A body refused for
    its content (a child stopped by a limit included) is remembered (:func:`refusal_digest`,
@@ -21,7 +21,7 @@
    period, it is not parsed again and its recorded error stands.
 3. In one transaction, with the feed row locked (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
    serialises writers anyway): plan against the stored occurrences
-   (:func:`~personal_assistant.core.calendar.plan_sync`) and apply; planning and building the
+   (:func:`~personal_assistant.calendars.ics.plan_sync`) and apply; planning and building the
    reminders' texts run in a worker thread too. A new occurrence gets a
    ``calendar_events`` row and a reminder task (``reminder``, a ``once`` schedule at the
    reminder time, the feed's channels), made exactly as ``AITaskManager.create_task`` makes
@@ -56,7 +56,9 @@ import httpx
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from personal_assistant.core import calendar as core
+from personal_assistant.calendars import ics as core
+from personal_assistant.calendars import sandbox as calendar_sandbox
+from personal_assistant.calendars import store
 from personal_assistant.core.schedules import Once, schedule_to_dict
 from personal_assistant.core.states import CatchUp, TaskStatus, TaskType
 from personal_assistant.database.models import AITask, CalendarEvent, CalendarFeed
@@ -65,9 +67,7 @@ from personal_assistant.outbound import STRICT, Policy, RefusedDestination
 from personal_assistant.outbound.decoding import BoundedDecoder, TooLarge, UnsupportedEncoding
 from personal_assistant.outbound.http import guarded_client, tls_context
 from personal_assistant.safe_text import ERROR_MAX, safe_text, without_bidi
-from personal_assistant.tools.ai_scheduler import calendar_sandbox
-from personal_assistant.tools.ai_scheduler import calendar_store as store
-from personal_assistant.tools.ai_scheduler import task_inputs as check
+from personal_assistant.tasks import inputs as check
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from personal_assistant import redaction
 from personal_assistant.core.states import TaskStatus
 from personal_assistant.database.models import AITask, CalendarEvent, CalendarFeed, TaskRun, User
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
-from personal_assistant.tools.ai_scheduler import task_inputs as check
-from personal_assistant.tools.ai_scheduler.channel_store import check_task_channels
-from personal_assistant.tools.ai_scheduler.channels import slug
+from personal_assistant.notifications.channel_store import check_task_channels
+from personal_assistant.notifications.channels import slug
+from personal_assistant.tasks import inputs as check
 
 ACTIVE = "active"
 PAUSED = "paused"

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from personal_assistant.core.states import CatchUp, TaskType
 from personal_assistant.errors import ValidationError
+from personal_assistant.notifications.channels import channel_name
 from personal_assistant.safe_text import BIDI_CONTROLS
-from personal_assistant.tools.ai_scheduler.channels import channel_name
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000

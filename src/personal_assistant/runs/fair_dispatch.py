@@ -32,7 +32,7 @@ The counts are read by each scheduler before it decides: schedulers deciding for
 at the same instant may together send up to the cap each (a soft cap; one scheduler is usual).
 A run whose owner is unknown (``user_id`` NULL: a row written outside this package) is not
 limited. Everything here is pure: the store (:mod:`fair_store`) reads the counts and owed runs,
-:class:`~personal_assistant.tools.ai_scheduler.task_scheduler.TaskScheduler` applies the result.
+:class:`~personal_assistant.runs.scheduler.TaskScheduler` applies the result.
 """
 
 from __future__ import annotations

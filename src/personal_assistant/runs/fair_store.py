@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import RunState
 from personal_assistant.database.models import TaskRun
-from personal_assistant.tools.ai_scheduler.fair_dispatch import (
+from personal_assistant.runs.fair_dispatch import (
     HOUR,
     Limits,
     Owed,

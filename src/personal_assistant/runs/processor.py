@@ -5,7 +5,7 @@ whatever its size: one claim (a compare-and-set), one load, one write of all out
 calls run concurrently on the process's event loop. At most ``MAX_IN_FLIGHT`` runs are claimed
 and unfinished in a process at once: capacity is reserved *before* the claim, so a claimed run
 never waits for a slot while its lease runs out. From its first batch on, the process beats
-(:mod:`~personal_assistant.tools.ai_scheduler.heartbeat`), so that a stalled worker is reported.
+(:mod:`~personal_assistant.health.heartbeat`), so that a stalled worker is reported.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from personal_assistant.config import Settings
 from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.types import utcnow
-from personal_assistant.tools.ai_scheduler import run_store
-from personal_assistant.tools.ai_scheduler.heartbeat import Heartbeat, HeldRuns, run_lease
-from personal_assistant.tools.ai_scheduler.outcomes import RetryPolicy
-from personal_assistant.tools.ai_scheduler.task_executor import Outcome, TaskExecutor
+from personal_assistant.health.heartbeat import Heartbeat, HeldRuns, run_lease
+from personal_assistant.runs import store as run_store
+from personal_assistant.runs.executor import Outcome, TaskExecutor
+from personal_assistant.runs.outcomes import RetryPolicy
 
 log = logging.getLogger(__name__)
 

@@ -53,13 +53,13 @@ The cost of the expansion is bounded before it starts (issue 10):
   value) is refused, and so is one matching no date (the 31st of February: the library walks it
   to the year 9999);
 * the walk of every rule from its event's start to the end of the window is estimated
-  (:mod:`~personal_assistant.core.recurrence_cost`, which also counts the walks the library
+  (:mod:`~personal_assistant.calendars.recurrence_cost`, which also counts the walks the library
   makes for an override of a series) and the feed refused above :data:`MAX_EXPANSION_STEPS`;
 * at most :data:`MAX_EXPANDED` occurrences are expanded around the window, upcoming or not.
 
 What the estimate cannot see (rules the cost model lets through that still match nothing, a
 huge number of events) is bounded by the limits of the process that parses a feed:
-:mod:`personal_assistant.tools.ai_scheduler.calendar_sandbox`.
+:mod:`personal_assistant.calendars.sandbox`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ import icalendar
 import recurring_ical_events  # type: ignore[import-untyped]  # the package ships no type hints
 from recurring_ical_events import errors as rie_errors
 
-from personal_assistant.core import recurrence_cost as cost
+from personal_assistant.calendars import recurrence_cost as cost
 from personal_assistant.core.schedules import resolve_local
 from personal_assistant.errors import ValidationError
 from personal_assistant.safe_text import safe_text
@@ -112,8 +112,8 @@ MAX_OCCURRENCES = 2000
 #: At most this many occurrences expanded around the window (the window has a day of margin
 #: either side, and past occurrences in it are expanded but not counted as upcoming).
 MAX_EXPANDED = 10 * MAX_OCCURRENCES
-#: At most this much walking for a feed's rules (:mod:`~personal_assistant.core.recurrence_cost`
-#: units, about a day of a daily rule each: ~3 s of CPU for the whole budget).
+#: At most this much walking for a feed's rules (:mod:`.recurrence_cost` units,
+#: about a day of a daily rule each: ~3 s of CPU for the whole budget).
 MAX_EXPANSION_STEPS = 1_000_000
 #: Components nest at most this deep (calendars nest three deep: calendar, event, alarm).
 MAX_DEPTH = 10

@@ -25,15 +25,15 @@ from personal_assistant.channel_keys import ChannelCipher, UnknownKeyError
 from personal_assistant.core.states import NotificationStatus
 from personal_assistant.database.models import Notification, NotificationChannel, User
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
-from personal_assistant.tools.ai_scheduler.channels import (
+from personal_assistant.notifications.channels import (
     IN_APP,
     LEGACY_NAMES,
     ChannelSpec,
     mask_apprise_url,
     notice_channel,
 )
-from personal_assistant.tools.ai_scheduler.delivery_policy import QuietHours
-from personal_assistant.tools.ai_scheduler.message_content import TITLE_LIMIT, trim
+from personal_assistant.notifications.content import TITLE_LIMIT, trim
+from personal_assistant.notifications.policy import QuietHours
 
 ACTIVE = "active"
 BROKEN = "broken"
@@ -252,7 +252,7 @@ async def delivered_since(conn: AsyncConnection, user_id: int, name: str, since:
 async def sending(conn: AsyncConnection, user_id: int, name: str, now: datetime) -> int:
     """Sends under way at ``now`` through the user's channel ``name``: pending rows leased for a
     send (``sending_since`` set) whose lease (``next_attempt_at``) is not over (see
-    :mod:`~personal_assistant.tools.ai_scheduler.notification_service`)."""
+    :mod:`~personal_assistant.notifications.delivery`)."""
     count = await conn.scalar(
         select(func.count())
         .select_from(Notification)

@@ -65,8 +65,8 @@ from personal_assistant.core.states import NotificationStatus, RunState, TaskSta
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
-from personal_assistant.tools.ai_scheduler import quotas
-from personal_assistant.tools.ai_scheduler import task_inputs as check
+from personal_assistant.tasks import inputs as check
+from personal_assistant.tasks import quotas
 
 if TYPE_CHECKING:
     from personal_assistant.config import Settings

@@ -11,7 +11,7 @@ does neither; a sweep that runs twice, or two sweeps at once, write it once (and
 
 A digest covers the runs that finished from the end of the user's previous digest up to
 :data:`SETTLE` before it is written
-(:func:`~personal_assistant.tools.ai_scheduler.digest.window`). That previous end is read from
+(:func:`~personal_assistant.digests.rules.window`). That previous end is read from
 the outbox: the ``created_at`` of the user's last digest row, minus :data:`SETTLE`. So each run
 is in one digest, after downtime (one digest covering every missed day), a change of the digest
 time, or a digest refused because its date already had one. A day with no finished run sends
@@ -36,11 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from personal_assistant.core.states import FINAL_RUN_STATES, NotificationStatus, RunState
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
-from personal_assistant.errors import NotFoundError, ValidationError
-from personal_assistant.tools.ai_scheduler import channel_store
-from personal_assistant.tools.ai_scheduler.bulk import dialect_insert
-from personal_assistant.tools.ai_scheduler.channels import IN_APP, channel_name
-from personal_assistant.tools.ai_scheduler.digest import (
+from personal_assistant.digests.rules import (
     MAX_LINES,
     DigestRun,
     DigestWindow,
@@ -51,10 +47,14 @@ from personal_assistant.tools.ai_scheduler.digest import (
     next_digest_at,
     window,
 )
-from personal_assistant.tools.ai_scheduler.notification_service import (
+from personal_assistant.errors import NotFoundError, ValidationError
+from personal_assistant.notifications import channel_store
+from personal_assistant.notifications.channels import IN_APP, channel_name
+from personal_assistant.notifications.delivery import (
     DELIVERY_LEASE,
     initial_status,
 )
+from personal_assistant.runs.bulk import dialect_insert
 
 __all__ = ["DigestSetting", "DigestSweep", "due_digests", "set_digest"]
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from personal_assistant.core.schedules import Daily, next_after, resolve_local
 from personal_assistant.core.states import RunState
 from personal_assistant.errors import ValidationError
-from personal_assistant.tools.ai_scheduler.message_content import (
+from personal_assistant.notifications.content import (
     BODY_LIMIT,
     TITLE_LIMIT,
     Message,

@@ -24,7 +24,7 @@ the start: RFC 5545, 3.3.10), but it is wider than the rule: it ignores ``BYSETP
 ordinal of ``BYDAY=2MO`` and most of what ``INTERVAL`` skips (it does know that every seventh
 day is the same weekday, and which months a monthly interval reaches). A rule it lets through
 can still match nothing: such a walk is bounded by the sandbox that runs the expansion
-(:mod:`personal_assistant.tools.ai_scheduler.calendar_sandbox`), not here.
+(:mod:`personal_assistant.calendars.sandbox`), not here.
 """
 
 from __future__ import annotations

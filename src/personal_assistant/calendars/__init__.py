@@ -1,0 +1,1 @@
+"""Calendar feeds: parse and plan (pure), subscriptions, the sandboxed fetch, the sync."""

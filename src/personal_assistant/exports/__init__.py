@@ -1,0 +1,1 @@
+"""Export of a user's data and import of an export."""

@@ -1,0 +1,572 @@
+"""``NotificationService``: the outbox of notifications and their delivery.
+
+Every notification is a row first, unique per (run, channel); one of no run (a daily digest,
+:mod:`~personal_assistant.digests.sweep`) is unique per (user, channel,
+``dedupe_key``). An in-app notification is delivered by writing its row. Other channels are
+delivered by ``deliver_notifications`` on the ``email_tasks`` queue through a registry of
+transports, one per channel kind (default: the Apprise transport for every kind); a retry of a
+delivery never reruns the agent.
+
+Per row, the channel named by the row is the owner's channel of that name
+(:mod:`~personal_assistant.notifications.channel_store`):
+
+* no such channel, or a broken one: the row fails at once, with the reason;
+* inside the owner's quiet hours, or over the channel's daily cap: the row waits
+  (``next_attempt_at``, see :mod:`~personal_assistant.notifications.policy`);
+  a wait is not an attempt;
+* else the transport for the channel's kind sends the message rendered for that kind
+  (:func:`~personal_assistant.notifications.content.render`). A transient failure
+  retries with backoff; a permanent one fails the row, marks the channel ``broken`` with the
+  reason and writes one in-app notice per breakage.
+
+A transport registered under the row's channel name is used when the owner has no channel of
+that name (an operator-wide transport, or a test double); it gets ``Recipient.sealed_url =
+None``. A channel's URL stays sealed until the send: the Apprise transport opens it with the
+channel keys (:mod:`personal_assistant.channel_keys`), and one that no key opens fails the row
+and breaks the channel like any permanent failure.
+
+**No transaction is open while a message is sent** (a send may take ``send_timeout``; on the
+embedded SQLite database a transaction holds the only write lock, on PostgreSQL a row lock).
+Each row goes through three steps, each reading the service's clock:
+
+1. *Lease*, one short transaction. The rules above are applied at this instant. A row to send
+   is leased by a compare-and-set on the ``next_attempt_at`` and ``sending_since`` read:
+   ``sending_since`` becomes the time the send begins (NULL: no send is under way) and
+   ``next_attempt_at`` the end of the lease, ``now + lease + send_timeout``.
+   One deliverer wins; any other, and the sweep (:meth:`NotificationService.due`), leave the
+   row alone until the lease is over. A channel with a daily cap is locked in this
+   transaction only: its sends under way count against the cap with those delivered today,
+   so concurrent deliverers never exceed it; a row over the cap only because of sends under
+   way waits one lease, then the cap is counted again.
+2. *Send*, with no transaction and no lock, under ``Idempotency-Key: pa-notification-<id>``.
+3. *Record*, a second short transaction, at the time the send ended: ``delivered_at`` is
+   then, a retry's backoff counts from then, and so does a broken channel's notice. A
+   compare-and-set on the lease's two values lets only the lease holder record. A delivered
+   row is never leased, hence never sent, again.
+
+A deliverer that stops in the middle of a send (killed, SIGSTOP, a paused VM) records
+nothing: once its lease is over the sweep clears it and hands the row to another deliverer,
+which sends it again under the same idempotency key; the stopped one, should it resume, loses
+its compare-and-set. Waiting rows (a lost message, quiet hours, a backoff) are not leased: any
+deliverer handed one applies the rules again. Clocks matter only to a lease's end: a host whose
+clock is more than ``lease + send_timeout`` ahead may send a row a second time (same key).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from personal_assistant.channel_keys import ChannelCipher
+from personal_assistant.core.states import NotificationStatus, RunState
+from personal_assistant.database.engine import limit_idle_in_transaction
+from personal_assistant.database.models import AITask, Notification, TaskRun, User
+from personal_assistant.database.types import utcnow
+from personal_assistant.errors import DeliveryError
+from personal_assistant.notifications import channel_store
+from personal_assistant.notifications.channels import IN_APP, KINDS, is_in_app
+from personal_assistant.notifications.content import (
+    BODY_LIMIT,
+    TITLE_LIMIT,
+    Message,
+    compose,
+    idempotency_key,
+    render,
+)
+from personal_assistant.notifications.policy import (
+    QuietHours,
+    day_start,
+    release_at,
+)
+from personal_assistant.outbound import STRICT, Policy
+from personal_assistant.runs.outcomes import RetryPolicy
+
+__all__ = [
+    "BODY_LIMIT",
+    "DELIVERY_LEASE",
+    "DELIVERY_RETRY",
+    "IN_APP",
+    "TITLE_LIMIT",
+    "DeliveryReport",
+    "Message",
+    "NotificationService",
+    "Recipient",
+    "Transport",
+    "compose",
+    "initial_status",
+]
+
+log = logging.getLogger(__name__)
+
+DELIVERY_RETRY = RetryPolicy(base_seconds=30.0, max_seconds=3600.0)
+#: A pending notification whose delivery message was lost is swept up after this long (the
+#: default of the ``DELIVERY_LEASE`` setting).
+DELIVERY_LEASE = timedelta(seconds=60)
+#: The longest one send through the default transports may take (Apprise's timeout).
+SEND_TIMEOUT_S = 30.0
+
+
+def initial_status(channel: str) -> NotificationStatus:
+    return NotificationStatus.DELIVERED if is_in_app(channel) else NotificationStatus.PENDING
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: int
+    display_name: str
+    email: str | None
+    phone: str | None
+    channel: str = ""
+    #: The Apprise URL of the user's channel, sealed: the transport that sends opens it.
+    sealed_url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Recipient(user_id={self.user_id!r}, channel={self.channel!r})"
+
+
+class Transport(Protocol):
+    """Sends one notification; raises :class:`DeliveryError` (``permanent`` or not)."""
+
+    async def send(self, recipient: Recipient, message: Message) -> None: ...
+
+
+def apprise_transports(
+    timeout: float = SEND_TIMEOUT_S,
+    cipher: ChannelCipher | None = None,
+    outbound: Policy = STRICT,
+) -> dict[str, Transport]:
+    """The default registry: the Apprise transport for every channel kind, opening channel
+    URLs with ``cipher`` (None: this process has no key, see
+    :func:`~personal_assistant.channel_keys.optional_cipher`) and sending only where
+    ``outbound`` allows (the settings' ``outbound_policy``)."""
+    from personal_assistant.notifications.transports.apprise import AppriseTransport
+
+    transport = AppriseTransport(cipher, timeout=timeout, outbound=outbound)
+    return dict.fromkeys(KINDS, transport)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    delivered: int
+    failed: int
+    retry: int
+    deferred: int = 0
+
+
+@dataclass(frozen=True)
+class _Row:
+    channel: str
+    title: str
+    body: str
+    attempts: int
+    next_attempt_at: datetime | None
+    sending_since: datetime | None  # when the send under way began (None: none is)
+    run_id: int | None  # None: a notification of no run (a daily digest)
+    task_id: int | None
+    user_id: int
+    display_name: str
+    email: str | None
+    phone: str | None
+    timezone: str
+    quiet_start: time | None
+    quiet_end: time | None
+    task_title: str | None
+    run_state: str | None
+    result: str | None
+    error: str | None
+
+    def text(self) -> tuple[str, str]:
+        """The title and the full text: the run's answer or reason (the row has a trimmed one)."""
+        if self.task_title is not None and self.run_state == RunState.SUCCEEDED and self.result:
+            return self.task_title, self.result
+        if self.task_title is not None and self.run_state == RunState.FAILED and self.error:
+            return f"Failed: {self.task_title}", f"The task could not be completed: {self.error}"
+        return self.title, self.body
+
+    def quiet(self) -> QuietHours | None:
+        if self.quiet_start is not None and self.quiet_end is not None:
+            return QuietHours(self.quiet_start, self.quiet_end)
+        return None
+
+
+@dataclass(frozen=True)
+class _Send:
+    """A row leased for sending: what to send, and the lease only its holder can record under."""
+
+    notification_id: int
+    row: _Row
+    started: datetime  # the row's ``sending_since`` while the send is under way
+    until: datetime  # and its ``next_attempt_at``: when the lease ends
+    channel: channel_store.Channel | None
+    transport: Transport
+    recipient: Recipient
+    message: Message
+
+
+@dataclass(frozen=True)
+class _Hold:
+    until: datetime
+
+
+@dataclass(frozen=True)
+class _Refuse:
+    """The row cannot be sent at all: it fails at once, and ``breaks`` is marked broken."""
+
+    reason: str
+    breaks: channel_store.Channel | None = None
+
+
+class NotificationService:
+    """Delivers pending notifications through the transports registered per channel kind.
+
+    Each row is leased in a short transaction, sent with no transaction open, and its outcome
+    recorded in a second short transaction by compare-and-set (the module doc). ``clock`` is
+    read per row, at the lease and again when the send ended: the rules see the time of each
+    send, however long the ones before it took.
+
+    A transient failure leaves the row ``pending`` with ``next_attempt_at`` pushed back by the
+    retry policy from the time of the failure; :meth:`due` hands such rows to the sweep. A
+    permanent failure, or the last attempt, marks the row ``failed`` with the reason.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        transports: Mapping[str, Transport] | None = None,
+        *,
+        max_attempts: int = 5,
+        policy: RetryPolicy = DELIVERY_RETRY,
+        lease: timedelta = DELIVERY_LEASE,
+        send_timeout: float = SEND_TIMEOUT_S,
+        clock: Callable[[], datetime] = utcnow,
+        cipher: ChannelCipher | None = None,
+        outbound: Policy = STRICT,
+    ) -> None:
+        """``send_timeout``: the longest a send may take (the default transports' timeout);
+        ``cipher``: what the default transports open channel URLs with; ``outbound``: where
+        they may send (the settings' ``outbound_policy``; by default nothing internal)."""
+        self._engine = engine
+        self._transports = dict(
+            apprise_transports(send_timeout, cipher, outbound) if transports is None else transports
+        )
+        self._max_attempts = max_attempts
+        self._policy = policy
+        self._lease = lease
+        #: How long a send is leased: the delivery lease plus the longest send.
+        self._send_lease = lease + timedelta(seconds=send_timeout)
+        self._clock = clock
+
+    async def deliver(self, notification_ids: Sequence[int]) -> DeliveryReport:
+        counts = dict.fromkeys(("delivered", "failed", "pending", "deferred"), 0)
+        for notification_id in notification_ids:
+            outcome = await self._deliver_one(notification_id)
+            if outcome is not None:
+                counts[outcome] += 1
+        return DeliveryReport(
+            counts["delivered"], counts["failed"], counts["pending"], counts["deferred"]
+        )
+
+    async def due(self, now: datetime, *, limit: int = 1000) -> list[int]:
+        """Pending notifications whose (next) attempt is due; leased so one sweep sends each.
+
+        A row whose send lease ran out (its deliverer stopped mid-send) is due again here, and
+        its lease is cleared (``sending_since``): it is free for the next deliverer.
+        """
+        async with self._engine.begin() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        select(Notification.id)
+                        .where(
+                            Notification.status == NotificationStatus.PENDING,
+                            Notification.next_attempt_at <= now,
+                        )
+                        .order_by(Notification.next_attempt_at)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            if ids:
+                await conn.execute(
+                    update(Notification)
+                    .where(Notification.id.in_(ids))
+                    .values(next_attempt_at=now + self._lease, sending_since=None)
+                )
+        return ids
+
+    async def send_test(self, channel: channel_store.Channel, recipient: Recipient) -> None:
+        """Send a test message through ``channel`` now (no quiet hours, no cap, no outbox)."""
+        transport = self._transports.get(channel.kind)
+        if transport is None:
+            raise DeliveryError(f"no transport is configured for {channel.kind}", permanent=True)
+        message = render(
+            channel.kind,
+            "Test from your personal assistant",
+            f"This is a test of your channel {channel.name!r}. It works.",
+            task_id=0,
+            run_id=0,
+        )
+        await transport.send(replace(recipient, sealed_url=channel.sealed_url), message)
+
+    async def _deliver_one(self, notification_id: int) -> str | None:
+        """Lease, send, record (the module doc); the outcome, or None if not ours to send."""
+        leased = await self._lease_row(notification_id)
+        if not isinstance(leased, _Send):
+            return leased
+        try:
+            await leased.transport.send(leased.recipient, leased.message)
+        except DeliveryError as exc:
+            return await self._record(leased, exc)
+        return await self._record(leased, None)
+
+    async def _lease_row(self, notification_id: int) -> _Send | str | None:
+        """The first, short transaction: settle the row (failed, deferred) or lease it."""
+        async with self._engine.begin() as conn:
+            await limit_idle_in_transaction(conn, self._lease.total_seconds())
+            now = self._clock()
+            row = await _load(conn, notification_id)
+            if row is None or _being_sent(row, now):
+                return None  # delivered, failed, or another deliverer's send is under way
+            plan = await self._plan(conn, notification_id, row, now)
+            if isinstance(plan, _Refuse):
+                failed = {
+                    "status": NotificationStatus.FAILED,
+                    "attempts": Notification.attempts + 1,
+                    "last_error": plan.reason,
+                    "next_attempt_at": None,
+                    "sending_since": None,
+                }
+                if not await _move(conn, notification_id, row, **failed):
+                    return None
+                if plan.breaks is not None:
+                    await channel_store.mark_broken(
+                        conn,
+                        plan.breaks,
+                        plan.reason,
+                        run_id=row.run_id,
+                        task_id=row.task_id,
+                        now=now,
+                    )
+                _log(NotificationStatus.FAILED, notification_id, row, error=plan.reason)
+                return NotificationStatus.FAILED
+            if isinstance(plan, _Hold):
+                held = {"next_attempt_at": plan.until, "sending_since": None}
+                if not await _move(conn, notification_id, row, **held):
+                    return None
+                _log("deferred", notification_id, row, until=plan.until)
+                return "deferred"
+            leased = {"next_attempt_at": plan.until, "sending_since": plan.started}
+            if not await _move(conn, notification_id, row, **leased):
+                return None
+        return plan
+
+    async def _plan(
+        self, conn: AsyncConnection, notification_id: int, row: _Row, now: datetime
+    ) -> _Send | _Hold | _Refuse:
+        """What to do with the row at ``now``: send it, hold it until later, or refuse it."""
+        found = await channel_store.find(conn, row.user_id, row.channel)
+        if found is not None and found.daily_cap is not None:
+            # Serialises this channel's cap decisions; held only by this short transaction.
+            found = await channel_store.find(conn, row.user_id, row.channel, lock=True)
+        recipient = Recipient(
+            row.user_id,
+            row.display_name,
+            row.email,
+            row.phone,
+            channel=row.channel,
+            sealed_url=None if found is None else found.sealed_url,
+        )
+        title, text = row.text()
+        if found is None:
+            transport = self._transports.get(row.channel)
+            if transport is None:
+                return _Refuse(
+                    f"no channel named {row.channel!r}: add one with "
+                    f"`pa channel add {row.channel} URL`"
+                )
+            message = Message(row.title, row.body)
+        else:
+            if found.status == channel_store.BROKEN:
+                return _Refuse(f"channel {found.name!r} is broken: {found.broken_reason}")
+            hold = await self._hold(conn, row, found, now)
+            if hold is not None:
+                return _Hold(hold)
+            transport = self._transports.get(found.kind)
+            if transport is None:
+                return _Refuse(
+                    f"no transport is configured for {found.kind} channels",
+                    breaks=found if found.status == channel_store.ACTIVE else None,
+                )
+            message = render(found.kind, title, text, task_id=row.task_id, run_id=row.run_id)
+        return _Send(
+            notification_id,
+            row,
+            now,
+            now + self._send_lease,
+            found,
+            transport,
+            recipient,
+            replace(message, key=idempotency_key(notification_id)),
+        )
+
+    async def _hold(
+        self, conn: AsyncConnection, row: _Row, channel: channel_store.Channel, now: datetime
+    ) -> datetime | None:
+        """Until when quiet hours or the cap hold the row at ``now`` (None: send it now)."""
+        zone = ZoneInfo(row.timezone)
+        sent = sending = 0
+        if channel.daily_cap is not None:
+            sent = await channel_store.delivered_since(
+                conn, row.user_id, row.channel, day_start(now, zone)
+            )
+            sending = await channel_store.sending(conn, row.user_id, row.channel, now)
+        return release_at(
+            now,
+            zone,
+            quiet=row.quiet(),
+            cap=channel.daily_cap,
+            sent_today=sent,
+            sending=sending,
+            recheck=self._lease,
+        )
+
+    async def _record(self, leased: _Send, error: DeliveryError | None) -> str | None:
+        """The second, short transaction: the outcome, at the time the send ended."""
+        row = leased.row
+        async with self._engine.begin() as conn:
+            await limit_idle_in_transaction(conn, self._lease.total_seconds())
+            now = self._clock()
+            retry_at: datetime | None = None
+            if error is None:
+                outcome = NotificationStatus.DELIVERED
+            elif error.permanent or row.attempts + 1 >= self._max_attempts:
+                outcome = NotificationStatus.FAILED
+            else:
+                outcome = NotificationStatus.PENDING
+                retry_at = now + timedelta(seconds=self._policy.delay(row.attempts + 1))
+            done = await conn.execute(
+                update(Notification)
+                .where(*_as_read(leased.notification_id, leased.until, leased.started))
+                .values(
+                    status=outcome,
+                    attempts=Notification.attempts + 1,
+                    last_error=None if error is None else error.message,
+                    next_attempt_at=retry_at,
+                    delivered_at=now if error is None else None,
+                    sending_since=None,
+                )
+            )
+            if done.rowcount != 1:
+                # Our lease ran out and the sweep handed the row on: that deliverer records it.
+                _log("lease_lost", leased.notification_id, row)
+                return None
+            channel = leased.channel
+            if error is not None and error.permanent and channel is not None:
+                await channel_store.mark_broken(  # a no-op unless the channel is still active
+                    conn, channel, error.message, run_id=row.run_id, task_id=row.task_id, now=now
+                )
+        message = None if error is None else error.message
+        _log(outcome, leased.notification_id, row, until=retry_at, error=message)
+        return outcome
+
+
+def _being_sent(row: _Row, now: datetime) -> bool:
+    """Another deliverer leased the row for a send, and its lease is not over."""
+    return (
+        row.sending_since is not None
+        and row.next_attempt_at is not None
+        and row.next_attempt_at > now
+    )
+
+
+async def _move(conn: AsyncConnection, notification_id: int, row: _Row, **values: object) -> bool:
+    """Update the row by compare-and-set on what was read; False if someone else moved it."""
+    done = await conn.execute(
+        update(Notification)
+        .where(*_as_read(notification_id, row.next_attempt_at, row.sending_since))
+        .values(**values)
+    )
+    return bool(done.rowcount == 1)
+
+
+def _as_read(
+    notification_id: int, next_attempt_at: datetime | None, sending_since: datetime | None
+) -> tuple[Any, ...]:
+    """The compare-and-set: the row is still pending, with the lease columns as read."""
+    return (
+        Notification.id == notification_id,
+        Notification.status == NotificationStatus.PENDING,
+        _equals(Notification.next_attempt_at, next_attempt_at),
+        _equals(Notification.sending_since, sending_since),
+    )
+
+
+def _equals(column: Any, value: datetime | None) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def _log(
+    outcome: str,
+    notification_id: int,
+    row: _Row,
+    *,
+    until: datetime | None = None,
+    error: str | None = None,
+) -> None:
+    log.info(
+        "event=notification_%s notification_id=%s run_id=%s channel=%s%s%s",
+        outcome,
+        notification_id,
+        row.run_id,
+        row.channel,
+        f" until={until.isoformat()}" if until is not None else "",
+        f" error={error!r}" if error else "",
+    )
+
+
+async def _load(conn: AsyncConnection, notification_id: int) -> _Row | None:
+    row = (
+        await conn.execute(
+            select(
+                Notification.channel,
+                Notification.title,
+                Notification.body,
+                Notification.attempts,
+                Notification.next_attempt_at,
+                Notification.sending_since,
+                Notification.run_id,
+                Notification.task_id,
+                User.id,
+                User.display_name,
+                User.email,
+                User.phone,
+                User.timezone,
+                User.quiet_start,
+                User.quiet_end,
+                AITask.title,
+                TaskRun.state,
+                TaskRun.result,
+                TaskRun.error,
+            )
+            .join(User, User.id == Notification.user_id)
+            .outerjoin(AITask, AITask.id == Notification.task_id)
+            .outerjoin(TaskRun, TaskRun.id == Notification.run_id)
+            .where(
+                Notification.id == notification_id,
+                Notification.status == NotificationStatus.PENDING,
+            )
+            .with_for_update(of=Notification.__table__, skip_locked=True)
+        )
+    ).first()
+    if row is None:
+        return None
+    values: tuple[Any, ...] = tuple(row)
+    return _Row(*values)

@@ -1,0 +1,1 @@
+"""Transports: how one notification reaches one channel."""

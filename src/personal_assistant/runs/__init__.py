@@ -1,0 +1,1 @@
+"""Runs: the scheduler that claims due tasks, the worker's processing of a run, its storage."""

@@ -1,0 +1,125 @@
+"""``TaskExecutor``: runs one AI task through the agent and says how it went.
+
+It never raises for an agent failure and never reports a failure as success: a timeout, an
+agent error or an unexpected exception becomes an :class:`Outcome` with ``ok=False`` and the
+reason. A call the rate limiter held back before the agent was asked
+(:class:`~personal_assistant.agents.ratelimit.RateLimited`) is no failure: its outcome is
+``deferred`` by the wait the limiter asked for, and costs the run no attempt. Nor does it hand
+over what the database cannot store (:func:`storable_reply`, :func:`storable_text`): an
+agent's answer is outside input, and one unstorable outcome would fail the transaction that
+records its whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, replace
+
+from personal_assistant.agents.base import Agent, AgentReply, AgentRequest
+from personal_assistant.agents.ratelimit import RateLimited
+from personal_assistant.errors import AgentError
+
+log = logging.getLogger(__name__)
+
+#: ``task_runs.agent_model`` is a ``String(200)``; token counts are PostgreSQL ``integer``s.
+MODEL_MAX = 200
+COUNT_MAX = 2**31 - 1
+#: PostgreSQL text cannot hold NUL; UTF-8 cannot encode a lone surrogate (JSON's "\ud83d").
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as the database can store it (pure): NULs dropped, lone surrogates replaced
+    by U+FFFD (a surrogate pair decoded by ``json`` is one character, and stays)."""
+    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", text)
+
+
+def storable_reply(reply: AgentReply) -> AgentReply:
+    """``reply`` as a run can store it (pure): its text and model name as
+    :func:`storable_text` makes them, the model name cut to its column, and a token count that
+    no integer column holds left out."""
+
+    def count(value: int | None) -> int | None:
+        return value if value is not None and 0 <= value <= COUNT_MAX else None
+
+    return AgentReply(
+        text=storable_text(reply.text),
+        model=storable_text(reply.model)[:MODEL_MAX],
+        prompt_tokens=count(reply.prompt_tokens),
+        completion_tokens=count(reply.completion_tokens),
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: int
+    attempt: int
+    agent_name: str
+    reply: AgentReply | None = None
+    error: str | None = None
+    permanent: bool = False
+    #: Seconds the rate limiter asked to wait: the agent was not called (no attempt made).
+    defer_seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reply is not None
+
+    @property
+    def deferred(self) -> bool:
+        return self.reply is None and self.defer_seconds is not None
+
+
+class TaskExecutor:
+    def __init__(self, agent: Agent, *, timeout: float) -> None:
+        self.agent = agent
+        self._timeout = timeout
+
+    async def execute(self, request: AgentRequest) -> Outcome:
+        outcome = await self._attempt(request)
+        if outcome.error is None:
+            return outcome
+        return replace(outcome, error=storable_text(outcome.error))
+
+    async def _attempt(self, request: AgentRequest) -> Outcome:
+        try:
+            reply = await asyncio.wait_for(self.agent.complete(request), timeout=self._timeout)
+        except RateLimited as exc:
+            return Outcome(
+                request.run_id,
+                request.attempt,
+                self.agent.name,
+                error=exc.message,
+                defer_seconds=exc.wait,
+            )
+        except AgentError as exc:
+            return Outcome(
+                request.run_id,
+                request.attempt,
+                self.agent.name,
+                error=exc.message,
+                permanent=exc.permanent,
+            )
+        except TimeoutError:
+            return Outcome(
+                request.run_id,
+                request.attempt,
+                self.agent.name,
+                error=f"the agent did not answer within {self._timeout:g} s",
+            )
+        except Exception as exc:
+            log.exception("event=agent_crashed run_id=%s", request.run_id)
+            return Outcome(
+                request.run_id,
+                request.attempt,
+                self.agent.name,
+                error=f"agent crashed: {type(exc).__name__}: {exc}",
+            )
+        reply = storable_reply(reply)
+        if not reply.text.strip():
+            return Outcome(
+                request.run_id, request.attempt, self.agent.name, error="the agent returned no text"
+            )
+        return Outcome(request.run_id, request.attempt, self.agent.name, reply=reply)

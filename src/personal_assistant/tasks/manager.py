@@ -1,0 +1,559 @@
+"""``AITaskManager``: the database operations on AI tasks, for the CLI, APIs and scripts.
+
+>>> manager = AITaskManager()                       # settings from the environment
+>>> user = await manager.create_user("Ada", timezone="Europe/London")
+>>> task = await manager.create_task(user.id, "Stand up", schedule={"kind": "daily",
+...                                  "times": ["09:00"]})
+>>> await manager.list_tasks(user.id)
+
+Every public method checks the types of what it is given before anything else, and refuses a
+wrong one with :class:`ValidationError` naming the parameter (an id must be an ``int``, not a
+bool, a numeric string or a float). Every per-user operation checks ownership: a task that
+belongs to someone else is reported as not found, and so is an id outside the database's
+64-bit range. A task that starts to count as active or paused (created, or a finished task
+resumed or rescheduled) is checked against ``MAX_ACTIVE_TASKS_PER_USER`` under a lock on its
+owner's row (:mod:`quotas`).
+
+A schedule edit (and a resume) sets ``next_run_at`` to the schedule's first firing after now
+that has no run yet, so that the scheduler never plans a firing whose run exists; with no such
+firing left, an active task is completed and says why, or left to the run in flight that will
+finish it.
+
+The manager never talks to the broker: a run it creates (``run_now``) is a row that
+the scheduler dispatches on its next tick. By default each call opens its own database
+connection, so a manager may be used from several ``asyncio.run`` calls; pass a shared
+``engine`` to pool connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from personal_assistant.config import Settings
+from personal_assistant.core.schedules import (
+    Cron,
+    Daily,
+    Interval,
+    Monthly,
+    Once,
+    Schedule,
+    Weekly,
+    next_after,
+    parse_schedule,
+    schedule_to_dict,
+    validate_for_creation,
+    with_interval_anchor,
+)
+from personal_assistant.core.states import OPEN_RUN_STATES, RunState, TaskStatus
+from personal_assistant.database.engine import make_async_engine
+from personal_assistant.database.models import AITask, Notification, TaskRun, User
+from personal_assistant.database.types import utcnow
+from personal_assistant.errors import (
+    ConflictError,
+    NotFoundError,
+    ScheduleError,
+)
+from personal_assistant.notifications.channel_store import check_task_channels
+from personal_assistant.tasks import inputs as check
+from personal_assistant.tasks import quotas
+
+_UNSET: Any = object()
+
+
+class AITaskManager:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        engine: AsyncEngine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._owns_engine = engine is None
+        self._clock = clock
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def __repr__(self) -> str:
+        return "AITaskManager()"
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
+
+    @property
+    def _limits(self) -> quotas.Limits:
+        return quotas.Limits.from_settings(self.settings)
+
+    def _session(self) -> AsyncSession:
+        if self._sessions is None:
+            if self._engine is None:
+                self._engine = make_async_engine(self.settings.database_url, pooled=False)
+            self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+        return self._sessions()
+
+    async def close(self) -> None:
+        if self._engine is not None and self._owns_engine:
+            await self._engine.dispose()
+            self._engine = None
+            self._sessions = None
+
+    async def __aenter__(self) -> AITaskManager:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # Users ------------------------------------------------------------------------------------
+
+    async def create_user(
+        self,
+        display_name: str,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        timezone: str = "UTC",
+    ) -> User:
+        user = User(
+            display_name=check.text(display_name, "display_name", max_len=check.NAME_MAX),
+            email=check.email(email),
+            phone=check.phone(phone),
+            timezone=check.timezone(timezone),
+            created_at=self._clock(),
+        )
+        async with self._session() as session, session.begin():
+            session.add(user)
+        return user
+
+    async def get_user(self, user_id: int) -> User:
+        user_id = _known_id(user_id, "user")
+        async with self._session() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            raise NotFoundError(f"user {user_id} not found", field="user_id")
+        return user
+
+    async def list_users(self) -> list[User]:
+        async with self._session() as session:
+            return list((await session.scalars(select(User).order_by(User.id))).all())
+
+    # Tasks ------------------------------------------------------------------------------------
+
+    async def create_task(
+        self,
+        user_id: int,
+        title: str,
+        *,
+        schedule: Mapping[str, Any] | Schedule,
+        description: str = "",
+        task_type: str = "reminder",
+        ai_context: Mapping[str, Any] | None = None,
+        notification_channels: Iterable[str] | None = None,
+        catch_up: str = "once",
+        max_retries: int | None = None,
+    ) -> AITask:
+        now = self._clock()
+        user_id = _known_id(user_id, "user")
+        channels = check.channels(notification_channels)
+        fields = {
+            "title": check.text(title, "title", max_len=check.TITLE_MAX),
+            "description": check.text(
+                description,
+                "description",
+                max_len=check.DESCRIPTION_MAX,
+                required=False,
+                multiline=True,
+            ),
+            "task_type": check.task_type(task_type),
+            "ai_context": check.ai_context(ai_context),
+            "notification_channels": channels,
+            "catch_up": check.catch_up(catch_up),
+            "max_retries": check.max_retries(
+                self.settings.default_max_retries if max_retries is None else max_retries
+            ),
+        }
+        async with self._session() as session, session.begin():
+            conn = await session.connection()
+            if not await quotas.lock_user(conn, user_id):
+                raise NotFoundError(f"user {user_id} not found", field="user_id")
+            user = await session.get(User, user_id)
+            assert user is not None  # locked above
+            await check_task_channels(session, user_id, channels)
+            parsed, first = _prepare_schedule(schedule, user.timezone, now)
+            await quotas.reserve_active(conn, user_id, 1, self._limits)
+            task = AITask(
+                user_id=user_id,
+                schedule_kind=_kind(parsed),
+                schedule=schedule_to_dict(parsed),
+                timezone=parsed.timezone,
+                next_run_at=first,
+                status=TaskStatus.ACTIVE,
+                consecutive_failures=0,
+                created_at=now,
+                updated_at=now,
+                **fields,
+            )
+            session.add(task)
+        return task
+
+    async def get_task(self, task_id: int, user_id: int) -> AITask:
+        async with self._session() as session:
+            return await _owned_task(session, task_id, user_id)
+
+    async def list_tasks(
+        self,
+        user_id: int,
+        *,
+        status: str | None = None,
+        task_type: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AITask]:
+        user_id = _known_id(user_id, "user")
+        query = select(AITask).where(AITask.user_id == user_id)
+        if status is not None:
+            query = query.where(AITask.status == check.choice(status, TaskStatus, "status"))
+        if task_type is not None:
+            query = query.where(AITask.task_type == check.task_type(task_type))
+        start = check.whole(offset, "offset", low=0, high=check.ID_MAX)
+        query = query.order_by(AITask.id).limit(_limit(limit)).offset(start)
+        async with self._session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def update_task(
+        self,
+        task_id: int,
+        user_id: int,
+        *,
+        title: str = _UNSET,
+        description: str = _UNSET,
+        schedule: Mapping[str, Any] | Schedule = _UNSET,
+        task_type: str = _UNSET,
+        ai_context: Mapping[str, Any] | None = _UNSET,
+        notification_channels: Iterable[str] = _UNSET,
+        catch_up: str = _UNSET,
+        max_retries: int = _UNSET,
+    ) -> AITask:
+        changes: dict[str, Any] = {}
+        if title is not _UNSET:
+            changes["title"] = check.text(title, "title", max_len=check.TITLE_MAX)
+        if description is not _UNSET:
+            changes["description"] = check.text(
+                description,
+                "description",
+                max_len=check.DESCRIPTION_MAX,
+                required=False,
+                multiline=True,
+            )
+        if task_type is not _UNSET:
+            changes["task_type"] = check.task_type(task_type)
+        if ai_context is not _UNSET:
+            changes["ai_context"] = check.ai_context(ai_context)
+        if notification_channels is not _UNSET:
+            changes["notification_channels"] = check.channels(notification_channels)
+        if catch_up is not _UNSET:
+            changes["catch_up"] = check.catch_up(catch_up)
+        if max_retries is not _UNSET:
+            changes["max_retries"] = check.max_retries(max_retries)
+        task_id, user_id = _known_id(task_id, "task"), _known_id(user_id, "user")
+        async with self._session() as session, session.begin():
+            if schedule is not _UNSET:  # it may revive a finished task: the owner first
+                await quotas.lock_user(await session.connection(), user_id)
+            task = await _owned_task(session, task_id, user_id, lock=True)
+            now = self._clock()  # read once the row is ours: a claim may have held it
+            if "notification_channels" in changes:
+                await check_task_channels(session, user_id, changes["notification_channels"])
+            if schedule is not _UNSET:
+                user = await session.get(User, user_id)
+                assert user is not None
+                parsed, first = _prepare_schedule(schedule, user.timezone, now)
+                following = await _first_unrun(session, task_id, parsed, first)
+                changes.update(
+                    schedule_kind=_kind(parsed),
+                    schedule=schedule_to_dict(parsed),
+                    timezone=parsed.timezone,
+                    next_run_at=following,
+                )
+                open_run = following is None and await _has_open_run(session, task_id)
+                changes.update(
+                    _status_after_edit(
+                        TaskStatus(task.status), following, ran=first, open_run=open_run
+                    )
+                )
+                if changes.get("status") == TaskStatus.ACTIVE:  # a finished task revived
+                    conn = await session.connection()
+                    await quotas.reserve_active(conn, user_id, 1, self._limits)
+            for key, value in changes.items():
+                setattr(task, key, value)
+            task.updated_at = now
+        return task
+
+    async def pause_task(
+        self, task_id: int, user_id: int, *, reason: str = "paused by its owner"
+    ) -> AITask:
+        async with self._session() as session, session.begin():
+            task = await _owned_task(session, task_id, user_id, lock=True)
+            if task.status != TaskStatus.ACTIVE:
+                raise ConflictError(f"task {task_id} is {task.status}, not active", field="status")
+            task.status = TaskStatus.PAUSED
+            task.status_reason = check.text(reason, "reason", max_len=500)
+            task.updated_at = self._clock()
+        return task
+
+    async def resume_task(self, task_id: int, user_id: int) -> AITask:
+        task_id, user_id = _known_id(task_id, "task"), _known_id(user_id, "user")
+        async with self._session() as session, session.begin():
+            conn = await session.connection()
+            await quotas.lock_user(conn, user_id)  # the owner first, as everywhere
+            task = await _owned_task(session, task_id, user_id, lock=True)
+            now = self._clock()
+            if task.status == TaskStatus.ACTIVE:
+                raise ConflictError(f"task {task_id} is already active", field="status")
+            if task.status not in quotas.HELD:  # completed or failed: it counts again
+                await quotas.reserve_active(conn, user_id, 1, self._limits)
+            schedule = parse_schedule(task.schedule)
+            following = await _first_unrun(session, task_id, schedule, next_after(schedule, now))
+            if following is None:
+                raise ConflictError(
+                    f"task {task_id}'s schedule has no firing after now", field="schedule"
+                )
+            task.status = TaskStatus.ACTIVE
+            task.status_reason = None
+            task.consecutive_failures = 0
+            task.next_run_at = following
+            task.updated_at = now
+        return task
+
+    async def delete_task(self, task_id: int, user_id: int) -> None:
+        """Delete a task with its runs and notifications."""
+        async with self._session() as session, session.begin():
+            task = await _owned_task(session, task_id, user_id, lock=True)
+            await session.delete(task)
+
+    async def run_now(self, task_id: int, user_id: int) -> TaskRun:
+        """Queue an extra run now; the scheduler sends it on its next tick."""
+        now = self._clock()
+        task_id, user_id = _known_id(task_id, "task"), _known_id(user_id, "user")
+        async with self._session() as session, session.begin():
+            await _owned_task(session, task_id, user_id)
+            run = TaskRun(
+                task_id=task_id,
+                user_id=user_id,  # the owner, checked just above (fair dispatch counts by it)
+                scheduled_for=now,
+                state=RunState.QUEUED,
+                attempt=0,
+                queued_at=now,
+                lease_expires_at=now,
+            )
+            session.add(run)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise ConflictError(
+                    f"task {task_id} already has a run at this instant", field="task_id"
+                ) from None
+        return run
+
+    # Runs and notifications --------------------------------------------------------------------
+
+    async def get_run(self, run_id: int, user_id: int) -> TaskRun:
+        run_id, user_id = _known_id(run_id, "run"), _known_id(user_id, "user")
+        async with self._session() as session:
+            run = await session.scalar(
+                select(TaskRun)
+                .join(AITask, AITask.id == TaskRun.task_id)
+                .where(TaskRun.id == run_id, AITask.user_id == user_id)
+            )
+        if run is None:
+            raise NotFoundError(f"run {run_id} not found", field="run_id")
+        return run
+
+    async def list_runs(
+        self, user_id: int, *, task_id: int | None = None, state: str | None = None, limit: int = 50
+    ) -> list[TaskRun]:
+        user_id = _known_id(user_id, "user")
+        query = (
+            select(TaskRun)
+            .join(AITask, AITask.id == TaskRun.task_id)
+            .where(AITask.user_id == user_id)
+        )
+        if task_id is not None:
+            task_id = _known_id(task_id, "task")
+            query = query.where(TaskRun.task_id == task_id)
+        if state is not None:
+            query = query.where(TaskRun.state == check.choice(state, RunState, "state"))
+        query = query.order_by(TaskRun.scheduled_for.desc(), TaskRun.id.desc())
+        async with self._session() as session:
+            if task_id is not None:
+                await _owned_task(session, task_id, user_id)
+            return list((await session.scalars(query.limit(_limit(limit)))).all())
+
+    async def list_notifications(
+        self,
+        user_id: int,
+        *,
+        channel: str | None = None,
+        unread_only: bool = False,
+        limit: int = 50,
+    ) -> list[Notification]:
+        user_id = _known_id(user_id, "user")
+        query = select(Notification).where(Notification.user_id == user_id)
+        if channel is not None:
+            query = query.where(Notification.channel == check.text(channel, "channel", max_len=200))
+        if check.flag(unread_only, "unread_only"):
+            query = query.where(Notification.read_at.is_(None))
+        query = query.order_by(Notification.id.desc()).limit(_limit(limit))
+        async with self._session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def mark_notifications_read(self, user_id: int, ids: Sequence[int]) -> int:
+        user_id = _known_id(user_id, "user")
+        wanted = check.record_ids(ids, "ids", max_len=_LIMIT_MAX)
+        async with self._session() as session, session.begin():
+            notes = (
+                await session.scalars(
+                    select(Notification).where(
+                        Notification.user_id == user_id,
+                        Notification.id.in_(wanted),
+                        Notification.read_at.is_(None),
+                    )
+                )
+            ).all()
+            for note in notes:
+                note.read_at = self._clock()
+        return len(notes)
+
+    async def count_tasks(self, *, status: str | None = None) -> int:
+        query = select(func.count()).select_from(AITask)
+        if status is not None:
+            query = query.where(AITask.status == check.choice(status, TaskStatus, "status"))
+        async with self._session() as session:
+            return int(await session.scalar(query) or 0)
+
+
+def _prepare_schedule(
+    schedule: Mapping[str, Any] | Schedule, default_tz: str, now: datetime
+) -> tuple[Schedule, datetime]:
+    parsed: Schedule
+    if isinstance(schedule, Mapping):
+        data = dict(schedule)
+        data.setdefault("timezone", default_tz)
+        parsed = parse_schedule(data)
+    elif isinstance(schedule, Once | Interval | Daily | Weekly | Monthly | Cron):
+        parsed = schedule
+    else:
+        raise ScheduleError(
+            "must be an object such as {'kind': 'daily', 'times': ['09:00']}", field="schedule"
+        )
+    parsed = with_interval_anchor(parsed, now)
+    return parsed, validate_for_creation(parsed, now)
+
+
+async def _first_unrun(
+    session: AsyncSession, task_id: int, schedule: Schedule, first: datetime | None
+) -> datetime | None:
+    """``first``, or the firing after it while the task already has a run at that instant.
+
+    ``first`` is computed from this process's clock; the scheduler may have run that firing
+    already (its clock ahead, or its claim committed while this edit waited for the row). Were
+    ``next_run_at`` set to it, the claim would find the run there (``UNIQUE (task_id,
+    scheduled_for)``), make none, and leave a ``once`` task active with nothing to run.
+    """
+    if first is None:
+        return None
+    taken = set(
+        (
+            await session.scalars(
+                select(TaskRun.scheduled_for).where(
+                    TaskRun.task_id == task_id, TaskRun.scheduled_for >= first
+                )
+            )
+        ).all()
+    )
+    fire: datetime | None = first
+    while fire is not None and fire in taken:
+        fire = next_after(schedule, fire)
+    return fire
+
+
+async def _has_open_run(session: AsyncSession, task_id: int) -> bool:
+    found = await session.scalar(
+        select(TaskRun.id)
+        .where(TaskRun.task_id == task_id, TaskRun.state.in_(OPEN_RUN_STATES))
+        .limit(1)
+    )
+    return found is not None
+
+
+def _status_after_edit(
+    status: TaskStatus, following: datetime | None, *, ran: datetime, open_run: bool
+) -> dict[str, Any]:
+    """The status changes of a schedule edit whose next firing without a run is ``following``.
+
+    A firing to come makes a finished task active again. With none left, a run in flight
+    finishes the task as usual; without one, an active (or completed) task is completed, with
+    the reason. A failed or paused task keeps its status and reason.
+    """
+    if following is not None:
+        if status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            return {"status": TaskStatus.ACTIVE, "status_reason": None, "consecutive_failures": 0}
+        return {}
+    if open_run or status not in (TaskStatus.ACTIVE, TaskStatus.COMPLETED):
+        return {}
+    when = ran.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return {
+        "status": TaskStatus.COMPLETED,
+        "status_reason": f"its schedule has no firing left: the one at {when} already ran",
+    }
+
+
+def _kind(schedule: Schedule) -> str:
+    return str(schedule_to_dict(schedule)["kind"])
+
+
+#: The most rows one call lists, and the most ids it takes.
+_LIMIT_MAX = 10_000
+
+
+def _known_id(record_id: object, what: str) -> int:
+    """The id as a plain ``int``; anything but an integer is a ValidationError naming it.
+
+    An integer outside the database's range names nothing: not found, not a crash (and not
+    printed: ``str()`` of a 5,000-digit number raises).
+    """
+    field = f"{what}_id"
+    known = check.record_id(record_id, field)
+    if known is None:
+        raise NotFoundError(f"{what} not found (the id is beyond 64 bits)", field=field)
+    return known
+
+
+def _limit(limit: object) -> int:
+    return check.whole(limit, "limit", low=1, high=_LIMIT_MAX)
+
+
+async def _owned_task(
+    session: AsyncSession, task_id: int, user_id: int, *, lock: bool = False
+) -> AITask:
+    task_id, user_id = _known_id(task_id, "task"), _known_id(user_id, "user")
+    query = select(AITask).where(AITask.id == task_id, AITask.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    task = await session.scalar(query)
+    if task is None:
+        raise NotFoundError(f"task {task_id} not found", field="task_id")
+    return task
