@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import update
 
 from personal_assistant.config import Settings
+from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import TaskRun
 from personal_assistant.runs import store as run_store
-from personal_assistant.runs.outcomes import RetryPolicy
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.tasks.manager import AITaskManager
 from support.processes import ProcessGroup, wait_until

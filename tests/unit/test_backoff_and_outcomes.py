@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from personal_assistant.core.backoff import compute_backoff
+from personal_assistant.core.backoff import RetryPolicy, compute_backoff
 from personal_assistant.core.states import RunState, can_transition
-from personal_assistant.runs.outcomes import RetryPolicy, after_failure, failure_text
+from personal_assistant.runs.outcomes import after_failure, failure_text
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 

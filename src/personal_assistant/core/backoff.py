@@ -1,9 +1,10 @@
-"""Retry backoff: exponential with jitter, capped (pure)."""
+"""Retry backoff: exponential with jitter, capped (pure), and the policy that applies it."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 
 def compute_backoff(
@@ -25,3 +26,18 @@ def compute_backoff(
     delay = min(max_delay, base * factor ** (attempt - 1))
     spread = delay * jitter * (2.0 * rand() - 1.0)
     return max(0.0, min(max_delay, delay + spread))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a failed attempt waits: :func:`compute_backoff` within these bounds."""
+
+    base_seconds: float
+    max_seconds: float
+
+    def delay(self, attempt: int, rand: Callable[[], float] | None = None) -> float:
+        if rand is None:
+            return compute_backoff(attempt, base=self.base_seconds, max_delay=self.max_seconds)
+        return compute_backoff(
+            attempt, base=self.base_seconds, max_delay=self.max_seconds, rand=rand
+        )

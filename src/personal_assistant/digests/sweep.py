@@ -34,6 +34,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.core.states import FINAL_RUN_STATES, NotificationStatus, RunState
+from personal_assistant.database.dialect import dialect_insert
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.digests.rules import (
@@ -54,7 +55,6 @@ from personal_assistant.notifications.delivery import (
     DELIVERY_LEASE,
     initial_status,
 )
-from personal_assistant.runs.bulk import dialect_insert
 
 __all__ = ["DigestSetting", "DigestSweep", "due_digests", "set_digest"]
 

@@ -65,6 +65,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.channel_keys import ChannelCipher
+from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.core.states import NotificationStatus, RunState
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
@@ -86,7 +87,6 @@ from personal_assistant.notifications.policy import (
     release_at,
 )
 from personal_assistant.outbound import STRICT, Policy
-from personal_assistant.runs.outcomes import RetryPolicy
 
 __all__ = [
     "BODY_LIMIT",

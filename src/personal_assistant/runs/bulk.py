@@ -13,19 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, bindparam, case, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import RunState, TaskStatus
+from personal_assistant.database.dialect import dialect_insert
 from personal_assistant.database.models import AITask, Notification, TaskRun
-
-
-def dialect_insert(conn: AsyncConnection | Connection, table: Any) -> Any:
-    """``INSERT`` with ``ON CONFLICT`` support for the connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 @dataclass(frozen=True)

@@ -12,21 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from personal_assistant.core.backoff import compute_backoff
+from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.core.states import RunState
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    base_seconds: float
-    max_seconds: float
-
-    def delay(self, attempt: int, rand: Callable[[], float] | None = None) -> float:
-        if rand is None:
-            return compute_backoff(attempt, base=self.base_seconds, max_delay=self.max_seconds)
-        return compute_backoff(
-            attempt, base=self.base_seconds, max_delay=self.max_seconds, rand=rand
-        )
 
 
 @dataclass(frozen=True)

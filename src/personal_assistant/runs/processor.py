@@ -22,13 +22,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.config import Settings
+from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.types import utcnow
 from personal_assistant.health.heartbeat import Heartbeat, HeldRuns, run_lease
 from personal_assistant.runs import store as run_store
 from personal_assistant.runs.executor import Outcome, TaskExecutor
-from personal_assistant.runs.outcomes import RetryPolicy
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.agents.base import AgentRequest, PreviousResult
+from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
 from personal_assistant.database.models import AITask, TaskRun, User
 from personal_assistant.notifications import delivery as notification_service
@@ -34,7 +35,6 @@ from personal_assistant.runs.bulk import (
 )
 from personal_assistant.runs.executor import Outcome
 from personal_assistant.runs.outcomes import (
-    RetryPolicy,
     after_deferral,
     after_failure,
     deferral_text,
