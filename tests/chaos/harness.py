@@ -30,7 +30,8 @@ from typing import Any
 from chaos.servers import PostgresServer, RedisServer
 from personal_assistant.database import migrate
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.notifications import channel_store, channels
+from personal_assistant.notifications import channel_store
+from personal_assistant.notifications.transports import apprise_urls
 from personal_assistant.tasks.manager import AITaskManager
 from support.chat_server import ChatServer, calls_per_attempt
 from support.hook_server import HookServer
@@ -154,7 +155,7 @@ class Chaos:
         engine = make_async_engine(self.database_url, pooled=False)
         try:
             async with engine.begin() as conn:
-                spec = channels.validate(HOOK, self.hook.url())
+                spec = apprise_urls.validate(HOOK, self.hook.url())
                 await channel_store.add(conn, user.id, spec, cipher=CIPHER, now=datetime.now(UTC))
         finally:
             await engine.dispose()

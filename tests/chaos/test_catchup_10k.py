@@ -28,7 +28,9 @@ from typing import Any
 from chaos import report
 from chaos.harness import FINAL, Chaos, Outcome, _utc
 from personal_assistant.core.catchup import plan_due
-from personal_assistant.core.schedules import Schedule, next_after, parse_schedule
+from personal_assistant.core.next_run import next_after
+from personal_assistant.core.schedule_json import parse_schedule
+from personal_assistant.core.schedule_kinds import Schedule
 from personal_assistant.tasks.manager import AITaskManager
 from support.stack import settings_for
 

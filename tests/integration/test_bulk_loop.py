@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from personal_assistant.calendars import sync as calendar_sync
-from personal_assistant.exports import transfer as exports
+from personal_assistant.exports import store as exports
 from personal_assistant.workers import runtime as runtime_module
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.runtime import Runtime

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from personal_assistant.agents.openai_compat import OpenAICompatibleAgent
+from personal_assistant.calendars import fetch as calendar_fetch
 from personal_assistant.calendars import store as calendar_store
 from personal_assistant.calendars import sync as calendar_sync
 from personal_assistant.config import Settings
@@ -70,8 +71,8 @@ async def _sync_and_run(settings: Settings, server: ChatServer, now: datetime) -
     engine = make_async_engine(settings.database_url)
     body = hostile_feed(now + timedelta(days=2))
 
-    async def serve(url: str, etag: str | None, modified: str | None) -> calendar_sync.Fetched:
-        return calendar_sync.Fetched(body, None, None)
+    async def serve(url: str, etag: str | None, modified: str | None) -> calendar_fetch.Fetched:
+        return calendar_fetch.Fetched(body, None, None)
 
     try:
         spec = calendar_store.validate("work", "https://calendar.example/evil.ics")

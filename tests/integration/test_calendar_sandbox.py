@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from personal_assistant.calendars import fetch as calendar_fetch
 from personal_assistant.calendars import ics as core
 from personal_assistant.calendars import sandbox
 from personal_assistant.calendars import store as calendar_store
@@ -275,9 +276,9 @@ def test_a_sync_records_a_feed_stopped_by_its_limits_as_refused(url: str) -> Non
     digest): the same body is not read again in the same period."""
     fetches = [0]
 
-    async def fetch(*_: Any) -> calendar_sync.Fetched:
+    async def fetch(*_: Any) -> calendar_fetch.Fetched:
         fetches[0] += 1
-        return calendar_sync.Fetched(BIG, None, None)
+        return calendar_fetch.Fetched(BIG, None, None)
 
     async def scenario() -> tuple[list[str | None], calendar_store.Feed | None]:
         settings = Settings(DATABASE_URL=url)

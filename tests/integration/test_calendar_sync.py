@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from personal_assistant.calendars import fetch as calendar_fetch
 from personal_assistant.calendars import store as calendar_store
 from personal_assistant.calendars import sync as calendar_sync
 from personal_assistant.config import Settings
@@ -131,7 +132,7 @@ class Calendars:
         return self._call(add)
 
     def sync(self, feed_id: int, now: datetime, **options: Any) -> calendar_sync.SyncReport:
-        options.setdefault("fetch", calendar_sync.fetcher(LOOPBACK))
+        options.setdefault("fetch", calendar_fetch.fetcher(LOOPBACK))
         return self._call(lambda engine: calendar_sync.sync_feed(engine, feed_id, now, **options))
 
     def feed(self, feed_id: int) -> calendar_store.Feed:
@@ -387,7 +388,7 @@ def test_failures_are_recorded_and_keep_the_events(url: str, db: Db, server: Ics
     fails(NOW + timedelta(minutes=3), "feed: event 'x@x' has no start (DTSTART)")
     server.body = FEED_V1
     server.hang = True
-    quick = functools.partial(calendar_sync.fetch_feed, timeout=0.3, policy=LOOPBACK)
+    quick = functools.partial(calendar_fetch.fetch_feed, timeout=0.3, policy=LOOPBACK)
     fails(
         NOW + timedelta(minutes=4),
         "url: could not fetch: timeout (no answer within 0.3 s)",
@@ -416,8 +417,8 @@ def test_concurrent_syncs_do_not_duplicate(url: str, db: Db, server: IcsServer) 
     async def four(engine: Any) -> list[calendar_sync.SyncReport]:
         fetched = asyncio.Barrier(4)
 
-        async def fetch(*args: Any) -> calendar_sync.Fetched:
-            body = await calendar_sync.fetch_feed(*args, policy=LOOPBACK)
+        async def fetch(*args: Any) -> calendar_fetch.Fetched:
+            body = await calendar_fetch.fetch_feed(*args, policy=LOOPBACK)
             await fetched.wait()  # all four go on to write at once
             return body
 
@@ -571,8 +572,8 @@ def test_a_sync_never_blocks_the_event_loop(database_url: str) -> None:
         parsed_on.append(threading.get_ident())
         return parse(*args, **kwargs)
 
-    async def fetch(*_: Any) -> calendar_sync.Fetched:
-        return calendar_sync.Fetched(HOSTILE, None, None)
+    async def fetch(*_: Any) -> calendar_fetch.Fetched:
+        return calendar_fetch.Fetched(HOSTILE, None, None)
 
     async def measured(engine: Any) -> tuple[calendar_sync.SyncReport, float, int]:
         done = asyncio.Event()

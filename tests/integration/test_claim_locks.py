@@ -21,7 +21,7 @@ from sqlalchemy import text
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.digests import sweep as digest_service
-from personal_assistant.runs import scheduler as task_scheduler
+from personal_assistant.runs import due_tasks
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db, settings_for
@@ -87,7 +87,7 @@ def test_a_claimed_task_can_be_referenced_while_the_claim_is_open(
     settings: Settings, db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user_id, task_id = _create_user_with_task(settings)
-    entered, resume = freeze_after(monkeypatch, task_scheduler, "insert_runs")
+    entered, resume = freeze_after(monkeypatch, due_tasks, "insert_runs")
 
     async def go() -> None:
         engine = make_async_engine(settings.database_url)

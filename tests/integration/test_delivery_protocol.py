@@ -19,10 +19,9 @@ from personal_assistant.database.models import Notification, NotificationChannel
 from personal_assistant.errors import DeliveryError
 from personal_assistant.notifications.delivery import (
     DELIVERY_RETRY,
-    Message,
     NotificationService,
-    Recipient,
 )
+from personal_assistant.notifications.transports.base import Message, Recipient
 from support.keys import CIPHER
 from support.stack import Db
 

@@ -24,11 +24,12 @@ from personal_assistant.digests.sweep import (
     set_digest,
 )
 from personal_assistant.errors import NotFoundError, ValidationError
-from personal_assistant.notifications import channel_store, channels
+from personal_assistant.notifications import channel_store
 from personal_assistant.notifications.delivery import (
     DeliveryReport,
     NotificationService,
 )
+from personal_assistant.notifications.transports import apprise_urls
 from personal_assistant.tasks.manager import AITaskManager
 from support.hook_server import HookServer, SmtpServer
 from support.keys import CIPHER
@@ -123,7 +124,7 @@ class Steps:
         return setting
 
     def add_channel(self, user_id: int, name: str, url: str) -> None:
-        spec = channels.validate(name, url)
+        spec = apprise_urls.validate(name, url)
 
         async def work(engine: Any) -> None:
             async with engine.begin() as conn:

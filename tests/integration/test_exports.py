@@ -27,7 +27,7 @@ from personal_assistant.database import migrate
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import Notification, TaskRun
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
-from personal_assistant.exports import transfer as exports
+from personal_assistant.exports import document, files, store
 from personal_assistant.tasks.manager import AITaskManager
 from support.processes import ProcessGroup, wait_until
 from support.services import create_database_from_template, drop_database
@@ -155,27 +155,27 @@ async def _seed(url: str) -> int:
     return ada.id
 
 
-async def _export(url: str, user_id: int, export_dir: Path, fmt: str = "json") -> exports.Exported:
+async def _export(url: str, user_id: int, export_dir: Path, fmt: str = "json") -> store.Exported:
     engine = make_async_engine(url, pooled=False)
     try:
-        kind = exports.export_format(fmt)
-        return await exports.export_user(engine, user_id, export_dir, fmt=kind, now=LATER)
+        kind = document.export_format(fmt)
+        return await store.export_user(engine, user_id, export_dir, fmt=kind, now=LATER)
     finally:
         await engine.dispose()
 
 
-async def _import(url: str, data: object, user_id: int | None = None) -> exports.ImportReport:
+async def _import(url: str, data: object, user_id: int | None = None) -> store.ImportReport:
     engine = make_async_engine(url, pooled=False)
     try:
         # At NOW, before every exported next_run_at: an import keeps a next run still to come
         # (a past one is moved to the latest firing, tests/integration/test_quotas.py).
-        return await exports.import_export(engine, data, user_id=user_id, now=NOW)
+        return await store.import_export(engine, data, user_id=user_id, now=NOW)
     finally:
         await engine.dispose()
 
 
 def _load(path: Path) -> dict[str, Any]:
-    data = exports.load_json(path.read_bytes())
+    data = document.load_json(path.read_bytes())
     assert isinstance(data, dict)
     return data
 
@@ -215,7 +215,7 @@ def test_export_import_export_gives_the_same_document(
     first = run(_export(source_url, ada, tmp_path / "exports"))
     assert (first.tasks, first.runs, first.notifications) == (3, 6, 4)
     assert first.path.parent == tmp_path / "exports"
-    assert first.path.name == exports.export_filename(ada, "json", LATER)
+    assert first.path.name == files.export_filename(ada, "json", LATER)
     assert stat.S_IMODE(first.path.stat().st_mode) == 0o600
     assert os.listdir(first.path.parent) == [first.path.name]  # no temporary file left
     exported = _load(first.path)
@@ -329,19 +329,19 @@ def test_cleanup_deletes_expired_exports_only(tmp_path: Path) -> None:
     export_dir = tmp_path / "exports"
     now = datetime.now(UTC)
     ttl = timedelta(hours=24)
-    old = export_dir / exports.export_filename(1, "json", now - timedelta(hours=30))
-    fresh = export_dir / exports.export_filename(1, "csv", now - timedelta(hours=1))
+    old = export_dir / files.export_filename(1, "json", now - timedelta(hours=30))
+    fresh = export_dir / files.export_filename(1, "csv", now - timedelta(hours=1))
     stale_temp = export_dir / ".pa-export-crashed.tmp"
     mine = export_dir / "keep-me.json"
     for path in (old, fresh, stale_temp, mine):
-        exports.write_atomic(path, b"{}")
+        files.write_atomic(path, b"{}")
     day_ago = (now - timedelta(hours=25)).timestamp()
     os.utime(stale_temp, (day_ago, day_ago))
     os.utime(mine, (day_ago, day_ago))
-    assert exports.cleanup_exports(export_dir, now=now, ttl=ttl) == 2
+    assert files.cleanup_exports(export_dir, now=now, ttl=ttl) == 2
     assert sorted(p.name for p in export_dir.iterdir()) == sorted([fresh.name, mine.name])
-    assert exports.cleanup_exports(export_dir, now=now, ttl=ttl) == 0
-    assert exports.cleanup_exports(tmp_path / "missing", now=now, ttl=ttl) == 0
+    assert files.cleanup_exports(export_dir, now=now, ttl=ttl) == 0
+    assert files.cleanup_exports(tmp_path / "missing", now=now, ttl=ttl) == 0
 
 
 def test_the_file_tasks_run_in_a_real_worker(
@@ -349,8 +349,8 @@ def test_the_file_tasks_run_in_a_real_worker(
 ) -> None:
     ada = run(_seed(stack_env["DATABASE_URL"]))
     export_dir = tmp_path / "var" / "exports"  # the default under PA_HOME
-    stale = export_dir / exports.export_filename(ada, "json", datetime.now(UTC) - timedelta(days=2))
-    exports.write_atomic(stale, b"{}")
+    stale = export_dir / files.export_filename(ada, "json", datetime.now(UTC) - timedelta(days=2))
+    files.write_atomic(stale, b"{}")
     processes.worker(stack_env)
     client = client_app(settings_for(stack_env))
     task = "personal_assistant.workers.tasks.file_tasks."

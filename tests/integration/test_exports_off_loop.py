@@ -16,7 +16,8 @@ import pytest
 
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.exports import transfer as exports
+from personal_assistant.exports import document
+from personal_assistant.exports import store as exports
 from personal_assistant.tasks.manager import AITaskManager
 from support.stack import run
 
@@ -49,7 +50,7 @@ def test_an_export_is_built_and_rendered_off_the_event_loop(
         engine = make_async_engine(url, pooled=False)
         try:
             done = await exports.export_user(
-                engine, ada.id, tmp_path, fmt=exports.export_format(fmt), now=NOW
+                engine, ada.id, tmp_path, fmt=document.export_format(fmt), now=NOW
             )
         finally:
             await engine.dispose()

@@ -24,7 +24,7 @@ from personal_assistant.config import Settings
 from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import TaskRun
-from personal_assistant.runs import store as run_store
+from personal_assistant.runs import reaping
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.tasks.manager import AITaskManager
 from support.processes import ProcessGroup, wait_until
@@ -247,7 +247,7 @@ class Step:
             engine = make_async_engine(self.settings.database_url)
             try:
                 async with engine.begin() as conn:
-                    reaped, _ = await run_store.reap_expired(
+                    reaped, _ = await reaping.reap_expired(
                         conn, now=now, policy=RetryPolicy(10.0, 600.0), pause_after=3
                     )
                 return reaped

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from personal_assistant.calendars import sync as calendar_sync
+from personal_assistant.calendars import fetch as calendar_fetch
 from personal_assistant.outbound import Policy, parse_allow
 from support.ics_server import IcsServer, vcalendar, vevent
 
@@ -46,7 +46,7 @@ def test_fetches_share_one_tls_context_built_off_the_loop(ca_loads: list[str]) -
 
     async def fetch_all(url: str) -> list[bytes | None]:
         loop_thread = threading.current_thread().name
-        fetched = [await calendar_sync.fetch_feed(url, policy=LOCAL_ONLY) for _ in range(FETCHES)]
+        fetched = [await calendar_fetch.fetch_feed(url, policy=LOCAL_ONLY) for _ in range(FETCHES)]
         assert loop_thread not in ca_loads, ca_loads
         return [f.body for f in fetched]
 

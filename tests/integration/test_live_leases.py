@@ -24,7 +24,7 @@ from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.types import utcnow
 from personal_assistant.health import heartbeat
-from personal_assistant.runs import store as run_store
+from personal_assistant.runs import claims, results
 from personal_assistant.runs.executor import TaskExecutor
 from personal_assistant.runs.processor import RunProcessor
 from personal_assistant.tasks.manager import AITaskManager
@@ -147,7 +147,7 @@ def test_a_loop_blocked_while_the_claim_commits_keeps_its_run(
 ) -> None:
     settings = _settings(database_url, tmp_path)
     run_id = _queued_run(settings)
-    real_claim = run_store.claim
+    real_claim = claims.claim
 
     async def claim_then_block(*args: Any, **kwargs: Any) -> Any:
         claimed = await real_claim(*args, **kwargs)
@@ -156,7 +156,7 @@ def test_a_loop_blocked_while_the_claim_commits_keeps_its_run(
         asyncio.get_running_loop().call_soon(time.sleep, BLOCK_S)
         return claimed
 
-    monkeypatch.setattr(run_store, "claim", claim_then_block)
+    monkeypatch.setattr(claims, "claim", claim_then_block)
     agent = CountingAgent()
     with Reaper(settings) as reaper:
         report = _process(settings, agent, run_id)
@@ -170,7 +170,7 @@ def test_a_loop_blocked_in_the_middle_of_the_write_writes_again(
 ) -> None:
     settings = _settings(database_url, tmp_path)
     run_id = _queued_run(settings)
-    real_record = run_store.record
+    real_record = results.record
     blocked: list[bool] = []
 
     async def record_with_a_blocked_loop(*args: Any, **kwargs: Any) -> Any:
@@ -179,7 +179,7 @@ def test_a_loop_blocked_in_the_middle_of_the_write_writes_again(
             time.sleep(BLOCK_S)
         return await real_record(*args, **kwargs)
 
-    monkeypatch.setattr(run_store, "record", record_with_a_blocked_loop)
+    monkeypatch.setattr(results, "record", record_with_a_blocked_loop)
     agent = CountingAgent()
     with Reaper(settings) as reaper:
         report = _process(settings, agent, run_id)
@@ -215,7 +215,7 @@ def test_a_worker_that_stops_beating_loses_its_run_at_the_lease(
         )
         try:
             async with engine.begin() as conn:
-                await run_store.claim(
+                await claims.claim(
                     conn,
                     [run_id],
                     worker_id="gone:1",

@@ -20,6 +20,7 @@ from personal_assistant.notifications.delivery import (
     DeliveryReport,
     NotificationService,
 )
+from personal_assistant.notifications.transports import apprise_urls
 from support.hook_server import HookServer, SmtpServer
 from support.keys import CIPHER
 from support.outbound import LOOPBACK
@@ -102,7 +103,7 @@ def seed(
 
 
 def add_channel(db: Db, name: str, url: str, cap: int | None = None) -> None:
-    spec = channels.validate(name, url, cap)
+    spec = apprise_urls.validate(name, url, cap)
     db.execute(
         "INSERT INTO notification_channels (user_id, name, kind, url_sealed, url_masked, status,"
         " daily_cap, created_at) VALUES ((SELECT max(id) FROM users), :n, :k, :url, :masked,"

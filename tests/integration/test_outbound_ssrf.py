@@ -42,15 +42,14 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from personal_assistant.calendars import sync as calendar_sync
+from personal_assistant.calendars import fetch as calendar_fetch
 from personal_assistant.channel_keys import ChannelCipher
 from personal_assistant.errors import DeliveryError, ValidationError
-from personal_assistant.notifications.content import Message
-from personal_assistant.notifications.delivery import Recipient
 from personal_assistant.notifications.transports.apprise import (
     AppriseTransport,
     check_destination,
 )
+from personal_assistant.notifications.transports.base import Message, Recipient
 from personal_assistant.outbound import Policy, RefusedDestination, parse_allow
 from personal_assistant.outbound import sockets as guard
 from personal_assistant.outbound.http import guarded_client
@@ -190,8 +189,8 @@ def metadata() -> Iterator[MetadataService]:
         yield service
 
 
-def fetch(url: str, **options: Any) -> calendar_sync.Fetched:
-    return asyncio.run(calendar_sync.fetch_feed(url, policy=LOCAL_ONLY, **options))
+def fetch(url: str, **options: Any) -> calendar_fetch.Fetched:
+    return asyncio.run(calendar_fetch.fetch_feed(url, policy=LOCAL_ONLY, **options))
 
 
 def fetch_error(url: str, **options: Any) -> str:
@@ -233,7 +232,7 @@ def test_a_name_that_resolves_to_loopback_is_refused_by_default() -> None:
     with IcsServer(FEED) as server:
         url = f"http://localhost:{server.port}/calendar.ics"
         with pytest.raises(RefusedDestination) as err:
-            asyncio.run(calendar_sync.fetch_feed(url))  # the default policy: nothing internal
+            asyncio.run(calendar_fetch.fetch_feed(url))  # the default policy: nothing internal
         assert err.value.reason.startswith("loopback")
         assert str(err.value) == "url: could not fetch: refused destination (not a public address)"
         assert server.requests == []
@@ -282,7 +281,7 @@ def test_errors_never_show_what_the_server_said() -> None:
     # The metadata service allowed, to see what its answer would show: its status, in our words.
     with MetadataService() as internal, pytest.raises(ValidationError) as err:
         asyncio.run(
-            calendar_sync.fetch_feed(internal.url(), policy=Policy(parse_allow(f"{INTERNAL}/32")))
+            calendar_fetch.fetch_feed(internal.url(), policy=Policy(parse_allow(f"{INTERNAL}/32")))
         )
     assert str(err.value) == "url: could not fetch: HTTP 401 Unauthorized"
     with Answers(200, {"Content-Encoding": "br"}, SECRET.encode()) as server:

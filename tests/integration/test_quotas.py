@@ -17,7 +17,7 @@ import pytest
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import QuotaError, exit_code, http_status
-from personal_assistant.exports import transfer as exports
+from personal_assistant.exports import document, store
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.tasks.manager import AITaskManager
 from personal_assistant.tasks.quotas import Limits
@@ -74,8 +74,8 @@ def _task(number: int, *, next_run_at: datetime | None, **fields: Any) -> dict[s
 
 def _document(tasks: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "format": exports.FORMAT,
-        "version": exports.VERSION,
+        "format": document.FORMAT,
+        "version": document.VERSION,
         "exported_at": _iso(NOW),
         "user": {"display_name": "Ada", "timezone": "UTC", "created_at": _iso(NOW)},
         "tasks": tasks,
@@ -92,10 +92,10 @@ def _tasks(first: int, count: int, **fields: Any) -> list[dict[str, Any]]:
 
 async def _import(
     url: str, data: object, user_id: int | None, *, now: datetime, limits: Limits
-) -> exports.ImportReport:
+) -> store.ImportReport:
     engine = make_async_engine(url, pooled=False)
     try:
-        return await exports.import_export(engine, data, user_id=user_id, now=now, limits=limits)
+        return await store.import_export(engine, data, user_id=user_id, now=now, limits=limits)
     finally:
         await engine.dispose()
 
@@ -254,7 +254,7 @@ def test_concurrent_imports_cannot_pass_the_limit(database_url: str) -> None:
         engine = make_async_engine(database_url)
         try:
             attempts = [
-                exports.import_export(
+                store.import_export(
                     engine, _document(_tasks(10 * i, 3)), user_id=ada, now=NOW, limits=limits
                 )
                 for i in range(1, 6)
@@ -264,7 +264,7 @@ def test_concurrent_imports_cannot_pass_the_limit(database_url: str) -> None:
             await engine.dispose()
 
     outcomes = run(go())
-    assert sum(isinstance(o, exports.ImportReport) for o in outcomes) == 1, outcomes
+    assert sum(isinstance(o, store.ImportReport) for o in outcomes) == 1, outcomes
     assert sum(isinstance(o, QuotaError) for o in outcomes) == 4, outcomes
     db = Db(database_url)
     try:
@@ -301,7 +301,7 @@ def test_an_import_five_days_late_owes_at_most_one_run(
     async def go() -> int:
         engine = make_async_engine(url)
         try:
-            report = await exports.import_export(engine, doc)  # the defaults a caller gets
+            report = await store.import_export(engine, doc)  # the defaults a caller gets
             await TaskScheduler(engine, settings, lambda ids: None).tick(datetime.now(UTC))
             return report.user_id
         finally:

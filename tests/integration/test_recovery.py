@@ -12,11 +12,8 @@ import pytest
 
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import DeliveryError
-from personal_assistant.notifications.delivery import (
-    Message,
-    NotificationService,
-    Recipient,
-)
+from personal_assistant.notifications.delivery import NotificationService
+from personal_assistant.notifications.transports.base import Message, Recipient
 from personal_assistant.tasks.manager import AITaskManager
 from support.processes import ProcessGroup, wait_until
 from support.stack import Db, run, settings_for

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.runs import scheduler as task_scheduler
+from personal_assistant.runs import due_tasks
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db, settings_for
@@ -132,7 +132,7 @@ def test_a_claimer_stalled_mid_claim_releases_the_due_tasks(
     settings: Settings, db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _create_due_tasks(settings, 3)
-    entered, resume = freeze_after(monkeypatch, task_scheduler, "insert_runs")
+    entered, resume = freeze_after(monkeypatch, due_tasks, "insert_runs")
 
     async def go() -> tuple[int, int, BaseException | None, list[int], list[int]]:
         engine = make_async_engine(settings.database_url)

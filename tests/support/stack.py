@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_sync_engine
 from personal_assistant.workers.celery_app import celery_config
-from personal_assistant.workers.dispatch import EXECUTE
+from personal_assistant.workers.task_names import TaskName
 
 T = TypeVar("T")
 
@@ -29,7 +29,7 @@ def client_app(settings: Settings) -> Celery:
 
 
 def send_runs(app: Celery, run_ids: Sequence[int]) -> None:
-    app.send_task(EXECUTE, args=[list(run_ids)])
+    app.send_task(TaskName.EXECUTE_AI_TASK, args=[list(run_ids)])
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -10,7 +10,7 @@ from personal_assistant.agents.base import AgentRequest, PreviousResult
 from personal_assistant.agents.offline import OfflineAgent, compose
 from personal_assistant.agents.prompt import build_messages
 from personal_assistant.errors import AgentError
-from personal_assistant.notifications.delivery import compose as compose_note
+from personal_assistant.notifications.content import compose as compose_note
 from personal_assistant.runs.executor import TaskExecutor
 
 WHEN = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)

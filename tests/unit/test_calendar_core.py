@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from personal_assistant.calendars import ics as cal
-from personal_assistant.calendars.sync import conditional
+from personal_assistant.calendars.periods import conditional
+from personal_assistant.calendars.plan import Stored, plan_sync
+from personal_assistant.calendars.reminders import (
+    fingerprint,
+    fire_at,
+    reminder_at,
+    reminder_description,
+    reminder_title,
+)
 from personal_assistant.errors import ValidationError
 from support.ics_server import vcalendar, vevent
 
@@ -256,22 +264,22 @@ def occurrence(start: str, *, all_day: bool = False, **changes: object) -> cal.O
     ],
 )
 def test_reminder_time(start: str, all_day: bool, lead: int, expected: str) -> None:
-    got = cal.reminder_at(occurrence(start, all_day=all_day), lead, ZoneInfo(PARIS))
+    got = reminder_at(occurrence(start, all_day=all_day), lead, ZoneInfo(PARIS))
     assert got == at(expected)
 
 
 def test_a_reminder_whose_time_passed_fires_now() -> None:
     soon = occurrence("2026-03-01T08:05")
-    assert cal.fire_at(soon, 15, ZoneInfo(PARIS), NOW) == NOW
-    assert cal.fire_at(soon, 5, ZoneInfo(PARIS), NOW) == NOW
-    assert cal.fire_at(soon, 4, ZoneInfo(PARIS), NOW) == at("2026-03-01T08:01")
+    assert fire_at(soon, 15, ZoneInfo(PARIS), NOW) == NOW
+    assert fire_at(soon, 5, ZoneInfo(PARIS), NOW) == NOW
+    assert fire_at(soon, 4, ZoneInfo(PARIS), NOW) == at("2026-03-01T08:01")
 
 
 def test_fingerprint_follows_what_the_reminder_is_made_from() -> None:
     base = occurrence("2026-03-05T12:00")
-    print_ = cal.fingerprint(base, 15, PARIS)
+    print_ = fingerprint(base, 15, PARIS)
     assert len(print_) == 64 and int(print_, 16) >= 0
-    assert cal.fingerprint(occurrence("2026-03-05T12:00"), 15, PARIS) == print_
+    assert fingerprint(occurrence("2026-03-05T12:00"), 15, PARIS) == print_
     variants = [
         (replace(base, summary="Doctor"), 15, PARIS),
         (replace(base, description="Bring the card"), 15, PARIS),
@@ -282,14 +290,12 @@ def test_fingerprint_follows_what_the_reminder_is_made_from() -> None:
         (base, 30, PARIS),
         (base, 15, "UTC"),
     ]
-    prints = {cal.fingerprint(*variant) for variant in variants}
+    prints = {fingerprint(*variant) for variant in variants}
     assert len(prints) == len(variants) and print_ not in prints
 
 
-def stored(
-    row_id: int, start: str, print_: str, *, key: str = "", all_day: bool = False
-) -> cal.Stored:
-    return cal.Stored(row_id, "u", key, at(start), all_day, print_, task_id=100 + row_id)
+def stored(row_id: int, start: str, print_: str, *, key: str = "", all_day: bool = False) -> Stored:
+    return Stored(row_id, "u", key, at(start), all_day, print_, task_id=100 + row_id)
 
 
 def test_plan_sync_creates_updates_removes_and_leaves_the_past_alone() -> None:
@@ -298,15 +304,15 @@ def test_plan_sync_creates_updates_removes_and_leaves_the_past_alone() -> None:
     new = occurrence("2026-03-07T12:00", key="k3")
     today = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
     rows = [
-        stored(1, "2026-03-05T12:00", cal.fingerprint(kept, 15, PARIS), key="k1"),
+        stored(1, "2026-03-05T12:00", fingerprint(kept, 15, PARIS), key="k1"),
         stored(2, "2026-03-06T11:00", "old", key="k2"),
         stored(3, "2026-03-08T12:00", "gone", key="k4"),  # upcoming, not in the feed
         stored(4, "2026-03-06T09:00", "past", key="k5"),  # started, not in the feed: kept
         stored(5, "2026-03-05T23:00", "all-day", key="k6", all_day=True),  # today, all day
     ]
-    plan = cal.plan_sync(rows, [kept, moved, new], lead_minutes=15, timezone=PARIS, now=today)
+    plan = plan_sync(rows, [kept, moved, new], lead_minutes=15, timezone=PARIS, now=today)
     assert [o for o, _ in plan.create] == [new]
-    assert plan.create[0][1] == cal.fingerprint(new, 15, PARIS)
+    assert plan.create[0][1] == fingerprint(new, 15, PARIS)
     assert [(c.stored.id, c.occurrence, c.moved) for c in plan.update] == [(2, moved, True)]
     assert sorted(s.id for s in plan.remove) == [3, 5]
     assert plan.unchanged == 1
@@ -315,10 +321,10 @@ def test_plan_sync_creates_updates_removes_and_leaves_the_past_alone() -> None:
 def test_plan_sync_of_an_unchanged_feed_does_nothing() -> None:
     items = [occurrence(f"2026-03-0{d}T12:00", key=str(d)) for d in range(2, 6)]
     rows = [
-        stored(i, f"2026-03-0{d}T12:00", cal.fingerprint(o, 15, PARIS), key=str(d))
+        stored(i, f"2026-03-0{d}T12:00", fingerprint(o, 15, PARIS), key=str(d))
         for i, (d, o) in enumerate(zip(range(2, 6), items, strict=True))
     ]
-    plan = cal.plan_sync(rows, items, lead_minutes=15, timezone=PARIS, now=NOW)
+    plan = plan_sync(rows, items, lead_minutes=15, timezone=PARIS, now=NOW)
     assert (plan.create, plan.update, plan.remove, plan.unchanged) == ((), (), (), 4)
 
 
@@ -360,12 +366,12 @@ def test_plan_sync_of_an_unchanged_feed_does_nothing() -> None:
     ],
 )
 def test_reminder_description(item: cal.Occurrence, expected: str) -> None:
-    assert cal.reminder_description(item, PARIS) == expected
+    assert reminder_description(item, PARIS) == expected
 
 
 def test_reminder_title_is_trimmed() -> None:
-    assert cal.reminder_title(occurrence("2026-03-05T12:00")) == "Reminder: Dentist"
-    long = cal.reminder_title(occurrence("2026-03-05T12:00", summary="x" * 200))
+    assert reminder_title(occurrence("2026-03-05T12:00")) == "Reminder: Dentist"
+    long = reminder_title(occurrence("2026-03-05T12:00", summary="x" * 200))
     assert len(long) == 200 and long.endswith("…")
 
 
@@ -384,7 +390,7 @@ def test_the_first_sync_of_each_period_reads_the_feed_in_full(
 
 
 def test_the_refusal_digest_follows_the_body_zone_horizon_and_period() -> None:
-    from personal_assistant.calendars.sync import refusal_digest
+    from personal_assistant.calendars.periods import refusal_digest
 
     def digest(body: bytes = b"x", tz: str = PARIS, days: int = 30, now: datetime = NOW) -> str:
         return refusal_digest(body, timezone=tz, horizon_days=days, now=now)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from personal_assistant.calendars import ics as cal
+from personal_assistant.calendars.plan import Stored, plan_sync
 from personal_assistant.errors import ValidationError
 
 CORPUS = Path(__file__).parents[1] / "data" / "ical_corpus"
@@ -75,12 +76,12 @@ def test_a_third_party_test_file_is_read_or_clearly_refused(path: Path) -> None:
         assert len({(o.uid, o.key) for o in found}) == len(found), name
         assert all(o.starts_at.tzinfo is not None for o in found), name
         assert all(o.starts_at > now or o.all_day for o in found), name
-        created = cal.plan_sync([], found, lead_minutes=15, timezone=PARIS, now=now)
+        created = plan_sync([], found, lead_minutes=15, timezone=PARIS, now=now)
         assert len(created.create) == len(found), name
         stored = [
-            cal.Stored(i, o.uid, o.key, o.starts_at, o.all_day, print_, i)
+            Stored(i, o.uid, o.key, o.starts_at, o.all_day, print_, i)
             for i, (o, print_) in enumerate(created.create)
         ]
-        again = cal.plan_sync(stored, found, lead_minutes=15, timezone=PARIS, now=now)
+        again = plan_sync(stored, found, lead_minutes=15, timezone=PARIS, now=now)
         assert (again.create, again.update, again.remove) == ((), (), ()), name
         assert again.unchanged == len(found), name

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from personal_assistant.calendars import ics as cal
+from personal_assistant.calendars.checks import MAX_DEPTH, MAX_EXPANSION_STEPS
 from personal_assistant.errors import ValidationError
 from support.ics_server import vcalendar, vevent
 
@@ -462,7 +463,7 @@ def test_the_cost_of_the_rules_adds_up_over_the_feed(conversions: list[int]) -> 
     ]
     message = refusal(vcalendar(*events))
     assert "too many repetitions to compute" in message
-    assert f"(more than {cal.MAX_EXPANSION_STEPS:,} steps for the feed)" in message
+    assert f"(more than {MAX_EXPANSION_STEPS:,} steps for the feed)" in message
     assert conversions[0] == 0
 
 
@@ -504,7 +505,7 @@ def test_components_nested_too_deep_are_refused_before_parsing() -> None:
     nested = "BEGIN:X-A\r\n" * 250_000 + "END:X-A\r\n" * 250_000
     feed = vcalendar(nested + vevent("n@x", "N", "DTSTART:20260305T090000Z"))
     assert refusal(feed) == (
-        f"nests components (BEGIN:...) more than {cal.MAX_DEPTH} deep: not an ordinary calendar"
+        f"nests components (BEGIN:...) more than {MAX_DEPTH} deep: not an ordinary calendar"
     )
 
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from personal_assistant.core.catchup import CatchUpPlan, CatchUpPolicy, Firing, plan_due
-from personal_assistant.core.schedules import Cron, Daily, Interval, Schedule, next_after
+from personal_assistant.core.next_run import next_after
+from personal_assistant.core.schedule_kinds import Cron, Daily, Interval, Schedule
 
 HOURLY = Interval(every=timedelta(hours=1), start=datetime(2026, 5, 1, tzinfo=UTC))
 DAILY = Daily(times=(time(9),))

@@ -21,9 +21,8 @@ from personal_assistant.channel_keys import (
 )
 from personal_assistant.config import Settings
 from personal_assistant.errors import ConfigurationError, DeliveryError
-from personal_assistant.notifications.content import Message
-from personal_assistant.notifications.delivery import Recipient
 from personal_assistant.notifications.transports.apprise import AppriseTransport
+from personal_assistant.notifications.transports.base import Message, Recipient
 
 URL = "json://lou:Hunter2PasswordValue@hooks.example.org/notify?token=s3cretTokenValue42"
 PG = "postgresql://pa@db.internal/pa"

@@ -11,7 +11,7 @@ from personal_assistant.cli.schedule_options import (
     parse_duration,
     to_schedule_dict,
 )
-from personal_assistant.core.schedules import parse_schedule
+from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.errors import ValidationError
 
 NOW = datetime(2026, 3, 28, 23, 55, tzinfo=UTC)

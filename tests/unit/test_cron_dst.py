@@ -26,7 +26,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from personal_assistant.core.catchup import plan_due
-from personal_assistant.core.schedules import Cron, next_after, preview
+from personal_assistant.core.next_run import next_after, preview
+from personal_assistant.core.schedule_kinds import Cron
 
 NY = "America/New_York"
 LONDON = "Europe/London"

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from personal_assistant.errors import ScheduleError, ValidationError
-from personal_assistant.exports import transfer as exports
+from personal_assistant.exports import document as exports
+from personal_assistant.exports import files as export_files
 
 NOW = datetime(2026, 11, 29, 7, 30, tzinfo=UTC)
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -278,19 +279,19 @@ def test_format_names() -> None:
 
 def test_file_names_carry_the_user_and_the_utc_time() -> None:
     at = datetime(2026, 11, 29, 8, 30, 5, 123456, tzinfo=UTC)
-    name = exports.export_filename(7, "json", at)
+    name = export_files.export_filename(7, "json", at)
     assert name == "pa-export-user-7-20261129T083005.123456Z.json"
-    assert exports.export_filename(7, "csv", at).endswith("Z.zip")
-    assert exports.exported_at(name) == at
+    assert export_files.export_filename(7, "csv", at).endswith("Z.zip")
+    assert export_files.exported_at(name) == at
     for other in ("notes.json", "pa-export-user-7-2026.json", name + ".bak", ".pa-export-x.tmp"):
-        assert exports.exported_at(other) is None
+        assert export_files.exported_at(other) is None
 
 
 def test_expired_exports_selects_only_old_exports_and_stale_temporary_files() -> None:
     ttl = timedelta(hours=24)
-    old = exports.export_filename(1, "json", NOW - timedelta(hours=25))
-    edge = exports.export_filename(1, "csv", NOW - ttl)
-    fresh = exports.export_filename(2, "json", NOW - timedelta(hours=1))
+    old = export_files.export_filename(1, "json", NOW - timedelta(hours=25))
+    edge = export_files.export_filename(1, "csv", NOW - ttl)
+    fresh = export_files.export_filename(2, "json", NOW - timedelta(hours=1))
     entries = [
         (old, NOW),  # the name, not the modification time, dates an export
         (edge, NOW - timedelta(days=9)),
@@ -299,4 +300,4 @@ def test_expired_exports_selects_only_old_exports_and_stale_temporary_files() ->
         (".pa-export-new.tmp", NOW - timedelta(hours=1)),
         ("backup.json", NOW - timedelta(days=400)),
     ]
-    assert exports.expired_exports(entries, now=NOW, ttl=ttl) == [".pa-export-abc.tmp", old]
+    assert export_files.expired_exports(entries, now=NOW, ttl=ttl) == [".pa-export-abc.tmp", old]

@@ -12,7 +12,7 @@ import pytest
 
 from personal_assistant.cli import output
 from personal_assistant.errors import ValidationError
-from personal_assistant.exports import transfer as exports
+from personal_assistant.exports import document as exports
 from personal_assistant.tasks import inputs as check
 
 # --- CSV: formulas are neutralised (OWASP "CSV injection") ------------------------------------

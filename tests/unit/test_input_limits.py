@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from personal_assistant.cli.schedule_options import parse_duration
-from personal_assistant.core.schedules import parse_schedule
+from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.errors import ScheduleError, ValidationError
 from personal_assistant.tasks import inputs as task_inputs
 

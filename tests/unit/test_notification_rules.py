@@ -13,9 +13,8 @@ from personal_assistant.errors import ValidationError
 from personal_assistant.notifications.channels import (
     mask_apprise_url,
     scrub,
-    validate,
 )
-from personal_assistant.notifications.content import Message, render
+from personal_assistant.notifications.content import render
 from personal_assistant.notifications.policy import (
     QuietHours,
     day_start,
@@ -24,6 +23,8 @@ from personal_assistant.notifications.policy import (
     release_at,
 )
 from personal_assistant.notifications.transports.apprise import capture_apprise_debug, classify
+from personal_assistant.notifications.transports.apprise_urls import validate
+from personal_assistant.notifications.transports.base import Message
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -13,9 +13,9 @@ from personal_assistant.cli.schedule_options import (
     parse_duration,
     to_schedule_dict,
 )
-from personal_assistant.core.schedules import parse_schedule
+from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.errors import ValidationError
-from personal_assistant.exports import transfer as exports
+from personal_assistant.exports import document as exports
 from personal_assistant.tasks import inputs as check
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)

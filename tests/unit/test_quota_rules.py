@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from personal_assistant.core.schedules import Interval, Once
+from personal_assistant.core.schedule_kinds import Interval, Once
 from personal_assistant.errors import QuotaError, ValidationError
-from personal_assistant.exports.transfer import imported_next_run
+from personal_assistant.exports.document import imported_next_run
 from personal_assistant.tasks import inputs as check
 from personal_assistant.tasks import quotas
 

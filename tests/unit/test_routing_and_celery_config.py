@@ -96,3 +96,15 @@ def test_every_beat_entry_is_a_routed_task(tmp_path) -> None:  # type: ignore[no
     assert {e["task"] for e in entries.values()} <= set(ROUTES)
     assert all(e["options"]["queue"] == ROUTES[e["task"]] for e in entries.values())
     assert entries["reap-expired-runs"]["schedule"].total_seconds() == 7
+
+
+def test_every_task_name_is_routed_to_the_queue_its_module_is_named_for() -> None:
+    from personal_assistant.workers.task_names import PACKAGE, TASK_MODULES, TaskName
+
+    for name in TaskName:
+        assert name.startswith(f"{PACKAGE}.") and name.module in TASK_MODULES
+        assert ROUTES[name] == name.module.removeprefix(f"{PACKAGE}.")
+    assert (
+        str(TaskName.EXECUTE_AI_TASK) == "personal_assistant.workers.tasks.ai_tasks.execute_ai_task"
+    )
+    assert len(TASK_MODULES) == len(QUEUES)

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from personal_assistant.core.schedules import (
+from personal_assistant.core.next_run import (
+    next_after,
+    preview,
+    validate_for_creation,
+    with_interval_anchor,
+)
+from personal_assistant.core.schedule_json import parse_schedule, schedule_to_dict
+from personal_assistant.core.schedule_kinds import (
     Cron,
     Daily,
     Interval,
@@ -19,15 +26,9 @@ from personal_assistant.core.schedules import (
     Once,
     Schedule,
     Weekly,
-    describe,
-    next_after,
-    parse_schedule,
-    preview,
-    resolve_local,
-    schedule_to_dict,
-    validate_for_creation,
-    with_interval_anchor,
 )
+from personal_assistant.core.schedule_text import describe
+from personal_assistant.core.wallclock import resolve_local
 from personal_assistant.errors import ScheduleError
 
 NY = "America/New_York"

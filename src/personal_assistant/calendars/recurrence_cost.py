@@ -137,15 +137,7 @@ def _periods(rule: Rule, end: datetime) -> int:
 
 def _twin(rule: Rule) -> _Twin | None:
     """The yearly twin's filters; None if what the interval reaches leaves no day at all."""
-    bymonth, bymonthday, byweekday = set(rule.bymonth), set(rule.bymonthday), set(rule.byweekday)
-    if not (rule.byweekno or rule.byyearday or bymonthday or byweekday):  # RFC 5545, 3.3.10
-        if rule.frequency == "YEARLY":
-            bymonth = bymonth or {rule.start.month}
-            bymonthday = {rule.start.day}
-        elif rule.frequency == "MONTHLY":
-            bymonthday = {rule.start.day}
-        elif rule.frequency == "WEEKLY":
-            byweekday = {rule.start.weekday()}
+    bymonth, bymonthday, byweekday = _rule_days(rule)
     if rule.frequency == "DAILY" and rule.interval % 7 == 0:  # always the start's weekday
         byweekday = (byweekday or {rule.start.weekday()}) & {rule.start.weekday()}
         if not byweekday:
@@ -166,6 +158,21 @@ def _twin(rule: Rule) -> _Twin | None:
         tuple(sorted(byweekday)),
         rule.wkst,
     )
+
+
+def _rule_days(rule: Rule) -> tuple[set[int], set[int], set[int]]:
+    """The rule's months, days of the month and weekdays; a rule without day filters takes
+    its day from its start (RFC 5545, 3.3.10)."""
+    bymonth, bymonthday, byweekday = set(rule.bymonth), set(rule.bymonthday), set(rule.byweekday)
+    if rule.byweekno or rule.byyearday or bymonthday or byweekday:
+        return bymonth, bymonthday, byweekday
+    if rule.frequency == "YEARLY":
+        return bymonth or {rule.start.month}, {rule.start.day}, byweekday
+    if rule.frequency == "MONTHLY":
+        return bymonth, {rule.start.day}, byweekday
+    if rule.frequency == "WEEKLY":
+        return bymonth, bymonthday, {rule.start.weekday()}
+    return bymonth, bymonthday, byweekday
 
 
 def _walk_end(twin: _Twin, after: date, searches: Searches) -> tuple[date | None, int]:

@@ -4,7 +4,7 @@ refusal and nobody else anything (issue 10).
 Why a process. Parsing and expanding a feed is CPU-bound Python. In a thread of the worker it
 still shares the worker's interpreter (its GIL: every run on the worker's event loop waits
 while it runs) and its memory (a feed that needs gigabytes takes the worker down, with every
-run on it). The checks of :mod:`personal_assistant.calendars.ics` refuse what they can see
+run on it). The checks of :mod:`personal_assistant.calendars.checks` refuse what they can see
 before expanding anything, but they cannot see everything (a huge feed, a rule their estimate
 lets through, a defect in a library). A child process has its own CPU time and address space,
 and the kernel caps both (``resource.setrlimit``: ``RLIMIT_CPU``, ``RLIMIT_AS``); the parent
@@ -172,7 +172,8 @@ def _context() -> ForkServerContext:
 
 def _preload() -> list[str]:
     """What the fork server imports once, so that no child imports it again: the calendar
-    modules, and the modules the program's main script takes names from.
+    modules (:mod:`.ics` and what it imports: the checks, the cost model, the libraries), and
+    the modules the program's main script takes names from.
 
     multiprocessing has each child run the parent's main script again (as ``__mp_main__``) when
     the program was started from a script (``celery``, ``pa``, ``pytest``: console scripts), and

@@ -173,7 +173,7 @@ class Feed:
     etag: str | None
     last_modified: str | None
     created_at: datetime
-    #: The body last refused for its content (``calendar_sync.refusal_digest``), or None.
+    #: The body last refused for its content (``periods.refusal_digest``), or None.
     refused_digest: str | None = None
 
     @property

@@ -151,6 +151,7 @@ def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
 def sync(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Sync a calendar now; exit 6 if its feed cannot be read (the error is kept)."""
     # Imported here: the fetch and the reader (httpx, icalendar) would slow every command.
+    from personal_assistant.calendars import fetch as calendar_fetch
     from personal_assistant.calendars import sandbox as calendar_sandbox
     from personal_assistant.calendars import sync as calendar_sync
 
@@ -164,7 +165,7 @@ def sync(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
             feed.id,
             session.now(),
             max_retries=settings.default_max_retries,
-            fetch=calendar_sync.fetcher(settings.outbound_policy),
+            fetch=calendar_fetch.fetcher(settings.outbound_policy),
             parse_limits=calendar_sandbox.Limits.from_settings(settings),
         )
 

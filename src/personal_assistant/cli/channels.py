@@ -25,12 +25,11 @@ from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import User
 from personal_assistant.errors import ConfigurationError, DeliveryError, ValidationError, exit_code
 from personal_assistant.notifications import channel_store, channels
-from personal_assistant.notifications.delivery import (
-    NotificationService,
-    Recipient,
-)
+from personal_assistant.notifications.delivery import NotificationService
 from personal_assistant.notifications.policy import QuietHours
 from personal_assistant.notifications.transports.apprise import check_destination
+from personal_assistant.notifications.transports.apprise_urls import validate
+from personal_assistant.notifications.transports.base import Recipient
 
 app = typer.Typer(
     help="Notification channels: email, SMS, webhooks and chat, as Apprise URLs.",
@@ -66,7 +65,7 @@ def add(
     A URL whose host (or e-mail relay) resolves to an internal address is refused, naming
     ``url``, unless OUTBOUND_ALLOW allows it.
     """
-    spec = channels.validate(name, url, cap)
+    spec = validate(name, url, cap)
     settings = session.settings()
     check_destination(spec.url, settings.outbound_policy)
     cipher = channel_cipher(settings)

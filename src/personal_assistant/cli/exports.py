@@ -22,7 +22,7 @@ from personal_assistant.cli.schema import require_schema
 from personal_assistant.cli.users import UserOpt, select_user
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.errors import ValidationError
-from personal_assistant.exports import transfer as exports
+from personal_assistant.exports import document, files, store
 from personal_assistant.tasks import quotas
 from personal_assistant.tasks.manager import AITaskManager
 
@@ -55,18 +55,18 @@ def export(
 ) -> None:
     """Export the user's tasks, runs and notifications to a file."""
     settings = session.settings()
-    kind = exports.export_format(fmt.value)
+    kind = document.export_format(fmt.value)
     now = session.now()
 
-    async def work(manager: AITaskManager) -> exports.Exported:
+    async def work(manager: AITaskManager) -> store.Exported:
         owner = await select_user(manager, user)
         path = out
         if path is not None and path.is_dir():
-            path = path / exports.export_filename(owner.id, kind, now)
+            path = path / files.export_filename(owner.id, kind, now)
         engine = make_async_engine(settings.database_url, pooled=False)
         try:
-            export_dir = exports.settings_export_dir(settings)
-            return await exports.export_user(
+            export_dir = files.settings_export_dir(settings)
+            return await store.export_user(
                 engine, owner.id, export_dir, fmt=kind, now=now, path=path
             )
         finally:
@@ -99,15 +99,15 @@ def import_(
         raw = file.read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read {str(file)!r}: {exc.strerror}", field="file") from None
-    data = exports.load_json(raw)
+    data = document.load_json(raw)
     settings = session.settings()
     require_schema(settings.database_url)
 
-    async def work() -> exports.ImportReport:
+    async def work() -> store.ImportReport:
         engine = make_async_engine(settings.database_url, pooled=False)
         try:
             limits = quotas.Limits.from_settings(settings)
-            return await exports.import_export(
+            return await store.import_export(
                 engine, data, user_id=user, now=session.now(), limits=limits
             )
         finally:

@@ -18,6 +18,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from personal_assistant import logsetup
+from personal_assistant.cli import session
 from personal_assistant.cli.db import upgrade_or_explain
 from personal_assistant.cli.schema import first_line
 from personal_assistant.config import Settings, mask_url
@@ -49,7 +50,7 @@ def worker(
     concurrency: int = typer.Option(None, "--concurrency", "-c", help="Threads per worker."),
     loglevel: str = typer.Option("info", "--loglevel", "-l"),
 ) -> None:
-    settings = Settings.from_env()
+    settings = session.settings()
     logsetup.configure(settings)
     argv = ["worker", "-Q", queues or worker_queues(), "-l", loglevel]
     if concurrency:
@@ -58,7 +59,7 @@ def worker(
 
 
 def beat(ctx: typer.Context, loglevel: str = typer.Option("info", "--loglevel", "-l")) -> None:
-    settings = Settings.from_env()
+    settings = session.settings()
     logsetup.configure(settings)
     private_dir(settings.var_dir)
     _celery_app(settings).start(["beat", "-l", loglevel, *ctx.args])
@@ -68,7 +69,7 @@ def run(
     demo: bool = typer.Option(True, help="Create a demo task on first start."),
 ) -> None:
     """Migrate, start a worker and the scheduler, and show runs and notifications live."""
-    settings = Settings.from_env()
+    settings = session.settings()
     private_dir(settings.var_dir)
     log_path = logsetup.configure(settings, stderr=False)
     upgrade_or_explain(settings.database_url)

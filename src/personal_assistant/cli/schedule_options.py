@@ -2,9 +2,9 @@
 
 Exactly one of ``--at``, ``--in``, ``--every``, ``--daily``, ``--weekly``, ``--monthly`` and
 ``--cron`` is given; ``--start``, ``--end`` and ``--tz`` are optional. The result is the JSON form
-that :func:`personal_assistant.core.schedules.parse_schedule` reads, which does the real checking
-(time zones, times, cron expressions). Without ``--tz`` the dict has no ``timezone`` and the
-manager uses the user's zone.
+that :func:`personal_assistant.core.schedule_json.parse_schedule` reads, which does the real
+checking (time zones, times, cron expressions). Without ``--tz`` the dict has no ``timezone``
+and the manager uses the user's zone.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import json
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from personal_assistant.cli import session
 from personal_assistant.cli.schema import first_line, require_schema
 from personal_assistant.config import Settings, mask_url
 from personal_assistant.database.engine import make_async_engine
@@ -30,7 +31,7 @@ async def _health(settings: Settings) -> Health:
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show open runs, the oldest queued run, overdue tasks, stalled and dead workers' runs."""
-    settings = Settings.from_env()
+    settings = session.settings()
     require_schema(settings.database_url)
     try:
         health = asyncio.run(_health(settings))

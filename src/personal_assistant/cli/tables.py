@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from personal_assistant.cli.output import shorten, table, when
-from personal_assistant.core.schedules import describe, parse_schedule
+from personal_assistant.core.schedule_json import parse_schedule
+from personal_assistant.core.schedule_text import describe
 from personal_assistant.database.models import AITask, Notification, TaskRun
 
 

@@ -11,15 +11,10 @@ from personal_assistant.cli import session, tables, views
 from personal_assistant.cli.output import JsonOpt, block, iso, print_json, when
 from personal_assistant.cli.schedule_options import ScheduleOptions, to_schedule_dict
 from personal_assistant.cli.users import UserOpt, select_user
-from personal_assistant.core.schedules import (
-    Schedule,
-    describe,
-    parse_schedule,
-    preview,
-    schedule_to_dict,
-    validate_for_creation,
-    with_interval_anchor,
-)
+from personal_assistant.core.next_run import preview, validate_for_creation, with_interval_anchor
+from personal_assistant.core.schedule_json import parse_schedule, schedule_to_dict
+from personal_assistant.core.schedule_kinds import Schedule
+from personal_assistant.core.schedule_text import describe
 from personal_assistant.core.states import TaskStatus
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.errors import ValidationError

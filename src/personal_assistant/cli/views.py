@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from personal_assistant.cli.output import iso
-from personal_assistant.core.schedules import describe, parse_schedule
+from personal_assistant.core.schedule_json import parse_schedule
+from personal_assistant.core.schedule_text import describe
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 
 

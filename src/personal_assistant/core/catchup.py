@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
-from personal_assistant.core.schedules import Schedule, next_after
+from personal_assistant.core.next_run import next_after
+from personal_assistant.core.schedule_kinds import Schedule
 
 __all__ = ["CatchUpPlan", "CatchUpPolicy", "Firing", "plan_due"]
 

@@ -2,7 +2,7 @@
 
 A user's digest is a wall-clock time in their zone (``users.digest_at``). It is due at each
 daily occurrence of that time, with the schedules' DST policy
-(:func:`~personal_assistant.core.schedules.resolve_local`): a time inside a spring-forward gap
+(:func:`~personal_assistant.core.wallclock.resolve_local`): a time inside a spring-forward gap
 is the transition instant, a time inside a fall-back fold its first occurrence.
 
 A digest written at ``end`` (a little after its time) covers the runs that finished in
@@ -24,15 +24,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from personal_assistant.core.schedules import Daily, next_after, resolve_local
+from personal_assistant.core.next_run import next_after
+from personal_assistant.core.schedule_kinds import Daily
 from personal_assistant.core.states import RunState
+from personal_assistant.core.wallclock import resolve_local
 from personal_assistant.errors import ValidationError
 from personal_assistant.notifications.content import (
     BODY_LIMIT,
     TITLE_LIMIT,
-    Message,
     trim,
 )
+from personal_assistant.notifications.transports.base import Message
 
 __all__ = [
     "MAX_LINES",

@@ -51,7 +51,7 @@ from personal_assistant.digests.rules import (
 from personal_assistant.errors import NotFoundError, ValidationError
 from personal_assistant.notifications import channel_store
 from personal_assistant.notifications.channels import IN_APP, channel_name
-from personal_assistant.notifications.delivery import (
+from personal_assistant.notifications.outbox import (
     DELIVERY_LEASE,
     initial_status,
 )

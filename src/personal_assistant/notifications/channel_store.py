@@ -1,9 +1,8 @@
 """Database operations on users' notification channels and quiet hours.
 
 A channel breaks by compare-and-set (``UPDATE ... WHERE status = 'active'``): whichever delivery
-wins writes the one in-app notice of that breakage, however many notifications fail with it.
-The daily cap counts the notifications delivered through a channel today
-(:func:`delivered_since`) and its sends under way (:func:`sending`).
+wins writes the one in-app notice of that breakage, however many notifications fail with it
+(:func:`~personal_assistant.notifications.outbox.write_broken_notice`).
 
 A channel's URL is stored sealed with the channel keys (:mod:`personal_assistant.channel_keys`)
 beside its masked form: :func:`add` seals it, the transport that sends opens it, and
@@ -17,22 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from personal_assistant.channel_keys import ChannelCipher, UnknownKeyError
-from personal_assistant.core.states import NotificationStatus
-from personal_assistant.database.models import Notification, NotificationChannel, User
+from personal_assistant.database.models import NotificationChannel, User
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
+from personal_assistant.notifications import outbox
 from personal_assistant.notifications.channels import (
     IN_APP,
     LEGACY_NAMES,
     ChannelSpec,
     mask_apprise_url,
-    notice_channel,
 )
-from personal_assistant.notifications.content import TITLE_LIMIT, trim
 from personal_assistant.notifications.policy import QuietHours
 
 ACTIVE = "active"
@@ -212,59 +209,17 @@ async def mark_broken(
     )
     if done.rowcount != 1:
         return False
-    await conn.execute(
-        insert(Notification).values(
-            run_id=run_id,
-            task_id=task_id,
-            user_id=channel.user_id,
-            channel=notice_channel(channel.name),
-            status=NotificationStatus.DELIVERED,
-            title=trim(f"Channel {channel.name!r} stopped working", TITLE_LIMIT),
-            body=(
-                f"Notifications to your channel {channel.name!r} ({channel.masked_url}) fail: "
-                f"{reason}. They are not sent until you fix it: check it with "
-                f"`pa channel test {channel.name}`, or replace it with "
-                f"`pa channel remove {channel.name}` and `pa channel add {channel.name} URL`."
-            ),
-            attempts=0,
-            created_at=now,
-            delivered_at=now,
-        )
+    await outbox.write_broken_notice(
+        conn,
+        user_id=channel.user_id,
+        name=channel.name,
+        masked_url=channel.masked_url,
+        reason=reason,
+        run_id=run_id,
+        task_id=task_id,
+        now=now,
     )
     return True
-
-
-async def delivered_since(conn: AsyncConnection, user_id: int, name: str, since: datetime) -> int:
-    """Notifications delivered through the user's channel ``name`` at or after ``since``."""
-    count = await conn.scalar(
-        select(func.count())
-        .select_from(Notification)
-        .where(
-            Notification.user_id == user_id,
-            Notification.channel == name,
-            Notification.status == NotificationStatus.DELIVERED,
-            Notification.delivered_at >= since,
-        )
-    )
-    return int(count or 0)
-
-
-async def sending(conn: AsyncConnection, user_id: int, name: str, now: datetime) -> int:
-    """Sends under way at ``now`` through the user's channel ``name``: pending rows leased for a
-    send (``sending_since`` set) whose lease (``next_attempt_at``) is not over (see
-    :mod:`~personal_assistant.notifications.delivery`)."""
-    count = await conn.scalar(
-        select(func.count())
-        .select_from(Notification)
-        .where(
-            Notification.user_id == user_id,
-            Notification.channel == name,
-            Notification.status == NotificationStatus.PENDING,
-            Notification.sending_since.is_not(None),
-            Notification.next_attempt_at > now,
-        )
-    )
-    return int(count or 0)
 
 
 async def check_task_channels(

@@ -1,10 +1,11 @@
-"""Notification channels: names, kinds, Apprise URLs and their masking.
+"""Notification channels (pure): names, kinds, Apprise URLs and their masking.
 
 A user's channel is a name (``email``, ``work-slack``), a kind and an Apprise URL. The kind
 follows from the URL's scheme (:data:`SCHEME_KINDS`): ``mailto``/``mailtos`` are ``email``,
 ``twilio`` and the other SMS gateways are ``sms``, ``json``/``form``/``xml`` are ``webhook``,
 Slack, Discord, Telegram, ntfy and a few others are ``chat``. Any other scheme is refused, and
-so is a URL Apprise does not accept.
+so is a URL Apprise does not accept (checked, with Apprise, by
+:func:`~personal_assistant.notifications.transports.apprise_urls.validate`).
 
 A task's ``notification_channels`` names ``in_app`` (always available: the notification is
 delivered by writing its row) or channels of its owner. ``email``, ``sms`` and ``webhook``, the
@@ -12,8 +13,9 @@ names tasks used before channels existed, stay valid even before the owner has a
 name: they mean "the user's channel named so", and a notification to a name the user has no
 channel for fails with a reason that says how to add one.
 
-URLs choose where the server connects (:func:`destination_hosts`): the outbound policy
-(:mod:`personal_assistant.outbound`) refuses internal destinations.
+URLs choose where the server connects
+(:func:`~personal_assistant.notifications.transports.apprise_urls.destination_hosts`): the
+outbound policy (:mod:`personal_assistant.outbound`) refuses internal destinations.
 
 URLs carry secrets (passwords, tokens, webhook keys). :func:`mask_apprise_url` is the only form
 in which one is ever printed, logged or put in a ``repr``.
@@ -22,15 +24,11 @@ in which one is ever printed, logged or put in a ``repr``.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from personal_assistant import redaction
 from personal_assistant.errors import ValidationError
-
-if TYPE_CHECKING:
-    import apprise
 
 IN_APP = "in_app"
 #: Names tasks may use without the user having a channel of that name yet (see module doc).
@@ -126,6 +124,11 @@ def notice_channel(name: str) -> str:
     return f"{IN_APP}:{name}"
 
 
+def missing_channel(name: str) -> str:
+    """Why a notification to ``name``, a channel its owner does not have, fails."""
+    return f"no channel named {name!r}: add one with `pa channel add {name} URL`"
+
+
 def is_in_app(channel: str) -> bool:
     """In-app rows (notifications and notices) are delivered by being written."""
     return channel == IN_APP or channel.startswith(f"{IN_APP}:")
@@ -152,69 +155,6 @@ def daily_cap(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= CAP_MAX:
         raise ValidationError(f"must be a whole number from 1 to {CAP_MAX}", field="cap")
     return value
-
-
-def validate(name: object, url: object, cap: object = None) -> ChannelSpec:
-    """Check a new channel: its name, a supported scheme, and a URL Apprise accepts."""
-    checked_name = channel_name(name)
-    if checked_name == IN_APP:
-        raise ValidationError("in_app is built in and always available", field="name")
-    if not isinstance(url, str) or not url.strip():
-        raise ValidationError("must not be empty", field="url")
-    cleaned = url.strip()
-    if any(ch.isspace() for ch in cleaned):
-        raise ValidationError("must not contain spaces", field="url")
-    kind = kind_of(cleaned)
-    if not apprise_accepts(cleaned):
-        raise ValidationError(
-            f"Apprise does not accept {mask_apprise_url(cleaned)}: check its form for this "
-            "service (https://github.com/caronc/apprise/wiki)",
-            field="url",
-        )
-    return ChannelSpec(checked_name, kind, cleaned, daily_cap(cap))
-
-
-def apprise_accepts(url: str) -> bool:
-    """Does Apprise recognise ``url`` as exactly one service?"""
-    return apprise_for(url) is not None
-
-
-def apprise_for(url: str, *, timeout: float = 30.0) -> apprise.Apprise | None:
-    """An ``Apprise`` holding exactly the one service of ``url``, or None if it refuses it.
-
-    Apprise is imported on first use. Loading its email plugin imports PGPy, which imports the
-    deprecated ``imghdr`` module: that one DeprecationWarning is silenced here.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
-        import apprise
-
-        handle = apprise.Apprise(
-            asset=apprise.AppriseAsset(storage_mode="memory", service_timeout=timeout)
-        )
-        if not handle.add(url) or len(handle) != 1:
-            return None
-    return handle
-
-
-def destination_hosts(handle: apprise.Apprise) -> list[str]:
-    """The hosts the services of ``handle`` connect to where the URL chooses them (pure).
-
-    An e-mail plugin's relay (``smtp_host``: the URL's host, its ``smtp=``, or a provider's
-    template), or the host of a webhook or self-hosted service (ntfy, Mattermost, Matrix,
-    Signal...: the plugins whose URL template has a ``host``). A service at a fixed address
-    (Slack, Telegram, ntfy.sh...) has none. The outbound policy checks these when a channel is
-    added and before a send; the send itself is checked at connect time
-    (:mod:`personal_assistant.outbound.sockets`).
-    """
-    hosts: list[str] = []
-    for service in handle:
-        smtp_host = getattr(service, "smtp_host", None)
-        host = getattr(service, "host", None) if "host" in service.template_tokens else None
-        chosen = smtp_host if isinstance(smtp_host, str) and smtp_host else host
-        if isinstance(chosen, str) and chosen and chosen not in hosts:
-            hosts.append(chosen)
-    return hosts
 
 
 def mask_apprise_url(url: str) -> str:

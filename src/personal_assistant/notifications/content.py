@@ -9,22 +9,13 @@ for a message of no run, such as a daily digest). SMS has no title: it is folded
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from personal_assistant.notifications.transports.base import Message
 
 TITLE_LIMIT = 200
 BODY_LIMIT = 4000
 
 #: Characters of body per channel kind (the title is separate except for SMS).
 KIND_LIMITS: dict[str, int] = {"email": 20_000, "webhook": 20_000, "chat": 2000, "sms": 160}
-
-
-@dataclass(frozen=True)
-class Message:
-    title: str
-    body: str
-    #: Stable across every attempt to deliver one notification, so that a receiver can drop a
-    #: second copy (sent as the ``Idempotency-Key`` header where the channel has headers).
-    key: str | None = None
 
 
 def idempotency_key(notification_id: int) -> str:

@@ -1,11 +1,12 @@
-"""``NotificationService``: the outbox of notifications and their delivery.
+"""``NotificationService``: the delivery of the outbox's notifications.
 
-Every notification is a row first, unique per (run, channel); one of no run (a daily digest,
-:mod:`~personal_assistant.digests.sweep`) is unique per (user, channel,
-``dedupe_key``). An in-app notification is delivered by writing its row. Other channels are
-delivered by ``deliver_notifications`` on the ``email_tasks`` queue through a registry of
-transports, one per channel kind (default: the Apprise transport for every kind); a retry of a
-delivery never reruns the agent.
+Every notification is a row first (:mod:`~personal_assistant.notifications.outbox`), unique per
+(run, channel); one of no run (a daily digest, :mod:`~personal_assistant.digests.sweep`) is
+unique per (user, channel, ``dedupe_key``). An in-app notification is delivered by writing its
+row. Other channels are delivered by ``deliver_notifications`` on the ``email_tasks`` queue
+through the registry of transports, one per channel kind
+(:mod:`~personal_assistant.notifications.transports.registry`); a retry of a delivery never
+reruns the agent.
 
 Per row, the channel named by the row is the owner's channel of that name
 (:mod:`~personal_assistant.notifications.channel_store`):
@@ -57,99 +58,34 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.channel_keys import ChannelCipher
 from personal_assistant.core.backoff import RetryPolicy
-from personal_assistant.core.states import NotificationStatus, RunState
+from personal_assistant.core.states import NotificationStatus
 from personal_assistant.database.engine import limit_idle_in_transaction
-from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import DeliveryError
-from personal_assistant.notifications import channel_store
-from personal_assistant.notifications.channels import IN_APP, KINDS, is_in_app
-from personal_assistant.notifications.content import (
-    BODY_LIMIT,
-    TITLE_LIMIT,
-    Message,
-    compose,
-    idempotency_key,
-    render,
-)
-from personal_assistant.notifications.policy import (
-    QuietHours,
-    day_start,
-    release_at,
+from personal_assistant.notifications import channel_store, outbox
+from personal_assistant.notifications.channels import missing_channel
+from personal_assistant.notifications.content import idempotency_key, render
+from personal_assistant.notifications.outbox import DELIVERY_LEASE
+from personal_assistant.notifications.policy import day_start, release_at
+from personal_assistant.notifications.transports.base import Message, Recipient, Transport
+from personal_assistant.notifications.transports.registry import (
+    SEND_TIMEOUT_S,
+    default_transports,
 )
 from personal_assistant.outbound import STRICT, Policy
 
-__all__ = [
-    "BODY_LIMIT",
-    "DELIVERY_LEASE",
-    "DELIVERY_RETRY",
-    "IN_APP",
-    "TITLE_LIMIT",
-    "DeliveryReport",
-    "Message",
-    "NotificationService",
-    "Recipient",
-    "Transport",
-    "compose",
-    "initial_status",
-]
+__all__ = ["DELIVERY_RETRY", "DeliveryReport", "NotificationService"]
 
 log = logging.getLogger(__name__)
 
 DELIVERY_RETRY = RetryPolicy(base_seconds=30.0, max_seconds=3600.0)
-#: A pending notification whose delivery message was lost is swept up after this long (the
-#: default of the ``DELIVERY_LEASE`` setting).
-DELIVERY_LEASE = timedelta(seconds=60)
-#: The longest one send through the default transports may take (Apprise's timeout).
-SEND_TIMEOUT_S = 30.0
-
-
-def initial_status(channel: str) -> NotificationStatus:
-    return NotificationStatus.DELIVERED if is_in_app(channel) else NotificationStatus.PENDING
-
-
-@dataclass(frozen=True)
-class Recipient:
-    user_id: int
-    display_name: str
-    email: str | None
-    phone: str | None
-    channel: str = ""
-    #: The Apprise URL of the user's channel, sealed: the transport that sends opens it.
-    sealed_url: str | None = None
-
-    def __repr__(self) -> str:
-        return f"Recipient(user_id={self.user_id!r}, channel={self.channel!r})"
-
-
-class Transport(Protocol):
-    """Sends one notification; raises :class:`DeliveryError` (``permanent`` or not)."""
-
-    async def send(self, recipient: Recipient, message: Message) -> None: ...
-
-
-def apprise_transports(
-    timeout: float = SEND_TIMEOUT_S,
-    cipher: ChannelCipher | None = None,
-    outbound: Policy = STRICT,
-) -> dict[str, Transport]:
-    """The default registry: the Apprise transport for every channel kind, opening channel
-    URLs with ``cipher`` (None: this process has no key, see
-    :func:`~personal_assistant.channel_keys.optional_cipher`) and sending only where
-    ``outbound`` allows (the settings' ``outbound_policy``)."""
-    from personal_assistant.notifications.transports.apprise import AppriseTransport
-
-    transport = AppriseTransport(cipher, timeout=timeout, outbound=outbound)
-    return dict.fromkeys(KINDS, transport)
 
 
 @dataclass(frozen=True)
@@ -161,53 +97,21 @@ class DeliveryReport:
 
 
 @dataclass(frozen=True)
-class _Row:
-    channel: str
-    title: str
-    body: str
-    attempts: int
-    next_attempt_at: datetime | None
-    sending_since: datetime | None  # when the send under way began (None: none is)
-    run_id: int | None  # None: a notification of no run (a daily digest)
-    task_id: int | None
-    user_id: int
-    display_name: str
-    email: str | None
-    phone: str | None
-    timezone: str
-    quiet_start: time | None
-    quiet_end: time | None
-    task_title: str | None
-    run_state: str | None
-    result: str | None
-    error: str | None
-
-    def text(self) -> tuple[str, str]:
-        """The title and the full text: the run's answer or reason (the row has a trimmed one)."""
-        if self.task_title is not None and self.run_state == RunState.SUCCEEDED and self.result:
-            return self.task_title, self.result
-        if self.task_title is not None and self.run_state == RunState.FAILED and self.error:
-            return f"Failed: {self.task_title}", f"The task could not be completed: {self.error}"
-        return self.title, self.body
-
-    def quiet(self) -> QuietHours | None:
-        if self.quiet_start is not None and self.quiet_end is not None:
-            return QuietHours(self.quiet_start, self.quiet_end)
-        return None
-
-
-@dataclass(frozen=True)
 class _Send:
     """A row leased for sending: what to send, and the lease only its holder can record under."""
 
     notification_id: int
-    row: _Row
+    row: outbox.Row
     started: datetime  # the row's ``sending_since`` while the send is under way
     until: datetime  # and its ``next_attempt_at``: when the lease ends
     channel: channel_store.Channel | None
     transport: Transport
     recipient: Recipient
     message: Message
+
+    @property
+    def lease(self) -> outbox.Lease:
+        return self.until, self.started
 
 
 @dataclass(frozen=True)
@@ -254,7 +158,7 @@ class NotificationService:
         they may send (the settings' ``outbound_policy``; by default nothing internal)."""
         self._engine = engine
         self._transports = dict(
-            apprise_transports(send_timeout, cipher, outbound) if transports is None else transports
+            default_transports(send_timeout, cipher, outbound) if transports is None else transports
         )
         self._max_attempts = max_attempts
         self._policy = policy
@@ -280,27 +184,7 @@ class NotificationService:
         its lease is cleared (``sending_since``): it is free for the next deliverer.
         """
         async with self._engine.begin() as conn:
-            ids = list(
-                (
-                    await conn.execute(
-                        select(Notification.id)
-                        .where(
-                            Notification.status == NotificationStatus.PENDING,
-                            Notification.next_attempt_at <= now,
-                        )
-                        .order_by(Notification.next_attempt_at)
-                        .limit(limit)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).scalars()
-            )
-            if ids:
-                await conn.execute(
-                    update(Notification)
-                    .where(Notification.id.in_(ids))
-                    .values(next_attempt_at=now + self._lease, sending_since=None)
-                )
-        return ids
+            return await outbox.due(conn, now, lease=self._lease, limit=limit)
 
     async def send_test(self, channel: channel_store.Channel, recipient: Recipient) -> None:
         """Send a test message through ``channel`` now (no quiet hours, no cap, no outbox)."""
@@ -332,19 +216,18 @@ class NotificationService:
         async with self._engine.begin() as conn:
             await limit_idle_in_transaction(conn, self._lease.total_seconds())
             now = self._clock()
-            row = await _load(conn, notification_id)
-            if row is None or _being_sent(row, now):
+            row = await outbox.load(conn, notification_id)
+            if row is None or outbox.being_sent(row, now):
                 return None  # delivered, failed, or another deliverer's send is under way
             plan = await self._plan(conn, notification_id, row, now)
             if isinstance(plan, _Refuse):
                 failed = {
                     "status": NotificationStatus.FAILED,
-                    "attempts": Notification.attempts + 1,
                     "last_error": plan.reason,
                     "next_attempt_at": None,
                     "sending_since": None,
                 }
-                if not await _move(conn, notification_id, row, **failed):
+                if not await outbox.move(conn, notification_id, row.lease, failed, attempted=True):
                     return None
                 if plan.breaks is not None:
                     await channel_store.mark_broken(
@@ -359,17 +242,17 @@ class NotificationService:
                 return NotificationStatus.FAILED
             if isinstance(plan, _Hold):
                 held = {"next_attempt_at": plan.until, "sending_since": None}
-                if not await _move(conn, notification_id, row, **held):
+                if not await outbox.move(conn, notification_id, row.lease, held):
                     return None
                 _log("deferred", notification_id, row, until=plan.until)
                 return "deferred"
             leased = {"next_attempt_at": plan.until, "sending_since": plan.started}
-            if not await _move(conn, notification_id, row, **leased):
+            if not await outbox.move(conn, notification_id, row.lease, leased):
                 return None
         return plan
 
     async def _plan(
-        self, conn: AsyncConnection, notification_id: int, row: _Row, now: datetime
+        self, conn: AsyncConnection, notification_id: int, row: outbox.Row, now: datetime
     ) -> _Send | _Hold | _Refuse:
         """What to do with the row at ``now``: send it, hold it until later, or refuse it."""
         found = await channel_store.find(conn, row.user_id, row.channel)
@@ -388,10 +271,7 @@ class NotificationService:
         if found is None:
             transport = self._transports.get(row.channel)
             if transport is None:
-                return _Refuse(
-                    f"no channel named {row.channel!r}: add one with "
-                    f"`pa channel add {row.channel} URL`"
-                )
+                return _Refuse(missing_channel(row.channel))
             message = Message(row.title, row.body)
         else:
             if found.status == channel_store.BROKEN:
@@ -418,16 +298,16 @@ class NotificationService:
         )
 
     async def _hold(
-        self, conn: AsyncConnection, row: _Row, channel: channel_store.Channel, now: datetime
+        self, conn: AsyncConnection, row: outbox.Row, channel: channel_store.Channel, now: datetime
     ) -> datetime | None:
         """Until when quiet hours or the cap hold the row at ``now`` (None: send it now)."""
         zone = ZoneInfo(row.timezone)
         sent = sending = 0
         if channel.daily_cap is not None:
-            sent = await channel_store.delivered_since(
+            sent = await outbox.delivered_since(
                 conn, row.user_id, row.channel, day_start(now, zone)
             )
-            sending = await channel_store.sending(conn, row.user_id, row.channel, now)
+            sending = await outbox.sending(conn, row.user_id, row.channel, now)
         return release_at(
             now,
             zone,
@@ -452,19 +332,20 @@ class NotificationService:
             else:
                 outcome = NotificationStatus.PENDING
                 retry_at = now + timedelta(seconds=self._policy.delay(row.attempts + 1))
-            done = await conn.execute(
-                update(Notification)
-                .where(*_as_read(leased.notification_id, leased.until, leased.started))
-                .values(
-                    status=outcome,
-                    attempts=Notification.attempts + 1,
-                    last_error=None if error is None else error.message,
-                    next_attempt_at=retry_at,
-                    delivered_at=now if error is None else None,
-                    sending_since=None,
-                )
+            recorded = await outbox.move(
+                conn,
+                leased.notification_id,
+                leased.lease,
+                {
+                    "status": outcome,
+                    "last_error": None if error is None else error.message,
+                    "next_attempt_at": retry_at,
+                    "delivered_at": now if error is None else None,
+                    "sending_since": None,
+                },
+                attempted=True,
             )
-            if done.rowcount != 1:
+            if not recorded:
                 # Our lease ran out and the sweep handed the row on: that deliverer records it.
                 _log("lease_lost", leased.notification_id, row)
                 return None
@@ -478,45 +359,10 @@ class NotificationService:
         return outcome
 
 
-def _being_sent(row: _Row, now: datetime) -> bool:
-    """Another deliverer leased the row for a send, and its lease is not over."""
-    return (
-        row.sending_since is not None
-        and row.next_attempt_at is not None
-        and row.next_attempt_at > now
-    )
-
-
-async def _move(conn: AsyncConnection, notification_id: int, row: _Row, **values: object) -> bool:
-    """Update the row by compare-and-set on what was read; False if someone else moved it."""
-    done = await conn.execute(
-        update(Notification)
-        .where(*_as_read(notification_id, row.next_attempt_at, row.sending_since))
-        .values(**values)
-    )
-    return bool(done.rowcount == 1)
-
-
-def _as_read(
-    notification_id: int, next_attempt_at: datetime | None, sending_since: datetime | None
-) -> tuple[Any, ...]:
-    """The compare-and-set: the row is still pending, with the lease columns as read."""
-    return (
-        Notification.id == notification_id,
-        Notification.status == NotificationStatus.PENDING,
-        _equals(Notification.next_attempt_at, next_attempt_at),
-        _equals(Notification.sending_since, sending_since),
-    )
-
-
-def _equals(column: Any, value: datetime | None) -> Any:
-    return column.is_(None) if value is None else column == value
-
-
 def _log(
     outcome: str,
     notification_id: int,
-    row: _Row,
+    row: outbox.Row,
     *,
     until: datetime | None = None,
     error: str | None = None,
@@ -530,43 +376,3 @@ def _log(
         f" until={until.isoformat()}" if until is not None else "",
         f" error={error!r}" if error else "",
     )
-
-
-async def _load(conn: AsyncConnection, notification_id: int) -> _Row | None:
-    row = (
-        await conn.execute(
-            select(
-                Notification.channel,
-                Notification.title,
-                Notification.body,
-                Notification.attempts,
-                Notification.next_attempt_at,
-                Notification.sending_since,
-                Notification.run_id,
-                Notification.task_id,
-                User.id,
-                User.display_name,
-                User.email,
-                User.phone,
-                User.timezone,
-                User.quiet_start,
-                User.quiet_end,
-                AITask.title,
-                TaskRun.state,
-                TaskRun.result,
-                TaskRun.error,
-            )
-            .join(User, User.id == Notification.user_id)
-            .outerjoin(AITask, AITask.id == Notification.task_id)
-            .outerjoin(TaskRun, TaskRun.id == Notification.run_id)
-            .where(
-                Notification.id == notification_id,
-                Notification.status == NotificationStatus.PENDING,
-            )
-            .with_for_update(of=Notification.__table__, skip_locked=True)
-        )
-    ).first()
-    if row is None:
-        return None
-    values: tuple[Any, ...] = tuple(row)
-    return _Row(*values)

@@ -10,7 +10,7 @@
   ones delivered reach the cap, the notification waits ``recheck`` (a send under way may
   fail and free its slot), then the cap is counted again.
 
-Wall-clock times become instants through :func:`~personal_assistant.core.schedules.resolve_local`
+Wall-clock times become instants through :func:`~personal_assistant.core.wallclock.resolve_local`
 (a time in a DST gap is the transition instant; a time in a fold is its first occurrence), and
 no timedelta is ever added to a local time: days are stepped on dates.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from personal_assistant.core.schedules import resolve_local
+from personal_assistant.core.wallclock import resolve_local
 
 _ONE_DAY = timedelta(days=1)
 

@@ -19,18 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from personal_assistant.core.states import RunState, TaskStatus
 from personal_assistant.database.dialect import dialect_insert
 from personal_assistant.database.models import AITask, Notification, TaskRun
-
-
-@dataclass(frozen=True)
-class NewRun:
-    task_id: int
-    scheduled_for: datetime
-    run: bool  # False: recorded as skipped
-    #: Queued but not published: it waits for its owner's share (``fair_dispatch``).
-    held: bool = False
-    #: Why it was skipped, when not by the catch-up policy (stored in ``error``).
-    reason: str | None = None
-
+from personal_assistant.runs.plans import NewRun
 
 _PG_INSERT_RUNS = text(
     """
@@ -83,49 +72,95 @@ async def insert_runs(
     if not runs:
         return []
     states = [RunState.QUEUED.value if r.run else RunState.SKIPPED.value for r in runs]
-    if conn.dialect.name == "postgresql":
-        result = await conn.execute(
-            _PG_INSERT_RUNS,
-            {
-                "now": now,
-                "lease": lease,
-                "hold": hold or lease,
-                "published": published_at,
-                "task_ids": [r.task_id for r in runs],
-                "user_ids": [owners.get(r.task_id) for r in runs],
-                "scheduled": [r.scheduled_for for r in runs],
-                "states": states,
-                "held": [r.held for r in runs],
-                "reasons": [r.reason for r in runs],
-            },
-        )
-    else:
-        rows: list[dict[str, Any]] = [
-            {
-                "task_id": r.task_id,
-                "user_id": owners.get(r.task_id),
-                "scheduled_for": r.scheduled_for,
-                "state": state,
-                "attempt": 0,
-                "queued_at": now,
-                "finished_at": None if r.run else now,
-                "lease_expires_at": (hold or lease) if r.held else lease if r.run else None,
-                "published_at": published_at if r.run and not r.held else None,
-                "error": r.reason,
-            }
-            for r, state in zip(runs, states, strict=True)
-        ]
-        stmt = (
-            dialect_insert(conn, TaskRun)
-            .on_conflict_do_nothing(index_elements=["task_id", "scheduled_for"])
-            .returning(TaskRun.id, TaskRun.state, TaskRun.published_at)
-        )
-        result = await conn.execute(stmt, rows)
+    times = _RunTimes(now, lease, hold or lease, published_at)
+    insert = _insert_runs_pg if conn.dialect.name == "postgresql" else _insert_runs_portable
+    inserted = await insert(conn, runs, states, times, owners)
     return [
         run_id
-        for run_id, state, sent_at in result.all()
+        for run_id, state, sent_at in inserted
         if state == RunState.QUEUED and (sent_at is not None or published_at is None)
     ]
+
+
+#: An inserted run: ``(id, state, published_at)``.
+_Inserted = tuple[int, str, datetime | None]
+
+
+@dataclass(frozen=True)
+class _RunTimes:
+    """The times written on new runs: queued, the lease of a sent one and of a held one, and
+    ``published_at`` (None: the caller does not publish them)."""
+
+    now: datetime
+    lease: datetime
+    hold: datetime
+    published: datetime | None
+
+
+async def _insert_runs_pg(
+    conn: AsyncConnection,
+    runs: Sequence[NewRun],
+    states: Sequence[str],
+    times: _RunTimes,
+    owners: Mapping[int, int],
+) -> list[_Inserted]:
+    """PostgreSQL: the runs as arrays, expanded by ``unnest`` (one short statement)."""
+    result = await conn.execute(
+        _PG_INSERT_RUNS,
+        {
+            "now": times.now,
+            "lease": times.lease,
+            "hold": times.hold,
+            "published": times.published,
+            "task_ids": [r.task_id for r in runs],
+            "user_ids": [owners.get(r.task_id) for r in runs],
+            "scheduled": [r.scheduled_for for r in runs],
+            "states": list(states),
+            "held": [r.held for r in runs],
+            "reasons": [r.reason for r in runs],
+        },
+    )
+    return [(run_id, state, sent_at) for run_id, state, sent_at in result.all()]
+
+
+async def _insert_runs_portable(
+    conn: AsyncConnection,
+    runs: Sequence[NewRun],
+    states: Sequence[str],
+    times: _RunTimes,
+    owners: Mapping[int, int],
+) -> list[_Inserted]:
+    """Elsewhere (SQLite): an ``executemany`` insert, one row of parameters per run."""
+    rows: list[dict[str, Any]] = [
+        {
+            "task_id": r.task_id,
+            "user_id": owners.get(r.task_id),
+            "scheduled_for": r.scheduled_for,
+            "state": state,
+            "attempt": 0,
+            "queued_at": times.now,
+            "finished_at": None if r.run else times.now,
+            "lease_expires_at": _lease_of(r, times),
+            "published_at": times.published if r.run and not r.held else None,
+            "error": r.reason,
+        }
+        for r, state in zip(runs, states, strict=True)
+    ]
+    stmt = (
+        dialect_insert(conn, TaskRun)
+        .on_conflict_do_nothing(index_elements=["task_id", "scheduled_for"])
+        .returning(TaskRun.id, TaskRun.state, TaskRun.published_at)
+    )
+    result = await conn.execute(stmt, rows)
+    return [(run_id, state, sent_at) for run_id, state, sent_at in result.all()]
+
+
+def _lease_of(run: NewRun, times: _RunTimes) -> datetime | None:
+    """A new run's ``lease_expires_at``: held, owed at ``hold``; queued, ``lease``; skipped,
+    none."""
+    if run.held:
+        return times.hold
+    return times.lease if run.run else None
 
 
 async def set_next_run_at(

@@ -27,7 +27,7 @@ from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.types import utcnow
 from personal_assistant.health.heartbeat import Heartbeat, HeldRuns, run_lease
-from personal_assistant.runs import store as run_store
+from personal_assistant.runs import claims, reaping, results
 from personal_assistant.runs.executor import Outcome, TaskExecutor
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class RunProcessor:
         try:
             claimed_at = self._clock()
             async with self._transaction() as conn:
-                claimed = await run_store.claim(
+                claimed = await claims.claim(
                     conn, run_ids, worker_id=self._worker_id, now=claimed_at, lease=self._lease
                 )
             if not claimed:
@@ -173,7 +173,7 @@ class RunProcessor:
             self._held.discard(run_ids)
 
     async def _run_claimed(
-        self, run_ids: Sequence[int], claimed: Sequence[run_store.ClaimedRun], claimed_at: datetime
+        self, run_ids: Sequence[int], claimed: Sequence[claims.ClaimedRun], claimed_at: datetime
     ) -> BatchReport:
         for run in claimed:
             log.info(
@@ -203,11 +203,11 @@ class RunProcessor:
 
     async def _record(
         self,
-        claimed: Sequence[run_store.ClaimedRun],
+        claimed: Sequence[claims.ClaimedRun],
         outcomes: Sequence[Outcome],
         *,
         until: Callable[[], datetime],
-    ) -> run_store.Recorded:
+    ) -> results.Recorded:
         """Store the outcomes; while the database cannot be reached, or no connection of the
         pool is free, try again until ``until``.
 
@@ -223,7 +223,7 @@ class RunProcessor:
         while True:
             try:
                 async with self._transaction() as conn:
-                    return await run_store.record(
+                    return await results.record(
                         conn,
                         claimed,
                         outcomes,
@@ -247,7 +247,7 @@ class RunProcessor:
     async def reap(self) -> tuple[int, tuple[int, ...]]:
         """Retry or fail the runs whose lease ended; a retry waits this processor's backoff."""
         async with self._transaction() as conn:
-            return await run_store.reap_expired(
+            return await reaping.reap_expired(
                 conn,
                 now=self._clock(),
                 policy=self._policy,

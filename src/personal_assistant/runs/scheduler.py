@@ -10,22 +10,19 @@ impossible, and ``SKIP LOCKED`` keeps them from waiting on each other.
 A claim plans before it locks (:meth:`TaskScheduler.claim_due`): catch-up after downtime can
 cost tens of milliseconds a task, and PostgreSQL counts the client's time inside a transaction
 as idle. The plan is made in a thread, off the event loop (which may hold a worker's runs), and
-the claim then locks the planned tasks and keeps those whose ``next_run_at`` has not moved.
+the claim then locks the planned tasks and keeps those whose ``next_run_at`` has not moved
+(:mod:`due_tasks`, :mod:`plans`).
 
 A run records when its message was published (``published_at``). One never published (a
 ``run_now`` run, a publish that failed) is sent on the next tick. One published and still
 unclaimed after ``DISPATCH_LEASE`` is sent again only when its message may be lost: while
 messages wait in the run queue (``backlog``), its own is presumed among them and its lease is
-renewed, unless the queue has visibly moved past it (see :meth:`TaskScheduler.dispatch_owed`).
+renewed, unless the queue has visibly moved past it (:mod:`dispatch`).
 
 A scheduler that stalls inside one of its transactions (stopped, frozen, its broker read hung)
 holds the tasks or runs it locked, and the others skip them. PostgreSQL ends such a transaction
 after ``LEASE_MARGIN`` idle (:func:`limit_idle_in_transaction`): the rows are claimed by
 another scheduler, and the stalled one finds its connection closed should it resume.
-
-Claims lock ``FOR NO KEY UPDATE`` (``key_share=True``): they change no key, so a row that
-references a claimed one (a notification naming its task, written by a worker) does not wait
-for the claim to commit.
 
 Runs enter the broker within their owner's share (:mod:`fair_dispatch`: ``USER_DISPATCH_LIMIT``
 runs open per user, ``MAX_RUNS_PER_HOUR``): a claim records a user's runs beyond it unpublished,
@@ -37,34 +34,22 @@ per tick interval, not in a loop. With both limits at 0, every run is sent at on
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 
-from sqlalchemy import Text, bindparam, case, cast, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.config import Settings
-from personal_assistant.core.catchup import plan_due
-from personal_assistant.core.schedules import Schedule, parse_schedule
-from personal_assistant.core.states import OPEN_RUN_STATES, CatchUp, RunState, TaskStatus
+from personal_assistant.core.states import RunState, TaskStatus
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, TaskRun
-from personal_assistant.errors import ScheduleError
-from personal_assistant.runs import fair_store
-from personal_assistant.runs.bulk import NewRun, insert_runs, set_next_run_at
-from personal_assistant.runs.fair_dispatch import (
-    Limits,
-    Owed,
-    Tally,
-    Usage,
-    over_hour_reason,
-    share,
-)
+from personal_assistant.runs import dispatch, due_tasks, fair_store
+from personal_assistant.runs.due_tasks import ClaimReport
+from personal_assistant.runs.fair_dispatch import Limits, Tally, Usage
+from personal_assistant.runs.plans import Candidate, NewRun, TaskPlan, plan_batch, within_shares
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +65,6 @@ BURST_CLAIMERS = 2
 PLAN_BUDGET_S = 1.0
 #: How long a tick waits when the due tasks are held by another scheduler's claim.
 CONTENDED_DELAY_S = 0.05
-#: Messages published this much apart may be taken out of order (prefetch, several workers).
-REORDER_SLACK = timedelta(seconds=5)
 
 _earliest_task = (
     select(func.min(AITask.next_run_at)).where(AITask.status == TaskStatus.ACTIVE).scalar_subquery()
@@ -106,107 +89,6 @@ _NEXT_DUE = select(
         _earliest_queued,
     ).label("next_owed"),
 )
-
-
-@dataclass(frozen=True)
-class ClaimReport:
-    tasks: int
-    runs: int
-    skipped: int
-    #: Due tasks may remain for this claimer (a full batch, or planning stopped at its budget).
-    more: bool = False
-
-
-@dataclass(frozen=True)
-class TaskPlan:
-    """What a claim does to one due task, planned before the claim's transaction."""
-
-    task_id: int
-    due_at: datetime  # the ``next_run_at`` planned from: the claim's compare-and-set
-    runs: tuple[NewRun, ...]
-    next_run_at: datetime | None
-    dropped: int
-    finished: bool  # its last firings were all skipped: nothing will ever complete it
-    broken: str | None  # its stored schedule cannot be read: the task fails with this reason
-
-
-def plan_task(
-    task_id: int,
-    data: str,
-    due_at: datetime,
-    now: datetime,
-    policy: str,
-    *,
-    grace: timedelta,
-    limit: int,
-) -> TaskPlan:
-    """The plan for one due task (pure: no I/O)."""
-    try:
-        schedule = parse_stored_schedule(data)
-    except ScheduleError as exc:
-        return TaskPlan(task_id, due_at, (), None, 0, False, f"invalid schedule: {exc}")
-    plan = plan_due(schedule, due_at, now, CatchUp(policy).value, grace=grace, limit=limit)
-    runs = tuple(NewRun(task_id, f.scheduled_for, f.run) for f in plan.firings)
-    finished = plan.next_run_at is None and not any(f.run for f in plan.firings)
-    return TaskPlan(task_id, due_at, runs, plan.next_run_at, plan.dropped, finished, None)
-
-
-async def _close_tasks(conn: AsyncConnection, plans: Sequence[TaskPlan]) -> None:
-    """Complete tasks whose last firings were skipped; fail those whose schedule is broken.
-
-    A task with no firing left whose last one already had a run (the insert met the unique
-    key: an edit put ``next_run_at`` back on a firing that ran) and no open run is completed
-    too: no run of it would ever finish it.
-    """
-    last = [p.task_id for p in plans if p.next_run_at is None and not p.finished and not p.broken]
-    if last:
-        open_run = (
-            select(TaskRun.id)
-            .where(TaskRun.task_id == AITask.id, TaskRun.state.in_(OPEN_RUN_STATES))
-            .exists()
-        )
-        await conn.execute(
-            update(AITask)
-            .where(
-                AITask.id.in_(last),
-                AITask.status == TaskStatus.ACTIVE,
-                AITask.next_run_at.is_(None),
-                ~open_run,
-            )
-            .values(
-                status=TaskStatus.COMPLETED,
-                status_reason="its last firing already has a run",
-            )
-            .execution_options(synchronize_session=False)
-        )
-    finished = [p.task_id for p in plans if p.finished]
-    broken = [{"b_id": p.task_id, "b_reason": p.broken} for p in plans if p.broken is not None]
-    if finished:
-        await conn.execute(
-            update(AITask)
-            .where(AITask.id.in_(finished))
-            .values(
-                status=TaskStatus.COMPLETED,
-                status_reason="its last firing was missed and skipped (catch-up policy)",
-            )
-        )
-    if broken:
-        await conn.execute(
-            update(AITask)
-            .where(AITask.id == bindparam("b_id"))
-            .values(status=TaskStatus.FAILED, status_reason=bindparam("b_reason"), next_run_at=None)
-            .execution_options(synchronize_session=False),
-            broken,
-        )
-
-
-async def _newest_running_publish(conn: AsyncConnection) -> datetime | None:
-    """When the newest message that a worker has taken (its run now running) was published."""
-    return (
-        await conn.execute(
-            select(func.max(TaskRun.published_at)).where(TaskRun.state == RunState.RUNNING)
-        )
-    ).scalar()
 
 
 class TaskScheduler:
@@ -308,69 +190,56 @@ class TaskScheduler:
         the one planned from (compare-and-set): a task claimed meanwhile by another scheduler is
         left to it. ``part`` = ``(k, n)`` reads only task ids ``= k (mod n)``.
         """
-        candidates = await self._due_candidates(now, part)
+        async with self._engine.connect() as conn:
+            candidates = await due_tasks.candidates(
+                conn, now, part=part, limit=self._settings.claim_batch
+            )
         if not candidates:
             return ClaimReport(0, 0, 0)
-        deadline = time.monotonic() + PLAN_BUDGET_S
-        planning = asyncio.to_thread(self._plan_batch, candidates, now, deadline)
         owners = {task_id: user_id for task_id, _, _, _, user_id in candidates}
-        tally: Tally | None = None
-        if self._limits.active:  # the owners' counts are read while the plan is made
-            tally = self._tally or Tally()
-            missing = tally.missing(owners.values())
-            plans, counted = await asyncio.gather(planning, self._usage(missing, now))
-            tally.learn(missing, counted)
-        else:
-            plans = await planning
+        plans, tally = await self._plan(candidates, owners, now)
         more = len(plans) < len(candidates) or len(candidates) >= self._settings.claim_batch
         async with self._engine.begin() as conn:
             await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
-            locked = {
-                task_id: due_at
-                for task_id, due_at in await conn.execute(
-                    select(AITask.id, AITask.next_run_at)
-                    .where(
-                        AITask.id.in_([p.task_id for p in plans]),
-                        AITask.status == TaskStatus.ACTIVE,
-                    )
-                    .with_for_update(skip_locked=True, key_share=True)
-                )
-            }
-            kept = [p for p in plans if p.task_id in locked and locked[p.task_id] == p.due_at]
+            kept = await due_tasks.lock_planned(conn, plans)
             if not kept:
                 return ClaimReport(0, 0, 0, more=False)
             runs = [r for p in kept for r in p.runs]
             if tally is not None:
-                runs = self._share_new_runs(runs, owners, tally)
-            new_run_ids = await insert_runs(
+                runs = within_shares(runs, owners, tally, self._limits)
+            new_run_ids = await due_tasks.record(
                 conn,
+                kept,
                 runs,
                 now=now,
                 lease=now + self._lease,
-                published=True,
                 owners=owners,
                 hold=now + self._tick,
             )
-            await set_next_run_at(
-                conn, [(p.task_id, p.next_run_at) for p in kept if p.broken is None]
-            )
-            await _close_tasks(conn, kept)
         await self._send(new_run_ids, now)
-        for plan in kept:
-            if plan.dropped:
-                log.warning(
-                    "event=catchup_dropped task_id=%s dropped=%s", plan.task_id, plan.dropped
-                )
-        skipped = sum(not r.run for r in runs)
-        held = sum(r.held for r in runs)
-        log.info(
-            "event=tasks_claimed tasks=%s runs=%s skipped=%s held=%s",
-            len(kept),
-            len(new_run_ids) + held,
-            skipped,
-            held,
+        return _claimed(kept, runs, new_run_ids, more=more)
+
+    async def _plan(
+        self, candidates: Sequence[Candidate], owners: Mapping[int, int], now: datetime
+    ) -> tuple[list[TaskPlan], Tally | None]:
+        """Plan the candidates in a thread; under fair dispatch, meanwhile read the counts of
+        their owners not yet in the tick's tally. Returns the plans and that tally."""
+        deadline = time.monotonic() + PLAN_BUDGET_S
+        planning = asyncio.to_thread(
+            plan_batch,
+            candidates,
+            now,
+            deadline,
+            grace=self._grace,
+            limit=self._settings.catchup_limit,
         )
-        return ClaimReport(len(kept), len(new_run_ids) + held, skipped, more=more)
+        if not self._limits.active:
+            return await planning, None
+        tally = self._tally or Tally()
+        missing = tally.missing(owners.values())
+        plans, counted = await asyncio.gather(planning, self._usage(missing, now))
+        tally.learn(missing, counted)
+        return plans, tally
 
     async def _usage(self, users: set[int], now: datetime) -> Usage:
         """The counts fair dispatch needs for a batch's owners, read before the claim locks.
@@ -383,86 +252,6 @@ class TaskScheduler:
             return Usage({}, {})
         async with self._engine.connect() as conn:
             return await fair_store.usage(conn, users, self._limits, now=now, at_claim=True)
-
-    def _share_new_runs(
-        self, runs: list[NewRun], owners: Mapping[int, int], tally: Tally
-    ) -> list[NewRun]:
-        """New runs within their owners' shares as they are; the others held or skipped.
-
-        A firing beyond the hourly quota is recorded skipped with the reason; one beyond the
-        cap waits unpublished (see :mod:`fair_dispatch`). Oldest firings first, per user.
-        """
-        owed = [Owed(i, owners.get(r.task_id)) for i, r in enumerate(runs) if r.run]
-        shares = share(owed, tally.usage(), self._limits, at_claim=True)
-        tally.keep(shares)
-        if not shares.hold and not shares.skip:
-            return runs
-        held, skipped = set(shares.hold), set(shares.skip)
-        reason = over_hour_reason(self._limits)
-        for i in shares.skip:
-            log.info(
-                "event=run_skipped_over_quota task_id=%s scheduled_for=%s",
-                runs[i].task_id,
-                runs[i].scheduled_for.isoformat(),
-            )
-        return [
-            replace(r, held=True)
-            if i in held
-            else replace(r, run=False, reason=reason)
-            if i in skipped
-            else r
-            for i, r in enumerate(runs)
-        ]
-
-    async def _due_candidates(
-        self, now: datetime, part: tuple[int, int]
-    ) -> list[tuple[int, str, datetime, str, int]]:
-        """Due active tasks, oldest first, read without locking (the claim locks them)."""
-        index, parts = part
-        query = (
-            select(
-                AITask.id,
-                cast(AITask.schedule, Text),
-                AITask.next_run_at,
-                AITask.catch_up,
-                AITask.user_id,
-            )
-            .where(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now)
-            .order_by(AITask.next_run_at)
-            .limit(self._settings.claim_batch)
-        )
-        if parts > 1:
-            query = query.where(AITask.id % parts == index)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            (task_id, data, cast_due(due_at), catch_up, user_id)
-            for task_id, data, due_at, catch_up, user_id in rows
-        ]
-
-    def _plan_batch(
-        self,
-        candidates: Sequence[tuple[int, str, datetime, str, int]],
-        now: datetime,
-        deadline: float,
-    ) -> list[TaskPlan]:
-        """Plan each candidate's due firings, oldest first, until ``deadline`` (at least one)."""
-        plans: list[TaskPlan] = []
-        for task_id, data, due_at, catch_up, _ in candidates:
-            if plans and time.monotonic() > deadline:
-                break
-            plans.append(
-                plan_task(
-                    task_id,
-                    data,
-                    due_at,
-                    now,
-                    CatchUp(catch_up).value,
-                    grace=self._grace,
-                    limit=self._settings.catchup_limit,
-                )
-            )
-        return plans
 
     async def _send(self, run_ids: Sequence[int], now: datetime) -> None:
         """Publish runs recorded as published; should the broker refuse, record them unsent.
@@ -477,12 +266,7 @@ class TaskScheduler:
             self._publish(run_ids)
         except Exception:
             async with self._engine.begin() as conn:
-                await conn.execute(
-                    update(TaskRun)
-                    .where(TaskRun.id.in_(list(run_ids)), TaskRun.state == RunState.QUEUED)
-                    .values(published_at=None, lease_expires_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+                await dispatch.mark_unsent(conn, run_ids, now=now)
             raise
 
     async def dispatch_owed(self, now: datetime) -> int:
@@ -493,83 +277,31 @@ class TaskScheduler:
         and still unclaimed, its message was lost, or it still waits behind others (a burst,
         workers down). While messages wait in the run queue (``backlog``), the second is
         presumed (its lease is renewed: a copy of every waiting run per lease would multiply
-        the workers' work), unless the queue has moved past it: a run published after it by
-        more than :data:`REORDER_SLACK` is already running, so its own message, first in and
-        first out, was taken by a worker that died before claiming it, or lost. With the queue
-        empty, or the backlog unknown, it is sent again. A retry now due is always sent: it
-        has no message yet. Returns the number of runs sent.
+        the workers' work), unless the queue has moved past it
+        (:func:`~dispatch.resend_or_postpone`). With the queue empty, or the backlog unknown,
+        it is sent again. A retry now due is always sent: it has no message yet. Returns the
+        number of runs sent.
 
         Under fair dispatch (a limit set), runs never sent and retries are sent only within
-        their owners' shares, round robin across users (:meth:`_owed_fairly`); the others
-        keep waiting. A lost message is sent again as above: its run already counts as open.
-
-        One select per state, so each walks its own ``(state, lease_expires_at)`` index range
-        in order instead of sorting every owed run.
+        their owners' shares, round robin across users (:func:`~dispatch.owed_fairly`); the
+        others keep waiting. A lost message is sent again as above: its run already counts as
+        open.
         """
         limit = self._settings.claim_batch
-        fair = self._limits.active
         async with self._engine.begin() as conn:
             await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
-            owed_queued = select(TaskRun.id, TaskRun.published_at).where(
-                TaskRun.state == RunState.QUEUED, TaskRun.lease_expires_at <= now
+            queued = await dispatch.owed_queued(conn, now, limit=limit, fair=self._limits.active)
+            waiting = await self._waiting(any(sent is not None for _, sent in queued))
+            passed = await dispatch.newest_running_publish(conn) if waiting else None
+            ids, postponed = dispatch.resend_or_postpone(
+                queued, waiting=bool(waiting), passed=passed
             )
-            if fair:
-                owed_queued = owed_queued.where(TaskRun.published_at.is_not(None))
-            queued = (
-                await conn.execute(
-                    owed_queued.order_by(TaskRun.lease_expires_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True, key_share=True)
-                )
-            ).all()
-            ids = [run_id for run_id, published in queued if published is None]
-            postponed: list[int] = []
-            waiting = await self._waiting(len(ids) < len(queued))
-            if waiting:
-                passed = await _newest_running_publish(conn)
-                for run_id, published in queued:
-                    if published is None:
-                        continue
-                    if passed is not None and published + REORDER_SLACK < passed:
-                        ids.append(run_id)
-                    else:
-                        postponed.append(run_id)
-            else:
-                ids += [run_id for run_id, published in queued if published is not None]
-            if fair and len(queued) < limit:
-                ids += await self._owed_fairly(conn, now, limit - len(queued))
-            elif len(queued) < limit:
-                ids += (
-                    (
-                        await conn.execute(
-                            select(TaskRun.id)
-                            .where(
-                                TaskRun.state == RunState.RETRYING, TaskRun.lease_expires_at <= now
-                            )
-                            .order_by(TaskRun.lease_expires_at)
-                            .limit(limit - len(queued))
-                            .with_for_update(skip_locked=True, key_share=True)
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-            if postponed:
-                await conn.execute(
-                    update(TaskRun)
-                    .where(TaskRun.id.in_(postponed))
-                    .values(lease_expires_at=now + self._lease)
-                    .execution_options(synchronize_session=False)
-                )
-            if ids:
-                await conn.execute(
-                    update(TaskRun)
-                    .where(TaskRun.id.in_(ids))
-                    .values(
-                        state=RunState.QUEUED, lease_expires_at=now + self._lease, published_at=now
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+            room = limit - len(queued)
+            if room > 0 and self._limits.active:
+                ids += await dispatch.owed_fairly(conn, now, limits=self._limits, limit=room)
+            elif room > 0:
+                ids += await dispatch.due_retries(conn, now, limit=room)
+            await dispatch.mark_sent(conn, ids, postponed, now=now, lease=self._lease)
         if postponed:
             log.info("event=redispatch_postponed count=%s waiting=%s", len(postponed), waiting)
         if not ids:
@@ -577,19 +309,6 @@ class TaskScheduler:
         await self._send(ids, now)
         log.info("event=runs_dispatched count=%s", len(ids))
         return len(ids)
-
-    async def _owed_fairly(self, conn: AsyncConnection, now: datetime, limit: int) -> list[int]:
-        """Runs never sent and retries now due, up to ``limit``, within their owners' shares.
-
-        Locked ``SKIP LOCKED`` and taken round robin across users (:mod:`fair_store`); the
-        ones :func:`~fair_dispatch.share` holds keep waiting, as data. Nothing is skipped here:
-        a queued run over the hourly quota waits for the hour to allow it.
-        """
-        batch = await fair_store.owed_runs(conn, now=now, limits=self._limits, limit=limit)
-        shares = share(batch.runs, batch.usage, self._limits, at_claim=False)
-        if shares.hold:
-            log.info("event=runs_waiting_for_room held=%s", len(shares.hold))
-        return list(shares.send)
 
     async def _waiting(self, published_owed: bool) -> int | None:
         """The run queue's backlog, read only when a published run is owed (an idle tick, or
@@ -616,13 +335,20 @@ class TaskScheduler:
         return max(0.0, min(cap, (min(times) - now).total_seconds()))
 
 
-@lru_cache(maxsize=65_536)
-def parse_stored_schedule(text: str) -> Schedule:
-    """A stored schedule, parsed once per distinct text (many tasks share "daily at 09:00")."""
-    return parse_schedule(json.loads(text))
-
-
-def cast_due(value: datetime | None) -> datetime:
-    """A claimed task's ``next_run_at``: never NULL, the claim asked for ``<= now``."""
-    assert value is not None
-    return value
+def _claimed(
+    kept: Sequence[TaskPlan], runs: Sequence[NewRun], new_run_ids: Sequence[int], *, more: bool
+) -> ClaimReport:
+    """Log a claim (firings dropped by catch-up, tasks and runs claimed) and report it."""
+    for plan in kept:
+        if plan.dropped:
+            log.warning("event=catchup_dropped task_id=%s dropped=%s", plan.task_id, plan.dropped)
+    skipped = sum(not r.run for r in runs)
+    held = sum(r.held for r in runs)
+    log.info(
+        "event=tasks_claimed tasks=%s runs=%s skipped=%s held=%s",
+        len(kept),
+        len(new_run_ids) + held,
+        skipped,
+        held,
+    )
+    return ClaimReport(len(kept), len(new_run_ids) + held, skipped, more=more)

@@ -11,12 +11,24 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from personal_assistant.core.next_run import validate_for_creation, with_interval_anchor
+from personal_assistant.core.schedule_json import parse_schedule
+from personal_assistant.core.schedule_kinds import (
+    Cron,
+    Daily,
+    Interval,
+    Monthly,
+    Once,
+    Schedule,
+    Weekly,
+)
 from personal_assistant.core.states import CatchUp, TaskType
-from personal_assistant.errors import ValidationError
+from personal_assistant.errors import ScheduleError, ValidationError
 from personal_assistant.notifications.channels import channel_name
 from personal_assistant.safe_text import BIDI_CONTROLS
 
@@ -50,6 +62,16 @@ def text(
                 field=field,
             )
     return cleaned
+
+
+def title(value: object) -> str:
+    """A task's title: one line, required."""
+    return text(value, "title", max_len=TITLE_MAX)
+
+
+def description(value: object) -> str:
+    """A task's instruction: optional, several lines."""
+    return text(value, "description", max_len=DESCRIPTION_MAX, required=False, multiline=True)
 
 
 def timezone(value: object, field: str = "timezone") -> str:
@@ -225,3 +247,23 @@ def flag(value: object, field: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError("must be true or false", field=field)
     return value
+
+
+def schedule(
+    value: Mapping[str, Any] | Schedule, default_tz: str, now: datetime
+) -> tuple[Schedule, datetime]:
+    """A task's schedule (a mapping in ``default_tz`` unless it names a zone, or a
+    :class:`Schedule`) and its first firing after ``now``; a ScheduleError names ``schedule``."""
+    parsed: Schedule
+    if isinstance(value, Mapping):
+        data = dict(value)
+        data.setdefault("timezone", default_tz)
+        parsed = parse_schedule(data)
+    elif isinstance(value, Once | Interval | Daily | Weekly | Monthly | Cron):
+        parsed = value
+    else:
+        raise ScheduleError(
+            "must be an object such as {'kind': 'daily', 'times': ['09:00']}", field="schedule"
+        )
+    parsed = with_interval_anchor(parsed, now)
+    return parsed, validate_for_creation(parsed, now)

@@ -28,7 +28,7 @@ connection, so a manager may be used from several ``asyncio.run`` calls; pass a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -37,20 +37,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from personal_assistant.config import Settings
-from personal_assistant.core.schedules import (
-    Cron,
-    Daily,
-    Interval,
-    Monthly,
-    Once,
-    Schedule,
-    Weekly,
-    next_after,
-    parse_schedule,
-    schedule_to_dict,
-    validate_for_creation,
-    with_interval_anchor,
-)
+from personal_assistant.core.next_run import next_after
+from personal_assistant.core.schedule_json import parse_schedule
+from personal_assistant.core.schedule_kinds import Schedule
 from personal_assistant.core.states import OPEN_RUN_STATES, RunState, TaskStatus
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
@@ -58,11 +47,10 @@ from personal_assistant.database.types import utcnow
 from personal_assistant.errors import (
     ConflictError,
     NotFoundError,
-    ScheduleError,
 )
 from personal_assistant.notifications.channel_store import check_task_channels
 from personal_assistant.tasks import inputs as check
-from personal_assistant.tasks import quotas
+from personal_assistant.tasks import quotas, rows
 
 _UNSET: Any = object()
 
@@ -170,14 +158,8 @@ class AITaskManager:
         user_id = _known_id(user_id, "user")
         channels = check.channels(notification_channels)
         fields = {
-            "title": check.text(title, "title", max_len=check.TITLE_MAX),
-            "description": check.text(
-                description,
-                "description",
-                max_len=check.DESCRIPTION_MAX,
-                required=False,
-                multiline=True,
-            ),
+            "title": check.title(title),
+            "description": check.description(description),
             "task_type": check.task_type(task_type),
             "ai_context": check.ai_context(ai_context),
             "notification_channels": channels,
@@ -193,20 +175,10 @@ class AITaskManager:
             user = await session.get(User, user_id)
             assert user is not None  # locked above
             await check_task_channels(session, user_id, channels)
-            parsed, first = _prepare_schedule(schedule, user.timezone, now)
+            parsed, first = check.schedule(schedule, user.timezone, now)
             await quotas.reserve_active(conn, user_id, 1, self._limits)
-            task = AITask(
-                user_id=user_id,
-                schedule_kind=_kind(parsed),
-                schedule=schedule_to_dict(parsed),
-                timezone=parsed.timezone,
-                next_run_at=first,
-                status=TaskStatus.ACTIVE,
-                consecutive_failures=0,
-                created_at=now,
-                updated_at=now,
-                **fields,
-            )
+            row = rows.new_task(fields, schedule=parsed, next_run_at=first, now=now)
+            task = AITask(user_id=user_id, **row)
             session.add(task)
         return task
 
@@ -250,15 +222,9 @@ class AITaskManager:
     ) -> AITask:
         changes: dict[str, Any] = {}
         if title is not _UNSET:
-            changes["title"] = check.text(title, "title", max_len=check.TITLE_MAX)
+            changes["title"] = check.title(title)
         if description is not _UNSET:
-            changes["description"] = check.text(
-                description,
-                "description",
-                max_len=check.DESCRIPTION_MAX,
-                required=False,
-                multiline=True,
-            )
+            changes["description"] = check.description(description)
         if task_type is not _UNSET:
             changes["task_type"] = check.task_type(task_type)
         if ai_context is not _UNSET:
@@ -280,17 +246,12 @@ class AITaskManager:
             if schedule is not _UNSET:
                 user = await session.get(User, user_id)
                 assert user is not None
-                parsed, first = _prepare_schedule(schedule, user.timezone, now)
+                parsed, first = check.schedule(schedule, user.timezone, now)
                 following = await _first_unrun(session, task_id, parsed, first)
-                changes.update(
-                    schedule_kind=_kind(parsed),
-                    schedule=schedule_to_dict(parsed),
-                    timezone=parsed.timezone,
-                    next_run_at=following,
-                )
+                changes.update(rows.schedule_columns(parsed), next_run_at=following)
                 open_run = following is None and await _has_open_run(session, task_id)
                 changes.update(
-                    _status_after_edit(
+                    rows.status_after_edit(
                         TaskStatus(task.status), following, ran=first, open_run=open_run
                     )
                 )
@@ -445,24 +406,6 @@ class AITaskManager:
             return int(await session.scalar(query) or 0)
 
 
-def _prepare_schedule(
-    schedule: Mapping[str, Any] | Schedule, default_tz: str, now: datetime
-) -> tuple[Schedule, datetime]:
-    parsed: Schedule
-    if isinstance(schedule, Mapping):
-        data = dict(schedule)
-        data.setdefault("timezone", default_tz)
-        parsed = parse_schedule(data)
-    elif isinstance(schedule, Once | Interval | Daily | Weekly | Monthly | Cron):
-        parsed = schedule
-    else:
-        raise ScheduleError(
-            "must be an object such as {'kind': 'daily', 'times': ['09:00']}", field="schedule"
-        )
-    parsed = with_interval_anchor(parsed, now)
-    return parsed, validate_for_creation(parsed, now)
-
-
 async def _first_unrun(
     session: AsyncSession, task_id: int, schedule: Schedule, first: datetime | None
 ) -> datetime | None:
@@ -497,32 +440,6 @@ async def _has_open_run(session: AsyncSession, task_id: int) -> bool:
         .limit(1)
     )
     return found is not None
-
-
-def _status_after_edit(
-    status: TaskStatus, following: datetime | None, *, ran: datetime, open_run: bool
-) -> dict[str, Any]:
-    """The status changes of a schedule edit whose next firing without a run is ``following``.
-
-    A firing to come makes a finished task active again. With none left, a run in flight
-    finishes the task as usual; without one, an active (or completed) task is completed, with
-    the reason. A failed or paused task keeps its status and reason.
-    """
-    if following is not None:
-        if status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
-            return {"status": TaskStatus.ACTIVE, "status_reason": None, "consecutive_failures": 0}
-        return {}
-    if open_run or status not in (TaskStatus.ACTIVE, TaskStatus.COMPLETED):
-        return {}
-    when = ran.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return {
-        "status": TaskStatus.COMPLETED,
-        "status_reason": f"its schedule has no firing left: the one at {when} already ran",
-    }
-
-
-def _kind(schedule: Schedule) -> str:
-    return str(schedule_to_dict(schedule)["kind"])
 
 
 #: The most rows one call lists, and the most ids it takes.

@@ -19,7 +19,8 @@ from kombu import Exchange, Queue
 from personal_assistant import logsetup
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import prepare_sqlite_file
-from personal_assistant.workers.routing import QUEUES, ROUTES, TASK_MODULES
+from personal_assistant.workers.routing import QUEUES, ROUTES
+from personal_assistant.workers.task_names import TASK_MODULES
 
 EMBEDDED_TRANSPORT = "personal_assistant.workers.embedded_broker:Transport"
 REDIS_TRANSPORT = "personal_assistant.workers.redis_broker:Transport"

@@ -18,11 +18,9 @@ from kombu.transport import virtual
 from redis.exceptions import RedisError
 
 from personal_assistant.workers.routing import queue_for
+from personal_assistant.workers.task_names import TaskName
 
 log = logging.getLogger(__name__)
-
-EXECUTE = "personal_assistant.workers.tasks.ai_tasks.execute_ai_task"
-DELIVER = "personal_assistant.workers.tasks.email_tasks.deliver_notifications"
 
 
 def chunks(ids: Sequence[int], size: int) -> list[list[int]]:
@@ -39,7 +37,7 @@ def publish_runs(app: Celery, run_ids: Sequence[int], *, per_message: int) -> in
             # Results live in the database: no result subscription, and a short argsrepr
             # instead of a printable copy of every id list.
             app.send_task(
-                EXECUTE,
+                TaskName.EXECUTE_AI_TASK,
                 args=[ids],
                 producer=producer,
                 ignore_result=True,
@@ -63,7 +61,7 @@ def waiting_runs(app: Celery) -> int | None:
     A hint for :meth:`TaskScheduler.dispatch_owed`, so every broker error is caught here: an
     unknown depth means "send owed runs again", never a failed tick.
     """
-    queue = queue_for(EXECUTE)
+    queue = queue_for(TaskName.EXECUTE_AI_TASK)
     try:
         with app.connection_or_acquire() as conn:
             try:
@@ -110,4 +108,6 @@ def run_backlog(app: Celery) -> Callable[[], int | None]:
 
 def publish_notifications(app: Celery, notification_ids: Sequence[int]) -> None:
     if notification_ids:
-        app.send_task(DELIVER, args=[list(notification_ids)], ignore_result=True)
+        app.send_task(
+            TaskName.DELIVER_NOTIFICATIONS, args=[list(notification_ids)], ignore_result=True
+        )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from personal_assistant.workers.task_names import TaskName, short_name
+
 QUEUES: tuple[str, ...] = (
     "ai_tasks",
     "email_tasks",
@@ -16,8 +18,6 @@ QUEUES: tuple[str, ...] = (
     "sync_tasks",
     "maintenance_tasks",
 )
-
-_TASKS = "personal_assistant.workers.tasks"
 
 
 @dataclass(frozen=True)
@@ -34,62 +34,62 @@ class Route:
 #: ``docs/reference-queues.md`` (``make docs``) all derive from it.
 TABLE: tuple[Route, ...] = (
     Route(
-        f"{_TASKS}.ai_tasks.execute_ai_task",
+        TaskName.EXECUTE_AI_TASK,
         "ai_tasks",
         "Claims runs, calls the agent for each, stores the outcomes and the notifications.",
         "the scheduler (due firings; runs queued by `pa task run` or due for a retry), "
         "the reaper (owed runs)",
     ),
     Route(
-        f"{_TASKS}.ai_tasks.process_due_ai_tasks",
+        TaskName.PROCESS_DUE_AI_TASKS,
         "ai_tasks",
         "One scheduler step: claims due tasks, records their runs, sends owed runs.",
         "anything that wants a step through the broker (beat runs the step in-process)",
     ),
     Route(
-        f"{_TASKS}.email_tasks.deliver_notifications",
+        TaskName.DELIVER_NOTIFICATIONS,
         "email_tasks",
         "Delivers pending notifications through the owner's channels (Apprise).",
         "workers after each batch of runs, the reaper (retries that are due)",
     ),
     Route(
-        f"{_TASKS}.email_tasks.send_daily_digests",
+        TaskName.SEND_DAILY_DIGESTS,
         "email_tasks",
         "Writes and delivers the daily digests that are due.",
         "beat, every minute",
     ),
     Route(
-        f"{_TASKS}.file_tasks.export_user_data",
+        TaskName.EXPORT_USER_DATA,
         "file_tasks",
         "Writes a user's tasks, runs and notifications as JSON or CSV.",
         "on demand (`pa export` writes in-process)",
     ),
     Route(
-        f"{_TASKS}.file_tasks.cleanup_exports",
+        TaskName.CLEANUP_EXPORTS,
         "file_tasks",
         "Deletes exports older than `EXPORT_TTL_HOURS`.",
         "beat, hourly",
     ),
     Route(
-        f"{_TASKS}.sync_tasks.sync_calendars",
+        TaskName.SYNC_CALENDARS,
         "sync_tasks",
         "Claims the calendar feeds due for a sync and sends one `sync_calendar` each.",
         "beat, every minute",
     ),
     Route(
-        f"{_TASKS}.sync_tasks.sync_calendar",
+        TaskName.SYNC_CALENDAR,
         "sync_tasks",
         "Fetches one calendar feed and brings its events and reminders up to date.",
         "`sync_calendars` (`pa calendar sync` syncs in-process)",
     ),
     Route(
-        f"{_TASKS}.maintenance_tasks.reap_expired_runs",
+        TaskName.REAP_EXPIRED_RUNS,
         "maintenance_tasks",
         "Retries or fails runs whose worker died; re-sends notifications that are due.",
         "beat, every `REAPER_INTERVAL`",
     ),
     Route(
-        f"{_TASKS}.maintenance_tasks.purge_old_runs",
+        TaskName.PURGE_OLD_RUNS,
         "maintenance_tasks",
         "Deletes finished runs older than `RETENTION_DAYS`, with their notifications.",
         "beat, hourly",
@@ -105,8 +105,6 @@ TABLE: tuple[Route, ...] = (
 
 #: task name -> queue
 ROUTES = MappingProxyType({route.task: route.queue for route in TABLE})
-
-TASK_MODULES: tuple[str, ...] = tuple(f"{_TASKS}.{queue}" for queue in QUEUES)
 
 
 def queue_for(task_name: str) -> str:
@@ -137,6 +135,7 @@ def markdown_table() -> str:
     lines = ["| queue | task | what it does | sent by |", "|---|---|---|---|"]
     for queue in QUEUES:
         for route in (r for r in TABLE if r.queue == queue):
-            name = route.task.removeprefix(f"{_TASKS}.")
-            lines.append(f"| `{queue}` | `{name}` | {route.does} | {route.sent_by} |")
+            lines.append(
+                f"| `{queue}` | `{short_name(route.task)}` | {route.does} | {route.sent_by} |"
+            )
     return "\n".join(lines)

@@ -13,8 +13,8 @@ capture sees only records its logger lets through, so :func:`capture_apprise_deb
 root logger's handlers: the capture gets every record, the process log no more than before.
 
 Every destination obeys the outbound policy (:mod:`personal_assistant.outbound`): the hosts the
-URL chooses (:func:`~.channels.destination_hosts`) are resolved and checked before the send, so
-a refused channel answers without any connection; and the send runs inside
+URL chooses (:func:`~.apprise_urls.destination_hosts`) are resolved and checked before the send,
+so a refused channel answers without any connection; and the send runs inside
 :func:`~personal_assistant.outbound.sockets.guarded`, which checks again, at connect time, every
 connection Apprise opens (a name resolving elsewhere by then, a relay the URL does not name). A
 refused destination is a permanent failure naming ``url``. A connection that fails, whether the
@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING
 
 from personal_assistant.channel_keys import ChannelCipher, UnknownKeyError
 from personal_assistant.errors import DeliveryError
-from personal_assistant.notifications.channels import apprise_for, destination_hosts, scrub
-from personal_assistant.notifications.content import Message
-from personal_assistant.notifications.delivery import Recipient
+from personal_assistant.notifications.channels import missing_channel, scrub
+from personal_assistant.notifications.transports.apprise_urls import apprise_for, destination_hosts
+from personal_assistant.notifications.transports.base import Message, Recipient
 from personal_assistant.outbound import STRICT, Policy, RefusedDestination
 from personal_assistant.outbound import sockets as outbound_sockets
 
@@ -136,11 +136,7 @@ class AppriseTransport:
 
     async def send(self, recipient: Recipient, message: Message) -> None:
         if not recipient.sealed_url:
-            raise DeliveryError(
-                f"no channel named {recipient.channel!r}: add one with "
-                f"`pa channel add {recipient.channel} URL`",
-                permanent=True,
-            )
+            raise DeliveryError(missing_channel(recipient.channel), permanent=True)
         url = self._open(recipient.sealed_url)
         handle = apprise_for(url, timeout=self._timeout)
         if handle is None:

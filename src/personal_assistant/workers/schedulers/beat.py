@@ -22,21 +22,22 @@ from personal_assistant.workers.celery_app import PersonalAssistantCelery
 from personal_assistant.workers.dispatch import run_backlog, run_publisher
 from personal_assistant.workers.routing import queue_for
 from personal_assistant.workers.runtime import runtime
+from personal_assistant.workers.task_names import TaskName
 
 log = logging.getLogger(__name__)
-
-_TASKS = "personal_assistant.workers.tasks"
-REAPER = f"{_TASKS}.maintenance_tasks.reap_expired_runs"
 
 
 def beat_entries(settings: Settings) -> dict[str, dict[str, Any]]:
     """Beat's own entries: name -> task and period, each sent to its routed queue."""
     every = {
-        "reap-expired-runs": (REAPER, timedelta(seconds=settings.reaper_interval_seconds)),
-        "purge-old-runs": (f"{_TASKS}.maintenance_tasks.purge_old_runs", timedelta(hours=1)),
-        "cleanup-exports": (f"{_TASKS}.file_tasks.cleanup_exports", timedelta(hours=1)),
-        "sync-calendars": (f"{_TASKS}.sync_tasks.sync_calendars", timedelta(minutes=1)),
-        "send-daily-digests": (f"{_TASKS}.email_tasks.send_daily_digests", timedelta(minutes=1)),
+        "reap-expired-runs": (
+            TaskName.REAP_EXPIRED_RUNS,
+            timedelta(seconds=settings.reaper_interval_seconds),
+        ),
+        "purge-old-runs": (TaskName.PURGE_OLD_RUNS, timedelta(hours=1)),
+        "cleanup-exports": (TaskName.CLEANUP_EXPORTS, timedelta(hours=1)),
+        "sync-calendars": (TaskName.SYNC_CALENDARS, timedelta(minutes=1)),
+        "send-daily-digests": (TaskName.SEND_DAILY_DIGESTS, timedelta(minutes=1)),
     }
     return {
         name: {"task": task, "schedule": period, "options": {"queue": queue_for(task)}}

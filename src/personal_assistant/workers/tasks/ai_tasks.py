@@ -9,9 +9,10 @@ from __future__ import annotations
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import publish_notifications, run_backlog, run_publisher
 from personal_assistant.workers.runtime import runtime
+from personal_assistant.workers.task_names import TaskName
 
 
-@app.task(name="personal_assistant.workers.tasks.ai_tasks.process_due_ai_tasks")
+@app.task(name=TaskName.PROCESS_DUE_AI_TASKS)
 def process_due_ai_tasks() -> dict[str, float]:
     """One scheduler step: claim due tasks, record their runs, dispatch owed runs.
 
@@ -25,7 +26,7 @@ def process_due_ai_tasks() -> dict[str, float]:
     return {"seconds_until_next": delay}
 
 
-@app.task(name="personal_assistant.workers.tasks.ai_tasks.execute_ai_task", ignore_result=True)
+@app.task(name=TaskName.EXECUTE_AI_TASK, ignore_result=True)
 def execute_ai_task(run_ids: int | list[int]) -> dict[str, int]:
     """Execute runs: claim each (compare-and-set), call the agent, store the result, notify.
 

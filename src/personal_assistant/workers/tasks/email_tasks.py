@@ -6,14 +6,13 @@ from personal_assistant.digests import sweep as digest_service
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import chunks, publish_notifications
 from personal_assistant.workers.runtime import runtime
+from personal_assistant.workers.task_names import TaskName
 
 #: Digests per ``deliver_notifications`` message: many users' digests go out in parallel.
 DIGESTS_PER_MESSAGE = 20
 
 
-@app.task(
-    name="personal_assistant.workers.tasks.email_tasks.deliver_notifications", ignore_result=True
-)
+@app.task(name=TaskName.DELIVER_NOTIFICATIONS, ignore_result=True)
 def deliver_notifications(notification_ids: list[int]) -> dict[str, int]:
     """Deliver pending notifications; delivered ones are never sent again."""
     services = runtime.services(app.pa_settings)
@@ -26,9 +25,7 @@ def deliver_notifications(notification_ids: list[int]) -> dict[str, int]:
     }
 
 
-@app.task(
-    name="personal_assistant.workers.tasks.email_tasks.send_daily_digests", ignore_result=True
-)
+@app.task(name=TaskName.SEND_DAILY_DIGESTS, ignore_result=True)
 def send_daily_digests() -> dict[str, int]:
     """Write the daily digests that are due, then send them to ``deliver_notifications``.
 

@@ -9,9 +9,10 @@ from personal_assistant.runs import retention
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import publish_notifications, run_backlog, run_publisher
 from personal_assistant.workers.runtime import runtime
+from personal_assistant.workers.task_names import TaskName
 
 
-@app.task(name="personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs")
+@app.task(name=TaskName.REAP_EXPIRED_RUNS)
 def reap_expired_runs() -> dict[str, int]:
     """Recover runs nobody is working on, so that nothing is ever lost.
 
@@ -38,9 +39,7 @@ log = logging.getLogger(__name__)
 PURGE_MAX_BATCHES = 100
 
 
-@app.task(
-    name="personal_assistant.workers.tasks.maintenance_tasks.purge_old_runs", ignore_result=True
-)
+@app.task(name=TaskName.PURGE_OLD_RUNS, ignore_result=True)
 def purge_old_runs() -> dict[str, int]:
     """Delete finished runs older than ``RETENTION_DAYS``, with their notifications.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from personal_assistant.calendars import fetch as calendar_fetch
 from personal_assistant.calendars import sandbox as calendar_sandbox
 from personal_assistant.calendars import store as calendar_store
 from personal_assistant.calendars import sync as calendar_sync
@@ -17,6 +18,7 @@ from personal_assistant.database.types import utcnow
 from personal_assistant.errors import NotFoundError
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.runtime import runtime
+from personal_assistant.workers.task_names import TaskName
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 SWEEP_LIMIT = 500
 
 
-@app.task(name="personal_assistant.workers.tasks.sync_tasks.sync_calendars", ignore_result=True)
+@app.task(name=TaskName.SYNC_CALENDARS, ignore_result=True)
 def sync_calendars() -> dict[str, int]:
     """Claim the feeds due for a sync and send a ``sync_calendar`` for each."""
     engine = runtime.services(app.pa_settings).engine
@@ -34,7 +36,7 @@ def sync_calendars() -> dict[str, int]:
     return {"due": len(due)}
 
 
-@app.task(name="personal_assistant.workers.tasks.sync_tasks.sync_calendar")
+@app.task(name=TaskName.SYNC_CALENDAR)
 def sync_calendar(feed_id: int) -> dict[str, object]:
     """Sync one feed now: its events and reminders; a failure is recorded on the feed."""
     settings = app.pa_settings
@@ -46,7 +48,7 @@ def sync_calendar(feed_id: int) -> dict[str, object]:
                 feed_id,
                 utcnow(),
                 max_retries=settings.default_max_retries,
-                fetch=calendar_sync.fetcher(settings.outbound_policy),
+                fetch=calendar_fetch.fetcher(settings.outbound_policy),
                 parse_limits=calendar_sandbox.Limits.from_settings(settings),
             )
         )

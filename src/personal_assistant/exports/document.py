@@ -1,4 +1,4 @@
-"""Export of one user's tasks, runs and notifications; import of a JSON export.
+"""The export document: its fields, rendered as JSON or a CSV zip, and read back for an import.
 
 The JSON export (``format`` = :data:`FORMAT`, ``version`` = :data:`VERSION`) is one document:
 ``user`` (without its id), ``tasks``, ``runs`` and ``notifications``, each row with the columns
@@ -10,66 +10,34 @@ spreadsheets: a text cell that starts like a formula (``=``, ``+``, ``-``, ``@``
 return) is prefixed with ``'`` so that opening the file never evaluates what a task, an agent or
 a calendar event wrote. CSV exports are not imported.
 
-Import validates the whole document first (at most :data:`MAX_NESTING` levels deep, the
-format and version, every task through the manager's checks in :mod:`task_inputs` and
-:func:`parse_schedule`, every run and notification), then writes everything in one
-transaction: an invalid file imports nothing and raises :class:`ValidationError` naming the
-path of the bad value (``tasks[3].schedule.timezone``). Runs keep their states and results.
-
-Importing the same export twice into one user is refused with :class:`ConflictError`, and
-nothing is written: a task of the export whose ``title`` and ``created_at`` are those of a task
-the user already has marks the export as imported already. The unique keys of runs
-``(task_id, scheduled_for)`` and notifications ``(run_id, channel)`` hold whatever happens.
-
-An imported task is due from the time of the import, not from the file: a ``next_run_at`` in
-the past becomes the task's most recent firing (:func:`imported_next_run`), so the scheduler
-owes it at most one run under its catch-up policy, not one per firing missed since the export.
-The owner's quotas (:mod:`quotas`: active tasks, tasks imported per hour) are checked in the
-transaction that writes: an import past a limit writes nothing and raises ``QuotaError``.
-
-Files are written atomically (a temporary file in the same directory, then a rename), readable
-by their owner only, named ``pa-export-user-<id>-<UTC timestamp>.json|zip``;
-:func:`cleanup_exports` deletes those older than a TTL, and nothing else.
+:func:`parse_document` validates a whole import (at most :data:`MAX_NESTING` levels deep, the
+format and version, every task through the manager's checks in ``tasks.inputs`` and
+:func:`parse_schedule`, every run and notification) and raises :class:`ValidationError` naming
+the path of the first bad value (``tasks[3].schedule.timezone``). An imported task is due from
+the time of the import, not from the file (:func:`imported_next_run`, :func:`rebase`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
 import json
-import os
-import re
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import Any, Literal
 
 from personal_assistant.core.catchup import plan_due
-from personal_assistant.core.schedules import (
-    Schedule,
-    parse_schedule,
-    schedule_to_dict,
-    with_interval_anchor,
-)
+from personal_assistant.core.next_run import with_interval_anchor
+from personal_assistant.core.schedule_json import parse_schedule
+from personal_assistant.core.schedule_kinds import Schedule
 from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
-from personal_assistant.database.models import AITask, Notification, TaskRun, User
-from personal_assistant.database.types import utcnow
-from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
+from personal_assistant.errors import ValidationError
 from personal_assistant.tasks import inputs as check
-from personal_assistant.tasks import quotas
-
-if TYPE_CHECKING:
-    from personal_assistant.config import Settings
+from personal_assistant.tasks import rows
 
 FORMAT = "personal-assistant-export"
 VERSION = 1
@@ -91,14 +59,10 @@ NOTIFICATION_FIELDS = (
     "next_attempt_at", "created_at", "delivered_at", "read_at",
 )  # fmt: skip
 _TOP_FIELDS = ("format", "version", "exported_at", "user", "tasks", "runs", "notifications")
-
-_NAME_RE = re.compile(r"pa-export-user-(\d+)-(\d{8}T\d{6}\.\d{6})Z\.(json|zip)")
-_STAMP = "%Y%m%dT%H%M%S.%f"
-_TEMP_PREFIX, _TEMP_SUFFIX = ".pa-export-", ".tmp"
 _INT_MAX = 2**31 - 1  # the counters are 32-bit integer columns
 
 
-# --- the document (pure) ---------------------------------------------------------------------
+# --- the document ----------------------------------------------------------------------------
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -195,7 +159,7 @@ def render(document: Mapping[str, Any], fmt: ExportFormat, at: datetime) -> byte
     return render_zip(render_csv(document), at)
 
 
-# --- validation of an export (pure) -----------------------------------------------------------
+# --- validation of an export ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -350,34 +314,24 @@ def _parse_task(data: object, index: int, seen: set[int]) -> tuple[int, dict[str
     created_at = obj.when("created_at")
     with _under(path):
         schedule = with_interval_anchor(parse_schedule(obj.raw("schedule")), created_at)
-        stored = schedule_to_dict(schedule)
-        row = {
-            "title": check.text(obj.raw("title"), "title", max_len=check.TITLE_MAX),
-            "description": check.text(
-                obj.raw("description"),
-                "description",
-                max_len=check.DESCRIPTION_MAX,
-                required=False,
-                multiline=True,
-            ),
+        fields = {
+            "title": check.title(obj.raw("title")),
+            "description": check.description(obj.raw("description")),
             "task_type": check.task_type(obj.raw("task_type")),
             "ai_context": check.ai_context(obj.raw("ai_context")),
             "notification_channels": check.channels(obj.raw("notification_channels")),
             "catch_up": check.catch_up(obj.raw("catch_up")),
             "max_retries": check.max_retries(obj.raw("max_retries")),
         }
-    row.update(
-        schedule_kind=str(stored["kind"]),
-        schedule=stored,
-        timezone=schedule.timezone,
-        status=obj.choice("status", TaskStatus),
-        status_reason=obj.opt_text("status_reason"),
-        next_run_at=obj.opt_when("next_run_at"),
-        last_run_at=obj.opt_when("last_run_at"),
-        consecutive_failures=obj.integer("consecutive_failures"),
-        created_at=created_at,
-        updated_at=obj.when("updated_at"),
-    )
+    row = rows.new_task(
+        fields, schedule=schedule, next_run_at=obj.opt_when("next_run_at"), now=created_at
+    ) | {  # as it was exported: its status, its history
+        "status": obj.choice("status", TaskStatus),
+        "status_reason": obj.opt_text("status_reason"),
+        "last_run_at": obj.opt_when("last_run_at"),
+        "consecutive_failures": obj.integer("consecutive_failures"),
+        "updated_at": obj.when("updated_at"),
+    }
     return task_id, row
 
 
@@ -521,261 +475,3 @@ def _check_nesting(data: object) -> None:
             raise _too_deep()
         items = value.values() if isinstance(value, dict) else value
         pending.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
-
-
-# --- files (pure names; small blocking writes) --------------------------------------------------
-
-
-def export_filename(user_id: int, fmt: ExportFormat, at: datetime) -> str:
-    stamp = at.astimezone(UTC).strftime(_STAMP)
-    return f"pa-export-user-{user_id}-{stamp}Z.{'json' if fmt == 'json' else 'zip'}"
-
-
-def exported_at(name: str) -> datetime | None:
-    """The UTC time in an export file's name; None for any other name."""
-    match = _NAME_RE.fullmatch(name)
-    return None if match is None else datetime.strptime(match[2], _STAMP).replace(tzinfo=UTC)
-
-
-def expired_exports(
-    entries: Iterable[tuple[str, datetime]], *, now: datetime, ttl: timedelta
-) -> list[str]:
-    """Names to delete among ``(name, modified_at)`` entries of the export directory.
-
-    An export is expired when the time in its name is more than ``ttl`` before ``now``; a
-    temporary file left by an interrupted write when it was last modified that long ago. Any
-    other file is never selected.
-    """
-    expired = []
-    for name, modified_at in entries:
-        made = exported_at(name)
-        if made is None and name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX):
-            made = modified_at
-        if made is not None and now - made > ttl:
-            expired.append(name)
-    return sorted(expired)
-
-
-def cleanup_exports(export_dir: Path, *, now: datetime, ttl: timedelta) -> int:
-    """Delete the expired exports in ``export_dir``; return how many were deleted."""
-    entries = []
-    with contextlib.suppress(FileNotFoundError):  # no directory, or a file gone meanwhile
-        for entry in os.scandir(export_dir):
-            if entry.is_file(follow_symlinks=False):
-                modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
-                entries.append((entry.name, modified))
-    deleted = 0
-    for name in expired_exports(entries, now=now, ttl=ttl):
-        with contextlib.suppress(FileNotFoundError):  # another cleanup got there first
-            (export_dir / name).unlink()
-            deleted += 1
-    return deleted
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (mode 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-
-
-def settings_export_dir(settings: Settings) -> Path:
-    """``EXPORT_DIR``, else ``var/exports`` (before that setting exists)."""
-    return Path(getattr(settings, "export_dir", None) or settings.var_dir / "exports")
-
-
-def settings_export_ttl(settings: Settings) -> timedelta:
-    """``EXPORT_TTL_HOURS``, 24 by default."""
-    return timedelta(hours=float(getattr(settings, "export_ttl_hours", 24)))
-
-
-# --- database -------------------------------------------------------------------------------
-
-
-def _columns(model: Any, fields: Sequence[str]) -> list[Any]:
-    return [getattr(model, name) for name in fields]
-
-
-async def read_document(engine: AsyncEngine, user_id: int, *, now: datetime) -> dict[str, Any]:
-    """The export document of one user, read from one snapshot.
-
-    The rows are read on the event loop; the document is built from them in a worker thread
-    (CPU-bound for a user with many runs, and the loop holds a worker's AI runs).
-    """
-    user, tasks, runs, notes = await _read_rows(engine, user_id)
-    return await asyncio.to_thread(build_document, user, tasks, runs, notes, now=now)
-
-
-_Rows = list[Mapping[Any, Any]]
-
-
-async def _read_rows(
-    engine: AsyncEngine, user_id: int
-) -> tuple[Mapping[Any, Any], _Rows, _Rows, _Rows]:
-    async with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
-            user = (
-                await conn.execute(select(*_columns(User, USER_FIELDS)).where(User.id == user_id))
-            ).first()
-            if user is None:
-                raise NotFoundError(f"user {user_id} not found", field="user_id")
-            tasks = await conn.execute(
-                select(*_columns(AITask, TASK_FIELDS))
-                .where(AITask.user_id == user_id)
-                .order_by(AITask.id)
-            )
-            runs = await conn.execute(
-                select(*_columns(TaskRun, RUN_FIELDS))
-                .join(AITask, AITask.id == TaskRun.task_id)
-                .where(AITask.user_id == user_id)
-                .order_by(TaskRun.task_id, TaskRun.scheduled_for)
-            )
-            notes = await conn.execute(
-                select(*_columns(Notification, NOTIFICATION_FIELDS))
-                .join(TaskRun, TaskRun.id == Notification.run_id)
-                .where(Notification.user_id == user_id)
-                .order_by(TaskRun.task_id, TaskRun.scheduled_for, Notification.channel)
-            )
-            return (
-                user._mapping,
-                [r._mapping for r in tasks],
-                [r._mapping for r in runs],
-                [r._mapping for r in notes],
-            )
-
-
-async def export_user(
-    engine: AsyncEngine,
-    user_id: int,
-    export_dir: Path,
-    *,
-    fmt: ExportFormat = "json",
-    now: datetime,
-    path: Path | None = None,
-) -> Exported:
-    """Write the user's export to ``path`` (default: a new file in ``export_dir``).
-
-    Building, rendering and writing run in worker threads, never on the event loop."""
-    document = await read_document(engine, user_id, now=now)
-    target = path if path is not None else export_dir / export_filename(user_id, fmt, now)
-
-    def write() -> None:
-        write_atomic(target, render(document, fmt, now))
-
-    await asyncio.to_thread(write)
-    counts = (len(document[table]) for table in ("tasks", "runs", "notifications"))
-    return Exported(target, *counts)
-
-
-@dataclass(frozen=True)
-class Exported:
-    path: Path
-    tasks: int
-    runs: int
-    notifications: int
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    user_id: int
-    created_user: bool
-    tasks: int
-    runs: int
-    notifications: int
-
-
-async def import_export(
-    engine: AsyncEngine,
-    data: object,
-    *,
-    user_id: int | None = None,
-    now: datetime | None = None,
-    limits: quotas.Limits | None = None,
-) -> ImportReport:
-    """Import a decoded JSON export for ``user_id``, or for a new user made from its ``user``.
-
-    Everything is validated before the one transaction that writes every row, which checks
-    the owner's ``limits`` first (default: the settings' defaults). Tasks are due from ``now``
-    (default: the clock), see :func:`imported_next_run`. Validation and the schedule maths run
-    in a worker thread: a large file is seconds of CPU.
-    """
-    when = utcnow() if now is None else now
-    parsed = await asyncio.to_thread(lambda: rebase(parse_document(data), when))
-    try:
-        async with engine.begin() as conn:
-            target = user_id
-            if target is None:
-                target = (
-                    await conn.execute(insert(User).values(parsed.user).returning(User.id))
-                ).scalar_one()
-                await quotas.lock_user(conn, target)
-            else:
-                await _check_target(conn, parsed, target)
-            allowed = quotas.Limits() if limits is None else limits
-            await _check_quotas(conn, parsed, target, allowed, when)
-            runs, notes = await _write(conn, parsed, target)
-    except IntegrityError:
-        raise ConflictError("some rows of this export exist already", field="file") from None
-    return ImportReport(target, user_id is None, len(parsed.tasks), runs, notes)
-
-
-async def _check_target(conn: AsyncConnection, parsed: ParsedExport, user_id: int) -> None:
-    # The lock serialises imports into one user (and the quota checks of every writer of that
-    # user's tasks), so that two cannot both pass the checks below.
-    if not await quotas.lock_user(conn, user_id):
-        raise NotFoundError(f"user {user_id} not found", field="user_id")
-    owned = await conn.execute(
-        select(AITask.title, AITask.created_at).where(AITask.user_id == user_id)
-    )
-    existing = {(title, created_at) for title, created_at in owned}
-    for index, (_, row) in enumerate(parsed.tasks):
-        if (row["title"], row["created_at"]) in existing:
-            raise ConflictError(
-                f"user {user_id} already has the task {row['title']!r} created at "
-                f"{iso(row['created_at'])}: this export was imported already",
-                field=f"tasks[{index}]",
-            )
-
-
-async def _check_quotas(
-    conn: AsyncConnection, parsed: ParsedExport, user_id: int, limits: quotas.Limits, now: datetime
-) -> None:
-    """The owner's limits, its row locked: tasks per hour (recorded), then active tasks."""
-    await quotas.record_import(conn, user_id, len(parsed.tasks), limits, now=now)
-    held = sum(1 for _, row in parsed.tasks if row["status"] in quotas.HELD)
-    await quotas.reserve_active(conn, user_id, held, limits)
-
-
-async def _write(conn: AsyncConnection, parsed: ParsedExport, user_id: int) -> tuple[int, int]:
-    task_ids: dict[int, int] = {}
-    for old_id, row in parsed.tasks:  # one by one: new ids follow the export's order
-        statement = insert(AITask).values(user_id=user_id, **row).returning(AITask.id)
-        task_ids[old_id] = (await conn.execute(statement)).scalar_one()
-    run_ids: dict[int, tuple[int, int]] = {}
-    if parsed.runs:
-        rows = [{**row, "task_id": task_ids[task]} for _, task, row in parsed.runs]
-        result = await conn.execute(
-            insert(TaskRun).returning(TaskRun.id, sort_by_parameter_order=True), rows
-        )
-        for (old_id, task, _), new_id in zip(parsed.runs, result.scalars(), strict=True):
-            run_ids[old_id] = (new_id, task_ids[task])
-    if parsed.notifications:
-        await conn.execute(
-            insert(Notification),
-            [
-                {**row, "run_id": run_ids[run][0], "task_id": run_ids[run][1], "user_id": user_id}
-                for run, row in parsed.notifications
-            ],
-        )
-    return len(parsed.runs), len(parsed.notifications)

@@ -1,0 +1,270 @@
+"""The outbox: notification rows, their initial status, their delivery lease, their updates.
+
+Every notification is a row first. An in-app one is ``delivered`` as it is written; any other
+is ``pending`` until a deliverer (:mod:`~personal_assistant.notifications.delivery`) records
+its outcome. Of a pending row, ``next_attempt_at`` is when it is next due (the sweep,
+:func:`due`, hands it on then) and ``sending_since`` when the send under way began (NULL: no
+send is under way; ``next_attempt_at`` is then the end of that send's lease).
+
+Every update of a pending row is a compare-and-set on those two columns as read
+(:func:`move`): the row count says whether this deliverer still holds the row. The in-app
+notice that a channel broke is written here too (:func:`write_broken_notice`), and a channel's
+daily cap counts its rows delivered today (:func:`delivered_since`) and its sends under way
+(:func:`sending`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from personal_assistant.core.states import NotificationStatus, RunState
+from personal_assistant.database.models import AITask, Notification, TaskRun, User
+from personal_assistant.notifications.channels import is_in_app, notice_channel
+from personal_assistant.notifications.content import TITLE_LIMIT, trim
+from personal_assistant.notifications.policy import QuietHours
+
+__all__ = [
+    "DELIVERY_LEASE",
+    "Lease",
+    "Row",
+    "being_sent",
+    "delivered_since",
+    "due",
+    "initial_status",
+    "load",
+    "move",
+    "sending",
+    "write_broken_notice",
+]
+
+#: A pending notification whose delivery message was lost is swept up after this long (the
+#: default of the ``DELIVERY_LEASE`` setting).
+DELIVERY_LEASE = timedelta(seconds=60)
+
+#: A pending row's ``(next_attempt_at, sending_since)``, as read: what :func:`move` compares.
+Lease = tuple[datetime | None, datetime | None]
+
+
+def initial_status(channel: str) -> NotificationStatus:
+    return NotificationStatus.DELIVERED if is_in_app(channel) else NotificationStatus.PENDING
+
+
+@dataclass(frozen=True)
+class Row:
+    """A pending row, with what its delivery needs of its user, task and run."""
+
+    channel: str
+    title: str
+    body: str
+    attempts: int
+    next_attempt_at: datetime | None
+    sending_since: datetime | None  # when the send under way began (None: none is)
+    run_id: int | None  # None: a notification of no run (a daily digest)
+    task_id: int | None
+    user_id: int
+    display_name: str
+    email: str | None
+    phone: str | None
+    timezone: str
+    quiet_start: time | None
+    quiet_end: time | None
+    task_title: str | None
+    run_state: str | None
+    result: str | None
+    error: str | None
+
+    @property
+    def lease(self) -> Lease:
+        return self.next_attempt_at, self.sending_since
+
+    def text(self) -> tuple[str, str]:
+        """The title and the full text: the run's answer or reason (the row has a trimmed one)."""
+        if self.task_title is not None and self.run_state == RunState.SUCCEEDED and self.result:
+            return self.task_title, self.result
+        if self.task_title is not None and self.run_state == RunState.FAILED and self.error:
+            return f"Failed: {self.task_title}", f"The task could not be completed: {self.error}"
+        return self.title, self.body
+
+    def quiet(self) -> QuietHours | None:
+        if self.quiet_start is not None and self.quiet_end is not None:
+            return QuietHours(self.quiet_start, self.quiet_end)
+        return None
+
+
+def being_sent(row: Row, now: datetime) -> bool:
+    """Another deliverer leased the row for a send, and its lease is not over."""
+    return (
+        row.sending_since is not None
+        and row.next_attempt_at is not None
+        and row.next_attempt_at > now
+    )
+
+
+async def load(conn: AsyncConnection, notification_id: int) -> Row | None:
+    """The row if it is pending and no other transaction holds it (locked until commit)."""
+    row = (
+        await conn.execute(
+            select(
+                Notification.channel,
+                Notification.title,
+                Notification.body,
+                Notification.attempts,
+                Notification.next_attempt_at,
+                Notification.sending_since,
+                Notification.run_id,
+                Notification.task_id,
+                User.id,
+                User.display_name,
+                User.email,
+                User.phone,
+                User.timezone,
+                User.quiet_start,
+                User.quiet_end,
+                AITask.title,
+                TaskRun.state,
+                TaskRun.result,
+                TaskRun.error,
+            )
+            .join(User, User.id == Notification.user_id)
+            .outerjoin(AITask, AITask.id == Notification.task_id)
+            .outerjoin(TaskRun, TaskRun.id == Notification.run_id)
+            .where(
+                Notification.id == notification_id,
+                Notification.status == NotificationStatus.PENDING,
+            )
+            .with_for_update(of=Notification.__table__, skip_locked=True)
+        )
+    ).first()
+    if row is None:
+        return None
+    values: tuple[Any, ...] = tuple(row)
+    return Row(*values)
+
+
+async def due(conn: AsyncConnection, now: datetime, *, lease: timedelta, limit: int) -> list[int]:
+    """Pending rows whose (next) attempt is due, each leased for ``lease`` and its send lease
+    cleared: the rows are this sweep's to hand on (see
+    :meth:`~personal_assistant.notifications.delivery.NotificationService.due`)."""
+    ids = list(
+        (
+            await conn.execute(
+                select(Notification.id)
+                .where(
+                    Notification.status == NotificationStatus.PENDING,
+                    Notification.next_attempt_at <= now,
+                )
+                .order_by(Notification.next_attempt_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    if ids:
+        await conn.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids))
+            .values(next_attempt_at=now + lease, sending_since=None)
+        )
+    return ids
+
+
+async def move(
+    conn: AsyncConnection,
+    notification_id: int,
+    as_read: Lease,
+    values: Mapping[str, object],
+    *,
+    attempted: bool = False,
+) -> bool:
+    """Set ``values`` on the pending row by compare-and-set on its lease columns ``as_read``
+    (counting one more attempt if ``attempted``); False if someone else moved it meanwhile."""
+    next_attempt_at, sending_since = as_read
+    if attempted:
+        values = {**values, "attempts": Notification.attempts + 1}
+    done = await conn.execute(
+        update(Notification)
+        .where(
+            Notification.id == notification_id,
+            Notification.status == NotificationStatus.PENDING,
+            _equals(Notification.next_attempt_at, next_attempt_at),
+            _equals(Notification.sending_since, sending_since),
+        )
+        .values(values)
+    )
+    return bool(done.rowcount == 1)
+
+
+def _equals(column: Any, value: datetime | None) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+async def write_broken_notice(
+    conn: AsyncConnection,
+    *,
+    user_id: int,
+    name: str,
+    masked_url: str,
+    reason: str,
+    run_id: int | None,
+    task_id: int | None,
+    now: datetime,
+) -> None:
+    """The in-app notice that the user's channel ``name`` broke, and how to mend it."""
+    await conn.execute(
+        insert(Notification).values(
+            run_id=run_id,
+            task_id=task_id,
+            user_id=user_id,
+            channel=notice_channel(name),
+            status=NotificationStatus.DELIVERED,
+            title=trim(f"Channel {name!r} stopped working", TITLE_LIMIT),
+            body=(
+                f"Notifications to your channel {name!r} ({masked_url}) fail: "
+                f"{reason}. They are not sent until you fix it: check it with "
+                f"`pa channel test {name}`, or replace it with "
+                f"`pa channel remove {name}` and `pa channel add {name} URL`."
+            ),
+            attempts=0,
+            created_at=now,
+            delivered_at=now,
+        )
+    )
+
+
+async def delivered_since(conn: AsyncConnection, user_id: int, name: str, since: datetime) -> int:
+    """Notifications delivered through the user's channel ``name`` at or after ``since``."""
+    return await _count(
+        conn,
+        user_id,
+        name,
+        Notification.status == NotificationStatus.DELIVERED,
+        Notification.delivered_at >= since,
+    )
+
+
+async def sending(conn: AsyncConnection, user_id: int, name: str, now: datetime) -> int:
+    """Sends under way at ``now`` through the user's channel ``name``: pending rows leased for a
+    send (``sending_since`` set) whose lease (``next_attempt_at``) is not over."""
+    return await _count(
+        conn,
+        user_id,
+        name,
+        Notification.status == NotificationStatus.PENDING,
+        Notification.sending_since.is_not(None),
+        Notification.next_attempt_at > now,
+    )
+
+
+async def _count(conn: AsyncConnection, user_id: int, name: str, *where: Any) -> int:
+    count = await conn.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.channel == name, *where)
+    )
+    return int(count or 0)

@@ -1,0 +1,153 @@
+"""The worker's claim of a batch of runs, and what the agent needs for each claimed run.
+
+A claim is a compare-and-set: a run is claimed only from ``queued``, taking a lease (its
+``lease_expires_at``) and adding one to its ``attempt``. A second delivery of the same message
+claims nothing. The claimed runs are loaded with their task, their owner and, but for
+reminders, the task's last :data:`PREVIOUS_RESULTS` successful results (:func:`load_claimed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from personal_assistant.agents.base import AgentRequest, PreviousResult
+from personal_assistant.core.states import RunState
+from personal_assistant.database.models import AITask, TaskRun, User
+
+__all__ = ["PREVIOUS_RESULTS", "ClaimedRun", "claim", "load_claimed"]
+
+PREVIOUS_RESULTS = 3
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    request: AgentRequest
+    max_retries: int
+    channels: tuple[str, ...]
+    user_id: int
+
+
+async def claim(
+    conn: AsyncConnection,
+    run_ids: Sequence[int],
+    *,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+) -> list[ClaimedRun]:
+    """Claim the queued runs among ``run_ids`` and load what the agent needs for them."""
+    claimed = (
+        (
+            await conn.execute(
+                update(TaskRun)
+                .where(TaskRun.id.in_(list(run_ids)), TaskRun.state == RunState.QUEUED)
+                .values(
+                    state=RunState.RUNNING,
+                    attempt=TaskRun.attempt + 1,
+                    started_at=now,
+                    worker_id=worker_id,
+                    lease_expires_at=now + lease,
+                )
+                .returning(TaskRun.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not claimed:
+        return []
+    return await load_claimed(conn, claimed, with_history=True)
+
+
+async def _previous_results(
+    conn: AsyncConnection, task_ids: Sequence[int]
+) -> dict[int, list[PreviousResult]]:
+    if not task_ids:
+        return {}
+    ranked = (
+        select(
+            TaskRun.task_id,
+            TaskRun.scheduled_for,
+            TaskRun.result,
+            func.row_number()
+            .over(partition_by=TaskRun.task_id, order_by=TaskRun.scheduled_for.desc())
+            .label("rank"),
+        )
+        .where(TaskRun.task_id.in_(set(task_ids)), TaskRun.state == RunState.SUCCEEDED)
+        .subquery()
+    )
+    rows = (
+        await conn.execute(
+            select(ranked.c.task_id, ranked.c.scheduled_for, ranked.c.result)
+            .where(ranked.c.rank <= PREVIOUS_RESULTS)
+            .order_by(ranked.c.task_id, ranked.c.scheduled_for.desc())
+        )
+    ).all()
+    history: dict[int, list[PreviousResult]] = {}
+    for row in rows:
+        history.setdefault(row.task_id, []).append(
+            PreviousResult(row.scheduled_for, row.result or "")
+        )
+    return history
+
+
+async def load_claimed(
+    conn: AsyncConnection, run_ids: Sequence[int], *, with_history: bool = False
+) -> list[ClaimedRun]:
+    """What the agent and the bookkeeping need for each run: task, owner, recent results."""
+    rows = (
+        await conn.execute(
+            select(
+                TaskRun.id,
+                TaskRun.task_id,
+                TaskRun.scheduled_for,
+                TaskRun.attempt,
+                AITask.title,
+                AITask.description,
+                AITask.task_type,
+                AITask.ai_context,
+                AITask.max_retries,
+                AITask.notification_channels,
+                AITask.user_id,
+                AITask.timezone,
+                User.display_name,
+            )
+            .join(AITask, AITask.id == TaskRun.task_id)
+            .join(User, User.id == AITask.user_id)
+            .where(TaskRun.id.in_(list(run_ids)))
+        )
+    ).all()
+    history = (
+        await _previous_results(conn, [r.task_id for r in rows if r.task_type != "reminder"])
+        if with_history
+        else {}
+    )
+    return [
+        ClaimedRun(
+            request=AgentRequest(
+                task_id=r.task_id,
+                run_id=r.id,
+                title=r.title,
+                instruction=r.description,
+                task_type=r.task_type,
+                ai_context=dict(r.ai_context or {}),
+                owner_name=r.display_name,
+                timezone=r.timezone,
+                scheduled_for=r.scheduled_for,
+                local_time=r.scheduled_for.astimezone(ZoneInfo(r.timezone)),
+                attempt=r.attempt,
+                previous_results=tuple(history.get(r.task_id, ())),
+                user_id=r.user_id,
+            ),
+            max_retries=r.max_retries,
+            channels=tuple(r.notification_channels or ()),
+            user_id=r.user_id,
+        )
+        for r in rows
+    ]

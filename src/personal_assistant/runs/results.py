@@ -1,0 +1,296 @@
+"""The outcomes of attempts stored, in the worker's transaction.
+
+A result is stored only by the claim that still owns the run (``state = 'running'`` and the
+same ``attempt``), so a second delivery or a worker the reaper gave up on changes nothing: its
+outcomes are counted stale. A success ends the run and resets its task's failure count; a
+failure retries after the backoff (:mod:`outcomes`) or ends the run ``failed``, counted on its
+task (which may complete, fail or pause); a finished run writes its notification rows.
+
+``attempt`` counts real tries: a claim adds one, and a run the rate limiter held back before
+its agent was called (a deferral) takes that one back as it returns to the queue. Only the
+owner of the claim does so, and the reaper never lowers it, so a claim that lost its run never
+finds the same ``attempt`` running again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from personal_assistant.core.backoff import RetryPolicy
+from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
+from personal_assistant.database.models import AITask, TaskRun
+from personal_assistant.notifications.channels import IN_APP
+from personal_assistant.notifications.content import compose
+from personal_assistant.notifications.outbox import DELIVERY_LEASE, initial_status
+from personal_assistant.runs.bulk import (
+    NewNotification,
+    Success,
+    insert_notifications,
+    store_successes,
+)
+from personal_assistant.runs.claims import ClaimedRun
+from personal_assistant.runs.executor import Outcome
+from personal_assistant.runs.outcomes import (
+    after_deferral,
+    after_failure,
+    deferral_text,
+    failure_text,
+)
+
+__all__ = [
+    "Recorded",
+    "fail_runs",
+    "record",
+    "retry_runs",
+    "update_tasks_after_failure",
+    "write_notifications",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    succeeded: int
+    retrying: int  # runs now ``retrying``: failed attempts to retry, and deferred runs
+    failed: int
+    stale: int
+    pending_notifications: tuple[int, ...]
+    deferred: int = 0  # of ``retrying``: held back by the rate limit, no attempt counted
+
+
+async def record(
+    conn: AsyncConnection,
+    claimed: Sequence[ClaimedRun],
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime,
+    policy: RetryPolicy,
+    pause_after: int,
+    delivery_lease: timedelta = DELIVERY_LEASE,
+) -> Recorded:
+    """Store the outcomes of attempts, in the caller's transaction.
+
+    Only runs still owned by this attempt are written; the others are counted ``stale``.
+    """
+    by_run = {c.request.run_id: c for c in claimed}
+    owned = {
+        (run_id, attempt)
+        for run_id, attempt in await conn.execute(
+            select(TaskRun.id, TaskRun.attempt)
+            .where(TaskRun.id.in_(list(by_run)), TaskRun.state == RunState.RUNNING)
+            .with_for_update()
+        )
+    }
+    successes: list[Success] = []
+    retries: list[dict[str, Any]] = []
+    deferrals: list[dict[str, Any]] = []
+    failures: list[tuple[ClaimedRun, str]] = []
+    stale = 0
+    for outcome in outcomes:
+        run = by_run[outcome.run_id]
+        if (outcome.run_id, outcome.attempt) not in owned:
+            stale += 1
+            continue
+        if outcome.deferred:
+            deferrals.append(_deferral(outcome, run, now=now))
+            continue
+        if outcome.reply is not None:
+            successes.append(
+                Success(
+                    run_id=outcome.run_id,
+                    task_id=run.request.task_id,
+                    scheduled_for=run.request.scheduled_for,
+                    result=outcome.reply.text,
+                    agent_name=outcome.agent_name,
+                    model=outcome.reply.model,
+                    prompt_tokens=outcome.reply.prompt_tokens,
+                    completion_tokens=outcome.reply.completion_tokens,
+                )
+            )
+            continue
+        error = outcome.error or "unknown error"
+        decision = after_failure(
+            attempt=outcome.attempt,
+            max_retries=run.max_retries,
+            permanent=outcome.permanent,
+            now=now,
+            policy=policy,
+        )
+        log.warning(
+            "event=run_attempt_failed run_id=%s task_id=%s attempt=%s next=%s error=%r",
+            outcome.run_id,
+            run.request.task_id,
+            outcome.attempt,
+            decision.state.value,
+            error,
+        )
+        if decision.state == RunState.RETRYING:
+            retries.append(
+                {
+                    "b_id": outcome.run_id,
+                    "b_retry_at": decision.retry_at,
+                    "b_error": failure_text(error, outcome.attempt, final=False),
+                    "b_agent": outcome.agent_name,
+                }
+            )
+        else:
+            failures.append((run, failure_text(error, outcome.attempt, final=True)))
+
+    await store_successes(conn, successes, now=now)
+    await retry_runs(conn, retries, agent_name=bindparam("b_agent"))
+    # Deferred runs: their claim's attempt taken back, the agent was never called. Their
+    # tasks are not touched (no failure to count).
+    await retry_runs(conn, deferrals, attempt=TaskRun.attempt - 1, agent_name=bindparam("b_agent"))
+    if failures:
+        await fail_runs(conn, failures, now=now)
+
+    await update_tasks_after_failure(conn, failures, pause_after=pause_after)
+    pending = await write_notifications(
+        conn,
+        [(by_run[s.run_id], True, s.result) for s in successes]
+        + [(run, False, text) for run, text in failures],
+        now=now,
+        delivery_lease=delivery_lease,
+    )
+    return Recorded(
+        len(successes),
+        len(retries) + len(deferrals),
+        len(failures),
+        stale,
+        pending,
+        deferred=len(deferrals),
+    )
+
+
+def _deferral(outcome: Outcome, run: ClaimedRun, *, now: datetime) -> dict[str, Any]:
+    """The parameters that send a deferred run back to the queue (no attempt, no failure)."""
+    retry_at = after_deferral(wait=outcome.defer_seconds or 0.0, now=now)
+    reason = outcome.error or "rate limited"
+    log.info(
+        "event=run_deferred run_id=%s task_id=%s retry_at=%s reason=%r",
+        outcome.run_id,
+        run.request.task_id,
+        retry_at.isoformat(),
+        reason,
+    )
+    return {
+        "b_id": outcome.run_id,
+        "b_retry_at": retry_at,
+        "b_error": deferral_text(reason),
+        "b_agent": outcome.agent_name,
+    }
+
+
+async def retry_runs(
+    conn: AsyncConnection, retries: Sequence[dict[str, Any]], **values: Any
+) -> None:
+    """Runs back to ``retrying`` until their ``b_retry_at``, with their ``b_error``, one
+    parameter set per run (``b_id``); ``values``: the other columns to set."""
+    if not retries:
+        return
+    await conn.execute(
+        update(TaskRun)
+        .where(TaskRun.id == bindparam("b_id"))
+        .values(
+            state=RunState.RETRYING,
+            lease_expires_at=bindparam("b_retry_at"),
+            error=bindparam("b_error"),
+            **values,
+        )
+        .execution_options(synchronize_session=False),
+        retries,
+    )
+
+
+async def fail_runs(
+    conn: AsyncConnection, failures: Sequence[tuple[ClaimedRun, str]], *, now: datetime
+) -> None:
+    await conn.execute(
+        update(TaskRun)
+        .where(TaskRun.id == bindparam("b_id"))
+        .values(
+            state=RunState.FAILED,
+            finished_at=now,
+            lease_expires_at=None,
+            error=bindparam("b_error"),
+        )
+        .execution_options(synchronize_session=False),
+        [{"b_id": run.request.run_id, "b_error": text} for run, text in failures],
+    )
+
+
+async def update_tasks_after_failure(
+    conn: AsyncConnection, failures: Sequence[tuple[ClaimedRun, str]], *, pause_after: int
+) -> None:
+    if not failures:
+        return
+    one_shot_done = and_(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at.is_(None))
+    too_many = and_(
+        AITask.status == TaskStatus.ACTIVE, AITask.consecutive_failures + 1 >= pause_after
+    )
+    await conn.execute(
+        update(AITask)
+        .where(AITask.id == bindparam("b_id"))
+        .values(
+            last_run_at=bindparam("b_at"),
+            consecutive_failures=AITask.consecutive_failures + 1,
+            status=case(
+                (one_shot_done, TaskStatus.FAILED),
+                (too_many, TaskStatus.PAUSED),
+                else_=AITask.status,
+            ),
+            status_reason=case(
+                (one_shot_done, bindparam("b_final_reason")),
+                (too_many, bindparam("b_pause_reason")),
+                else_=AITask.status_reason,
+            ),
+        )
+        .execution_options(synchronize_session=False),
+        [
+            {
+                "b_id": run.request.task_id,
+                "b_at": run.request.scheduled_for,
+                "b_final_reason": f"its run {text}",
+                "b_pause_reason": (
+                    f"paused after {pause_after} consecutive failed runs; last: {text}"
+                ),
+            }
+            for run, text in failures
+        ],
+    )
+
+
+async def write_notifications(
+    conn: AsyncConnection,
+    finished: Sequence[tuple[ClaimedRun, bool, str]],
+    *,
+    now: datetime,
+    delivery_lease: timedelta,
+) -> tuple[int, ...]:
+    """The outbox rows of finished runs; pending ones wait ``delivery_lease`` for their message
+    before the reaper's sweep sends them again."""
+    notes = []
+    for run, succeeded, text in finished:
+        message = compose(run.request.title, succeeded=succeeded, text=text)
+        for channel in run.channels or (IN_APP,):
+            notes.append(
+                NewNotification(
+                    run_id=run.request.run_id,
+                    task_id=run.request.task_id,
+                    user_id=run.user_id,
+                    channel=channel,
+                    status=initial_status(channel).value,
+                    title=message.title,
+                    body=message.body,
+                )
+            )
+    inserted = await insert_notifications(conn, notes, now=now, sweep_at=now + delivery_lease)
+    return tuple(i for i, status in inserted if status == NotificationStatus.PENDING)
