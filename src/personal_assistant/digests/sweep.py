@@ -34,7 +34,6 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.core.states import FINAL_RUN_STATES, NotificationStatus, RunState
-from personal_assistant.database.dialect import dialect_insert
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.digests.rules import (
@@ -49,12 +48,8 @@ from personal_assistant.digests.rules import (
     window,
 )
 from personal_assistant.errors import NotFoundError, ValidationError
-from personal_assistant.notifications import channel_store
+from personal_assistant.notifications import channel_store, outbox
 from personal_assistant.notifications.channels import IN_APP, channel_name
-from personal_assistant.notifications.outbox import (
-    DELIVERY_LEASE,
-    initial_status,
-)
 
 __all__ = ["DigestSetting", "DigestSweep", "due_digests", "set_digest"]
 
@@ -286,30 +281,15 @@ async def _write(
         )
     ]
     message = compose_digest(display_name, win, listed, zone, counts=counts)
-    status = initial_status(channel)
-    inserted = (
-        await conn.execute(
-            dialect_insert(conn, Notification)
-            .values(
-                run_id=None,
-                task_id=None,
-                user_id=user_id,
-                channel=channel,
-                dedupe_key=dedupe_key(win.day),
-                status=status,
-                title=message.title,
-                body=message.body,
-                attempts=0,
-                created_at=now,
-                delivered_at=now if status == NotificationStatus.DELIVERED else None,
-                next_attempt_at=(
-                    now + DELIVERY_LEASE if status == NotificationStatus.PENDING else None
-                ),
-            )
-            .on_conflict_do_nothing(index_elements=["user_id", "channel", "dedupe_key"])
-            .returning(Notification.id, Notification.status)
-        )
-    ).first()
+    inserted = await outbox.insert_digest(
+        conn,
+        user_id=user_id,
+        channel=channel,
+        dedupe_key=dedupe_key(win.day),
+        message=message,
+        now=now,
+        sweep_at=now + outbox.DELIVERY_LEASE,
+    )
     if inserted is None:
         log.info("event=digest_exists user_id=%s day=%s", user_id, win.day.isoformat())
         return None
@@ -321,4 +301,4 @@ async def _write(
         win.day.isoformat(),
         sum(counts.values()),
     )
-    return int(inserted[0]), str(inserted[1])
+    return inserted

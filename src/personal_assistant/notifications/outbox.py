@@ -1,42 +1,49 @@
 """The outbox: notification rows, their initial status, their delivery lease, their updates.
 
-Every notification is a row first. An in-app one is ``delivered`` as it is written; any other
-is ``pending`` until a deliverer (:mod:`~personal_assistant.notifications.delivery`) records
-its outcome. Of a pending row, ``next_attempt_at`` is when it is next due (the sweep,
+Every notification is a row first, written here and only here: a run's, one per channel
+(:func:`insert_notifications`), a digest (:func:`insert_digest`) and a broken channel's
+notice (:func:`write_broken_notice`); an import restores rows as they were exported.
+
+An in-app row is ``delivered`` as it is written; any other is ``pending`` until a deliverer
+(:mod:`~personal_assistant.notifications.delivery`) records its outcome. Of a pending row, ``next_attempt_at`` is when it is next due (the sweep,
 :func:`due`, hands it on then) and ``sending_since`` when the send under way began (NULL: no
 send is under way; ``next_attempt_at`` is then the end of that send's lease).
 
 Every update of a pending row is a compare-and-set on those two columns as read
-(:func:`move`): the row count says whether this deliverer still holds the row. The in-app
-notice that a channel broke is written here too (:func:`write_broken_notice`), and a channel's
+(:func:`move`): the row count says whether this deliverer still holds the row. A channel's
 daily cap counts its rows delivered today (:func:`delivered_since`) and its sends under way
 (:func:`sending`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import NotificationStatus, RunState
+from personal_assistant.database.dialect import dialect_insert
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.notifications.channels import is_in_app, notice_channel
 from personal_assistant.notifications.content import TITLE_LIMIT, trim
 from personal_assistant.notifications.policy import QuietHours
+from personal_assistant.notifications.transports.base import Message
 
 __all__ = [
     "DELIVERY_LEASE",
     "Lease",
+    "NewNotification",
     "Row",
     "being_sent",
     "delivered_since",
     "due",
     "initial_status",
+    "insert_digest",
+    "insert_notifications",
     "load",
     "move",
     "sending",
@@ -53,6 +60,125 @@ Lease = tuple[datetime | None, datetime | None]
 
 def initial_status(channel: str) -> NotificationStatus:
     return NotificationStatus.DELIVERED if is_in_app(channel) else NotificationStatus.PENDING
+
+
+def _fresh(status: NotificationStatus, now: datetime, sweep_at: datetime | None) -> dict[str, Any]:
+    """The columns of a new row in ``status``: a pending one is swept up at ``sweep_at``."""
+    return {
+        "status": status,
+        "attempts": 0,
+        "created_at": now,
+        "delivered_at": now if status == NotificationStatus.DELIVERED else None,
+        "next_attempt_at": sweep_at if status == NotificationStatus.PENDING else None,
+    }
+
+
+_PG_INSERT_NOTIFICATIONS = text(
+    """
+    INSERT INTO notifications (run_id, task_id, user_id, channel, status, title, body, attempts,
+                               created_at, delivered_at, next_attempt_at)
+    SELECT n.run_id, n.task_id, n.user_id, n.channel, n.status, n.title, n.body, 0, :now,
+           CASE WHEN n.status = 'delivered' THEN CAST(:now AS timestamptz) END,
+           CASE WHEN n.status = 'pending' THEN CAST(:sweep_at AS timestamptz) END
+    FROM unnest(CAST(:run_ids AS bigint[]), CAST(:task_ids AS bigint[]),
+                CAST(:user_ids AS bigint[]), CAST(:channels AS text[]),
+                CAST(:statuses AS text[]), CAST(:titles AS text[]), CAST(:bodies AS text[]))
+        AS n(run_id, task_id, user_id, channel, status, title, body)
+    ON CONFLICT (run_id, channel) DO NOTHING
+    RETURNING id, status
+    """
+)
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    run_id: int
+    task_id: int
+    user_id: int
+    channel: str
+    title: str
+    body: str
+
+
+async def insert_notifications(
+    conn: AsyncConnection, notes: Sequence[NewNotification], *, now: datetime, sweep_at: datetime
+) -> list[tuple[int, str]]:
+    """Insert the outbox rows of runs, one per (run, channel), in their initial status; returns
+    ``(id, status)`` of the new ones.
+
+    Pending rows are delivered at once by a message; ``sweep_at`` is when the delivery sweep
+    picks them up if that message is lost.
+    """
+    if not notes:
+        return []
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(
+            _PG_INSERT_NOTIFICATIONS,
+            {
+                "now": now,
+                "sweep_at": sweep_at,
+                "run_ids": [n.run_id for n in notes],
+                "task_ids": [n.task_id for n in notes],
+                "user_ids": [n.user_id for n in notes],
+                "channels": [n.channel for n in notes],
+                "statuses": [initial_status(n.channel).value for n in notes],
+                "titles": [n.title for n in notes],
+                "bodies": [n.body for n in notes],
+            },
+        )
+    else:
+        stmt = (
+            dialect_insert(conn, Notification)
+            .on_conflict_do_nothing(index_elements=["run_id", "channel"])
+            .returning(Notification.id, Notification.status)
+        )
+        result = await conn.execute(
+            stmt,
+            [
+                {
+                    "run_id": n.run_id,
+                    "task_id": n.task_id,
+                    "user_id": n.user_id,
+                    "channel": n.channel,
+                    "title": n.title,
+                    "body": n.body,
+                    **_fresh(initial_status(n.channel), now, sweep_at),
+                }
+                for n in notes
+            ],
+        )
+    return [(int(i), str(s)) for i, s in result.all()]
+
+
+async def insert_digest(
+    conn: AsyncConnection,
+    *,
+    user_id: int,
+    channel: str,
+    dedupe_key: str,
+    message: Message,
+    now: datetime,
+    sweep_at: datetime,
+) -> tuple[int, str] | None:
+    """Insert a user's digest (a row of no run), once per ``dedupe_key``: ``(id, status)``, or
+    None if that digest was written already."""
+    inserted = await conn.execute(
+        dialect_insert(conn, Notification)
+        .values(
+            run_id=None,
+            task_id=None,
+            user_id=user_id,
+            channel=channel,
+            dedupe_key=dedupe_key,
+            title=message.title,
+            body=message.body,
+            **_fresh(initial_status(channel), now, sweep_at),
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "channel", "dedupe_key"])
+        .returning(Notification.id, Notification.status)
+    )
+    row = inserted.first()
+    return None if row is None else (int(row[0]), str(row[1]))
 
 
 @dataclass(frozen=True)
@@ -222,7 +348,6 @@ async def write_broken_notice(
             task_id=task_id,
             user_id=user_id,
             channel=notice_channel(name),
-            status=NotificationStatus.DELIVERED,
             title=trim(f"Channel {name!r} stopped working", TITLE_LIMIT),
             body=(
                 f"Notifications to your channel {name!r} ({masked_url}) fail: "
@@ -230,9 +355,7 @@ async def write_broken_notice(
                 f"`pa channel test {name}`, or replace it with "
                 f"`pa channel remove {name}` and `pa channel add {name} URL`."
             ),
-            attempts=0,
-            created_at=now,
-            delivered_at=now,
+            **_fresh(NotificationStatus.DELIVERED, now, None),
         )
     )
 

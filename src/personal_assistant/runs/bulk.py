@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import RunState, TaskStatus
 from personal_assistant.database.dialect import dialect_insert
-from personal_assistant.database.models import AITask, Notification, TaskRun
+from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.runs.plans import NewRun
 
 _PG_INSERT_RUNS = text(
@@ -221,22 +221,6 @@ _PG_TASKS_SUCCEEDED = text(
     """
 )
 
-_PG_INSERT_NOTIFICATIONS = text(
-    """
-    INSERT INTO notifications (run_id, task_id, user_id, channel, status, title, body, attempts,
-                               created_at, delivered_at, next_attempt_at)
-    SELECT n.run_id, n.task_id, n.user_id, n.channel, n.status, n.title, n.body, 0, :now,
-           CASE WHEN n.status = 'delivered' THEN CAST(:now AS timestamptz) END,
-           CASE WHEN n.status = 'pending' THEN CAST(:sweep_at AS timestamptz) END
-    FROM unnest(CAST(:run_ids AS bigint[]), CAST(:task_ids AS bigint[]),
-                CAST(:user_ids AS bigint[]), CAST(:channels AS text[]),
-                CAST(:statuses AS text[]), CAST(:titles AS text[]), CAST(:bodies AS text[]))
-        AS n(run_id, task_id, user_id, channel, status, title, body)
-    ON CONFLICT (run_id, channel) DO NOTHING
-    RETURNING id, status
-    """
-)
-
 
 async def store_successes(
     conn: AsyncConnection, successes: Sequence[Success], *, now: datetime
@@ -309,67 +293,3 @@ async def store_successes(
         .execution_options(synchronize_session=False),
         [{"b_id": s.task_id, "b_at": s.scheduled_for} for s in successes],
     )
-
-
-@dataclass(frozen=True)
-class NewNotification:
-    run_id: int
-    task_id: int
-    user_id: int
-    channel: str
-    status: str
-    title: str
-    body: str
-
-
-async def insert_notifications(
-    conn: AsyncConnection, notes: Sequence[NewNotification], *, now: datetime, sweep_at: datetime
-) -> list[tuple[int, str]]:
-    """Insert outbox rows, one per (run, channel); returns ``(id, status)`` of the new ones.
-
-    Pending rows are delivered at once by a message; ``sweep_at`` is when the delivery sweep
-    picks them up if that message is lost.
-    """
-    if not notes:
-        return []
-    if conn.dialect.name == "postgresql":
-        result = await conn.execute(
-            _PG_INSERT_NOTIFICATIONS,
-            {
-                "now": now,
-                "sweep_at": sweep_at,
-                "run_ids": [n.run_id for n in notes],
-                "task_ids": [n.task_id for n in notes],
-                "user_ids": [n.user_id for n in notes],
-                "channels": [n.channel for n in notes],
-                "statuses": [n.status for n in notes],
-                "titles": [n.title for n in notes],
-                "bodies": [n.body for n in notes],
-            },
-        )
-    else:
-        stmt = (
-            dialect_insert(conn, Notification)
-            .on_conflict_do_nothing(index_elements=["run_id", "channel"])
-            .returning(Notification.id, Notification.status)
-        )
-        result = await conn.execute(
-            stmt,
-            [
-                {
-                    "run_id": n.run_id,
-                    "task_id": n.task_id,
-                    "user_id": n.user_id,
-                    "channel": n.channel,
-                    "status": n.status,
-                    "title": n.title,
-                    "body": n.body,
-                    "attempts": 0,
-                    "created_at": now,
-                    "delivered_at": now if n.status == "delivered" else None,
-                    "next_attempt_at": sweep_at if n.status == "pending" else None,
-                }
-                for n in notes
-            ],
-        )
-    return [(int(i), str(s)) for i, s in result.all()]

@@ -28,11 +28,13 @@ from personal_assistant.core.states import NotificationStatus, RunState, TaskSta
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.notifications.channels import IN_APP
 from personal_assistant.notifications.content import compose
-from personal_assistant.notifications.outbox import DELIVERY_LEASE, initial_status
-from personal_assistant.runs.bulk import (
+from personal_assistant.notifications.outbox import (
+    DELIVERY_LEASE,
     NewNotification,
-    Success,
     insert_notifications,
+)
+from personal_assistant.runs.bulk import (
+    Success,
     store_successes,
 )
 from personal_assistant.runs.claims import ClaimedRun
@@ -287,7 +289,6 @@ async def write_notifications(
                     task_id=run.request.task_id,
                     user_id=run.user_id,
                     channel=channel,
-                    status=initial_status(channel).value,
                     title=message.title,
                     body=message.body,
                 )
