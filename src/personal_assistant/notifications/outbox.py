@@ -5,9 +5,10 @@ Every notification is a row first, written here and only here: a run's, one per 
 notice (:func:`write_broken_notice`); an import restores rows as they were exported.
 
 An in-app row is ``delivered`` as it is written; any other is ``pending`` until a deliverer
-(:mod:`~personal_assistant.notifications.delivery`) records its outcome. Of a pending row, ``next_attempt_at`` is when it is next due (the sweep,
-:func:`due`, hands it on then) and ``sending_since`` when the send under way began (NULL: no
-send is under way; ``next_attempt_at`` is then the end of that send's lease).
+(:mod:`~personal_assistant.notifications.delivery`) records its outcome. Of a pending row,
+``next_attempt_at`` is when it is next due (the sweep, :func:`due`, hands it on then) and
+``sending_since`` when the send under way began (NULL: no send is under way;
+``next_attempt_at`` is then the end of that send's lease).
 
 Every update of a pending row is a compare-and-set on those two columns as read
 (:func:`move`): the row count says whether this deliverer still holds the row. A channel's
