@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     heartbeat_interval_seconds: float = Field(
         default=10.0, gt=0, le=3600, validation_alias="HEARTBEAT_INTERVAL"
     )
-    # What reading one calendar feed may use, in a process of its own (calendar_sandbox.py):
+    # What reading one calendar feed may use, in a process of its own (calendars/sandbox.py):
     # address space, and CPU time (the wall-clock deadline is three times the latter).
     calendar_parse_memory_mb: int = Field(
         default=512, ge=128, le=65_536, validation_alias="CALENDAR_PARSE_MEMORY_MB"

@@ -22,7 +22,7 @@ class TaskRun(Base):
         ),
         # The reaper and the retry dispatcher: open runs whose lease has expired.
         Index("ix_task_runs_state_lease_expires_at", "state", "lease_expires_at"),
-        # Fair dispatch: a user's open runs, and runs sent in the last hour (fair_store.py).
+        # Fair dispatch: a user's open runs, and runs sent in the last hour (runs/fair_store.py).
         Index("ix_task_runs_user_id_state_published_at", "user_id", "state", "published_at"),
     )
 
