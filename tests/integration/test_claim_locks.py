@@ -24,6 +24,7 @@ from personal_assistant.digests import sweep as digest_service
 from personal_assistant.runs import due_tasks
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.tasks.manager import AITaskManager
+from support.factories import user_with_tasks
 from support.stack import Db, settings_for
 from support.stalls import freeze_after
 
@@ -55,14 +56,8 @@ def db(database_url: str) -> Iterator[Db]:
 
 
 def _create_user_with_task(settings: Settings) -> tuple[int, int]:
-    async def go() -> tuple[int, int]:
-        async with AITaskManager(settings, clock=lambda: CREATED) as manager:
-            user = await manager.create_user("T", timezone="America/New_York")
-            schedule = {"kind": "daily", "times": ["09:00"]}
-            task = await manager.create_task(user.id, "t", schedule=schedule)
-            return user.id, task.id
-
-    return asyncio.run(go())
+    user_id, (task_id,) = user_with_tasks(settings, created=CREATED)
+    return user_id, task_id
 
 
 async def _while_frozen(

@@ -19,8 +19,8 @@ import redis
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.runs.scheduler import TaskScheduler
-from personal_assistant.tasks.manager import AITaskManager
 from personal_assistant.workers.dispatch import run_backlog, run_publisher, waiting_runs
+from support.factories import user_with_tasks
 from support.services import REDIS_URL
 from support.stack import Db, client_app, settings_for
 
@@ -64,12 +64,7 @@ def _tick(settings: Settings, now: datetime) -> None:
 
 
 def _create_due_task(settings: Settings) -> None:
-    async def go() -> None:
-        async with AITaskManager(settings, clock=lambda: CREATED) as manager:
-            user = await manager.create_user("T", timezone="America/New_York")
-            await manager.create_task(user.id, "t", schedule={"kind": "daily", "times": ["09:00"]})
-
-    asyncio.run(go())
+    user_with_tasks(settings, created=CREATED)
 
 
 def test_waiting_runs_counts_the_messages_of_the_run_queue(

@@ -26,8 +26,8 @@ from celery import Celery
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.runs.scheduler import TaskScheduler
-from personal_assistant.tasks.manager import AITaskManager
 from personal_assistant.workers.dispatch import run_backlog, run_publisher, waiting_runs
+from support.factories import user_with_tasks
 from support.stack import Db, client_app, settings_for
 
 pytestmark = pytest.mark.integration
@@ -81,12 +81,7 @@ def settings(database_url: str, amqp_url: str, tmp_path: Path) -> Settings:
 
 
 def _create_due_task(settings: Settings) -> None:
-    async def go() -> None:
-        async with AITaskManager(settings, clock=lambda: CREATED) as manager:
-            user = await manager.create_user("T", timezone="America/New_York")
-            await manager.create_task(user.id, "t", schedule={"kind": "daily", "times": ["09:00"]})
-
-    asyncio.run(go())
+    user_with_tasks(settings, created=CREATED)
 
 
 def _ticks(settings: Settings, app: Celery, times: list[datetime]) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from personal_assistant.app.assistant import Assistant
 from personal_assistant.cli import processes
-from personal_assistant.database.engine import make_async_engine
 from personal_assistant.tasks.manager import AITaskManager
 from support.stack import Db, settings_for
 
@@ -39,11 +39,8 @@ def test_a_run_written_before_the_first_poll_is_shown_when_it_finishes(
     feed = processes._Feed(marks)
 
     async def poll() -> None:
-        engine = make_async_engine(sqlite_url, pooled=False)
-        try:
-            await feed.show_new(engine)
-        finally:
-            await engine.dispose()
+        async with Assistant(settings) as app:
+            await feed.show_new(app.system)
 
     asyncio.run(poll())  # the screen's first poll: the run is still queued
     assert "run " not in capsys.readouterr().out

@@ -21,6 +21,7 @@ from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.tasks.manager import AITaskManager
+from support.factories import user_with_tasks
 from support.stack import Db, settings_for
 
 pytestmark = pytest.mark.integration
@@ -58,13 +59,8 @@ def _scheduler_run(settings: Settings, sent: Sent, backlog: int, coro_name: str,
 
 
 def _user_and_task(settings: Settings, schedule: dict[str, object]) -> tuple[int, int]:
-    async def go() -> tuple[int, int]:
-        async with AITaskManager(settings, clock=lambda: CREATED) as manager:
-            user = await manager.create_user("T", timezone="America/New_York")
-            task = await manager.create_task(user.id, "t", schedule=schedule)
-            return user.id, task.id
-
-    return asyncio.run(go())
+    user_id, (task_id,) = user_with_tasks(settings, created=CREATED, schedule=schedule)
+    return user_id, task_id
 
 
 def test_run_now_is_sent_on_the_next_tick_under_a_backlog(settings: Settings, db: Db) -> None:

@@ -21,7 +21,7 @@ from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.runs import due_tasks
 from personal_assistant.runs.scheduler import TaskScheduler
-from personal_assistant.tasks.manager import AITaskManager
+from support.factories import user_with_tasks
 from support.stack import Db, settings_for
 from support.stalls import freeze_after
 
@@ -53,14 +53,7 @@ class Sent:
 
 
 def _create_due_tasks(settings: Settings, count: int) -> None:
-    async def go() -> None:
-        async with AITaskManager(settings, clock=lambda: CREATED) as manager:
-            user = await manager.create_user("T", timezone="America/New_York")
-            for n in range(count):
-                schedule = {"kind": "daily", "times": ["09:00"]}
-                await manager.create_task(user.id, f"t{n}", schedule=schedule)
-
-    asyncio.run(go())
+    user_with_tasks(settings, count, created=CREATED)
 
 
 async def _stall_then_resume(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from personal_assistant.cli import session, tables, views
 from personal_assistant.cli.output import JsonOpt, print_json
-from personal_assistant.cli.users import UserOpt, select_user
-from personal_assistant.database.models import Notification, TaskRun
-from personal_assistant.tasks.manager import AITaskManager
+from personal_assistant.cli.users import UserOpt
+
+if TYPE_CHECKING:
+    from personal_assistant.app.assistant import Assistant
+    from personal_assistant.database.models import Notification, TaskRun, User
 
 LimitOpt = Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")]
 
@@ -27,12 +29,11 @@ def runs(
 ) -> None:
     """List runs of the user's tasks, newest first."""
 
-    async def work(manager: AITaskManager) -> tuple[list[TaskRun], str]:
-        owner = await select_user(manager, user)
-        found = await manager.list_runs(owner.id, task_id=task, state=state, limit=limit)
+    async def work(app: Assistant, owner: User) -> tuple[list[TaskRun], str]:
+        found = await app.tasks.list_runs(owner.id, task_id=task, state=state, limit=limit)
         return found, owner.timezone
 
-    found, timezone = session.run(work)
+    found, timezone = session.run_for(user, work)
     if as_json:
         print_json([views.run(r) for r in found])
         return
@@ -50,15 +51,14 @@ def notifications(
 ) -> None:
     """List the user's notifications, newest first (as they were before --mark-read)."""
 
-    async def work(manager: AITaskManager) -> tuple[list[Notification], int]:
-        owner = await select_user(manager, user)
-        found = await manager.list_notifications(owner.id, unread_only=unread, limit=limit)
+    async def work(app: Assistant, owner: User) -> tuple[list[Notification], int]:
+        found = await app.tasks.list_notifications(owner.id, unread_only=unread, limit=limit)
         marked = 0
         if mark_read and found:
-            marked = await manager.mark_notifications_read(owner.id, [n.id for n in found])
+            marked = await app.tasks.mark_notifications_read(owner.id, [n.id for n in found])
         return found, marked
 
-    found, marked = session.run(work)
+    found, marked = session.run_for(user, work)
     if as_json:
         print_json({"notifications": [views.notification(n) for n in found], "marked_read": marked})
         return

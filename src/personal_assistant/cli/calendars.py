@@ -10,18 +10,18 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.calendars import store as calendar_store
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, iso, print_json, table
-from personal_assistant.cli.users import UserOpt, run_as_owner
-from personal_assistant.database.models import User
+from personal_assistant.cli.users import UserOpt
 from personal_assistant.errors import DeliveryError, exit_code
 from personal_assistant.safe_text import safe_text
 
 if TYPE_CHECKING:
+    from personal_assistant.app.assistant import Assistant
     from personal_assistant.calendars.sync import SyncReport
+    from personal_assistant.database.models import User
 
 app = typer.Typer(
     help="Calendar feeds (iCalendar/ICS URLs): their events become reminders.",
@@ -99,11 +99,10 @@ def add(
         channels=channel or None,
     )
 
-    async def work(engine: AsyncEngine, owner: User) -> calendar_store.Feed:
-        async with engine.begin() as conn:
-            return await calendar_store.add(conn, owner.id, spec, now=session.now())
+    async def work(app: Assistant, owner: User) -> calendar_store.Feed:
+        return await app.calendars.add(owner.id, spec)
 
-    added = run_as_owner(user, work)
+    added = session.run_for(user, work)
     if as_json:
         print_json(view(added))
         return
@@ -119,14 +118,10 @@ def add(
 def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """List the user's calendars (URLs masked) with their last sync."""
 
-    async def work(
-        engine: AsyncEngine, owner: User
-    ) -> tuple[list[calendar_store.Feed], dict[int, int]]:
-        async with engine.connect() as conn:
-            feeds = await calendar_store.list_for(conn, owner.id)
-            return feeds, await calendar_store.upcoming_counts(conn, owner.id, session.now())
+    async def work(app: Assistant, owner: User) -> tuple[list[calendar_store.Feed], dict[int, int]]:
+        return await app.calendars.list_with_counts(owner.id)
 
-    feeds, counts = run_as_owner(user, work)
+    feeds, counts = session.run_for(user, work)
     if as_json:
         print_json([view(f, counts.get(f.id, 0)) for f in feeds])
         return
@@ -150,26 +145,11 @@ def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
 @app.command("sync")
 def sync(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Sync a calendar now; exit 6 if its feed cannot be read (the error is kept)."""
-    # Imported here: the fetch and the reader (httpx, icalendar) would slow every command.
-    from personal_assistant.calendars import fetch as calendar_fetch
-    from personal_assistant.calendars import sandbox as calendar_sandbox
-    from personal_assistant.calendars import sync as calendar_sync
 
-    settings = session.settings()
+    async def work(app: Assistant, owner: User) -> SyncReport:
+        return await app.calendars.sync(owner.id, name)
 
-    async def work(engine: AsyncEngine, owner: User) -> SyncReport:
-        async with engine.connect() as conn:
-            feed = await calendar_store.get(conn, owner.id, calendar_store.feed_name(name))
-        return await calendar_sync.sync_feed(
-            engine,
-            feed.id,
-            session.now(),
-            max_retries=settings.default_max_retries,
-            fetch=calendar_fetch.fetcher(settings.outbound_policy),
-            parse_limits=calendar_sandbox.Limits.from_settings(settings),
-        )
-
-    report = run_as_owner(user, work)
+    report = session.run_for(user, work)
     if as_json:
         print_json(report.as_dict())
     elif report.error is not None:
@@ -189,11 +169,10 @@ def sync(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
 def remove(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Unsubscribe: delete the calendar, its events and its reminders that have not run."""
 
-    async def work(engine: AsyncEngine, owner: User) -> calendar_store.Removed:
-        async with engine.begin() as conn:
-            return await calendar_store.remove(conn, owner.id, calendar_store.feed_name(name))
+    async def work(app: Assistant, owner: User) -> calendar_store.Removed:
+        return await app.calendars.remove(owner.id, name)
 
-    removed = run_as_owner(user, work)
+    removed = session.run_for(user, work)
     if as_json:
         print_json(
             view(removed.feed) | {"events": removed.events, "reminders_deleted": removed.reminders}

@@ -7,29 +7,26 @@ they are stored sealed with the channel keys (:mod:`personal_assistant.channel_k
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
 from datetime import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from personal_assistant.channel_keys import UNREADABLE, channel_cipher
+from personal_assistant.channel_keys import UNREADABLE
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, iso, print_json, table
-from personal_assistant.cli.schema import require_schema
-from personal_assistant.cli.users import UserOpt, run_as_owner
-from personal_assistant.database.engine import make_async_engine
-from personal_assistant.database.models import User
+from personal_assistant.cli.users import UserOpt
 from personal_assistant.errors import ConfigurationError, DeliveryError, ValidationError, exit_code
-from personal_assistant.notifications import channel_store, channels
-from personal_assistant.notifications.delivery import NotificationService
 from personal_assistant.notifications.policy import QuietHours
-from personal_assistant.notifications.transports.apprise import check_destination
 from personal_assistant.notifications.transports.apprise_urls import validate
-from personal_assistant.notifications.transports.base import Recipient
+
+if TYPE_CHECKING:
+    from personal_assistant.app.assistant import Assistant
+    from personal_assistant.app.channels import ChannelTest
+    from personal_assistant.database.models import User
+    from personal_assistant.notifications.channel_store import Channel, Rotation
 
 app = typer.Typer(
     help="Notification channels: email, SMS, webhooks and chat, as Apprise URLs.",
@@ -37,7 +34,7 @@ app = typer.Typer(
 )
 
 
-def view(channel: channel_store.Channel) -> dict[str, object]:
+def view(channel: Channel) -> dict[str, object]:
     return {
         "id": channel.id,
         "name": channel.name,
@@ -66,15 +63,11 @@ def add(
     ``url``, unless OUTBOUND_ALLOW allows it.
     """
     spec = validate(name, url, cap)
-    settings = session.settings()
-    check_destination(spec.url, settings.outbound_policy)
-    cipher = channel_cipher(settings)
 
-    async def work(engine: AsyncEngine, owner: User) -> channel_store.Channel:
-        async with engine.begin() as conn:
-            return await channel_store.add(conn, owner.id, spec, cipher=cipher, now=session.now())
+    async def work(app: Assistant, owner: User) -> Channel:
+        return await app.channels.add(owner.id, spec)
 
-    added = run_as_owner(user, work)
+    added = session.run_for(user, work)
     if as_json:
         print_json(view(added))
         return
@@ -86,11 +79,10 @@ def add(
 def list_(user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """List the user's channels (URLs masked)."""
 
-    async def work(engine: AsyncEngine, owner: User) -> list[channel_store.Channel]:
-        async with engine.connect() as conn:
-            return await channel_store.list_for(conn, owner.id)
+    async def work(app: Assistant, owner: User) -> list[Channel]:
+        return await app.channels.list_for(owner.id)
 
-    found = run_as_owner(user, work)
+    found = session.run_for(user, work)
     if as_json:
         print_json([view(c) for c in found])
         return
@@ -110,24 +102,13 @@ def test(
     A destination the outbound policy refuses fails at once, without connecting; a connection
     that fails says "connection failed" whatever the reason (closed, filtered, unreachable).
     """
-    settings = session.settings()
-    cipher = channel_cipher(settings)
-    outbound = settings.outbound_policy
 
-    async def work(engine: AsyncEngine, owner: User) -> tuple[bool, str | None, bool]:
-        async with engine.connect() as conn:
-            channel = await channel_store.get(conn, owner.id, channels.channel_name(name))
-        recipient = Recipient(owner.id, owner.display_name, owner.email, owner.phone, channel.name)
-        try:
-            service = NotificationService(engine, cipher=cipher, outbound=outbound)
-            await service.send_test(channel, recipient)
-        except DeliveryError as exc:
-            return False, exc.message, exc.permanent
-        async with engine.begin() as conn:
-            revived = await channel_store.reactivate(conn, channel.id)
-        return True, None, revived
+    async def work(app: Assistant, owner: User) -> ChannelTest:
+        return await app.channels.test(owner, name)
 
-    delivered, reason, flag = run_as_owner(user, work)
+    done = session.run_for(user, work)
+    delivered, reason = done.delivered, done.reason
+    flag = done.reactivated if delivered else done.permanent
     if as_json:
         print_json(
             {"channel": name, "delivered": delivered, "reason": reason}
@@ -150,11 +131,10 @@ def remove(
 ) -> None:
     """Remove a channel; tasks that name it fail their notifications to it, with the reason."""
 
-    async def work(engine: AsyncEngine, owner: User) -> channel_store.Channel:
-        async with engine.begin() as conn:
-            return await channel_store.remove(conn, owner.id, channels.channel_name(name))
+    async def work(app: Assistant, owner: User) -> Channel:
+        return await app.channels.remove(owner.id, name)
 
-    removed = run_as_owner(user, work)
+    removed = session.run_for(user, work)
     if as_json:
         print_json(view(removed))
         return
@@ -166,18 +146,11 @@ def rotate_key(as_json: JsonOpt = False) -> None:
     """Encrypt every user's channel URLs again with the first key of CHANNEL_KEYS."""
     # Rotation (docs/howto-deploy.md): the new key first, the old ones after it, this, then
     # drop the old ones. Exit 5 lists the URLs no key decrypts: drop no key while there are.
-    settings = session.settings()
-    cipher = channel_cipher(settings)
-    require_schema(settings.database_url)
 
-    async def work() -> channel_store.Rotation:
-        engine = make_async_engine(settings.database_url, pooled=False)
-        try:
-            return await channel_store.rotate_keys(engine, cipher)
-        finally:
-            await engine.dispose()
+    async def work(app: Assistant) -> Rotation:
+        return await app.channels.rotate_keys()
 
-    done = asyncio.run(work())
+    done = session.run(work)
     unreadable = [{"id": c.id, "user_id": c.user_id, "name": c.name} for c in done.unreadable]
     if as_json:
         print_json({"rotated": done.rotated, "unreadable": unreadable})
@@ -216,12 +189,11 @@ def quiet(
     if hours is not None and hours.start == hours.end:
         raise ValidationError("must differ from start", field="end")
 
-    async def work(engine: AsyncEngine, owner: User) -> User:
-        async with engine.begin() as conn:
-            await channel_store.set_quiet_hours(conn, owner.id, hours)
+    async def work(app: Assistant, owner: User) -> User:
+        await app.channels.set_quiet_hours(owner.id, hours)
         return owner
 
-    owner = run_as_owner(user, work)
+    owner = session.run_for(user, work)
     shown = None if hours is None else [f"{hours.start:%H:%M}", f"{hours.end:%H:%M}"]
     if as_json:
         print_json({"user_id": owner.id, "timezone": owner.timezone, "quiet_hours": shown})

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, block, print_json
-from personal_assistant.cli.schema import current_revision, first_line
+from personal_assistant.cli.schema import current_revision
 from personal_assistant.config import mask_url
 from personal_assistant.database import migrate
-from personal_assistant.errors import ConfigurationError
+from personal_assistant.database.failures import explained
 
 app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
@@ -21,12 +20,8 @@ def upgrade_or_explain(url: str) -> None:
     ``pa db upgrade`` and ``pa run`` both migrate: neither shows a driver's traceback for a
     server that is down or a database that does not exist.
     """
-    try:
+    with explained("cannot migrate", url):
         migrate.upgrade(url)
-    except SQLAlchemyError as exc:
-        raise ConfigurationError(
-            f"cannot migrate {mask_url(url)}: {first_line(exc)}", field="DATABASE_URL"
-        ) from None
 
 
 @app.command("upgrade")

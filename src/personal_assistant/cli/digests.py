@@ -2,42 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.cli import session, views
 from personal_assistant.cli.channels import parse_time
 from personal_assistant.cli.output import JsonOpt, print_json, when
-from personal_assistant.cli.users import UserOpt, run_as_owner
-from personal_assistant.database.models import User
-from personal_assistant.digests import sweep as digest_service
-from personal_assistant.digests.sweep import DigestSetting
+from personal_assistant.cli.users import UserOpt
 from personal_assistant.errors import ValidationError
+
+if TYPE_CHECKING:
+    from datetime import time
+
+    from personal_assistant.app.assistant import Assistant
+    from personal_assistant.database.models import User
+    from personal_assistant.digests.sweep import DigestSetting
 
 
 def _apply(user_id: int | None, at: time | None, channel: str | None, off: bool) -> DigestSetting:
     """Change (or, with neither a time, a channel nor ``off``, read) the user's digest."""
 
-    async def work(engine: AsyncEngine, owner: User) -> DigestSetting:
-        shown = DigestSetting(
-            owner.id, owner.timezone, owner.digest_at, owner.digest_channel, owner.next_digest_at
-        )
-        if not off and at is None and channel is None:
-            return shown
-        new_at = None
-        if not off:
-            new_at = at if at is not None else owner.digest_at  # --channel alone keeps it
-            if new_at is None:
-                raise ValidationError("give the time the digest goes out: --at HH:MM", field="at")
-        async with engine.begin() as conn:
-            return await digest_service.set_digest(
-                conn, owner.id, new_at, channel, now=session.now()
-            )
+    async def work(app: Assistant, owner: User) -> DigestSetting:
+        if off:
+            return await app.digests.off(owner.id)
+        if at is None and channel is None:
+            return app.digests.current(owner)
+        return await app.digests.set(owner, at, channel)  # --channel alone keeps the time
 
-    return run_as_owner(user_id, work)
+    return session.run_for(user_id, work)
 
 
 def digest(

@@ -8,23 +8,23 @@ invalid file imports nothing and the error names the bad value (``tasks[3].sched
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, print_json
-from personal_assistant.cli.schema import require_schema
-from personal_assistant.cli.users import UserOpt, select_user
-from personal_assistant.database.engine import make_async_engine
+from personal_assistant.cli.users import UserOpt
 from personal_assistant.errors import ValidationError
-from personal_assistant.exports import document, files, store
-from personal_assistant.tasks import quotas
-from personal_assistant.tasks.manager import AITaskManager
+from personal_assistant.exports import document
+
+if TYPE_CHECKING:
+    from personal_assistant.app.assistant import Assistant
+    from personal_assistant.database.models import User
+    from personal_assistant.exports.store import Exported
 
 
 class Format(StrEnum):
@@ -54,25 +54,12 @@ def export(
     fmt: FormatOpt = Format.JSON, out: OutOpt = None, user: UserOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Export the user's tasks, runs and notifications to a file."""
-    settings = session.settings()
     kind = document.export_format(fmt.value)
-    now = session.now()
 
-    async def work(manager: AITaskManager) -> store.Exported:
-        owner = await select_user(manager, user)
-        path = out
-        if path is not None and path.is_dir():
-            path = path / files.export_filename(owner.id, kind, now)
-        engine = make_async_engine(settings.database_url, pooled=False)
-        try:
-            export_dir = files.settings_export_dir(settings)
-            return await store.export_user(
-                engine, owner.id, export_dir, fmt=kind, now=now, path=path
-            )
-        finally:
-            await engine.dispose()
+    async def work(app: Assistant, owner: User) -> Exported:
+        return await app.exports.export(owner.id, kind, out=out)
 
-    done = session.run(work)
+    done = session.run_for(user, work)
     if as_json:
         print_json({**asdict(done), "path": str(done.path)})
         return
@@ -100,20 +87,7 @@ def import_(
     except OSError as exc:
         raise ValidationError(f"cannot read {str(file)!r}: {exc.strerror}", field="file") from None
     data = document.load_json(raw)
-    settings = session.settings()
-    require_schema(settings.database_url)
-
-    async def work() -> store.ImportReport:
-        engine = make_async_engine(settings.database_url, pooled=False)
-        try:
-            limits = quotas.Limits.from_settings(settings)
-            return await store.import_export(
-                engine, data, user_id=user, now=session.now(), limits=limits
-            )
-        finally:
-            await engine.dispose()
-
-    report = asyncio.run(work())
+    report = session.run(lambda app: app.exports.import_(data, user_id=user))
     if as_json:
         print_json(asdict(report))
         return

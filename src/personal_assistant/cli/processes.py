@@ -9,26 +9,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from personal_assistant import logsetup
+from personal_assistant.app.assistant import Assistant
 from personal_assistant.cli import session
 from personal_assistant.cli.db import upgrade_or_explain
-from personal_assistant.cli.schema import first_line
 from personal_assistant.config import Settings, mask_url
-from personal_assistant.database.types import utcnow
-from personal_assistant.errors import ConfigurationError
+from personal_assistant.database.failures import UnusableDatabase
 from personal_assistant.private_files import private_dir, private_file
 from personal_assistant.workers.routing import worker_queues
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from personal_assistant.app.system import System
 
 #: How often ``pa run`` checks that the broker answers, and how long one check may take.
 BROKER_CHECK_SECONDS = 5.0
@@ -76,13 +72,7 @@ def run(
     for key, value in settings.describe().items():
         typer.echo(f"{key:>15}: {value}")
     if demo:
-        try:
-            message = asyncio.run(_ensure_demo(settings))
-        except SQLAlchemyError as exc:
-            raise ConfigurationError(
-                f"cannot use {mask_url(settings.database_url)}: {first_line(exc)}",
-                field="DATABASE_URL",
-            ) from None
+        message = asyncio.run(_ensure_demo(settings))
         if message:
             typer.echo(message)
     env = dict(os.environ, PA_HOME=str(settings.home))
@@ -141,23 +131,15 @@ def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 async def _ensure_demo(settings: Settings) -> str | None:
-    from personal_assistant.tasks.manager import AITaskManager
-
-    async with AITaskManager(settings) as manager:
-        if await manager.list_users():
-            return None
-        user = await manager.create_user("Demo user", timezone=os.environ.get("TZ") or "UTC")
-        at = utcnow() + timedelta(seconds=5)
-        task = await manager.create_task(
-            user.id,
-            "Welcome to your assistant",
-            description="Say hello and explain what this assistant does in background.",
-            schedule={"kind": "once", "at": at.isoformat()},
-        )
-        return (
-            f"Created demo user {user.id} and task {task.id} "
-            f"'{task.title}', due at {at:%H:%M:%S} UTC."
-        )
+    """The line saying which demo task a first start made; None when users exist."""
+    async with Assistant(settings) as app:
+        demo = await app.system.ensure_demo(timezone=os.environ.get("TZ") or "UTC")
+    if demo is None:
+        return None
+    return (
+        f"Created demo user {demo.user_id} and task {demo.task_id} "
+        f"'{demo.title}', due at {demo.at:%H:%M:%S} UTC."
+    )
 
 
 class _Outages:
@@ -214,26 +196,11 @@ async def _watch_broker(settings: Settings, outages: _Outages, stop: asyncio.Eve
 async def _marks(settings: Settings) -> tuple[int, int] | None:
     """The last run and notification ids, or None when the database does not answer (the
     screen then marks at its first poll)."""
-    from personal_assistant.database.engine import make_async_engine
-
-    engine = make_async_engine(settings.database_url, pooled=False)
-    try:
-        async with engine.connect() as conn:
-            return await _last_ids(conn)
-    except SQLAlchemyError:
-        return None
-    finally:
-        await engine.dispose()
-
-
-async def _last_ids(conn: AsyncConnection) -> tuple[int, int]:
-    from sqlalchemy import func, select
-
-    from personal_assistant.database.models import Notification, TaskRun
-
-    last_run = await conn.scalar(select(func.max(TaskRun.id)))
-    last_note = await conn.scalar(select(func.max(Notification.id)))
-    return last_run or 0, last_note or 0
+    async with Assistant(settings) as app:
+        try:
+            return await app.system.last_ids()
+        except UnusableDatabase:
+            return None
 
 
 async def _watch(
@@ -241,9 +208,17 @@ async def _watch(
     children: dict[str, subprocess.Popen[bytes]],
     marks: tuple[int, int] | None = None,
 ) -> None:
-    from personal_assistant.database.engine import make_async_engine
+    async with Assistant(settings) as app:  # one engine for the screen's whole life
+        await _poll(app.system, settings, children, _Feed(marks))
 
-    engine = make_async_engine(settings.database_url, pooled=False)
+
+async def _poll(
+    system: System,
+    settings: Settings,
+    children: dict[str, subprocess.Popen[bytes]],
+    feed: _Feed,
+) -> None:
+    """Show what is new every half second until Ctrl-C; say when a service stops answering."""
     outages = _Outages()
     where = mask_url(settings.database_url)
     # Ctrl-C ends the loop between two polls: a KeyboardInterrupt raised in the middle of a
@@ -255,16 +230,15 @@ async def _watch(
     broker: asyncio.Task[None] | None = None
     if not settings.broker_url.startswith("sqla+"):  # the embedded broker is a local file
         broker = asyncio.create_task(_watch_broker(settings, outages, stop))
-    feed = _Feed(marks)
     try:
         while not stop.is_set():
             for name, proc in children.items():
                 if proc.poll() is not None:
                     raise typer.Exit(_died(name, proc, settings))
             try:
-                await feed.show_new(engine)
-            except SQLAlchemyError as exc:
-                why = " ".join(first_line(exc).split())
+                await feed.show_new(system)
+            except UnusableDatabase as exc:
+                why = " ".join(exc.reason.split())
                 outages.failed(
                     "database",
                     f"The database at {where} is unreachable ({why}): "
@@ -280,7 +254,6 @@ async def _watch(
             await broker
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await engine.dispose()
 
 
 class _Feed:
@@ -294,11 +267,10 @@ class _Feed:
         self._marks = marks  # (last run id, last notification id); None: at the first poll
         self._seen_runs: set[int] = set()
 
-    async def show_new(self, engine: AsyncEngine) -> None:
-        async with engine.connect() as conn:
-            if self._marks is None:
-                self._marks = await _last_ids(conn)
-            runs, notes = await _new_rows(conn, *self._marks)
+    async def show_new(self, system: System) -> None:
+        if self._marks is None:
+            self._marks = await system.last_ids()
+        runs, notes = await system.new_since(*self._marks)
         for r in runs:
             if r.id in self._seen_runs:
                 continue
@@ -313,48 +285,6 @@ class _Feed:
             typer.echo(
                 f"notification {n.id} [{n.channel}, {n.status}] {n.title}: {n.body.splitlines()[0]}"
             )
-
-
-async def _new_rows(
-    conn: AsyncConnection, last_run: int, last_note: int
-) -> tuple[Sequence[Any], Sequence[Any]]:
-    """Runs finished after ``last_run`` and notifications after ``last_note``."""
-    from sqlalchemy import select
-
-    from personal_assistant.core.states import RunState
-    from personal_assistant.database.models import AITask, Notification, TaskRun
-
-    final = [RunState.SUCCEEDED, RunState.FAILED]
-    runs = (
-        await conn.execute(
-            select(
-                TaskRun.id,
-                TaskRun.state,
-                TaskRun.result,
-                TaskRun.error,
-                TaskRun.finished_at,
-                TaskRun.scheduled_for,
-                AITask.title,
-            )
-            .join(AITask, AITask.id == TaskRun.task_id)
-            .where(TaskRun.id > last_run, TaskRun.state.in_(final))
-            .order_by(TaskRun.id)
-        )
-    ).all()
-    notes = (
-        await conn.execute(
-            select(
-                Notification.id,
-                Notification.channel,
-                Notification.status,
-                Notification.title,
-                Notification.body,
-            )
-            .where(Notification.id > last_note)
-            .order_by(Notification.id)
-        )
-    ).all()
-    return runs, notes
 
 
 def _died(name: str, proc: subprocess.Popen[bytes], settings: Settings) -> int:

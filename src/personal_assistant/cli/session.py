@@ -1,7 +1,8 @@
-"""What one CLI command runs on: the settings (built on first use) and one manager per command.
+"""The one runner of a CLI command: the settings (read once, on first use) and one façade.
 
-:func:`run` checks the schema, opens an :class:`AITaskManager`, awaits the command's coroutine
-in a single ``asyncio.run`` and closes the manager.
+:func:`run` checks the schema, opens an :class:`~personal_assistant.app.assistant.Assistant`,
+awaits the command's coroutine in a single ``asyncio.run`` and closes it; :func:`run_for` does
+the same for the user the command acts for (``--user``/``PA_USER``, else the only user).
 """
 
 from __future__ import annotations
@@ -10,16 +11,22 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import cache
-from typing import TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
+from personal_assistant.app.assistant import Assistant
 from personal_assistant.cli.schema import require_schema
 from personal_assistant.config import Settings
-from personal_assistant.tasks.manager import AITaskManager
+from personal_assistant.errors import ValidationError
+
+if TYPE_CHECKING:
+    from personal_assistant.database.models import User
 
 T = TypeVar("T")
 
-#: What a command awaits: a coroutine function of the manager.
-Work: TypeAlias = Callable[[AITaskManager], Awaitable[T]]
+#: What a command awaits: a coroutine function of the façade.
+Work: TypeAlias = Callable[[Assistant], Awaitable[T]]
+#: What a per-user command awaits: a coroutine function of the façade and the user.
+OwnerWork: TypeAlias = Callable[[Assistant, "User"], Awaitable[T]]
 
 
 @cache
@@ -33,15 +40,35 @@ def now() -> datetime:
 
 
 def run(work: Work[T]) -> T:
-    """Await ``work(manager)`` after checking that the schema is current."""
+    """Await ``work(app)`` after checking that the schema is current."""
     current = settings()
     require_schema(current.database_url)
 
     async def main() -> T:
-        manager = AITaskManager(current)
-        try:
-            return await work(manager)
-        finally:
-            await manager.close()
+        async with Assistant(current) as app:
+            return await work(app)
 
     return asyncio.run(main())
+
+
+def run_for(user_id: int | None, work: OwnerWork[T]) -> T:
+    """Await ``work(app, owner)`` for the user named by ``--user``/``PA_USER``."""
+
+    async def for_owner(app: Assistant) -> T:
+        return await work(app, await select_user(app, user_id))
+
+    return run(for_owner)
+
+
+async def select_user(app: Assistant, user_id: int | None) -> User:
+    """The user named by ``--user``/``PA_USER``, else the only user; errors name ``--user``."""
+    if user_id is not None:
+        return await app.tasks.get_user(user_id)
+    users = await app.tasks.list_users()
+    if len(users) == 1:
+        return users[0]
+    if not users:
+        raise ValidationError("no user yet: create one with `pa user add NAME`", field="--user")
+    raise ValidationError(
+        f"{len(users)} users exist: pass --user ID or set PA_USER", field="--user"
+    )

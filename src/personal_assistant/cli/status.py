@@ -2,44 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from personal_assistant.cli import session
-from personal_assistant.cli.schema import first_line, require_schema
-from personal_assistant.config import Settings, mask_url
-from personal_assistant.database.engine import make_async_engine
-from personal_assistant.database.types import utcnow
-from personal_assistant.errors import ConfigurationError
-from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
-from personal_assistant.workers.utils.health import Health, Thresholds, assess, take_snapshot
-
-
-async def _health(settings: Settings) -> Health:
-    engine = make_async_engine(settings.database_url, pooled=False)
-    thresholds = Thresholds(
-        max_heartbeat_age_s=STALE_AFTER_BEATS * settings.heartbeat_interval_seconds
-    )
-    try:
-        return assess(await take_snapshot(engine, utcnow()), thresholds)
-    finally:
-        await engine.dispose()
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show open runs, the oldest queued run, overdue tasks, stalled and dead workers' runs."""
-    settings = session.settings()
-    require_schema(settings.database_url)
-    try:
-        health = asyncio.run(_health(settings))
-    except SQLAlchemyError as exc:
-        raise ConfigurationError(
-            f"cannot read the database at {mask_url(settings.database_url)}: {first_line(exc)}",
-            field="DATABASE_URL",
-        ) from None
+    health = session.run(lambda app: app.system.health())
     snap = health.snapshot
     if as_json:
         typer.echo(

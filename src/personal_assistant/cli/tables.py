@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from personal_assistant.cli.output import shorten, table, when
 from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.core.schedule_text import describe
-from personal_assistant.database.models import AITask, Notification, TaskRun
+
+if TYPE_CHECKING:
+    from personal_assistant.database.models import AITask, Notification, TaskRun
 
 
 def tasks(rows: Sequence[AITask]) -> str:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
 
 from personal_assistant.cli import session, views
 from personal_assistant.cli.output import JsonOpt, print_json, when
-from personal_assistant.cli.users import UserOpt, select_user
-from personal_assistant.database.models import AITask, TaskRun
-from personal_assistant.tasks.manager import AITaskManager
+from personal_assistant.cli.users import UserOpt
+
+if TYPE_CHECKING:
+    from personal_assistant.app.assistant import Assistant
+    from personal_assistant.database.models import AITask, TaskRun, User
 
 TaskId = Annotated[int, typer.Argument(help="The task id.", show_default=False)]
 
@@ -26,11 +28,10 @@ def pause(
 ) -> None:
     """Pause an active task: it stops firing until resumed."""
 
-    async def work(manager: AITaskManager) -> AITask:
-        owner = await select_user(manager, user)
-        return await manager.pause_task(task_id, owner.id, reason=reason)
+    async def work(app: Assistant, owner: User) -> AITask:
+        return await app.tasks.pause_task(task_id, owner.id, reason=reason)
 
-    task = session.run(work)
+    task = session.run_for(user, work)
     if as_json:
         print_json(views.task(task))
         return
@@ -40,11 +41,10 @@ def pause(
 def resume(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Resume a paused (or finished) task from its next firing after now."""
 
-    async def work(manager: AITaskManager) -> AITask:
-        owner = await select_user(manager, user)
-        return await manager.resume_task(task_id, owner.id)
+    async def work(app: Assistant, owner: User) -> AITask:
+        return await app.tasks.resume_task(task_id, owner.id)
 
-    task = session.run(work)
+    task = session.run_for(user, work)
     if as_json:
         print_json(views.task(task))
         return
@@ -54,11 +54,10 @@ def resume(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> N
 def run(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Queue a run of the task now, besides its schedule."""
 
-    async def work(manager: AITaskManager) -> TaskRun:
-        owner = await select_user(manager, user)
-        return await manager.run_now(task_id, owner.id)
+    async def work(app: Assistant, owner: User) -> TaskRun:
+        return await app.tasks.run_now(task_id, owner.id)
 
-    queued = session.run(work)
+    queued = session.run_for(user, work)
     if as_json:
         print_json(views.run(queued))
         return
@@ -88,15 +87,14 @@ def delete(
 ) -> None:
     """Delete a task with its runs and notifications (asks first unless --yes)."""
 
-    async def work(manager: AITaskManager) -> bool:
-        owner = await select_user(manager, user)
-        task = await manager.get_task(task_id, owner.id)
+    async def work(app: Assistant, owner: User) -> bool:
+        task = await app.tasks.get_task(task_id, owner.id)
         if not (yes or _confirm(task)):
             return False
-        await manager.delete_task(task_id, owner.id)
+        await app.tasks.delete_task(task_id, owner.id)
         return True
 
-    if not session.run(work):
+    if not session.run_for(user, work):
         typer.echo(f"task {task_id} not deleted: pass --yes to delete without asking", err=True)
         raise typer.Exit(1)
     if as_json:

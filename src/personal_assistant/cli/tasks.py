@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from personal_assistant.cli import session, tables, views
 from personal_assistant.cli.output import JsonOpt, block, iso, print_json, when
 from personal_assistant.cli.schedule_options import ScheduleOptions, to_schedule_dict
-from personal_assistant.cli.users import UserOpt, select_user
+from personal_assistant.cli.users import UserOpt
 from personal_assistant.core.next_run import preview, validate_for_creation, with_interval_anchor
 from personal_assistant.core.schedule_json import parse_schedule, schedule_to_dict
 from personal_assistant.core.schedule_kinds import Schedule
 from personal_assistant.core.schedule_text import describe
 from personal_assistant.core.states import TaskStatus
-from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.errors import ValidationError
-from personal_assistant.tasks.manager import AITaskManager
+
+if TYPE_CHECKING:
+    from personal_assistant.app.assistant import Assistant
+    from personal_assistant.database.models import AITask, TaskRun, User
 
 app = typer.Typer(help="AI tasks: create, inspect, pause, run, delete.", no_args_is_help=True)
 
@@ -136,9 +138,8 @@ def add(
     schedule = to_schedule_dict(options, session.now())
     ai_context = parse_context(context)
 
-    async def work(manager: AITaskManager) -> AITask:
-        owner = await select_user(manager, user)
-        return await manager.create_task(
+    async def work(app: Assistant, owner: User) -> AITask:
+        return await app.tasks.create_task(
             owner.id,
             title,
             schedule=schedule,
@@ -150,7 +151,7 @@ def add(
             max_retries=max_retries,
         )
 
-    task = session.run(work)
+    task = session.run_for(user, work)
     if as_json:
         print_json(views.task(task))
         return
@@ -174,11 +175,10 @@ def list_(
 ) -> None:
     """List the user's tasks."""
 
-    async def work(manager: AITaskManager) -> list[AITask]:
-        owner = await select_user(manager, user)
-        return await manager.list_tasks(owner.id, status=status, task_type=task_type)
+    async def work(app: Assistant, owner: User) -> list[AITask]:
+        return await app.tasks.list_tasks(owner.id, status=status, task_type=task_type)
 
-    found = session.run(work)
+    found = session.run_for(user, work)
     if as_json:
         print_json([views.task(t) for t in found])
         return
@@ -189,12 +189,11 @@ def list_(
 def show(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Show a task, its next 5 firings and its last 5 runs."""
 
-    async def work(manager: AITaskManager) -> tuple[AITask, list[TaskRun]]:
-        owner = await select_user(manager, user)
-        task = await manager.get_task(task_id, owner.id)
-        return task, await manager.list_runs(owner.id, task_id=task_id, limit=5)
+    async def work(app: Assistant, owner: User) -> tuple[AITask, list[TaskRun]]:
+        task = await app.tasks.get_task(task_id, owner.id)
+        return task, await app.tasks.list_runs(owner.id, task_id=task_id, limit=5)
 
-    task, runs = session.run(work)
+    task, runs = session.run_for(user, work)
     firings = upcoming(task, session.now(), 5)
     if as_json:
         print_json(
@@ -273,11 +272,11 @@ def preview_(
     if task_id is not None:
         if options != ScheduleOptions():
             raise ValidationError("give a task id or schedule options, not both", field="schedule")
-        schedule = parse_schedule(session.run(_task_schedule(task_id, user)))
+        schedule = parse_schedule(session.run_for(user, _task_schedule(task_id)))
     else:
         data = to_schedule_dict(options, now)
         if "timezone" not in data:
-            data["timezone"] = session.run(_user_timezone(user))
+            data["timezone"] = session.run_for(user, _timezone)
         schedule = with_interval_anchor(parse_schedule(data), now)
         validate_for_creation(schedule, now)
     firings = preview(schedule, now, count)
@@ -295,16 +294,12 @@ def preview_(
     typer.echo(tables.firings(firings, schedule.timezone))
 
 
-def _task_schedule(task_id: int, user: int | None) -> session.Work[dict[str, object]]:
-    async def work(manager: AITaskManager) -> dict[str, object]:
-        owner = await select_user(manager, user)
-        return dict((await manager.get_task(task_id, owner.id)).schedule)
+def _task_schedule(task_id: int) -> session.OwnerWork[dict[str, object]]:
+    async def work(app: Assistant, owner: User) -> dict[str, object]:
+        return dict((await app.tasks.get_task(task_id, owner.id)).schedule)
 
     return work
 
 
-def _user_timezone(user: int | None) -> session.Work[str]:
-    async def work(manager: AITaskManager) -> str:
-        return (await select_user(manager, user)).timezone
-
-    return work
+async def _timezone(app: Assistant, owner: User) -> str:
+    return owner.timezone

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from typing import TYPE_CHECKING
 
 from personal_assistant.cli.output import iso
 from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.core.schedule_text import describe
-from personal_assistant.database.models import AITask, Notification, TaskRun, User
+
+if TYPE_CHECKING:
+    from personal_assistant.database.models import AITask, Notification, TaskRun, User
 
 
 def user(row: User) -> dict[str, object]:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from personal_assistant.database.engine import make_sync_engine
 
@@ -46,6 +48,17 @@ def head_revision() -> str | None:
 
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return script.get_current_head()
+
+
+def sqlite_file_missing(database_url: str) -> bool:
+    """Whether ``database_url`` names a SQLite file that does not exist (asking would make it)."""
+    try:
+        parsed = make_url(database_url)
+    except ArgumentError:
+        return False  # the engine reports a bad URL itself
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return False
+    return not Path(parsed.database).exists()
 
 
 def current_revision(database_url: str) -> str | None:
