@@ -1,1 +1,1 @@
-"""The ``pa`` command line: a thin shell around ``AITaskManager`` and the schedule maths."""
+"""The ``pa`` command line: a thin shell around the façade (``personal_assistant.app``)."""

@@ -21,7 +21,7 @@ from alembic import op
 
 from personal_assistant.channel_keys import ChannelCipher, channel_cipher
 from personal_assistant.config import Settings
-from personal_assistant.notifications.channels import mask_apprise_url
+from personal_assistant.redaction import mask_url  # what notifications.channels.mask_apprise_url is
 
 revision = "0007"
 down_revision = "0006"
@@ -53,7 +53,7 @@ def upgrade() -> None:
             bind.execute(
                 _channels.update()
                 .where(_channels.c.id == channel_id)
-                .values(url_sealed=cipher.seal(url), url_masked=mask_apprise_url(url))
+                .values(url_sealed=cipher.seal(url), url_masked=mask_url(url))
             )
     with op.batch_alter_table("notification_channels") as batch:
         batch.alter_column("url_sealed", existing_type=sa.Text(), nullable=False)
