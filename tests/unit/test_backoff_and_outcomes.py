@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from personal_assistant.core.backoff import RetryPolicy, compute_backoff
-from personal_assistant.core.states import RunState, can_transition
+from personal_assistant.core.states import RunState
 from personal_assistant.runs.outcomes import after_failure, failure_text
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -65,11 +65,3 @@ def test_failure_text() -> None:
     assert failure_text("boom", 1, final=True) == "failed after 1 attempt: boom"
     assert failure_text("boom", 3, final=True) == "failed after 3 attempts: boom"
     assert failure_text("boom", 2, final=False) == "attempt 2 failed: boom"
-
-
-def test_run_state_transitions() -> None:
-    assert can_transition(RunState.QUEUED, RunState.RUNNING)
-    assert can_transition(RunState.RETRYING, RunState.QUEUED)
-    assert not can_transition(RunState.RETRYING, RunState.RUNNING)
-    assert not can_transition(RunState.SUCCEEDED, RunState.RUNNING)
-    assert all(not can_transition(s, RunState.QUEUED) for s in RunState if s.is_final)

@@ -23,15 +23,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant import redaction
-from personal_assistant.core.states import TaskStatus
+from personal_assistant.core.states import FeedStatus, TaskStatus
 from personal_assistant.database.models import AITask, CalendarEvent, CalendarFeed, TaskRun, User
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
 from personal_assistant.notifications.channel_store import check_task_channels
 from personal_assistant.notifications.channels import slug
 from personal_assistant.tasks import inputs as check
 
-ACTIVE = "active"
-PAUSED = "paused"
 NAME_MAX = 48
 URL_MAX = 2048
 LEAD_MAX = 10_080  # a week, in minutes
@@ -255,7 +253,7 @@ async def add(conn: AsyncConnection, user_id: int, spec: FeedSpec, *, now: datet
                     horizon_days=spec.horizon_days,
                     interval_minutes=spec.interval_minutes,
                     channels=list(spec.channels),
-                    status=ACTIVE,
+                    status=FeedStatus.ACTIVE,
                     next_sync_at=now,
                     created_at=now,
                 )
@@ -319,7 +317,9 @@ async def due_feeds(
             (
                 await conn.execute(
                     select(CalendarFeed.id)
-                    .where(CalendarFeed.status == ACTIVE, CalendarFeed.next_sync_at <= now)
+                    .where(
+                        CalendarFeed.status == FeedStatus.ACTIVE, CalendarFeed.next_sync_at <= now
+                    )
                     .order_by(CalendarFeed.next_sync_at)
                     .limit(limit)
                     .with_for_update(skip_locked=True)

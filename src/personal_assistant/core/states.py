@@ -1,4 +1,6 @@
-"""Task statuses and run states, with the run-state transitions allowed (pure)."""
+"""The enumerated values of the rows (pure): task statuses, run states, notification, channel
+and feed statuses, channel kinds. The models' CHECK constraints are built from these
+(``database.models.base.one_of``)."""
 
 from __future__ import annotations
 
@@ -44,25 +46,26 @@ class NotificationStatus(StrEnum):
     FAILED = "failed"
 
 
+class ChannelStatus(StrEnum):
+    ACTIVE = "active"
+    BROKEN = "broken"
+
+
+class ChannelKind(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+    CHAT = "chat"
+
+
+class FeedStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
 FINAL_RUN_STATES = frozenset(
     {RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED, RunState.CANCELLED}
 )
 
 #: Runs that are owed work: a dispatcher or the reaper looks at their lease.
 OPEN_RUN_STATES = (RunState.QUEUED, RunState.RETRYING, RunState.RUNNING)
-
-RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    RunState.QUEUED: frozenset({RunState.RUNNING, RunState.CANCELLED, RunState.FAILED}),
-    RunState.RETRYING: frozenset({RunState.QUEUED, RunState.CANCELLED, RunState.FAILED}),
-    RunState.RUNNING: frozenset(
-        {RunState.SUCCEEDED, RunState.RETRYING, RunState.FAILED, RunState.CANCELLED}
-    ),
-    RunState.SUCCEEDED: frozenset(),
-    RunState.FAILED: frozenset(),
-    RunState.SKIPPED: frozenset(),
-    RunState.CANCELLED: frozenset(),
-}
-
-
-def can_transition(current: RunState, new: RunState) -> bool:
-    return new in RUN_TRANSITIONS[current]

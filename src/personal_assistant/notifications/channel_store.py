@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from personal_assistant.channel_keys import ChannelCipher, UnknownKeyError
+from personal_assistant.core.states import ChannelStatus
 from personal_assistant.database.models import NotificationChannel, User
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
 from personal_assistant.notifications import outbox
@@ -31,9 +32,6 @@ from personal_assistant.notifications.channels import (
     mask_apprise_url,
 )
 from personal_assistant.notifications.policy import QuietHours
-
-ACTIVE = "active"
-BROKEN = "broken"
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ async def add(
                     kind=spec.kind,
                     url_sealed=cipher.seal(spec.url),
                     url_masked=mask_apprise_url(spec.url),
-                    status=ACTIVE,
+                    status=ChannelStatus.ACTIVE,
                     daily_cap=spec.daily_cap,
                     created_at=now,
                 )
@@ -182,8 +180,10 @@ async def remove(conn: AsyncConnection, user_id: int, name: str) -> Channel:
 async def reactivate(conn: AsyncConnection, channel_id: int) -> bool:
     done = await conn.execute(
         update(NotificationChannel)
-        .where(NotificationChannel.id == channel_id, NotificationChannel.status == BROKEN)
-        .values(status=ACTIVE, broken_reason=None)
+        .where(
+            NotificationChannel.id == channel_id, NotificationChannel.status == ChannelStatus.BROKEN
+        )
+        .values(status=ChannelStatus.ACTIVE, broken_reason=None)
     )
     return done.rowcount == 1
 
@@ -204,8 +204,10 @@ async def mark_broken(
     """
     done = await conn.execute(
         update(NotificationChannel)
-        .where(NotificationChannel.id == channel.id, NotificationChannel.status == ACTIVE)
-        .values(status=BROKEN, broken_reason=reason)
+        .where(
+            NotificationChannel.id == channel.id, NotificationChannel.status == ChannelStatus.ACTIVE
+        )
+        .values(status=ChannelStatus.BROKEN, broken_reason=reason)
     )
     if done.rowcount != 1:
         return False

@@ -65,7 +65,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.channel_keys import ChannelCipher
 from personal_assistant.core.backoff import RetryPolicy
-from personal_assistant.core.states import NotificationStatus
+from personal_assistant.core.states import ChannelStatus, NotificationStatus
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.types import utcnow
 from personal_assistant.errors import DeliveryError
@@ -274,7 +274,7 @@ class NotificationService:
                 return _Refuse(missing_channel(row.channel))
             message = Message(row.title, row.body)
         else:
-            if found.status == channel_store.BROKEN:
+            if found.status == ChannelStatus.BROKEN:
                 return _Refuse(f"channel {found.name!r} is broken: {found.broken_reason}")
             hold = await self._hold(conn, row, found, now)
             if hold is not None:
@@ -283,7 +283,7 @@ class NotificationService:
             if transport is None:
                 return _Refuse(
                     f"no transport is configured for {found.kind} channels",
-                    breaks=found if found.status == channel_store.ACTIVE else None,
+                    breaks=found if found.status == ChannelStatus.ACTIVE else None,
                 )
             message = render(found.kind, title, text, task_id=row.task_id, run_id=row.run_id)
         return _Send(

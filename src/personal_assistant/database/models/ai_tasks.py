@@ -5,21 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
+from sqlalchemy import ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from personal_assistant.database.models.base import Base
+from personal_assistant.core.states import CatchUp, TaskStatus, TaskType
+from personal_assistant.database.models.base import Base, one_of
 from personal_assistant.database.types import BigId, utcnow
 
 
 class AITask(Base):
     __tablename__ = "ai_tasks"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'paused', 'completed', 'failed')", name="status"),
-        CheckConstraint(
-            "task_type IN ('reminder', 'automated_task', 'periodic_task')", name="task_type"
-        ),
-        CheckConstraint("catch_up IN ('skip', 'once', 'all')", name="catch_up"),
+        one_of("status", TaskStatus),
+        one_of("task_type", TaskType),
+        one_of("catch_up", CatchUp),
         # The scheduler's claim: WHERE status = 'active' AND next_run_at <= now ORDER BY next_run_at
         Index("ix_ai_tasks_status_next_run_at", "status", "next_run_at"),
     )

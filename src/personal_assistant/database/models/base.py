@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, MetaData
+from sqlalchemy import JSON, CheckConstraint, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from personal_assistant.database.types import UTCDateTime
@@ -26,3 +27,9 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON(),
         list[str]: JSON(),
     }
+
+
+def one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
+    """``CHECK (column IN ('a', 'b'))`` for the values of an enum, named after the column."""
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=column)

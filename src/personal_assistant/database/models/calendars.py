@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from personal_assistant.database.models.base import Base
+from personal_assistant.core.states import FeedStatus
+from personal_assistant.database.models.base import Base, one_of
 from personal_assistant.database.types import BigId, utcnow
 
 
@@ -21,7 +22,7 @@ class CalendarFeed(Base):
     __tablename__ = "calendar_feeds"
     __table_args__ = (
         UniqueConstraint("user_id", "name"),
-        CheckConstraint("status IN ('active', 'paused')", name="status"),
+        one_of("status", FeedStatus),
         CheckConstraint("lead_minutes >= 0 AND lead_minutes <= 10080", name="lead_minutes"),
         CheckConstraint("horizon_days >= 1 AND horizon_days <= 366", name="horizon_days"),
         CheckConstraint("interval_minutes >= 1", name="interval_minutes"),

@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from personal_assistant.database.models.base import Base
+from personal_assistant.core.states import ChannelKind, ChannelStatus
+from personal_assistant.database.models.base import Base, one_of
 from personal_assistant.database.types import BigId, utcnow
 
 
@@ -22,8 +23,8 @@ class NotificationChannel(Base):
     __tablename__ = "notification_channels"
     __table_args__ = (
         UniqueConstraint("user_id", "name"),
-        CheckConstraint("status IN ('active', 'broken')", name="status"),
-        CheckConstraint("kind IN ('email', 'sms', 'webhook', 'chat')", name="kind"),
+        one_of("status", ChannelStatus),
+        one_of("kind", ChannelKind),
         CheckConstraint("daily_cap IS NULL OR daily_cap > 0", name="daily_cap"),
     )
 

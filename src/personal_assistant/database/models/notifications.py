@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from personal_assistant.database.models.base import Base
+from personal_assistant.core.states import NotificationStatus
+from personal_assistant.database.models.base import Base, one_of
 from personal_assistant.database.types import BigId, utcnow
 
 
@@ -20,7 +21,7 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "channel"),
         UniqueConstraint("user_id", "channel", "dedupe_key"),
-        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        one_of("status", NotificationStatus),
         Index("ix_notifications_user_id_created_at", "user_id", "created_at"),
         # The delivery sweep: pending rows whose next attempt is due.
         Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),

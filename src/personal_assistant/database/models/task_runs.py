@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from personal_assistant.database.models.base import Base
+from personal_assistant.core.states import RunState
+from personal_assistant.database.models.base import Base, one_of
 from personal_assistant.database.types import BigId
 
 
@@ -15,11 +16,7 @@ class TaskRun(Base):
     __tablename__ = "task_runs"
     __table_args__ = (
         UniqueConstraint("task_id", "scheduled_for"),
-        CheckConstraint(
-            "state IN ('queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', "
-            "'cancelled')",
-            name="state",
-        ),
+        one_of("state", RunState),
         # The reaper and the retry dispatcher: open runs whose lease has expired.
         Index("ix_task_runs_state_lease_expires_at", "state", "lease_expires_at"),
         # Fair dispatch: a user's open runs, and runs sent in the last hour (runs/fair_store.py).
