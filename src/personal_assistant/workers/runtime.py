@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from celery import Celery
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.agents import build_agent
@@ -39,10 +40,9 @@ from personal_assistant.runs.executor import TaskExecutor
 from personal_assistant.runs.processor import RunProcessor
 from personal_assistant.runs.scheduler import (
     BURST_CLAIMERS,
-    Backlog,
-    Publish,
     TaskScheduler,
 )
+from personal_assistant.workers.dispatch import run_backlog, run_publisher
 
 T = TypeVar("T")
 
@@ -199,10 +199,12 @@ class Runtime:
                 self._pid = os.getpid()
             return self._services
 
-    def scheduler(
-        self, settings: Settings, publish: Publish, backlog: Backlog | None = None
-    ) -> TaskScheduler:
-        return TaskScheduler(self.services(settings).engine, settings, publish, backlog=backlog)
+    def scheduler(self, app: Celery, settings: Settings) -> TaskScheduler:
+        """A scheduler on this process's engine that publishes run ids through ``app`` and reads
+        the queue's backlog from it: the one place its publisher is wired."""
+        publish = run_publisher(app, per_message=settings.runs_per_message)
+        engine = self.services(settings).engine
+        return TaskScheduler(engine, settings, publish, backlog=run_backlog(app))
 
     async def _build(self, settings: Settings) -> Services:
         pool_size, max_overflow = pool_limits(settings)

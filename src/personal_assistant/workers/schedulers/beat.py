@@ -19,7 +19,6 @@ from celery.beat import ScheduleEntry, Scheduler
 from personal_assistant.config import Settings
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.workers.celery_app import PersonalAssistantCelery
-from personal_assistant.workers.dispatch import run_backlog, run_publisher
 from personal_assistant.workers.routing import queue_for
 from personal_assistant.workers.runtime import runtime
 from personal_assistant.workers.task_names import TaskName
@@ -69,8 +68,7 @@ class DatabaseScheduler(Scheduler):
             return min(beat_delay, wait)
         try:
             if self._ai is None:  # kept: it caches parsed schedules between ticks
-                publish = run_publisher(self.app, per_message=settings.runs_per_message)
-                self._ai = runtime.scheduler(settings, publish, run_backlog(self.app))
+                self._ai = runtime.scheduler(self.app, settings)
             ai_delay = runtime.run(self._ai.tick(runtime.now(settings)))
         except Exception:
             self._failures += 1

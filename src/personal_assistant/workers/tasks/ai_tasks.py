@@ -7,7 +7,7 @@ Thin shells: the work is in :mod:`personal_assistant.runs`, run on this process'
 from __future__ import annotations
 
 from personal_assistant.workers.celery_app import app
-from personal_assistant.workers.dispatch import publish_notifications, run_backlog, run_publisher
+from personal_assistant.workers.dispatch import publish_notifications
 from personal_assistant.workers.runtime import runtime
 from personal_assistant.workers.task_names import TaskName
 
@@ -20,8 +20,7 @@ def process_due_ai_tasks() -> dict[str, float]:
     anything else trigger it through the broker.
     """
     settings = app.pa_settings
-    publish = run_publisher(app, per_message=settings.runs_per_message)
-    scheduler = runtime.scheduler(settings, publish, run_backlog(app))
+    scheduler = runtime.scheduler(app, settings)
     delay = runtime.run(scheduler.tick(runtime.now(app.pa_settings)))
     return {"seconds_until_next": delay}
 

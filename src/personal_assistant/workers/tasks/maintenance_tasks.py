@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from personal_assistant.runs import retention
 from personal_assistant.workers.celery_app import app
-from personal_assistant.workers.dispatch import publish_notifications, run_backlog, run_publisher
+from personal_assistant.workers.dispatch import publish_notifications
 from personal_assistant.workers.runtime import runtime
 from personal_assistant.workers.task_names import TaskName
 
@@ -27,8 +27,7 @@ def reap_expired_runs() -> dict[str, int]:
     publish_notifications(app, pending)
     owed_notifications = runtime.run(services.notifications.due(runtime.now(app.pa_settings)))
     publish_notifications(app, owed_notifications)
-    publish = run_publisher(app, per_message=settings.runs_per_message)
-    scheduler = runtime.scheduler(settings, publish, run_backlog(app))
+    scheduler = runtime.scheduler(app, settings)
     resent = runtime.run(scheduler.dispatch_owed(runtime.now(app.pa_settings)))
     return {"reaped": reaped, "resent": resent, "notifications_resent": len(owed_notifications)}
 
