@@ -1,5 +1,5 @@
 """Read a calendar feed in a process of its own, under limits: a hostile feed costs its owner a
-refusal and nobody else anything (issue 10).
+refusal and nobody else anything.
 
 Why a process. Parsing and expanding a feed is CPU-bound Python. In a thread of the worker it
 still shares the worker's interpreter (its GIL: every run on the worker's event loop waits

@@ -207,8 +207,7 @@ def whole(value: object, field: str, *, low: int, high: int) -> int:
 
     A bool is refused though it is an ``int``, and so is anything else that is not an ``int``
     (``"1"``, ``1.0``): nothing is converted silently. Bounds are compared, never tested with
-    ``in range(...)``: that is a linear scan for anything but an exact ``int``, which spun at
-    100 % CPU for ``"1"`` (issue 10).
+    ``in range(...)``: that is a linear scan for anything but an exact ``int``.
     """
     if not _is_whole(value):
         raise ValidationError("must be a whole number", field=field)

@@ -1,7 +1,6 @@
 """Per-user quotas: how many tasks one user may hold, and import per hour.
 
-One user imported 100,000 tasks in 110 s and filled the scheduler for everyone (issue 10).
-Two limits, each 0 for none:
+So that one user cannot fill the scheduler for everyone, two limits, each 0 for none:
 
 * ``MAX_ACTIVE_TASKS_PER_USER``: tasks that are active or paused (a paused task is one resume
   away from firing). Checked wherever a task enters those states: ``create_task``, an import
