@@ -3,7 +3,7 @@
 With nothing set, the embedded default runs with no external service: SQLite files under
 ``var/`` for the database and for Celery's broker (kombu's SQLAlchemy transport). Set
 ``DATABASE_URL`` and ``REDIS_URL`` for the real stack. Secrets are ``SecretStr`` and every
-URL is shown with its password masked (:func:`mask_url`).
+URL is shown with its password masked (:func:`~personal_assistant.redaction.mask_url`).
 """
 
 from __future__ import annotations
@@ -32,14 +32,6 @@ WorkerPool = Literal["threads", "prefork", "solo"]
 REDIS_SCHEMES = ("redis", "rediss")
 #: The levels LOG_LEVEL may name, as :mod:`logging` spells them.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def mask_url(url: str) -> str:
-    """``redis://:secret@host:6379/0?password=x`` -> ``redis://:****@host:6379/0?password=****``.
-
-    :func:`personal_assistant.redaction.mask_url`: the one masking of URLs.
-    """
-    return redaction.mask_url(url)
 
 
 #: How to make a key for CHANNEL_KEYS.
@@ -329,11 +321,11 @@ class Settings(BaseSettings):
         """What the process runs on, passwords masked: safe to print and log."""
         agent = "offline"
         if self.agent == "openai":
-            agent = f"openai:{self.agent_model} at {mask_url(self.agent_base_url or '')}"
+            agent = f"openai:{self.agent_model} at {redaction.mask_url(self.agent_base_url or '')}"
         return {
-            "database": mask_url(self.database_url),
-            "broker": mask_url(self.broker_url),
-            "result_backend": mask_url(self.result_backend),
+            "database": redaction.mask_url(self.database_url),
+            "broker": redaction.mask_url(self.broker_url),
+            "result_backend": redaction.mask_url(self.result_backend),
             "agent": agent,
             "logs": str(self.log_dir),
         }
@@ -341,7 +333,7 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         """``repr``: URLs not held as secrets (AGENT_BASE_URL may hold a key) are masked."""
         for name, value in super().__repr_args__():
-            yield name, mask_url(value) if name == "agent_base_url" and value else value
+            yield name, redaction.mask_url(value) if name == "agent_base_url" and value else value
 
 
 def _first_error(exc: ValueError) -> str:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from personal_assistant.config import Settings, mask_url
+from personal_assistant.config import Settings
 from personal_assistant.errors import ConfigurationError
+from personal_assistant.redaction import mask_url
 
 
 @pytest.mark.parametrize(

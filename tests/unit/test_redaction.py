@@ -17,9 +17,9 @@ import pytest
 
 from personal_assistant import logsetup, redaction
 from personal_assistant.calendars.store import mask_feed_url
-from personal_assistant.config import Settings, mask_url
+from personal_assistant.config import Settings
 from personal_assistant.notifications.channels import mask_apprise_url
-from personal_assistant.redaction import MASK, RedactingFilter, redact
+from personal_assistant.redaction import MASK, RedactingFilter, mask_url, redact
 
 HEX = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 SECRET = "s3cretTokenValue42"

@@ -33,9 +33,9 @@ from pydantic import SecretStr
 
 from personal_assistant.agents.base import AgentReply, AgentRequest
 from personal_assistant.agents.prompt import build_messages
-from personal_assistant.config import mask_url
 from personal_assistant.core.backoff import compute_backoff
 from personal_assistant.errors import AgentError
+from personal_assistant.redaction import mask_url
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import typer
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, block, print_json
 from personal_assistant.cli.schema import current_revision
-from personal_assistant.config import mask_url
 from personal_assistant.database import migrate
 from personal_assistant.database.failures import explained
+from personal_assistant.redaction import mask_url
 
 app = typer.Typer(help="The database schema.", no_args_is_help=True)
 

@@ -18,9 +18,10 @@ from personal_assistant import logsetup
 from personal_assistant.app.assistant import Assistant
 from personal_assistant.cli import session
 from personal_assistant.cli.db import upgrade_or_explain
-from personal_assistant.config import Settings, mask_url
+from personal_assistant.config import Settings
 from personal_assistant.database.failures import UnusableDatabase
 from personal_assistant.private_files import private_dir, private_file
+from personal_assistant.redaction import mask_url
 from personal_assistant.workers.routing import worker_queues
 
 if TYPE_CHECKING:
