@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant import redaction
 from personal_assistant.core.states import FeedStatus, TaskStatus
+from personal_assistant.database.leases import lease_due
 from personal_assistant.database.models import AITask, CalendarEvent, CalendarFeed, TaskRun, User
 from personal_assistant.errors import ConflictError, NotFoundError, ValidationError
 from personal_assistant.notifications.channel_store import check_task_channels
@@ -313,26 +314,15 @@ async def due_feeds(
 ) -> list[int]:
     """Claim active feeds whose sync is due and lease them; returns their ids, oldest first."""
     async with engine.begin() as conn:
-        ids = list(
-            (
-                await conn.execute(
-                    select(CalendarFeed.id)
-                    .where(
-                        CalendarFeed.status == FeedStatus.ACTIVE, CalendarFeed.next_sync_at <= now
-                    )
-                    .order_by(CalendarFeed.next_sync_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars()
+        return await lease_due(
+            conn,
+            CalendarFeed,
+            CalendarFeed.next_sync_at,
+            where=[CalendarFeed.status == FeedStatus.ACTIVE],
+            now=now,
+            limit=limit,
+            lease={"next_sync_at": now + lease},
         )
-        if ids:
-            await conn.execute(
-                update(CalendarFeed)
-                .where(CalendarFeed.id.in_(ids))
-                .values(next_sync_at=now + lease)
-            )
-    return ids
 
 
 # --- the reminder tasks a feed owns ------------------------------------------------------------

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import NotificationStatus, RunState
 from personal_assistant.database.dialect import dialect_insert
+from personal_assistant.database.leases import lease_due
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
 from personal_assistant.notifications.channels import is_in_app, notice_channel
 from personal_assistant.notifications.content import TITLE_LIMIT, trim
@@ -278,27 +279,15 @@ async def due(conn: AsyncConnection, now: datetime, *, lease: timedelta, limit: 
     """Pending rows whose (next) attempt is due, each leased for ``lease`` and its send lease
     cleared: the rows are this sweep's to hand on (see
     :meth:`~personal_assistant.notifications.delivery.NotificationService.due`)."""
-    ids = list(
-        (
-            await conn.execute(
-                select(Notification.id)
-                .where(
-                    Notification.status == NotificationStatus.PENDING,
-                    Notification.next_attempt_at <= now,
-                )
-                .order_by(Notification.next_attempt_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).scalars()
+    return await lease_due(
+        conn,
+        Notification,
+        Notification.next_attempt_at,
+        where=[Notification.status == NotificationStatus.PENDING],
+        now=now,
+        limit=limit,
+        lease={"next_attempt_at": now + lease, "sending_since": None},
     )
-    if ids:
-        await conn.execute(
-            update(Notification)
-            .where(Notification.id.in_(ids))
-            .values(next_attempt_at=now + lease, sending_since=None)
-        )
-    return ids
 
 
 async def move(
