@@ -33,9 +33,9 @@ from benchmarks.fixtures import (
     vacuum,
 )
 from benchmarks.report import Figure, Row
+from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.database.types import utcnow
 from personal_assistant.runs.scheduler import Publish, TaskScheduler
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import publish_runs

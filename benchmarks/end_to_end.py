@@ -39,7 +39,7 @@ from benchmarks.fixtures import (
     worker_args,
 )
 from benchmarks.report import Figure, Row
-from personal_assistant.database.types import utcnow
+from personal_assistant.clock import utcnow
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import run_publisher
 from personal_assistant.workers.routing import worker_queues

@@ -32,8 +32,8 @@ from benchmarks.fixtures import (
 )
 from benchmarks.latency_bound import SlowServer, slow_server
 from benchmarks.report import Figure, Row
+from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
-from personal_assistant.database.types import utcnow
 from personal_assistant.workers.routing import worker_queues
 
 KEY = "fairness"

@@ -30,8 +30,8 @@ from benchmarks.fixtures import (
     vacuum,
 )
 from benchmarks.report import Figure, Row
+from personal_assistant.clock import utcnow
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.database.types import utcnow
 from personal_assistant.runs.scheduler import TaskScheduler
 
 KEY = "idle"

@@ -2,7 +2,7 @@
 ``celery ARGS...`` with the project's clock moved by ``SECONDS`` (negative: behind).
 
 The project reads the host's time through one function,
-:func:`personal_assistant.database.types.utcnow`; this wrapper replaces it before any module of
+:func:`personal_assistant.clock.utcnow`; this wrapper replaces it before any module of
 the project is imported, so every ``from ... import utcnow`` and every ``clock=utcnow``
 default in the process sees the skewed time, as on a host whose clock is wrong. (libfaketime
 would skew the whole process, but its 0.9.10 ``clock_nanosleep`` and
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 
-from personal_assistant.database import types
+from personal_assistant import clock
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     def skewed_utcnow() -> datetime:
         return datetime.now(UTC) + offset
 
-    types.utcnow = skewed_utcnow
+    clock.utcnow = skewed_utcnow
     from celery.__main__ import main as celery_main
 
     sys.argv = ["celery", *sys.argv[2:]]

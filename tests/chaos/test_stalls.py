@@ -42,8 +42,8 @@ from pathlib import Path
 
 from chaos import report
 from chaos.harness import FINAL, Chaos, sleep_until
+from personal_assistant.clock import utcnow
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.database.types import utcnow
 from personal_assistant.workers.utils.health import Thresholds, assess, take_snapshot
 
 HEARTBEAT = {"HEARTBEAT_INTERVAL": "1", "RUN_TIMEOUT": "10", "LEASE_MARGIN": "15"}

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from personal_assistant.agents.base import AgentReply, AgentRequest
+from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.database.types import utcnow
 from personal_assistant.health import heartbeat
 from personal_assistant.runs import claims, results
 from personal_assistant.runs.executor import TaskExecutor

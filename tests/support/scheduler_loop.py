@@ -6,9 +6,9 @@ import asyncio
 import sys
 import time
 
+from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.database.types import utcnow
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import publish_runs, run_backlog

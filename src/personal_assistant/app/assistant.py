@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.database.types import utcnow
 from personal_assistant.tasks.manager import AITaskManager
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from personal_assistant.database.types import utcnow
+from personal_assistant.clock import utcnow
 
 __all__ = ["SKEW_WARNING", "DatabaseClock"]
 

@@ -40,8 +40,3 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]  # datetime
         return value.astimezone(UTC)  # type: ignore[no-any-return]  # datetime
-
-
-def utcnow() -> datetime:
-    """The current time, aware UTC: the one clock default the models use."""
-    return datetime.now(UTC)

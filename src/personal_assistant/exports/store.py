@@ -27,8 +27,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from personal_assistant.clock import utcnow
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
-from personal_assistant.database.types import utcnow
 from personal_assistant.errors import ConflictError, NotFoundError
 from personal_assistant.exports.document import (
     NOTIFICATION_FIELDS,

@@ -37,11 +37,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
+from personal_assistant.clock import utcnow
 from personal_assistant.core.states import RunState
 from personal_assistant.database.dialect import dialect_insert
 from personal_assistant.database.engine import idle_in_transaction_limit, make_sync_engine
 from personal_assistant.database.models import TaskRun, WorkerHeartbeat
-from personal_assistant.database.types import utcnow
 
 __all__ = ["PRUNE_AFTER", "STALE_AFTER_BEATS", "Heartbeat", "HeldRuns", "beat", "renew"]
 

@@ -64,10 +64,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.channel_keys import ChannelCipher
+from personal_assistant.clock import utcnow
 from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.core.states import ChannelStatus, NotificationStatus
 from personal_assistant.database.engine import limit_idle_in_transaction
-from personal_assistant.database.types import utcnow
 from personal_assistant.errors import DeliveryError
 from personal_assistant.notifications import channel_store, outbox
 from personal_assistant.notifications.channels import missing_channel

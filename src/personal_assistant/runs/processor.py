@@ -21,11 +21,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import limit_idle_in_transaction
-from personal_assistant.database.types import utcnow
 from personal_assistant.health.heartbeat import Heartbeat, HeldRuns, run_lease
 from personal_assistant.runs import claims, reaping, results
 from personal_assistant.runs.executor import Outcome, TaskExecutor

@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.core.next_run import next_after
 from personal_assistant.core.schedule_json import parse_schedule
@@ -43,7 +44,6 @@ from personal_assistant.core.schedule_kinds import Schedule
 from personal_assistant.core.states import OPEN_RUN_STATES, RunState, TaskStatus
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
-from personal_assistant.database.types import utcnow
 from personal_assistant.errors import (
     ConflictError,
     NotFoundError,

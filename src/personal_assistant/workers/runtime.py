@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.agents import build_agent
 from personal_assistant.channel_keys import optional_cipher
+from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.database.types import utcnow
 from personal_assistant.notifications.delivery import NotificationService
 from personal_assistant.runs.executor import TaskExecutor
 from personal_assistant.runs.processor import RunProcessor

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from personal_assistant.clock import utcnow
 from personal_assistant.core.states import CatchUp, TaskStatus, TaskType
 from personal_assistant.database.models.base import Base, one_of
-from personal_assistant.database.types import BigId, utcnow
+from personal_assistant.database.types import BigId
 
 
 class AITask(Base):

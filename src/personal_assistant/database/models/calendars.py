@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from personal_assistant.clock import utcnow
 from personal_assistant.core.states import FeedStatus
 from personal_assistant.database.models.base import Base, one_of
-from personal_assistant.database.types import BigId, utcnow
+from personal_assistant.database.types import BigId
 
 
 class CalendarFeed(Base):

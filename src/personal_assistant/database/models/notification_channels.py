@@ -14,9 +14,10 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from personal_assistant.clock import utcnow
 from personal_assistant.core.states import ChannelKind, ChannelStatus
 from personal_assistant.database.models.base import Base, one_of
-from personal_assistant.database.types import BigId, utcnow
+from personal_assistant.database.types import BigId
 
 
 class NotificationChannel(Base):

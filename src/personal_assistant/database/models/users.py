@@ -7,8 +7,9 @@ from datetime import datetime, time
 from sqlalchemy import String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from personal_assistant.clock import utcnow
 from personal_assistant.database.models.base import Base
-from personal_assistant.database.types import BigId, utcnow
+from personal_assistant.database.types import BigId
 
 
 class User(Base):

@@ -14,7 +14,7 @@ from personal_assistant.calendars import fetch as calendar_fetch
 from personal_assistant.calendars import sandbox as calendar_sandbox
 from personal_assistant.calendars import store as calendar_store
 from personal_assistant.calendars import sync as calendar_sync
-from personal_assistant.database.types import utcnow
+from personal_assistant.clock import utcnow
 from personal_assistant.errors import NotFoundError
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.runtime import runtime
