@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.clock import utcnow
+from personal_assistant.closing import AsyncClosing
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.tasks.manager import AITaskManager
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Assistant"]
 
 
-class Assistant:
+class Assistant(AsyncClosing):
     """Users, tasks, runs and notifications (:attr:`tasks`), and channels, calendars, digests,
     exports and the system's state, each a small class of its own sharing this engine (imported
     on first use: a command loads only the parts it calls)."""
@@ -92,14 +92,3 @@ class Assistant:
     async def close(self) -> None:
         if self._owns_engine:
             await self.engine.dispose()
-
-    async def __aenter__(self) -> Assistant:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

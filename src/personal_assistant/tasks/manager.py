@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import func, select
@@ -37,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from personal_assistant.clock import utcnow
+from personal_assistant.closing import AsyncClosing
 from personal_assistant.config import Settings
 from personal_assistant.core.next_run import next_after
 from personal_assistant.core.schedule_json import parse_schedule
@@ -55,7 +55,7 @@ from personal_assistant.tasks import quotas, rows
 _UNSET: Any = object()
 
 
-class AITaskManager:
+class AITaskManager(AsyncClosing):
     def __init__(
         self,
         settings: Settings | None = None,
@@ -94,17 +94,6 @@ class AITaskManager:
             await self._engine.dispose()
             self._engine = None
             self._sessions = None
-
-    async def __aenter__(self) -> AITaskManager:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # Users ------------------------------------------------------------------------------------
 
