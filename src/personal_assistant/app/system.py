@@ -17,6 +17,8 @@ from personal_assistant.app._base import Part
 from personal_assistant.database.failures import explained
 
 if TYPE_CHECKING:
+    from personal_assistant.doctor.report import Report
+    from personal_assistant.doctor.run import Options
     from personal_assistant.workers.utils.health import Health
 
 #: How long after its creation the demo task is due.
@@ -61,15 +63,27 @@ class System(Part):
     """What the whole system is doing, across users."""
 
     async def health(self) -> Health:
-        """Progress read from the database and assessed; heartbeats are stale after
-        ``STALE_AFTER_BEATS`` intervals of the settings' ``HEARTBEAT_INTERVAL``."""
+        """Progress read from the database and assessed, live workers and scheduler included
+        (heartbeats are stale after ``STALE_AFTER_BEATS`` intervals of ``HEARTBEAT_INTERVAL``),
+        and whether the broker answers."""
+        import asyncio
+        from dataclasses import replace
+
+        from personal_assistant.doctor.broker_facts import read_broker
+        from personal_assistant.doctor.run import client_app
         from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
         from personal_assistant.workers.utils.health import Thresholds, assess, take_snapshot
 
         beats = STALE_AFTER_BEATS * self.settings.heartbeat_interval_seconds
         with explained("cannot read the database at", self.settings.database_url):
             snapshot = await take_snapshot(self.engine, self.clock())
-        return assess(snapshot, Thresholds(max_heartbeat_age_s=beats))
+        health = assess(snapshot, Thresholds(max_heartbeat_age_s=beats, require_processes=True))
+        app = client_app(self.settings)
+        broker = await asyncio.to_thread(read_broker, self.settings, app, queues=False)
+        if broker.reachable:
+            return health
+        line = f"the broker at {broker.url} is unreachable ({broker.error}): nothing is dispatched"
+        return replace(health, problems=(line, *health.problems))
 
     async def last_ids(self) -> tuple[int, int]:
         """The newest run id and the newest notification id (0: none yet)."""
@@ -145,3 +159,9 @@ class System(Part):
                 schedule={"kind": "once", "at": at.isoformat()},
             )
         return Demo(user.id, task.id, task.title, at)
+
+    async def doctor(self, options: Options | None = None) -> Report:
+        """Validate the running deployment (:mod:`personal_assistant.doctor`)."""
+        from personal_assistant.doctor.run import Options, diagnose
+
+        return await diagnose(self.settings, self.engine, self.clock, options or Options())

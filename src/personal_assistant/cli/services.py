@@ -7,7 +7,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the process commands to ``app``."""
-    from personal_assistant.cli import processes, status
+    from personal_assistant.cli import doctor, processes, status
 
     app.command("run", help="Migrate, then run worker and scheduler until Ctrl-C.")(processes.run)
     app.command(
@@ -16,6 +16,9 @@ def register(app: typer.Typer) -> None:
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(processes.worker)
     app.command("status", help="Is the system making progress? Exit 1 if not.")(status.status)
+    app.command(
+        "doctor", help="Validate the running deployment: exit 0 passed, 1 warnings, 2 failures."
+    )(doctor.doctor)
     app.command(
         "beat",
         help="Run the scheduler (celery beat with the database scheduler).",

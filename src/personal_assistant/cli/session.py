@@ -39,10 +39,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def run(work: Work[T]) -> T:
-    """Await ``work(app)`` after checking that the schema is current."""
+def run(work: Work[T], *, schema: bool = True) -> T:
+    """Await ``work(app)`` after checking that the schema is current (``schema=False``: a
+    command that reports on the schema itself, ``pa doctor``)."""
     current = settings()
-    require_schema(current.database_url)
+    if schema:
+        require_schema(current.database_url)
 
     async def main() -> T:
         async with Assistant(current) as app:

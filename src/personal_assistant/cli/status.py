@@ -1,4 +1,6 @@
-"""``pa status``: is the system making progress? Read from the database, exit 1 if not."""
+"""``pa status``: is the system making progress? A fast snapshot of the database and the
+broker: open runs, overdue tasks, live workers and scheduler, queues without a consumer, the
+broker answering. Exit 1 if anything is wrong (``pa doctor`` is the thorough check)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import typer
 
 from personal_assistant.cli import session
+from personal_assistant.core.states import ProcessRole
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -25,6 +28,16 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
                     "most_overdue_at": snap.most_overdue_at and snap.most_overdue_at.isoformat(),
                     "expired_running": snap.expired_running,
                     "last_finished_at": snap.last_finished_at and snap.last_finished_at.isoformat(),
+                    "processes": [
+                        {
+                            "worker_id": p.worker_id,
+                            "role": p.role,
+                            "queues": list(p.queues),
+                            "version": p.version,
+                            "silent_s": round(p.silent_for(snap.taken_at), 1),
+                        }
+                        for p in snap.processes
+                    ],
                     "stalled_workers": [
                         {
                             "worker_id": w.worker_id,
@@ -42,6 +55,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         runs = ", ".join(f"{k} {v}" for k, v in sorted(snap.open_runs.items())) or "none"
         typer.echo(f"active tasks: {snap.active_tasks}")
         typer.echo(f"open runs:    {runs}")
+        workers = [w for w in health.live(ProcessRole.WORKER) if w.queues]
+        schedulers = health.live(ProcessRole.SCHEDULER)
+        typer.echo(f"live:         {len(workers)} worker(s), {len(schedulers)} scheduler(s)")
         last = snap.last_finished_at
         typer.echo(
             f"last finished run: {last:%Y-%m-%d %H:%M:%S} UTC"

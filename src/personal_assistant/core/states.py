@@ -1,5 +1,5 @@
 """The enumerated values of the rows (pure): task statuses, run states, notification, channel
-and feed statuses, channel kinds. The models' CHECK constraints are built from these
+and feed statuses, channel kinds, process roles. The models' CHECK constraints are built from these
 (``database.models.base.one_of``)."""
 
 from __future__ import annotations
@@ -69,3 +69,10 @@ FINAL_RUN_STATES = frozenset(
 
 #: Runs that are owed work: a dispatcher or the reaper looks at their lease.
 OPEN_RUN_STATES = (RunState.QUEUED, RunState.RETRYING, RunState.RUNNING)
+
+
+class ProcessRole(StrEnum):
+    """What a process that beats in ``worker_heartbeats`` does."""
+
+    WORKER = "worker"
+    SCHEDULER = "scheduler"

@@ -21,6 +21,12 @@ state = 'running')`` for the ids the process holds in memory: a run the reaper a
 back is not renewed, nor are the orphaned runs of a dead process that had the same
 ``host:pid`` (a restarted container).
 
+A process also says what it is (:class:`Presence`): a worker's main process its queues, code
+version and the Celery settings delivery depends on, written when it is ready; the scheduler
+its role, from its tick. ``pa status`` and ``pa doctor`` read them to find a queue without a
+live consumer, no live scheduler, or workers that disagree. A process that shuts down cleanly
+deletes its row (:func:`leave`): a silent row is a process that died or was stopped.
+
 The other kind of stall, a consumer that stops fetching messages while its loop is fine
 (celery#8030), shows as queued runs that wait: the oldest-queued-run check covers it.
 """
@@ -32,18 +38,30 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.clock import utcnow
-from personal_assistant.core.states import RunState
+from personal_assistant.core.states import ProcessRole, RunState
 from personal_assistant.database.dialect import dialect_insert
 from personal_assistant.database.engine import idle_in_transaction_limit, make_sync_engine
 from personal_assistant.database.models import TaskRun, WorkerHeartbeat
 
-__all__ = ["PRUNE_AFTER", "STALE_AFTER_BEATS", "Heartbeat", "HeldRuns", "beat", "renew"]
+__all__ = [
+    "PRUNE_AFTER",
+    "STALE_AFTER_BEATS",
+    "Heartbeat",
+    "HeldRuns",
+    "Presence",
+    "beat",
+    "leave",
+    "renew",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +104,65 @@ class HeldRuns:
             return len(self._runs)
 
 
+@dataclass(frozen=True)
+class Presence:
+    """What a beating process is: its role, the queues it consumes (a worker's main process),
+    its code version and the delivery settings it runs with."""
+
+    role: ProcessRole = ProcessRole.WORKER
+    queues: tuple[str, ...] = ()
+    version: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "role": self.role.value,
+            "queues": ",".join(self.queues) or None,
+            "version": self.version,
+            "config": dict(self.config) or None,
+        }
+
+
 def beat(
-    conn: Connection, worker_id: str, *, now: datetime, prune_before: datetime | None = None
+    conn: Connection,
+    worker_id: str,
+    *,
+    now: datetime,
+    prune_before: datetime | None = None,
+    presence: Presence | None = None,
 ) -> None:
-    """Record that ``worker_id`` is alive at ``now``; optionally delete rows silent since before."""
+    """Record that ``worker_id`` is alive at ``now`` (and what it is, when ``presence`` is
+    given); optionally delete rows silent since ``prune_before``."""
+    described = presence.columns() if presence is not None else {}
     insert = dialect_insert(conn, WorkerHeartbeat).values(
-        worker_id=worker_id, started_at=now, beat_at=now
+        worker_id=worker_id, started_at=now, beat_at=now, **described
     )
+    updated = {"beat_at": insert.excluded.beat_at}
+    updated.update({name: insert.excluded[name] for name in described})
     conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=[WorkerHeartbeat.worker_id], set_={"beat_at": insert.excluded.beat_at}
-        )
+        insert.on_conflict_do_update(index_elements=[WorkerHeartbeat.worker_id], set_=updated)
     )
     if prune_before is not None:
         conn.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.beat_at < prune_before))
+
+
+def leave(conn: Connection, worker_id: str) -> None:
+    """Delete ``worker_id``'s row: the process is shutting down cleanly."""
+    conn.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id))
+
+
+async def announce(
+    engine: AsyncEngine, worker_id: str, *, now: datetime, presence: Presence
+) -> None:
+    """:func:`beat` on an async engine (the scheduler beats from its tick)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: beat(sync, worker_id, now=now, presence=presence))
+
+
+async def depart(engine: AsyncEngine, worker_id: str) -> None:
+    """:func:`leave` on an async engine."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: leave(sync, worker_id))
 
 
 def renew(conn: Connection, run_ids: Sequence[int], *, worker_id: str, until: datetime) -> int:
@@ -171,6 +234,8 @@ class Heartbeat:
         self._probe_pending = False
         self._first = True
         self._renewed_until: datetime | None = None
+        #: What this process is, written with every beat once set (a worker when it is ready).
+        self.presence: Presence | None = None
 
     def leased_until(self, at_least: datetime) -> datetime:
         """Until when the runs held are leased: the last renewal's end, or ``at_least``."""
@@ -198,12 +263,15 @@ class Heartbeat:
             )
             self._thread.start()
 
-    async def stop(self) -> None:
+    async def stop(self, *, leave_row: bool = False) -> None:
+        """Stop beating; ``leave_row``: delete this process's row too (a clean shutdown)."""
         thread = self._thread
         self._stop.set()
         if thread is not None:
             await asyncio.to_thread(thread.join, 10)
         self._thread = None
+        if leave_row:
+            await asyncio.to_thread(self._leave)
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -226,6 +294,7 @@ class Heartbeat:
                 self._worker_id,
                 now=now,
                 prune_before=now - PRUNE_AFTER if self._first else None,
+                presence=self.presence,
             )
             renewed = (
                 0
@@ -238,6 +307,15 @@ class Heartbeat:
         if not wedged:
             self._renewed_until = now + self._lease
         return renewed
+
+    def _leave(self) -> None:
+        try:
+            if self._engine is None:
+                self._engine = make_sync_engine(self._url)
+            with self._engine.begin() as conn:
+                leave(conn, self._worker_id)
+        except Exception:  # the database is away: the row goes silent, and is pruned later
+            log.warning("event=heartbeat_leave_failed worker_id=%s", self._worker_id, exc_info=True)
 
     def _loop_wedged(self) -> bool:
         """Whether the watched loop has not answered for ``wedged_after``; probes it again."""

@@ -17,10 +17,12 @@ from typing import Any, cast
 from celery.beat import ScheduleEntry, Scheduler
 
 from personal_assistant.config import Settings
+from personal_assistant.health.heartbeat import announce, depart
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.workers.celery_app import PersonalAssistantCelery
+from personal_assistant.workers.presence import scheduler_presence
 from personal_assistant.workers.routing import queue_for
-from personal_assistant.workers.runtime import runtime
+from personal_assistant.workers.runtime import runtime, worker_id
 from personal_assistant.workers.task_names import TaskName
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class DatabaseScheduler(Scheduler):
         self._failures = 0
         self._retry_at = 0.0  # monotonic time before which the AI step is not retried
         self._ai: TaskScheduler | None = None
+        self._announce_at: float | None = None  # monotonic time of the next presence beat
         super().__init__(*args, **kwargs)
 
     @property
@@ -70,6 +73,7 @@ class DatabaseScheduler(Scheduler):
             if self._ai is None:  # kept: it caches parsed schedules between ticks
                 self._ai = runtime.scheduler(self.app, settings)
             ai_delay = runtime.run(self._ai.tick(runtime.now(settings)))
+            self._announce(settings)
         except Exception:
             self._failures += 1
             pause = min(30.0, settings.tick_seconds * 2.0 ** min(self._failures, 6))
@@ -82,6 +86,26 @@ class DatabaseScheduler(Scheduler):
             log.info("event=scheduler_recovered after_failures=%s", self._failures)
         self._failures = 0
         return min(beat_delay, ai_delay)
+
+    def _announce(self, settings: Settings) -> None:
+        """Beat the scheduler's row every ``HEARTBEAT_INTERVAL``, from the tick itself: a fresh
+        row says that the scheduler ticks, not only that its process lives."""
+        if self._announce_at is not None and time.monotonic() < self._announce_at:
+            return
+        engine = runtime.services(settings).engine
+        now = runtime.now(settings)
+        runtime.run(announce(engine, worker_id(), now=now, presence=scheduler_presence()))
+        self._announce_at = time.monotonic() + settings.heartbeat_interval_seconds
+
+    def close(self) -> None:
+        """On a clean stop, delete the scheduler's row: a silent one means it died."""
+        if self._announce_at is not None:
+            try:
+                engine = runtime.services(self.settings).engine
+                runtime.run(depart(engine, worker_id()), timeout=10)
+            except Exception:
+                log.warning("event=presence_not_left", exc_info=True)
+        super().close()
 
     @property
     def info(self) -> str:

@@ -1,1 +1,4 @@
 """Celery task modules, one per queue."""
+
+# A worker imports its task modules at start: this connects its presence signals.
+from personal_assistant.workers import presence as _presence  # noqa: F401

@@ -4,20 +4,25 @@ A worker can answer a ping and still consume nothing (celery#8030 after a Redis 
 so health here is read from the database: how old the oldest owed run is, how overdue the
 most overdue task is, how many runs hold an expired lease, and which workers hold running
 runs but stopped beating (:mod:`~personal_assistant.health.heartbeat`): stopped,
-frozen or stuck, they are named before their runs' leases expire. :func:`assess` is pure; the
-snapshot is one read.
+frozen or stuck, they are named before their runs' leases expire. With
+``Thresholds.require_processes`` (``pa status``), it also says when no worker or no scheduler is
+alive, and which queues no live worker consumes (the processes' rows say what they are:
+:mod:`~personal_assistant.workers.presence`). :func:`assess` is pure; the snapshot is one read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from personal_assistant.core.states import RunState, TaskStatus
+from personal_assistant.core.states import ProcessRole, RunState, TaskStatus
 from personal_assistant.database.models import AITask, TaskRun, WorkerHeartbeat
+from personal_assistant.workers.routing import QUEUES
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,22 @@ class WorkerLoad:
 
 
 @dataclass(frozen=True)
+class ProcessBeat:
+    """A worker or scheduler process's row: when it last beat, and what it said it is."""
+
+    worker_id: str
+    role: str
+    beat_at: datetime
+    started_at: datetime
+    queues: tuple[str, ...] = ()
+    version: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def silent_for(self, now: datetime) -> float:
+        return max(0.0, (now - self.beat_at).total_seconds())
+
+
+@dataclass(frozen=True)
 class Snapshot:
     taken_at: datetime
     open_runs: dict[str, int]
@@ -45,6 +66,14 @@ class Snapshot:
     last_finished_at: datetime | None
     active_tasks: int
     workers: tuple[WorkerLoad, ...] = ()  # those holding running runs
+    processes: tuple[ProcessBeat, ...] = ()  # every beating process's row
+    oldest_expired_lease_at: datetime | None = None  # of a running run
+
+    def live(self, role: ProcessRole, max_age_s: float) -> list[ProcessBeat]:
+        """The processes of ``role`` that beat within ``max_age_s``."""
+        return [
+            p for p in self.processes if p.role == role and p.silent_for(self.taken_at) <= max_age_s
+        ]
 
 
 @dataclass(frozen=True)
@@ -53,6 +82,8 @@ class Thresholds:
     max_overdue_s: float = 30.0
     #: ``STALE_AFTER_BEATS`` x ``HEARTBEAT_INTERVAL`` (``pa status`` derives it from settings).
     max_heartbeat_age_s: float = 30.0
+    #: Report no live worker, no live scheduler, and queues without a live consumer.
+    require_processes: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +91,10 @@ class Health:
     snapshot: Snapshot
     problems: tuple[str, ...] = field(default_factory=tuple)
     stalled: tuple[WorkerLoad, ...] = ()  # workers silent too long, the most silent first
+    max_heartbeat_age_s: float = 30.0  # a process silent longer is not live
+
+    def live(self, role: ProcessRole) -> list[ProcessBeat]:
+        return self.snapshot.live(role, self.max_heartbeat_age_s)
 
     @property
     def healthy(self) -> bool:
@@ -103,7 +138,36 @@ def assess(snapshot: Snapshot, thresholds: Thresholds = Thresholds()) -> Health:
         )
     if len(stalled) > STALLED_LISTED:
         problems.append(f"{len(stalled) - STALLED_LISTED} more worker(s) stalled the same way")
-    return Health(snapshot, tuple(problems), tuple(stalled))
+    if thresholds.require_processes:
+        problems.extend(process_problems(snapshot, thresholds.max_heartbeat_age_s))
+    return Health(snapshot, tuple(problems), tuple(stalled), thresholds.max_heartbeat_age_s)
+
+
+def unconsumed(workers: list[ProcessBeat], queues: tuple[str, ...] = QUEUES) -> list[str]:
+    """The queues that none of ``workers`` consumes, in routing order."""
+    consumed = {queue for worker in workers for queue in worker.queues}
+    return [queue for queue in queues if queue not in consumed]
+
+
+def process_problems(snapshot: Snapshot, max_age_s: float) -> list[str]:
+    """No live worker, queues no live worker consumes, no live scheduler (pure)."""
+    problems = []
+    workers = [w for w in snapshot.live(ProcessRole.WORKER, max_age_s) if w.queues]
+    if not workers:
+        problems.append(
+            f"no worker has reported in the last {max_age_s:.0f} s: start one (pa worker)"
+        )
+    else:
+        for queue in unconsumed(workers):
+            problems.append(
+                f"no live worker consumes {queue}: its tasks wait (start one: pa worker -Q {queue})"
+            )
+    if not snapshot.live(ProcessRole.SCHEDULER, max_age_s):
+        problems.append(
+            f"no scheduler has reported in the last {max_age_s:.0f} s: no task fires "
+            "(start one: pa beat)"
+        )
+    return problems
 
 
 async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
@@ -125,11 +189,13 @@ async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
                 AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now
             )
         )
-        expired = await conn.scalar(
-            select(func.count())
-            .select_from(TaskRun)
-            .where(TaskRun.state == RunState.RUNNING, TaskRun.lease_expires_at <= now)
-        )
+        expired, oldest_expired = (
+            await conn.execute(
+                select(func.count(), func.min(TaskRun.lease_expires_at))
+                .select_from(TaskRun)
+                .where(TaskRun.state == RunState.RUNNING, TaskRun.lease_expires_at <= now)
+            )
+        ).one()
         workers = await conn.execute(
             select(
                 TaskRun.worker_id,
@@ -143,6 +209,7 @@ async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
             .group_by(TaskRun.worker_id)
         )
         loads = tuple(WorkerLoad(str(w), int(n), beat, claimed) for w, n, beat, claimed in workers)
+        processes = tuple(await _processes(conn))
         last_finished = await conn.scalar(select(func.max(TaskRun.finished_at)))
         active = await conn.scalar(
             select(func.count()).select_from(AITask).where(AITask.status == TaskStatus.ACTIVE)
@@ -156,4 +223,32 @@ async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
         last_finished_at=last_finished,
         active_tasks=int(active or 0),
         workers=loads,
+        processes=processes,
+        oldest_expired_lease_at=oldest_expired,
     )
+
+
+async def _processes(conn: AsyncConnection) -> list[ProcessBeat]:
+    rows = await conn.execute(
+        select(
+            WorkerHeartbeat.worker_id,
+            WorkerHeartbeat.role,
+            WorkerHeartbeat.beat_at,
+            WorkerHeartbeat.started_at,
+            WorkerHeartbeat.queues,
+            WorkerHeartbeat.version,
+            WorkerHeartbeat.config,
+        ).order_by(WorkerHeartbeat.worker_id)
+    )
+    return [
+        ProcessBeat(
+            worker_id=row.worker_id,
+            role=row.role,
+            beat_at=row.beat_at,
+            started_at=row.started_at,
+            queues=tuple(q for q in (row.queues or "").split(",") if q),
+            version=row.version,
+            config=row.config or {},
+        )
+        for row in rows
+    ]
