@@ -18,6 +18,7 @@ from typing import Any
 from celery import Celery
 
 from personal_assistant.config import Settings
+from personal_assistant.doctor.report import one_line
 from personal_assistant.workers.routing import QUEUES
 
 #: How long one broker operation of doctor may take.
@@ -56,10 +57,6 @@ def broker_kind(settings: Settings) -> str:
     if settings.broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
         return "amqp"
     return "embedded"
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _redis_facts(settings: Settings) -> dict[str, Any]:
@@ -119,7 +116,7 @@ def _queue(conn: Any, app: Celery, name: str, amqp: bool) -> QueueFacts:
         try:
             queue.bind(own).declare()  # the same arguments as Celery's: a no-op when equal
         except PreconditionFailed as exc:
-            return QueueFacts(name, depth, consumers, True, False, _one_line(exc))
+            return QueueFacts(name, depth, consumers, True, False, one_line(exc))
     return QueueFacts(name, depth, consumers, True, True)
 
 
@@ -141,5 +138,5 @@ def read_broker(settings: Settings, app: Celery, *, queues: bool = True) -> Brok
                 extra["rtt_ms"], extra["version"] = _amqp_rtt(conn)
             found = tuple(_queue(conn, app, q, kind == "amqp") for q in QUEUES) if queues else ()
     except Exception as exc:  # every way a broker can be away or refuse us
-        return BrokerFacts(reachable=False, error=_one_line(exc), **base)
+        return BrokerFacts(reachable=False, error=one_line(exc), **base)
     return BrokerFacts(reachable=True, queues=found, **base, **extra)

@@ -53,8 +53,15 @@ def canary(trace: RunTrace) -> Check:
     title = "A canary task runs end to end"
     figures = stage_latencies(trace)
     if trace.state == "succeeded" and trace.delivered_at is not None:
-        shown = ", ".join(f"{k.removesuffix('_ms')} +{v:.0f} ms" for k, v in figures.items())
-        return passed("canary.run", title, f"due -> {shown}", **figures)
+        stages = ", ".join(
+            f"{name} +{figures[name + '_ms']:.0f} ms"
+            for name, *_ in STAGES
+            if name + "_ms" in figures
+        )
+        total = figures.get("due_to_notified_ms", 0.0)
+        return passed(
+            "canary.run", title, f"{stages}: notified {total:.0f} ms after due", **figures
+        )
     return failed(
         "canary.run",
         title,

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personal_assistant.clock import utcnow
+from personal_assistant.doctor.report import one_line
 
 #: Tables that every claim rewrites: they need early autovacuum (migration 0001).
 HOT_TABLES = ("ai_tasks", "task_runs")
@@ -54,7 +55,7 @@ async def read_database(
             autovacuum = await _autovacuum(conn)
             idle_error = await _idle_timeout_error(conn)
     except Exception as exc:  # every way a database can be away or refuse us
-        return DatabaseFacts(dialect, url, False, " ".join(str(exc).split())[:300])
+        return DatabaseFacts(dialect, url, False, one_line(exc))
     return DatabaseFacts(
         dialect, url, True, "", latency, version, revision, head, autovacuum, idle_error, skew
     )

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from celery import Celery
 
+from personal_assistant.doctor.report import one_line
+
 
 @dataclass(frozen=True)
 class RemoteFacts:
@@ -26,7 +28,7 @@ def read_remote(app: Celery, *, expected: int, timeout: float = 2.0) -> RemoteFa
             "active_queues", reply=True, timeout=timeout, limit=expected or None
         )
     except Exception as exc:  # the broker is away, or has no broadcast
-        return RemoteFacts(True, " ".join(str(exc).split()) or type(exc).__name__)
+        return RemoteFacts(True, one_line(exc))
     found: dict[str, tuple[str, ...]] = {}
     for reply in replies or []:
         for worker, queues in reply.items():

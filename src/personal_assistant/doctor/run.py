@@ -35,7 +35,7 @@ from personal_assistant.doctor.canary import Canary
 from personal_assistant.doctor.database_facts import DatabaseFacts, read_database
 from personal_assistant.doctor.process_checks import Bounds
 from personal_assistant.doctor.remote import RemoteFacts, read_remote
-from personal_assistant.doctor.report import Check, Report, skipped
+from personal_assistant.doctor.report import Check, Report, failed, one_line, skipped
 from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
 from personal_assistant.redaction import mask_url
 from personal_assistant.workers.celery_app import celery_config
@@ -103,9 +103,16 @@ async def _processes(
     bounds: Bounds,
     options: Options,
 ) -> list[Check]:
+    title = "Workers and scheduler"
     if not database.reachable:
-        return [skipped("workers", "Workers and scheduler", "the database is unreachable")]
-    snapshot = await take_snapshot(engine, clock())
+        return [skipped("workers", title, "the database is unreachable")]
+    if database.revision != database.head:
+        why = "the schema is not this code's (database.migrations): its rows cannot be read"
+        return [skipped("workers", title, why)]
+    try:
+        snapshot = await take_snapshot(engine, clock())
+    except Exception as exc:  # the database went away meanwhile, or refuses the read
+        return [failed("workers", title, f"cannot read progress: {one_line(exc)}", "")]
     remote: RemoteFacts | None = None
     if broker.kind == "embedded":
         remote = RemoteFacts(supported=False)
