@@ -77,7 +77,7 @@ def failing_canary(trace: RunTrace) -> Check:
         return passed(
             "canary.failure",
             title,
-            f"{trace.attempts} attempts, then failed: {trace.error.splitlines()[0][:160]}",
+            f"ended failed, attempt {trace.attempts}: {trace.error.splitlines()[0][:160]}",
             attempts=trace.attempts,
         )
     return failed(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import platform
 import socket
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -162,5 +161,4 @@ def _environment(
             f"personal_assistant {__version__}, celery {version('celery')}, "
             f"kombu {version('kombu')}, python {platform.python_version()}"
         ),
-        "python": sys.executable,
     }
