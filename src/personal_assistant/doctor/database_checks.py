@@ -12,6 +12,10 @@ AUTOVACUUM_MAX = {"autovacuum_vacuum_scale_factor": 0.05}
 SKEW_WARN_S = 2.0
 
 
+def _not_judged(facts: DatabaseFacts) -> str:
+    return "the database is unreachable" if not facts.reachable else "PostgreSQL only"
+
+
 def reachable(facts: DatabaseFacts) -> Check:
     title = "The database answers"
     if not facts.reachable:
@@ -55,7 +59,7 @@ def migrations(facts: DatabaseFacts) -> Check:
 def autovacuum(facts: DatabaseFacts) -> Check:
     title = "Early autovacuum on the hot tables"
     if not facts.reachable or facts.dialect != "postgresql":
-        return skipped("database.autovacuum", title, "PostgreSQL only")
+        return skipped("database.autovacuum", title, _not_judged(facts))
     off = []
     for table in HOT_TABLES:
         options = facts.autovacuum.get(table, {})
@@ -80,7 +84,7 @@ def autovacuum(facts: DatabaseFacts) -> Check:
 def idle_timeout(facts: DatabaseFacts) -> Check:
     title = "idle_in_transaction_session_timeout can be set"
     if not facts.reachable or facts.dialect != "postgresql":
-        return skipped("database.idle_timeout", title, "PostgreSQL only")
+        return skipped("database.idle_timeout", title, _not_judged(facts))
     if facts.idle_timeout_error is None:
         return passed(
             "database.idle_timeout",
@@ -99,7 +103,7 @@ def idle_timeout(facts: DatabaseFacts) -> Check:
 def clock_skew(facts: DatabaseFacts) -> Check:
     title = "This host's clock agrees with the database's"
     if not facts.reachable or facts.skew_s is None:
-        return skipped("database.clock_skew", title, "PostgreSQL only")
+        return skipped("database.clock_skew", title, _not_judged(facts))
     skew = facts.skew_s
     evidence = f"the database's clock is {skew:+.3f} s from this host's"
     if abs(skew) > SKEW_WARN_S:

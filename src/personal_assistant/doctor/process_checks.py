@@ -142,7 +142,9 @@ def stalled(snapshot: Snapshot, bounds: Bounds) -> Check:
 
 def remote_control(snapshot: Snapshot, bounds: Bounds, remote: RemoteFacts | None) -> Check:
     title = "Workers answer Celery's remote control"
-    if remote is None or not remote.supported:
+    if remote is None:
+        return skipped("workers.remote", title, "not asked (--quick, or the broker is away)")
+    if not remote.supported:
         return skipped("workers.remote", title, "the embedded broker has no remote control")
     if remote.error:
         return warned("workers.remote", title, f"broadcast failed: {remote.error}", "")
