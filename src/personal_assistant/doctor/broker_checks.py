@@ -12,16 +12,20 @@ DEEP_QUEUE = 10_000
 
 def reachable(facts: BrokerFacts) -> Check:
     title = "The broker answers"
-    if facts.kind == "embedded":
-        return passed("broker.reachable", title, f"embedded broker (SQLite) at {facts.url}")
     if not facts.reachable:
+        fix = (
+            "check that PA_HOME/var is writable and its disk not full"
+            if facts.kind == "embedded"
+            else "start the broker or fix CELERY_BROKER_URL / REDIS_URL"
+        )
         return failed(
             "broker.reachable",
             title,
             f"{facts.kind} broker at {facts.url} is unreachable: {facts.error}",
-            "start the broker or fix CELERY_BROKER_URL / REDIS_URL; nothing is dispatched "
-            "until it answers (owed runs are kept in the database)",
+            f"{fix}; nothing is dispatched until it answers (owed runs are kept in the database)",
         )
+    if facts.kind == "embedded":
+        return passed("broker.reachable", title, f"embedded broker (SQLite) at {facts.url}")
     version = f" {facts.version}" if facts.version else ""
     rtt = facts.rtt_ms or 0.0
     return passed(
@@ -38,6 +42,14 @@ def eviction(facts: BrokerFacts) -> Check:
         return skipped("broker.eviction", title, "not a reachable Redis broker")
     if facts.maxmemory_policy == "noeviction":
         return passed("broker.eviction", title, "maxmemory-policy is noeviction")
+    if not facts.maxmemory_policy:
+        return warned(
+            "broker.eviction",
+            title,
+            "could not read maxmemory-policy (CONFIG is disabled or renamed on this server)",
+            "make sure the provider's setting is noeviction (an evicting policy drops queued "
+            "messages)",
+        )
     return failed(
         "broker.eviction",
         title,

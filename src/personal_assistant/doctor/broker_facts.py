@@ -72,8 +72,11 @@ def _redis_facts(settings: Settings) -> dict[str, Any]:
         rtt = (time.perf_counter() - started) * 1000
         info = client.info("server")
         persistence = client.info("persistence")
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
-        save = client.config_get("save").get("save", "")
+        try:
+            policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
+            save = client.config_get("save").get("save", "")
+        except redis.ResponseError:  # a managed Redis that disables or renames CONFIG
+            policy = save = ""
     finally:
         client.close()
     return {

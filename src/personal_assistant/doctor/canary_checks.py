@@ -89,7 +89,8 @@ def failing_canary(trace: RunTrace) -> Check:
 
 
 def _percentile(values: tuple[float, ...], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def burst(result: Burst) -> Check:

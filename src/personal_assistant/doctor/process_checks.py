@@ -147,7 +147,13 @@ def remote_control(snapshot: Snapshot, bounds: Bounds, remote: RemoteFacts | Non
     if not remote.supported:
         return skipped("workers.remote", title, "the embedded broker has no remote control")
     if remote.error:
-        return warned("workers.remote", title, f"broadcast failed: {remote.error}", "")
+        return warned(
+            "workers.remote",
+            title,
+            f"broadcast failed: {remote.error}",
+            "check the broker (broker.reachable), then celery -A "
+            "personal_assistant.workers.celery_app inspect ping",
+        )
     beating = len(_live_workers(snapshot, bounds))
     answered = len(remote.queues)
     evidence = f"{answered} worker(s) answered, {beating} beat in the database"

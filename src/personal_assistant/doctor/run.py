@@ -111,7 +111,8 @@ async def _processes(
     try:
         snapshot = await take_snapshot(engine, clock())
     except Exception as exc:  # the database went away meanwhile, or refuses the read
-        return [failed("workers", title, f"cannot read progress: {one_line(exc)}", "")]
+        why = f"cannot read progress: {one_line(exc)}"
+        return [failed("workers", title, why, "pa status; is the database reachable and at head?")]
     remote: RemoteFacts | None = None
     if broker.kind == "embedded":
         remote = RemoteFacts(supported=False)

@@ -3,6 +3,7 @@ that fit inside each other."""
 
 from __future__ import annotations
 
+from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from personal_assistant.config import Settings
@@ -19,10 +20,23 @@ def valid(settings: Settings) -> Check:
     return passed("config.valid", "The settings are valid", described)
 
 
+def _loopback(host: str) -> bool:
+    if host in LOOPBACK:
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:  # a name
+        return False
+
+
 def _default_password(name: str, url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.password in DEFAULT_PASSWORDS and (parts.hostname or "") not in LOOPBACK:
-        return f"{name} uses the well-known password {parts.password!r} on {parts.hostname}"
+    try:
+        parts = urlsplit(url)
+        password, host = parts.password, parts.hostname or ""
+    except ValueError:  # urllib cannot split it (an unencoded "[" in a password): no default
+        return None
+    if password in DEFAULT_PASSWORDS and not _loopback(host):
+        return f"{name} uses the well-known password {password!r} on {host}"
     return None
 
 
