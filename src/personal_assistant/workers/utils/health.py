@@ -138,8 +138,8 @@ def assess(snapshot: Snapshot, thresholds: Thresholds = Thresholds()) -> Health:
         )
     if len(stalled) > STALLED_LISTED:
         problems.append(f"{len(stalled) - STALLED_LISTED} more worker(s) stalled the same way")
-    if thresholds.require_processes:
-        problems.extend(process_problems(snapshot, thresholds.max_heartbeat_age_s))
+    if thresholds.require_processes:  # the causes first: no worker, no scheduler
+        problems[:0] = process_problems(snapshot, thresholds.max_heartbeat_age_s)
     return Health(snapshot, tuple(problems), tuple(stalled), thresholds.max_heartbeat_age_s)
 
 
