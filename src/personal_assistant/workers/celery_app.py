@@ -13,12 +13,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.app.amqp import AMQP
+from celery.signals import after_setup_logger, after_setup_task_logger, import_modules
 from kombu import Exchange, Queue
 
 from personal_assistant import logsetup
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import prepare_sqlite_file
+from personal_assistant.workers import redis_broker
+from personal_assistant.workers.broker_options import broker_options, queue_arguments
 from personal_assistant.workers.routing import QUEUES, ROUTES
 from personal_assistant.workers.task_names import TASK_MODULES
 
@@ -66,7 +69,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_accept_content": ["json"],
         "result_expires": 3600,
-        "task_queues": [Queue(q, exchange, routing_key=q) for q in QUEUES],
+        "task_queues": [
+            Queue(q, exchange, routing_key=q, queue_arguments=queue_arguments(settings))
+            for q in QUEUES
+        ],
         "task_default_queue": "ai_tasks",
         "task_default_exchange": exchange.name,
         "task_default_routing_key": "ai_tasks",
@@ -87,11 +93,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Refuses, logs without content and rejects a message Celery cannot read, where
         # Celery's own consumer could exit on it (workers/inbound.py).
         "worker_consumer": CONSUMER,
-        "worker_send_task_events": False,
+        "worker_send_task_events": settings.worker_send_task_events,
+        "task_send_sent_event": settings.worker_send_task_events,
         "beat_scheduler": "personal_assistant.workers.schedulers.beat:DatabaseScheduler",
         "beat_max_loop_interval": max(1.0, settings.tick_seconds),
         "timezone": "UTC",
         "enable_utc": True,
+        **broker_options(settings),
     }
 
 
@@ -136,8 +144,21 @@ class _LazyConfig(Mapping[str, Any]):
         return len(self._load())
 
 
+class Messaging(AMQP):
+    """Celery's messaging, whose connections show our Redis transport as ``redis://``.
+
+    Flower picks its broker client by the scheme of ``app.connection().as_uri()``
+    (:class:`.redis_broker.Connection` says why it changed).
+    """
+
+    Connection = redis_broker.Connection
+    BrokerConnection = redis_broker.Connection  # Celery's older name
+
+
 class PersonalAssistantCelery(Celery):
     """The Celery app; reads :class:`Settings` only when Celery first needs its configuration."""
+
+    amqp_cls = f"{__name__}:Messaging"
 
     def __init__(
         self, main: str = "personal_assistant", task_modules: Sequence[str] = TASK_MODULES
@@ -170,6 +191,21 @@ def _add_core_log(logger: logging.Logger, **_: Any) -> None:
     Every handler of the root logger, Celery's own included, redacts secrets from then on.
     """
     logsetup.add_core_log(app.pa_settings, logger)
+
+
+@import_modules.connect
+def _run_as_current_app(sender: object = None, **_: Any) -> None:
+    """A program that loads its tasks through our app (a worker, beat, Flower) runs as that app.
+
+    The app is created with ``set_as_current=False``: importing this module changes no global.
+    Celery's worker and beat then make their app the current and the default one; Flower does
+    not, and reads task results through the current app (``/api/task/result`` answered 503,
+    "result backend is not configured", from Celery's empty default app). Importing the task
+    modules is what all of them do first, Celery's ``shell`` and ``report`` too.
+    """
+    if isinstance(sender, PersonalAssistantCelery):
+        sender.set_current()
+        sender.set_default()
 
 
 @after_setup_task_logger.connect

@@ -22,9 +22,26 @@ from personal_assistant.workers.task_names import TaskName
 
 log = logging.getLogger(__name__)
 
+#: The longest ``argsrepr`` of a run message: Celery's own bound on a printable ``args``.
+ARGSREPR_MAX = 1024
+
 
 def chunks(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def describe_runs(run_ids: Sequence[int]) -> str:
+    """What a run message shows of its ``args``: ``"runs 12, 13, 14"``.
+
+    Flower's task pages show it (from the workers' task events), so that one can tell which
+    runs a message carried. Past :data:`ARGSREPR_MAX` characters (over a hundred runs of
+    7-digit ids), the list stops after a whole id and says how many runs there are in all.
+    """
+    text = "runs " + ", ".join(str(run_id) for run_id in run_ids)
+    if len(text) <= ARGSREPR_MAX:
+        return text
+    tail = f", ... ({len(run_ids)} runs)"
+    return text[: ARGSREPR_MAX - len(tail) + 1].rsplit(",", 1)[0] + tail
 
 
 def publish_runs(app: Celery, run_ids: Sequence[int], *, per_message: int) -> int:
@@ -34,14 +51,14 @@ def publish_runs(app: Celery, run_ids: Sequence[int], *, per_message: int) -> in
         return 0
     with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
         for ids in messages:
-            # Results live in the database: no result subscription, and a short argsrepr
-            # instead of a printable copy of every id list.
+            # Results live in the database: no result subscription. The workers read the ids
+            # from ``args``; ``argsrepr`` is what Flower shows of them.
             app.send_task(
                 TaskName.EXECUTE_AI_TASK,
                 args=[ids],
                 producer=producer,
                 ignore_result=True,
-                argsrepr=f"[{len(ids)} run ids]",
+                argsrepr=describe_runs(ids),
             )
     return len(messages)
 
