@@ -38,8 +38,10 @@ def reachable(facts: BrokerFacts) -> Check:
 
 def eviction(facts: BrokerFacts) -> Check:
     title = "Redis never evicts queued messages (maxmemory-policy)"
-    if facts.kind != "redis" or not facts.reachable:
-        return skipped("broker.eviction", title, "not a reachable Redis broker")
+    if facts.kind != "redis":
+        return skipped("broker.eviction", title, "Redis only")
+    if not facts.reachable:
+        return skipped("broker.eviction", title, "the broker is unreachable")
     if facts.maxmemory_policy == "noeviction":
         return passed("broker.eviction", title, "maxmemory-policy is noeviction")
     if not facts.maxmemory_policy:
