@@ -21,7 +21,7 @@ class RemoteFacts:
     queues: dict[str, tuple[str, ...]] = field(default_factory=dict)  # worker -> its queues
 
 
-def read_remote(app: Celery, *, expected: int, timeout: float = 2.0) -> RemoteFacts:
+def read_remote(app: Celery, *, expected: int, timeout: float = 4.0) -> RemoteFacts:
     """Ask every worker for its queues; stop waiting once ``expected`` have answered."""
     try:
         replies = app.control.broadcast(
