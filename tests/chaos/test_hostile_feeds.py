@@ -3,9 +3,9 @@
 Mallory subscribes to every feed of the hostile corpus (:mod:`support.hostile_feeds`: runaway
 rules, expansion bombs, deep nesting, huge files, broken encodings, icalendar's own fuzz
 cases), plus a gzip bomb sent with ``Content-Encoding: gzip, gzip, gzip`` and a feed that
-redirects to an internal address. The workers are laid out as in production
-(``docker/docker-compose.prod.yml``): one consumes ``ai_tasks``, the other the four other
-queues. While the second syncs every feed three times over (a refused feed is handed out
+redirects to an internal address. The workers are laid out as production's split that
+matters here (``docker/docker-compose.prod.yml``, which also gives ``sync_tasks,file_tasks`` a
+pool of their own): one consumes ``ai_tasks``, the other the four other queues. While the second syncs every feed three times over (a refused feed is handed out
 again on every sweep), the chaos user's one-shot runs flow through the first. Compared with
 the same load while no feed is synced:
 
@@ -54,7 +54,7 @@ WARM_UP_RUNS = 5
 #: of this scenario (whether one of the stack's ~0.1 s stalls, present in both loads, falls in
 #: the top 1 %). The bound is 2x the quiet p99 plus this.
 JITTER_S = 0.05
-#: The production layout's workers and their queues (``docker/docker-compose.prod.yml``).
+#: ``ai_tasks`` on a worker of its own, as in ``docker/docker-compose.prod.yml``.
 WORKERS = {
     "runs": "ai_tasks",
     "worker": "email_tasks,file_tasks,sync_tasks,maintenance_tasks",
