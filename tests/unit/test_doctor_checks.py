@@ -1015,3 +1015,22 @@ def test_a_burst_without_duration_or_runs_does_not_crash(burst: Burst) -> None:
     check = canary_checks.burst(burst)
     assert check.verdict is (Verdict.FAIL if burst.timed_out else Verdict.PASS)
     assert check.figures["runs_per_s"] == burst.finished
+
+
+def test_a_queue_shows_how_long_its_oldest_message_has_waited() -> None:
+    queues = (QueueFacts("sync_tasks", 3, oldest_age_s=12.34),)
+    check = broker_checks.queues(_redis(queues=queues))[0]
+    assert check.verdict is Verdict.PASS
+    assert check.evidence == "3 message(s) waiting, the oldest for 12.3 s"
+    assert check.figures == {"depth": 3.0, "oldest_s": 12.3}
+
+
+def test_a_queue_whose_oldest_message_waited_over_a_minute_warns() -> None:
+    just_under = broker_checks.queues(
+        _redis(queues=(QueueFacts("sync_tasks", 1, oldest_age_s=59.9),))
+    )[0]
+    assert just_under.verdict is Verdict.PASS
+    over = broker_checks.queues(_redis(queues=(QueueFacts("sync_tasks", 1, oldest_age_s=61),)))[0]
+    assert over.verdict is Verdict.WARN
+    assert "the oldest for 61.0 s" in over.evidence
+    assert "sync_tasks" in over.fix

@@ -108,3 +108,24 @@ def test_every_task_name_is_routed_to_the_queue_its_module_is_named_for() -> Non
         str(TaskName.EXECUTE_AI_TASK) == "personal_assistant.workers.tasks.ai_tasks.execute_ai_task"
     )
     assert len(TASK_MODULES) == len(QUEUES)
+
+
+def test_every_published_message_carries_when_it_was_sent() -> None:
+    """``pa doctor`` reads a queue's oldest message age from this header (Redis)."""
+    import time
+
+    from celery import Celery
+
+    from personal_assistant.workers.celery_app import SENT_AT_HEADER
+
+    app = Celery("pa-test-stamp", broker="memory://", set_as_current=False)
+    before = time.time()
+    with app.connection_for_write() as conn:
+        app.send_task("pa-test-stamp.noop", args=[1], connection=conn)
+        queue = conn.SimpleQueue("celery")
+        try:
+            message = queue.get(timeout=5)
+            message.ack()
+        finally:
+            queue.close()
+    assert before - 0.01 <= message.headers[SENT_AT_HEADER] <= time.time()

@@ -8,6 +8,8 @@ from personal_assistant.doctor.report import Check, failed, passed, skipped, war
 
 #: A queue deeper than this is worth a warning (the workers are behind).
 DEEP_QUEUE = 10_000
+#: A message older than this is worth a warning (nobody takes from that queue).
+OLD_MESSAGE_S = 60.0
 
 
 def reachable(facts: BrokerFacts) -> Check:
@@ -116,9 +118,21 @@ def _queue_check(facts: BrokerFacts, queue: QueueFacts) -> Check:
         )
     consumers = "" if queue.consumers is None else f", {queue.consumers} consumer(s)"
     depth = queue.depth or 0
-    evidence = f"{depth} message(s) waiting{consumers}"
+    age = queue.oldest_age_s
+    oldest = "" if age is None else f", the oldest for {age:.1f} s"
+    evidence = f"{depth} message(s) waiting{oldest}{consumers}"
     if facts.kind == "amqp":
         evidence += ", durable" + (" quorum" if facts.quorum_expected else " classic")
+    if age is not None and age > OLD_MESSAGE_S:
+        return warned(
+            check_id,
+            title,
+            evidence,
+            f"no worker is taking messages from {queue.name} fast enough: see "
+            "workers.consumers, and add workers on it",
+            depth=depth,
+            oldest_s=round(age, 1),
+        )
     if depth > DEEP_QUEUE:
         return warned(
             check_id,
@@ -127,7 +141,8 @@ def _queue_check(facts: BrokerFacts, queue: QueueFacts) -> Check:
             f"the workers are behind: add workers on {queue.name}",
             depth=depth,
         )
-    return passed(check_id, title, evidence, depth=depth)
+    figures = {"depth": float(depth)} | ({} if age is None else {"oldest_s": round(age, 1)})
+    return passed(check_id, title, evidence, **figures)
 
 
 def broker_checks(facts: BrokerFacts) -> list[Check]:

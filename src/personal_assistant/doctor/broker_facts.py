@@ -12,13 +12,14 @@ a channel of its own: the broker accepts an identical declaration and refuses a 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from celery import Celery
 
 from personal_assistant.config import Settings
 from personal_assistant.doctor.report import one_line
+from personal_assistant.workers.celery_app import SENT_AT_HEADER
 from personal_assistant.workers.routing import QUEUES
 
 #: How long one broker operation of doctor may take.
@@ -33,6 +34,7 @@ class QueueFacts:
     exists: bool = True
     declared_as_configured: bool | None = None  # RabbitMQ: None when not checked
     mismatch: str = ""  # the broker's words when the declaration differs
+    oldest_age_s: float | None = None  # Redis: how long the oldest message has waited
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,33 @@ def _redis_facts(settings: Settings) -> dict[str, Any]:
     }
 
 
+def oldest_ages(settings: Settings, queues: tuple[str, ...] = QUEUES) -> dict[str, float]:
+    """Redis: how long the oldest message of each queue has waited, from the sent-at header
+    of the message at the list's tail (kombu pushes at the head and pops at the tail). A
+    queue that is empty, or whose oldest message has no header, is left out."""
+    import json
+
+    import redis
+
+    client = redis.Redis.from_url(
+        settings.broker_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
+    )
+    ages: dict[str, float] = {}
+    try:
+        for queue in queues:
+            raw = client.lindex(f"{settings.redis_key_prefix}{queue}", -1)
+            if raw is None:
+                continue
+            try:
+                sent = float(json.loads(raw)["headers"][SENT_AT_HEADER])
+            except (ValueError, KeyError, TypeError):  # not ours, or not an envelope
+                continue
+            ages[queue] = max(0.0, time.time() - sent)
+    finally:
+        client.close()
+    return ages
+
+
 def _amqp_rtt(conn: Any) -> tuple[float, str]:
     started = time.perf_counter()
     with conn.channel() as channel:
@@ -140,6 +169,9 @@ def read_broker(settings: Settings, app: Celery, *, queues: bool = True) -> Brok
             if kind == "amqp":
                 extra["rtt_ms"], extra["version"] = _amqp_rtt(conn)
             found = tuple(_queue(conn, app, q, kind == "amqp") for q in QUEUES) if queues else ()
+        if kind == "redis" and found:
+            ages = oldest_ages(settings)
+            found = tuple(replace(q, oldest_age_s=ages.get(q.name)) for q in found)
     except Exception as exc:  # every way a broker can be away or refuse us
         return BrokerFacts(reachable=False, error=one_line(exc), **base)
     return BrokerFacts(reachable=True, queues=found, **base, **extra)

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from celery import Celery
 from celery.app.amqp import AMQP
-from celery.signals import after_setup_logger, after_setup_task_logger, import_modules
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    before_task_publish,
+    import_modules,
+)
 from kombu import Exchange, Queue
 
 from personal_assistant import logsetup
@@ -28,6 +34,10 @@ from personal_assistant.workers.task_names import TASK_MODULES
 EMBEDDED_TRANSPORT = "personal_assistant.workers.embedded_broker:Transport"
 REDIS_TRANSPORT = "personal_assistant.workers.redis_broker:Transport"
 CONSUMER = "personal_assistant.workers.inbound:Consumer"
+#: A header on every message published from this package's processes: when it was sent
+#: (seconds since the epoch), so that ``pa doctor`` can say how long a queue's oldest message
+#: has waited (Celery's messages carry no time of their own).
+SENT_AT_HEADER = "pa_sent_at"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -206,6 +216,13 @@ def _run_as_current_app(sender: object = None, **_: Any) -> None:
     if isinstance(sender, PersonalAssistantCelery):
         sender.set_current()
         sender.set_default()
+
+
+@before_task_publish.connect
+def _stamp_sent_at(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Stamp :data:`SENT_AT_HEADER` on each message as it is published."""
+    if headers is not None:
+        headers.setdefault(SENT_AT_HEADER, round(time.time(), 3))
 
 
 @after_setup_task_logger.connect
