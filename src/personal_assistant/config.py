@@ -30,6 +30,8 @@ AgentKind = Literal["offline", "openai"]
 WorkerPool = Literal["threads", "prefork", "solo"]
 #: The schemes REDIS_URL may have (TLS: ``rediss``).
 REDIS_SCHEMES = ("redis", "rediss")
+#: The schemes of a RabbitMQ CELERY_BROKER_URL (kombu's py-amqp transport; TLS: ``amqps``).
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 #: The levels LOG_LEVEL may name, as :mod:`logging` spells them.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -124,6 +126,10 @@ class Settings(BaseSettings):
         default=16, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY"
     )
     worker_pool: WorkerPool = Field(default="threads", validation_alias="WORKER_POOL")
+    # Celery's task events (Flower, `celery events`): a few broker messages per task; off.
+    worker_send_task_events: bool = Field(default=False, validation_alias="WORKER_SEND_TASK_EVENTS")
+    # RabbitMQ only: declare the five queues as quorum queues (replicated; no priorities).
+    broker_quorum_queues: bool = Field(default=False, validation_alias="BROKER_QUORUM_QUEUES")
     delivery_lease_seconds: float = Field(default=60.0, gt=0, validation_alias="DELIVERY_LEASE")
     # Retention of finished runs (0: keep them forever) and exports.
     retention_days: int = Field(default=90, ge=0, validation_alias="RETENTION_DAYS")
@@ -214,6 +220,19 @@ class Settings(BaseSettings):
                 f"unknown level {value!r}; use one of {', '.join(LOG_LEVELS)}", field="LOG_LEVEL"
             )
         return level
+
+    @model_validator(mode="after")
+    def _quorum_queues_need_rabbitmq(self) -> Settings:
+        """Quorum queues are RabbitMQ's: on another broker the setting would silently do nothing."""
+        if not self.broker_quorum_queues:
+            return self
+        scheme = urlsplit(self.broker_url).scheme.lower()
+        if scheme not in AMQP_SCHEMES:
+            raise ConfigurationError(
+                f"needs a RabbitMQ broker, CELERY_BROKER_URL=amqp://... (it is {scheme}://)",
+                field="BROKER_QUORUM_QUEUES",
+            )
+        return self
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -1,9 +1,9 @@
-"""Throw-away Redis and PostgreSQL servers that a chaos scenario may kill, stop and restart.
+"""Throw-away Redis, PostgreSQL and RabbitMQ servers that a chaos scenario may kill and restart.
 
 They run on free loopback ports with their data in a temporary folder, so faults injected into
 them never reach the machine's own services or other tests. PostgreSQL refuses to run as root:
 when the tests run as root, ``initdb`` and ``pg_ctl`` run as the ``postgres`` user
-(``runuser``), in a folder that user owns.
+(``runuser``), in a folder that user owns; RabbitMQ runs as the ``rabbitmq`` user likewise.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
+import amqp
 import psycopg
 import redis
 
@@ -227,6 +229,148 @@ class PostgresServer:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self.stop("immediate")
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+#: Where Debian's package puts the server script (``/usr/sbin/rabbitmq-server`` wraps it).
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+
+def _rabbitmq_server() -> str | None:
+    if os.path.exists(RABBITMQ_SERVER):
+        return RABBITMQ_SERVER
+    return shutil.which("rabbitmq-server")
+
+
+class RabbitMQServer:
+    """A RabbitMQ node of its own (``rabbitmq-server``) on free loopback ports.
+
+    Nothing is shared with the machine's node (``rabbit@localhost``, 5672) but the Erlang port
+    mapper: its own node name, AMQP and distribution ports, data and log folders, and its own
+    configuration, environment and enabled-plugins files (the machine's may pin the listener to
+    5672 or start the management plugin on 15672). Killed and started again on the same folder,
+    it keeps its durable queues and the persistent messages it had written, as a real node does.
+    Its ``/`` virtual host and ``guest`` user (loopback only) are the scenario's alone.
+
+    When the tests run as root it runs as the ``rabbitmq`` user (``runuser``), whose home holds
+    the Erlang cookie; its folder is a new one under the system's temporary directory.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.node = f"pa-chaos-{uuid.uuid4().hex[:8]}@localhost"
+        self.workdir = Path(tempfile.mkdtemp(prefix="pa-chaos-rabbitmq-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._as_rabbitmq = os.geteuid() == 0
+
+    @staticmethod
+    def available() -> bool:
+        return _rabbitmq_server() is not None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _files(self) -> dict[str, str]:
+        """The node's own configuration files, and the environment naming them."""
+        config = self.workdir / "rabbitmq.conf"
+        config.write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
+        plugins = self.workdir / "enabled_plugins"
+        plugins.write_text("[].\n")
+        env_file = self.workdir / "rabbitmq-env.conf"
+        env_file.touch()
+        return {
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_CONFIG_FILE": str(config),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.workdir / "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
+            "RABBITMQ_CONF_ENV_FILE": str(env_file),
+            "RABBITMQ_MNESIA_BASE": str(self.workdir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.workdir / "log"),
+            "RABBITMQ_PID_FILE": str(self.workdir / "node.pid"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        }
+
+    def start(self, timeout: float = 90) -> None:
+        server = _rabbitmq_server()
+        assert server is not None
+        env = {**os.environ, **self._files()}
+        command = [server]
+        if self._as_rabbitmq:
+            for path in self.workdir.rglob("*"):
+                shutil.chown(path, "rabbitmq", "rabbitmq")
+            shutil.chown(self.workdir, "rabbitmq", "rabbitmq")
+            command = ["runuser", "-u", "rabbitmq", "--", server]
+        with (self.workdir / "server.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        _wait(self.ping, timeout, f"RabbitMQ node {self.node} answering on port {self.port}")
+
+    def ping(self) -> bool:
+        """Does the node accept an AMQP connection (it has finished booting)?"""
+        if self.proc is None or self.proc.poll() is not None:
+            log = (self.workdir / "server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"RabbitMQ node {self.node} exited:\n{log}")
+        conn = amqp.Connection(
+            f"127.0.0.1:{self.port}", userid="guest", password="guest", connect_timeout=1
+        )
+        try:
+            conn.connect()
+            return True
+        except (OSError, amqp.exceptions.AMQPError):
+            return False
+        finally:
+            with contextlib.suppress(OSError, amqp.exceptions.AMQPError):
+                conn.collect()
+
+    def kill(self) -> None:
+        """SIGKILL to the node and its helpers: what it had not written to disk is gone."""
+        if self.proc is None:
+            return
+        group = self.proc.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        _wait(lambda: not _group_members(group), 30, f"RabbitMQ node {self.node} gone")
+        self.proc = None
+
+    def __enter__(self) -> RabbitMQServer:
+        try:
+            self.start()
+        except BaseException:  # a node that did not answer in time is not left running
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _group_members(group: int) -> list[int]:
+    """The live processes of process group ``group`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 def children_of(pid: int) -> list[int]:

@@ -1,4 +1,9 @@
-"""The whole path on the real stack: PostgreSQL, Redis, and worker and beat processes."""
+"""The whole path on the real stack: PostgreSQL, a broker, and worker and beat processes.
+
+Every test runs on each broker: Redis, and RabbitMQ (``CELERY_BROKER_URL=amqp://``, a virtual
+host of the test's own), the first test with quorum queues (``BROKER_QUORUM_QUEUES``), the
+others with classic queues. Only the broker changes: the result backend is Redis in each.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,32 @@ import pytest
 import redis
 
 from personal_assistant.tasks.manager import AITaskManager
+from personal_assistant.workers.routing import QUEUES
+from support import rabbitmq
 from support.processes import ProcessGroup, wait_until
 from support.services import REDIS_URL
 from support.stack import Db, client_app, run, send_runs, settings_for
 
 pytestmark = pytest.mark.integration
+
+RUN_QUEUE = "ai_tasks"
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest) -> str:
+    """The broker the test runs on (a test may list its own)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def env(broker: str, stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The stack's environment, on ``broker``."""
+    if broker == "redis":
+        yield stack_env
+        return
+    with rabbitmq.vhost() as url:
+        quorum = "true" if broker == "rabbitmq-quorum" else "false"
+        yield {**stack_env, "CELERY_BROKER_URL": url, "BROKER_QUORUM_QUEUES": quorum}
 
 
 @pytest.fixture
@@ -21,6 +47,28 @@ def db(database_url: str) -> Iterator[Db]:
     handle = Db(database_url)
     yield handle
     handle.close()
+
+
+def _waiting_messages(env: dict[str, str]) -> int:
+    """Messages waiting in the run queue of ``env``'s broker."""
+    if "CELERY_BROKER_URL" in env:
+        return rabbitmq.depth(env["CELERY_BROKER_URL"], RUN_QUEUE)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return int(client.llen(f"{env['REDIS_KEY_PREFIX']}{RUN_QUEUE}"))
+    finally:
+        client.close()
+
+
+def _lose_waiting_messages(env: dict[str, str]) -> int:
+    """Drop what waits in the run queue, as a flushed Redis or a purged queue would."""
+    if "CELERY_BROKER_URL" in env:
+        return rabbitmq.purge(env["CELERY_BROKER_URL"], RUN_QUEUE)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return int(client.delete(f"{env['REDIS_KEY_PREFIX']}{RUN_QUEUE}"))  # the list: 1 key
+    finally:
+        client.close()
 
 
 def _manager(env: dict[str, str]) -> AITaskManager:
@@ -31,11 +79,12 @@ def _soon(seconds: float = 1.0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq-quorum"])
 def test_task_fires_succeeds_and_notifies(
-    stack_env: dict[str, str], processes: ProcessGroup, db: Db
+    env: dict[str, str], processes: ProcessGroup, db: Db, broker: str
 ) -> None:
     async def setup() -> tuple[int, int]:
-        async with _manager(stack_env) as manager:
+        async with _manager(env) as manager:
             user = await manager.create_user("Ada", timezone="Europe/Paris")
             task = await manager.create_task(
                 user.id,
@@ -46,8 +95,8 @@ def test_task_fires_succeeds_and_notifies(
             return user.id, task.id
 
     user_id, task_id = run(setup())
-    processes.worker(stack_env)
-    processes.beat(stack_env)
+    processes.worker(env)
+    processes.beat(env)
 
     state = wait_until(
         lambda: (
@@ -72,12 +121,16 @@ def test_task_fires_succeeds_and_notifies(
     )
     assert notes == [("in_app", "delivered", "Drink water", result)]
     assert db.scalar("SELECT status FROM ai_tasks WHERE id = :t", t=task_id) == "completed"
+    if broker == "rabbitmq-quorum":
+        types = rabbitmq.queue_types(env["CELERY_BROKER_URL"])
+        assert {q: types.get(q) for q in QUEUES} == dict.fromkeys(QUEUES, "quorum")
+        assert "Global QoS is disabled" in processes.log("worker")  # per-consumer prefetch
 
 
 def test_failures_retry_then_fail_and_pause_the_task(
-    stack_env: dict[str, str], processes: ProcessGroup, db: Db
+    env: dict[str, str], processes: ProcessGroup, db: Db
 ) -> None:
-    env = {**stack_env, "PAUSE_AFTER_FAILURES": "2"}
+    env = {**env, "PAUSE_AFTER_FAILURES": "2"}
 
     async def setup() -> tuple[int, int]:
         async with _manager(env) as manager:
@@ -136,10 +189,10 @@ def test_failures_retry_then_fail_and_pause_the_task(
 
 
 def test_run_whose_message_was_lost_is_resent_and_succeeds(
-    stack_env: dict[str, str], processes: ProcessGroup, db: Db, redis_prefix: str
+    env: dict[str, str], processes: ProcessGroup, db: Db
 ) -> None:
     async def setup() -> int:
-        async with _manager(stack_env) as manager:
+        async with _manager(env) as manager:
             user = await manager.create_user("Cy")
             task = await manager.create_task(
                 user.id, "Lost and found", schedule={"kind": "once", "at": _soon(0.5)}
@@ -147,16 +200,14 @@ def test_run_whose_message_was_lost_is_resent_and_succeeds(
             return task.id
 
     task_id = run(setup())
-    processes.beat(stack_env)  # no worker yet: the message waits in Redis
-    client = redis.Redis.from_url(REDIS_URL)
-    queue_key = f"{redis_prefix}ai_tasks"
-    wait_until(lambda: client.llen(queue_key) >= 1, timeout=20, message="the message in Redis")
+    processes.beat(env)  # no worker yet: the message waits in the broker
+    wait_until(lambda: _waiting_messages(env) >= 1, timeout=20, message="the message in the broker")
     processes.kill("beat")
-    assert client.delete(queue_key) == 1  # the message is lost, as in a flushed Redis
+    assert _lose_waiting_messages(env) == 1  # the message is lost
     assert db.scalar("SELECT state FROM task_runs WHERE task_id = :t", t=task_id) == "queued"
 
-    processes.beat(stack_env, name="beat2")
-    processes.worker(stack_env)
+    processes.beat(env, name="beat2")
+    processes.worker(env)
     wait_until(
         lambda: (
             db.scalar("SELECT state FROM task_runs WHERE task_id = :t", t=task_id) == "succeeded"
@@ -166,14 +217,13 @@ def test_run_whose_message_was_lost_is_resent_and_succeeds(
     )
     assert db.scalar("SELECT attempt FROM task_runs WHERE task_id = :t", t=task_id) == 1
     assert "event=runs_dispatched" in processes.log("beat2")
-    client.close()
 
 
 def test_same_run_delivered_twice_executes_once(
-    stack_env: dict[str, str], processes: ProcessGroup, db: Db
+    env: dict[str, str], processes: ProcessGroup, db: Db
 ) -> None:
     async def setup() -> tuple[int, int]:
-        async with _manager(stack_env) as manager:
+        async with _manager(env) as manager:
             user = await manager.create_user("Dee")
             task = await manager.create_task(
                 user.id, "Once only", schedule={"kind": "daily", "times": ["04:00"]}
@@ -182,10 +232,10 @@ def test_same_run_delivered_twice_executes_once(
             return task.id, run_row.id
 
     task_id, run_id = run(setup())
-    app = client_app(settings_for(stack_env))
+    app = client_app(settings_for(env))
     send_runs(app, [run_id])
     send_runs(app, [run_id])
-    processes.worker(stack_env)
+    processes.worker(env)
     wait_until(
         lambda: db.scalar("SELECT state FROM task_runs WHERE id = :r", r=run_id) == "succeeded",
         timeout=30,

@@ -3,22 +3,17 @@
 Celery declares ``ai_tasks`` durable; re-declaring it with other arguments makes RabbitMQ answer
 ``PRECONDITION_FAILED - inequivalent arg 'durable'`` and close the channel. Before the fix the
 first check for owed runs raised it from ``tick`` and every later tick failed, so queued runs
-stayed queued. Each test gets a RabbitMQ virtual host of its own (``rabbitmqctl``), deleted after.
+stayed queued. The check holds on classic and on quorum queues (``BROKER_QUORUM_QUEUES``). Each
+test gets a RabbitMQ virtual host of its own (:func:`support.rabbitmq.vhost`), deleted after.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
-import subprocess
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from celery import Celery
@@ -27,55 +22,39 @@ from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.workers.dispatch import run_backlog, run_publisher, waiting_runs
+from support import rabbitmq
 from support.factories import user_with_tasks
+from support.rabbitmq import AMQP_HOST
 from support.stack import Db, client_app, settings_for
 
 pytestmark = pytest.mark.integration
 
-AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1")
-AMQP_PORT = int(os.environ.get("TEST_AMQP_PORT", "5672"))
 CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FIRST_TICK = datetime(2026, 3, 1, 14, 0, 1, tzinfo=UTC)  # the daily 09:00 EST firing is due
-
-
-def _rabbitmq_available() -> bool:
-    try:
-        with socket.create_connection((AMQP_HOST, AMQP_PORT), timeout=3):
-            pass
-    except OSError:
-        return False
-    return shutil.which("rabbitmqctl") is not None
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture
 def amqp_url() -> Iterator[str]:
     """A broker URL on a virtual host of this test's own, deleted afterwards."""
-    if not _rabbitmq_available():
-        what = f"RabbitMQ ({AMQP_HOST}:{AMQP_PORT}, with rabbitmqctl)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{what} is not reachable, and CI is set: the suite needs it")
-        pytest.skip(f"{what} is not reachable")
-    vhost = f"pa-test-{uuid.uuid4().hex[:12]}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{quote(vhost, safe='')}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+    with rabbitmq.vhost() as url:
+        yield url
 
 
 @pytest.fixture
-def settings(database_url: str, amqp_url: str, tmp_path: Path) -> Settings:
+def quorum() -> bool:
+    """Declare the queues as quorum queues (``BROKER_QUORUM_QUEUES``); a test may say so."""
+    return False
+
+
+@pytest.fixture
+def settings(database_url: str, amqp_url: str, tmp_path: Path, quorum: bool) -> Settings:
     return settings_for(
         {
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": amqp_url,
             "PA_HOME": str(tmp_path),
             "DISPATCH_LEASE": "60",
+            "BROKER_QUORUM_QUEUES": str(quorum),
         }
     )
 
@@ -114,8 +93,9 @@ def _purge(app: Celery) -> None:
         amqp_channel.queue_purge("ai_tasks")
 
 
+@pytest.mark.parametrize("quorum", [False, True], ids=["classic", "quorum"])
 def test_owed_runs_are_checked_tick_after_tick_on_rabbitmq(
-    settings: Settings, database_url: str
+    settings: Settings, database_url: str, amqp_url: str, quorum: bool
 ) -> None:
     app = client_app(settings)
     db = Db(database_url)
@@ -123,6 +103,7 @@ def test_owed_runs_are_checked_tick_after_tick_on_rabbitmq(
         _create_due_task(settings)
         _ticks(settings, app, [FIRST_TICK])
         assert _depth(app) == 1  # sent to the durable queue Celery declared; nobody consumes
+        assert rabbitmq.queue_types(amqp_url)["ai_tasks"] == ("quorum" if quorum else "classic")
 
         # Its lease expired with its message still waiting: several ticks read the depth, each
         # renews the lease instead of sending a copy, and none fails.

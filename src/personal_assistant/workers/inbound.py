@@ -150,11 +150,26 @@ def _raw(message: Any) -> bytes:
     return body if isinstance(body, bytes) else b""
 
 
+_CeleryBlueprint: Any = CeleryConsumer.Blueprint  # a class; celery-types call it a variable
+
+
+class _Steps(_CeleryBlueprint):  # type: ignore[misc]  # Celery's class is untyped
+    """Celery's consumer steps without native delayed delivery: no task is sent with an ETA or
+    a countdown, and on quorum queues that step only declared 28 empty ``celery_delayed_*``
+    queues and warned about our direct exchange at every start."""
+
+    default_steps = [
+        step for step in _CeleryBlueprint.default_steps if not step.endswith(":DelayedDelivery")
+    ]
+
+
 class Consumer(CeleryConsumer):
     """Celery's consumer, whose refusals log no content and never stop the worker."""
 
     #: Set by Celery from the broker connection (not in celery-types' stubs).
     connection_errors: tuple[type[BaseException], ...]
+
+    Blueprint = _Steps
 
     def refuse(self, message: Any, reason: str, exc: BaseException | None = None) -> None:
         """Log ``message`` without its content and reject it (no requeue: it fails again)."""
