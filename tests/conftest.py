@@ -6,7 +6,6 @@ A test that needs a service skips when it is absent, but fails when ``CI`` is se
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,21 +23,14 @@ from support.services import (
     drop_database,
     pg_available,
     redis_available,
+    require,
 )
 from support.stack import Db
 
 
-def _require(available: bool, what: str) -> None:
-    if available:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is not reachable, and CI is set: the suite needs it")
-    pytest.skip(f"{what} is not reachable")
-
-
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
-    _require(pg_available(), f"PostgreSQL ({PG_ADMIN_URL})")
+    require(pg_available(), f"PostgreSQL ({PG_ADMIN_URL})")
     name = f"pa_tmpl_{uuid.uuid4().hex[:10]}"
     create_template(name)
     yield name
@@ -74,7 +66,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A Redis key prefix of this test's own; only its keys are deleted afterwards."""
-    _require(redis_available(), f"Redis ({REDIS_URL})")
+    require(redis_available(), f"Redis ({REDIS_URL})")
     prefix = f"pa-test-{uuid.uuid4().hex[:12]}:"
     yield prefix
     delete_redis_prefix(prefix)

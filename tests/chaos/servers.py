@@ -42,11 +42,13 @@ def _wait(predicate: object, timeout: float, what: str) -> None:
 
 
 class RedisServer:
-    """``redis-server`` on a free port, keeping nothing on disk: a restart starts it empty."""
+    """``redis-server`` on a free port, keeping nothing on disk: a restart starts it empty.
+    ``options`` are more of its command line (``--maxmemory-policy allkeys-lru``)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *options: str) -> None:
         self.port = free_port()
         self.workdir = workdir
+        self.options = options
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,6 +75,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *self.options,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -358,8 +361,9 @@ class RabbitMQServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _group_members(group: int) -> list[int]:
-    """The live processes of process group ``group`` (from /proc)."""
+def _live_processes(field: int, value: int) -> list[int]:
+    """The live processes whose ``/proc/<pid>/stat`` field ``field`` (after the command name:
+    1 the parent, 2 the process group) is ``value``, sorted."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -368,21 +372,16 @@ def _group_members(group: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[2]) == group and fields[0] != "Z":
+        if int(fields[field]) == value and fields[0] != "Z":
             found.append(int(entry.name))
-    return found
+    return sorted(found)
+
+
+def _group_members(group: int) -> list[int]:
+    """The live processes of process group ``group``."""
+    return _live_processes(2, group)
 
 
 def children_of(pid: int) -> list[int]:
-    """The live child processes of ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return sorted(found)
+    """The live child processes of ``pid``."""
+    return _live_processes(1, pid)

@@ -3,11 +3,12 @@
 Mallory subscribes to every feed of the hostile corpus (:mod:`support.hostile_feeds`: runaway
 rules, expansion bombs, deep nesting, huge files, broken encodings, icalendar's own fuzz
 cases), plus a gzip bomb sent with ``Content-Encoding: gzip, gzip, gzip`` and a feed that
-redirects to an internal address. The workers are laid out as production's split that
-matters here (``docker/docker-compose.prod.yml``, which also gives ``sync_tasks,file_tasks`` a
-pool of their own): one consumes ``ai_tasks``, the other the four other queues. While the second syncs every feed three times over (a refused feed is handed out
-again on every sweep), the chaos user's one-shot runs flow through the first. Compared with
-the same load while no feed is synced:
+redirects to an internal address. The workers are split as production splits what matters
+here (``docker/docker-compose.prod.yml``, which also gives ``sync_tasks,file_tasks`` a pool of
+their own): one consumes ``ai_tasks``, the other the four other queues. While the second syncs
+every feed three times over (a refused feed is handed out again on every sweep), the chaos
+user's one-shot runs flow through the first. Compared with the same load while no feed is
+synced:
 
 * the other user's lateness p99 stays within 2x of the quiet one (plus :data:`JITTER_S`,
   the quiet figure's own spread). What stood in the way, in

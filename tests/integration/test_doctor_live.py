@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from kombu import Connection
 
+from chaos.servers import RedisServer
 from personal_assistant.database.migrate import HEAD
 from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
 from personal_assistant.workers.routing import QUEUES
@@ -34,16 +35,14 @@ from support import rabbitmq
 from support.doctor_stack import (
     HEARTBEAT_S,
     Doctor,
-    RedisServer,
     Stack,
     database_at,
     dead_url,
     previous_revision,
-    require,
     stack,
 )
 from support.processes import wait_until
-from support.services import REDIS_URL, redis_available
+from support.services import REDIS_URL, redis_available, require
 
 pytestmark = pytest.mark.integration
 

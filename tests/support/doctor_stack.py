@@ -9,7 +9,7 @@ personal_assistant.cli.main``, with the stack's environment and nothing of the c
 
 The faults that need more than a missing process are built here too: a worker whose Celery app
 runs without ``task_acks_late`` (:data:`NO_ACKS_LATE`), a throw-away ``redis-server`` with an
-eviction policy (:class:`RedisServer`, never the machine's Redis), a database left one
+eviction policy (``chaos.servers.RedisServer``, never the machine's Redis), a database left one
 migration behind (:func:`database_at` of :func:`previous_revision`), and URLs on which nothing
 listens (:func:`dead_url`).
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
-import redis
 from psycopg import sql
 
 from personal_assistant.workers.routing import QUEUES
@@ -66,15 +63,6 @@ app.use_settings(Settings.from_env())
 app.conf.update(task_acks_late=False)
 app.worker_main(["worker", *sys.argv[1:]])
 """
-
-
-def require(available: bool, what: str) -> None:
-    """Skip when ``what`` is absent here; fail when ``CI`` is set (the suite needs it)."""
-    if available:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is not available, and CI is set: the suite needs it")
-    pytest.skip(f"{what} is not available")
 
 
 def dead_url(scheme: str) -> str:
@@ -337,60 +325,11 @@ def database_at(revision: str) -> Iterator[str]:
         drop_database(name)
 
 
-class RedisServer:
-    """A throw-away ``redis-server`` on a free port, keeping nothing on disk, with ``options``
-    (``--maxmemory-policy allkeys-lru``): faults never reach the machine's Redis."""
-
-    def __init__(self, workdir: Path, *options: str) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.options = options
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("redis-server") is not None
-
-    def ping(self) -> bool:
-        client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
-
-    def __enter__(self) -> RedisServer:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        argv += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir), *self.options]
-        with (self.workdir / "redis.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        wait_until(self.ping, 15, interval=0.05, message=f"redis-server on port {self.port}")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
 __all__ = [
     "HEARTBEAT_S",
     "NO_ACKS_LATE",
     "PA",
     "Doctor",
-    "RedisServer",
     "Stack",
     "database_at",
     "dead_url",
@@ -398,6 +337,5 @@ __all__ = [
     "environment",
     "pa",
     "previous_revision",
-    "require",
     "stack",
 ]

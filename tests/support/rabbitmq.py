@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-import pytest
 from kombu import Connection
+
+from support import services
 
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1")
 AMQP_PORT = int(os.environ.get("TEST_AMQP_PORT", "5672"))
@@ -38,12 +39,7 @@ def available(host: str = AMQP_HOST, port: int = AMQP_PORT) -> bool:
 
 def require() -> None:
     """Skip the test when RabbitMQ is absent; fail it when ``CI`` is set."""
-    if available():
-        return
-    what = f"RabbitMQ ({AMQP_HOST}:{AMQP_PORT}, with rabbitmqctl)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is not reachable, and CI is set: the suite needs it")
-    pytest.skip(f"{what} is not reachable")
+    services.require(available(), f"RabbitMQ ({AMQP_HOST}:{AMQP_PORT}, with rabbitmqctl)")
 
 
 def rabbitmqctl(*args: str, node: str | None = None) -> str:

@@ -5,11 +5,22 @@ from __future__ import annotations
 import os
 
 import psycopg
+import pytest
 import redis
 from sqlalchemy.engine import make_url
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def require(available: bool, what: str) -> None:
+    """Skip the test when ``what`` is absent here; fail it when ``CI`` is set (the suite needs
+    it)."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is not reachable, and CI is set: the suite needs it")
+    pytest.skip(f"{what} is not reachable")
 
 
 def pg_available() -> bool:
