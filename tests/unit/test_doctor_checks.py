@@ -44,6 +44,7 @@ from personal_assistant.doctor.report import (
 )
 from personal_assistant.workers.routing import QUEUES
 from personal_assistant.workers.utils.health import ProcessBeat, Snapshot, WorkerLoad
+from support.keys import CHANNEL_KEY
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 VERSION = "1.4.0"
@@ -150,6 +151,7 @@ def _settings(**env: str) -> Settings:
         "DATABASE_URL": "postgresql://pa:pa@127.0.0.1:5432/pa",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
         "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/1",
+        "CHANNEL_KEYS": CHANNEL_KEY,
     }
     return Settings(**(urls | env))  # type: ignore[arg-type]  # aliases are the init names
 
@@ -161,8 +163,28 @@ def test_settings_checks_pass_on_sound_settings() -> None:
         ("config.secrets", Verdict.PASS),
         ("config.timeouts", Verdict.PASS),
     ]
-    assert "CHANNEL_KEYS unset" in checks[1].evidence
+    assert "CHANNEL_KEYS set" in checks[1].evidence
     assert "AGENT_TIMEOUT 60 s <= RUN_TIMEOUT 300 s" in checks[2].evidence
+
+
+def test_no_channel_keys_with_a_database_server_warns() -> None:
+    check = settings_checks.secrets(_settings(CHANNEL_KEYS=""))
+    assert (check.id, check.verdict) == ("config.secrets", Verdict.WARN)
+    assert "CHANNEL_KEYS is unset" in check.evidence and "CHANNEL_KEYS" in check.fix
+
+
+def test_the_embedded_default_needs_no_channel_keys() -> None:
+    check = settings_checks.secrets(_settings(DATABASE_URL="sqlite:////tmp/pa.db", CHANNEL_KEYS=""))
+    assert check.verdict is Verdict.PASS and "var/channel.key" in check.evidence
+
+
+def test_a_channel_test_that_fails_names_the_channel_and_the_reason() -> None:
+    ok = canary_checks.channel_test("hook", "webhook", True, None)
+    assert (ok.id, ok.verdict) == ("channels.hook", Verdict.PASS)
+    bad = canary_checks.channel_test("hook", "webhook", False, "connection refused")
+    assert bad.verdict is Verdict.FAIL
+    assert "hook" in bad.evidence and "connection refused" in bad.evidence
+    assert "pa channel test hook" in bad.fix
 
 
 def test_postgres_password_on_a_remote_host_fails_naming_url_and_host() -> None:

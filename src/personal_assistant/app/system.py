@@ -17,7 +17,7 @@ from personal_assistant.app._base import Part
 from personal_assistant.database.failures import explained
 
 if TYPE_CHECKING:
-    from personal_assistant.doctor.report import Report
+    from personal_assistant.doctor.report import Check, Report
     from personal_assistant.doctor.run import Options
     from personal_assistant.workers.utils.health import Health
 
@@ -161,7 +161,33 @@ class System(Part):
         return Demo(user.id, task.id, task.title, at)
 
     async def doctor(self, options: Options | None = None) -> Report:
-        """Validate the running deployment (:mod:`personal_assistant.doctor`)."""
+        """Validate the running deployment (:mod:`personal_assistant.doctor`); with
+        ``options.channels_of``, also send a test message through each of that user's
+        channels."""
+        from dataclasses import replace
+
         from personal_assistant.doctor.run import Options, diagnose
 
-        return await diagnose(self.settings, self.engine, self.clock, options or Options())
+        options = options or Options()
+        report = await diagnose(self.settings, self.engine, self.clock, options)
+        if options.channels_of is None:
+            return report
+        tested = await self._test_channels(options.channels_of)
+        return replace(report, checks=report.checks + tested, finished_at=self.clock())
+
+    async def _test_channels(self, user_id: int) -> tuple[Check, ...]:
+        from personal_assistant.app.channels import Channels
+        from personal_assistant.doctor.canary_checks import channel_test
+        from personal_assistant.tasks.manager import AITaskManager
+
+        manager = AITaskManager(self.settings, engine=self.engine, clock=self.clock)
+        try:
+            owner = await manager.get_user(user_id)
+        finally:
+            await manager.close()
+        channels = Channels(self.engine, self.settings, self.clock)
+        checks = []
+        for channel in await channels.list_for(owner.id):
+            result = await channels.test(owner, channel.name)
+            checks.append(channel_test(channel.name, channel.kind, result.delivered, result.reason))
+        return tuple(checks)

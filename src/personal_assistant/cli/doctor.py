@@ -32,6 +32,11 @@ def doctor(
     timeout: float = typer.Option(
         60.0, "--timeout", min=1, help="Seconds each canary may take before it fails."
     ),
+    user: int | None = typer.Option(
+        None,
+        "--user",
+        help="Also send a test message through each channel of this user (real messages).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write JUnit XML to FILE.")
@@ -46,7 +51,12 @@ def doctor(
     from personal_assistant.doctor.run import Options
 
     options = Options(
-        quick=quick, canary=canary or deep, deep=deep, burst_runs=burst, timeout_s=timeout
+        quick=quick,
+        canary=canary or deep,
+        deep=deep,
+        burst_runs=burst,
+        timeout_s=timeout,
+        channels_of=user,
     )
     report = session.run(lambda app: app.system.doctor(options), schema=False)
     if junit is not None:

@@ -88,6 +88,19 @@ def failing_canary(trace: RunTrace) -> Check:
     )
 
 
+def channel_test(name: str, kind: str, delivered: bool, reason: str | None) -> Check:
+    """A test message sent through a user's channel (``--deep --user``)."""
+    check_id, title = f"channels.{name}", f"Channel {name} ({kind}) delivers a test message"
+    if delivered:
+        return passed(check_id, title, f"the {kind} channel {name} accepted a test message")
+    return failed(
+        check_id,
+        title,
+        f"the {kind} channel {name} refused a test message: {reason or 'no reason given'}",
+        f"pa channel test {name} --user <id> after fixing the channel's URL or the service",
+    )
+
+
 def _percentile(values: tuple[float, ...], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0

@@ -51,6 +51,7 @@ class Options:
     deep: bool = False
     burst_runs: int = 200
     timeout_s: float = 60.0
+    channels_of: int | None = None  # deep: a test message through each channel of this user
     bounds: Bounds | None = None  # None: from the settings
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
-from personal_assistant.config import Settings
-from personal_assistant.doctor.report import Check, failed, passed
+from personal_assistant.config import FERNET_KEY_HINT, Settings
+from personal_assistant.doctor.report import Check, failed, passed, warned
 from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
 
 #: Passwords that ship as examples or defaults somewhere, refused outside loopback.
@@ -58,12 +58,16 @@ def secrets(settings: Settings) -> Check:
             "; ".join(found),
             "set a strong password on the server and in the URL (or its *_FILE secret)",
         )
-    keys = (
-        "CHANNEL_KEYS set"
-        if settings.channel_keys_raw is not None
-        else "CHANNEL_KEYS unset: var/channel.key seals channel URLs, which is right on one "
-        "host; set CHANNEL_KEYS to one key on every host when workers run on several"
-    )
+    if settings.channel_keys_raw is None and not settings.embedded:
+        return warned(
+            "config.secrets",
+            title,
+            "CHANNEL_KEYS is unset with a database server: no channel but in-app can be "
+            "added, tested or delivered (deliveries wait for a worker with the key)",
+            "set CHANNEL_KEYS (or CHANNEL_KEYS_FILE) to the same Fernet key in every process; "
+            f"make one with {FERNET_KEY_HINT}",
+        )
+    keys = "CHANNEL_KEYS set" if settings.channel_keys_raw is not None else "var/channel.key"
     return passed("config.secrets", title, f"no well-known password in any URL; {keys}")
 
 
