@@ -104,7 +104,7 @@ def clock_skew(facts: DatabaseFacts) -> Check:
     title = "This host's clock agrees with the database's"
     if not facts.reachable or facts.skew_s is None:
         return skipped("database.clock_skew", title, _not_judged(facts))
-    skew = facts.skew_s
+    skew = round(facts.skew_s, 3) + 0.0  # no "-0.000"
     evidence = f"the database's clock is {skew:+.3f} s from this host's"
     if abs(skew) > SKEW_WARN_S:
         return warned(

@@ -298,12 +298,14 @@ def _figure(name: str, value: float) -> str:
 
 def _md_figures(report: Report) -> list[str]:
     lines = ["## Figures"]
-    measured = [check for check in report.checks if check.figures]
-    for check in measured:
-        rows = ((_md(name), _figure(name, v)) for name, v in check.figures.items())
-        heading = f"### {_md(check.id)}: {_md(check.title)}"
-        lines += ["", heading, "", *_md_table(("figure", "value"), rows)]
-    if not measured:
+    rows = [
+        (_md(check.id), _md(name), _figure(name, value))
+        for check in report.checks
+        for name, value in check.figures.items()
+    ]
+    if rows:
+        lines += ["", *_md_table(("check", "figure", "value"), rows)]
+    else:
         lines += ["", "No figures."]
     return lines
 
