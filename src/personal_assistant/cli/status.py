@@ -55,7 +55,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         runs = ", ".join(f"{k} {v}" for k, v in sorted(snap.open_runs.items())) or "none"
         typer.echo(f"active tasks: {snap.active_tasks}")
         typer.echo(f"open runs:    {runs}")
-        workers = [w for w in health.live(ProcessRole.WORKER) if w.queues]
+        workers = health.live_workers()
         schedulers = health.live(ProcessRole.SCHEDULER)
         typer.echo(f"live:         {len(workers)} worker(s), {len(schedulers)} scheduler(s)")
         last = snap.last_finished_at

@@ -12,7 +12,7 @@ from personal_assistant.core.states import ProcessRole
 from personal_assistant.doctor.remote import RemoteFacts
 from personal_assistant.doctor.report import Check, failed, passed, skipped, warned
 from personal_assistant.workers.routing import QUEUES
-from personal_assistant.workers.utils.health import ProcessBeat, Snapshot
+from personal_assistant.workers.utils.health import Snapshot
 
 #: What delivery needs of every worker (FIELD_NOTES: late acks, rejected when the worker is
 #: lost, one message prefetched, JSON only).
@@ -35,18 +35,10 @@ class Bounds:
     reaper_grace_s: float = 45.0  # an expired lease older than this was not reaped
 
 
-def _age(snapshot: Snapshot, then: Any) -> float | None:
-    return None if then is None else max(0.0, (snapshot.taken_at - then).total_seconds())
-
-
-def _live_workers(snapshot: Snapshot, bounds: Bounds) -> list[ProcessBeat]:
-    return [p for p in snapshot.live(ProcessRole.WORKER, bounds.max_heartbeat_age_s) if p.queues]
-
-
 def consumers(snapshot: Snapshot, bounds: Bounds) -> Check:
     title = "Every queue has a live consumer"
     count = {q: 0 for q in QUEUES}
-    for worker in _live_workers(snapshot, bounds):
+    for worker in snapshot.live_workers(bounds.max_heartbeat_age_s):
         for queue in worker.queues:
             count[queue] = count.get(queue, 0) + 1
     shown = ", ".join(f"{q} {n}" for q, n in count.items())
@@ -64,7 +56,7 @@ def consumers(snapshot: Snapshot, bounds: Bounds) -> Check:
 def versions(snapshot: Snapshot, bounds: Bounds, own: str) -> Check:
     title = "Every worker and scheduler runs the same code"
     live = [
-        *_live_workers(snapshot, bounds),
+        *snapshot.live_workers(bounds.max_heartbeat_age_s),
         *snapshot.live(ProcessRole.SCHEDULER, bounds.max_heartbeat_age_s),
     ]
     found = sorted({p.version or "unknown" for p in live})
@@ -91,7 +83,7 @@ def versions(snapshot: Snapshot, bounds: Bounds, own: str) -> Check:
 def delivery_settings(snapshot: Snapshot, bounds: Bounds) -> Check:
     title = "Every worker runs the delivery settings"
     wrong = []
-    workers = _live_workers(snapshot, bounds)
+    workers = snapshot.live_workers(bounds.max_heartbeat_age_s)
     for worker in workers:
         for name, wanted in REQUIRED.items():
             value = worker.config.get(name)
@@ -154,7 +146,7 @@ def remote_control(snapshot: Snapshot, bounds: Bounds, remote: RemoteFacts | Non
             "check the broker (broker.reachable), then celery -A "
             "personal_assistant.workers.celery_app inspect ping",
         )
-    beating = len(_live_workers(snapshot, bounds))
+    beating = len(snapshot.live_workers(bounds.max_heartbeat_age_s))
     answered = len(remote.queues)
     evidence = f"{answered} worker(s) answered, {beating} beat in the database"
     if answered < beating:
@@ -188,7 +180,7 @@ def scheduler_alive(snapshot: Snapshot, bounds: Bounds) -> Check:
 
 def overdue(snapshot: Snapshot, bounds: Bounds) -> Check:
     title = "No task overdue"
-    age = _age(snapshot, snapshot.most_overdue_at)
+    age = snapshot.age(snapshot.most_overdue_at)
     if age is not None and age > bounds.max_overdue_s:
         return failed(
             "scheduler.overdue",
@@ -203,7 +195,7 @@ def overdue(snapshot: Snapshot, bounds: Bounds) -> Check:
 
 def waiting(snapshot: Snapshot, bounds: Bounds) -> Check:
     title = "No run waits for a worker"
-    age = _age(snapshot, snapshot.oldest_queued_at)
+    age = snapshot.age(snapshot.oldest_queued_at)
     if age is not None and age > bounds.max_queue_age_s:
         return failed(
             "scheduler.waiting",
@@ -218,7 +210,7 @@ def waiting(snapshot: Snapshot, bounds: Bounds) -> Check:
 
 def leases(snapshot: Snapshot, bounds: Bounds) -> Check:
     title = "No expired lease left unreaped"
-    age = _age(snapshot, snapshot.oldest_expired_lease_at)
+    age = snapshot.age(snapshot.oldest_expired_lease_at)
     if age is not None and age > bounds.reaper_grace_s:
         return failed(
             "scheduler.leases",

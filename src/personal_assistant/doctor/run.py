@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant import __version__
 from personal_assistant.config import Settings
-from personal_assistant.core.states import ProcessRole
 from personal_assistant.database.migrate import HEAD
 from personal_assistant.doctor import (
     broker_checks,
@@ -118,9 +117,7 @@ async def _processes(
     if broker.kind == "embedded":
         remote = RemoteFacts(supported=False)
     elif not options.quick and broker.reachable:
-        beating = len(
-            [p for p in snapshot.live(ProcessRole.WORKER, bounds.max_heartbeat_age_s) if p.queues]
-        )
+        beating = len(snapshot.live_workers(bounds.max_heartbeat_age_s))
         remote = await asyncio.to_thread(read_remote, app, expected=beating)
     return process_checks.process_checks(snapshot, bounds, __version__, remote)
 

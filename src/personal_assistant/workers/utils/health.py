@@ -75,6 +75,15 @@ class Snapshot:
             p for p in self.processes if p.role == role and p.silent_for(self.taken_at) <= max_age_s
         ]
 
+    def live_workers(self, max_age_s: float) -> list[ProcessBeat]:
+        """The live workers' main processes: those that consume queues (a pool child's row
+        names none)."""
+        return [p for p in self.live(ProcessRole.WORKER, max_age_s) if p.queues]
+
+    def age(self, then: datetime | None) -> float | None:
+        """Seconds from ``then`` to when the snapshot was taken (None: no such time)."""
+        return None if then is None else max(0.0, (self.taken_at - then).total_seconds())
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -96,6 +105,9 @@ class Health:
     def live(self, role: ProcessRole) -> list[ProcessBeat]:
         return self.snapshot.live(role, self.max_heartbeat_age_s)
 
+    def live_workers(self) -> list[ProcessBeat]:
+        return self.snapshot.live_workers(self.max_heartbeat_age_s)
+
     @property
     def healthy(self) -> bool:
         return not self.problems
@@ -105,20 +117,16 @@ class Health:
 STALLED_LISTED = 5
 
 
-def _age(now: datetime, then: datetime | None) -> float | None:
-    return None if then is None else max(0.0, (now - then).total_seconds())
-
-
 def assess(snapshot: Snapshot, thresholds: Thresholds = Thresholds()) -> Health:
     """The problems a snapshot shows (pure)."""
     now = snapshot.taken_at
     problems = []
-    queued_age = _age(now, snapshot.oldest_queued_at)
+    queued_age = snapshot.age(snapshot.oldest_queued_at)
     if queued_age is not None and queued_age > thresholds.max_queue_age_s:
         problems.append(
             f"a run has waited {queued_age:.0f} s for a worker: are workers consuming ai_tasks?"
         )
-    overdue = _age(now, snapshot.most_overdue_at)
+    overdue = snapshot.age(snapshot.most_overdue_at)
     if overdue is not None and overdue > thresholds.max_overdue_s:
         problems.append(f"a task is {overdue:.0f} s overdue: is the scheduler (beat) running?")
     if snapshot.expired_running:
@@ -152,7 +160,7 @@ def unconsumed(workers: list[ProcessBeat], queues: tuple[str, ...] = QUEUES) -> 
 def process_problems(snapshot: Snapshot, max_age_s: float) -> list[str]:
     """No live worker, queues no live worker consumes, no live scheduler (pure)."""
     problems = []
-    workers = [w for w in snapshot.live(ProcessRole.WORKER, max_age_s) if w.queues]
+    workers = snapshot.live_workers(max_age_s)
     if not workers:
         problems.append(
             f"no worker has reported in the last {max_age_s:.0f} s: start one (pa worker)"
