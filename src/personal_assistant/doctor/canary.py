@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select
@@ -97,7 +97,7 @@ class Canary:
                 trace.state == "succeeded" and trace.delivered_at is not None
             )
             if done or waited > timeout_s:
-                return _with(trace, waited, timed_out=not done)
+                return replace(trace, waited_s=waited, timed_out=not done)
             await asyncio.sleep(POLL_S)
 
     async def _trace(self, task_id: int) -> RunTrace:
@@ -199,9 +199,3 @@ class Canary:
             await conn.execute(delete(AITask).where(AITask.user_id.in_(users)))
             await conn.execute(delete(User).where(User.id.in_(users)))
         await self._manager.close()
-
-
-def _with(trace: RunTrace, waited: float, *, timed_out: bool) -> RunTrace:
-    from dataclasses import replace
-
-    return replace(trace, waited_s=waited, timed_out=timed_out)
