@@ -20,13 +20,16 @@ run: $(STAMP)
 
 ## Lint, type checks and the whole suite: the unit, integration and e2e tiers on
 ## TEST_PROCESSES processes (each test has its own database, Redis prefix and files), then the
-## chaos suite on its own (its scenarios inject faults on a schedule and measure lateness).
+## chaos suite on its own (tests/chaos/run.sh: the scenarios that measure time one at a time,
+## then those marked `concurrent` CHAOS_PROCESSES at a time).
 ## Exit code 5 (no test collected) counts as success.
 TEST_PROCESSES ?= 2
+CHAOS_PROCESSES ?= 3
+export CHAOS_PROCESSES
 test: $(STAMP) lint typecheck
 	@fast=0; chaos=0; \
 	$(BIN)/pytest -n $(TEST_PROCESSES) --ignore=tests/chaos --durations=15 || fast=$$?; \
-	$(BIN)/pytest tests/chaos --durations=25 || chaos=$$?; \
+	BIN=$(BIN) tests/chaos/run.sh --durations=25 || chaos=$$?; \
 	for rc in $$fast $$chaos; do \
 	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
 	done
@@ -50,7 +53,7 @@ e2e: $(STAMP)
 
 ## The fault-injection suite alone; prints the reliability table and writes docs/reliability.md.
 chaos: $(STAMP)
-	PA_CHAOS_WRITE_DOC=1 $(BIN)/pytest tests/chaos
+	PA_CHAOS_WRITE_DOC=1 BIN=$(BIN) tests/chaos/run.sh
 
 ## Rewrite the parts of docs/ derived from the code (the queue reference).
 docs: $(STAMP)

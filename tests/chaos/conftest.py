@@ -1,8 +1,11 @@
 """The chaos suite's own PostgreSQL cluster and results file; one Redis per scenario.
 
-Every test here is marked ``chaos``. The servers are throw-away processes on free ports, so
-the faults injected never reach the machine's services or other tests. A scenario skips when
-``redis-server`` or PostgreSQL's ``initdb`` is missing, and fails instead when ``CI`` is set.
+Every test here is marked ``chaos``; the scenarios of :data:`CONCURRENT` are marked
+``concurrent`` too, and ``tests/chaos/run.sh`` (``make chaos``, ``make test``) runs them a few
+at a time after the others have run one at a time. The servers are throw-away processes on free
+ports, so the faults injected never reach the machine's services or other tests. A scenario
+skips when ``redis-server`` or PostgreSQL's ``initdb`` is missing, and fails instead when ``CI``
+is set.
 """
 
 from __future__ import annotations
@@ -20,12 +23,32 @@ from chaos import report
 from chaos.harness import Chaos
 from chaos.servers import PostgresServer, RedisServer
 
+#: Scenarios whose figures and assertions are counts (lost, duplicated, stuck), not timings,
+#: and which spend most of their time waiting out a fault: they may share the machine with each
+#: other. A scenario that measures lateness, a lease or a catch-up time, or asserts that
+#: something happened in time, is not listed: it runs alone.
+CONCURRENT = frozenset(
+    {
+        "test_dst_catchup.py",
+        "test_postgres_faults.py",
+        "test_rabbitmq_faults.py",
+        "test_redis_faults.py",
+        "test_shutdown.py",
+        "test_stalls.py",
+        "test_timeouts.py",
+        "test_worker_kills.py",
+    }
+)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        path = Path(str(item.fspath))
+        if here in path.parents:
             item.add_marker(pytest.mark.chaos)
+            if path.name in CONCURRENT:
+                item.add_marker(pytest.mark.concurrent)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,8 +66,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("reliability (chaos scenarios)")
     terminalreporter.write_line(report.text(rows))
     if os.environ.get("PA_CHAOS_WRITE_DOC") == "1":
+        processes = os.environ.get("CHAOS_PROCESSES", "3")
         stamp = (
-            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make chaos` on "
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make chaos` "
+            f"(`tests/chaos/run.sh`: the `concurrent` scenarios {processes} at a time) on "
             f"{os.cpu_count()} cores ({platform.machine()}, Python {platform.python_version()})."
         )
         report.write_doc(rows, stamp)
