@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration e2e chaos bench docs workers lock clean
+.PHONY: run test lint typecheck unit integration e2e chaos bench dashboard docs workers lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ docs: $(STAMP)
 ## Benchmarks: print figures and write docs/performance.md (needs PostgreSQL and Redis).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+## The dashboard's main panels drawn from a real scrape series (docs/img/dashboard.png); needs
+## PostgreSQL and Redis, and installs matplotlib (the `plots` extra) into the venv.
+dashboard: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,plots]'
+	$(BIN)/python -m benchmarks.dashboard
 
 ## Start a worker and beat in the background, logs under logs/.
 workers: $(STAMP)

@@ -34,6 +34,8 @@ REDIS_SCHEMES = ("redis", "rediss")
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 #: The levels LOG_LEVEL may name, as :mod:`logging` spells them.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: How log lines are written: ``event=<name> key=value ...`` text, or one JSON object a line.
+LogFormat = Literal["text", "json"]
 
 
 #: How to make a key for CHANNEL_KEYS.
@@ -75,6 +77,7 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(default="", validation_alias="REDIS_KEY_PREFIX")
     log_dir_raw: Path | None = Field(default=None, validation_alias="LOG_DIR")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    log_format: LogFormat = Field(default="text", validation_alias="LOG_FORMAT")
 
     agent: AgentKind = Field(default="offline", validation_alias="AGENT")
     agent_base_url: str | None = Field(default=None, validation_alias="AGENT_BASE_URL")
@@ -128,6 +131,9 @@ class Settings(BaseSettings):
     worker_pool: WorkerPool = Field(default="threads", validation_alias="WORKER_POOL")
     # Celery's task events (Flower, `celery events`): a few broker messages per task; off.
     worker_send_task_events: bool = Field(default=False, validation_alias="WORKER_SEND_TASK_EVENTS")
+    # Prometheus /metrics of a worker or scheduler process on this port (0: off), and address.
+    metrics_port: int = Field(default=0, ge=0, le=65535, validation_alias="METRICS_PORT")
+    metrics_bind: str = Field(default="127.0.0.1", validation_alias="METRICS_BIND")
     # RabbitMQ only: declare the five queues as quorum queues (replicated; no priorities).
     broker_quorum_queues: bool = Field(default=False, validation_alias="BROKER_QUORUM_QUEUES")
     delivery_lease_seconds: float = Field(default=60.0, gt=0, validation_alias="DELIVERY_LEASE")

@@ -2,6 +2,8 @@
 
 Messages are ``event=<name> key=value ...`` so a run can be followed across processes by its
 ``run_id``. Called by the entry points (worker, beat, ``pa run``), never at import.
+``LOG_FORMAT=json`` writes each record as one JSON object a line instead
+(:mod:`personal_assistant.logformat`), the event's keys as fields.
 
 Every handler set up here, and every handler Celery adds (see :func:`protect`), carries a
 :class:`~personal_assistant.redaction.RedactingFilter`: no URL password, feed token or channel
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from personal_assistant import redaction
 from personal_assistant.config import Settings
+from personal_assistant.logformat import JsonFormatter
 from personal_assistant.private_files import private_dir, private_file
 
 FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s %(message)s"
@@ -35,11 +38,21 @@ def add_core_log(settings: Settings, logger: logging.Logger | None = None) -> Pa
         for handler in target.handlers
     ):
         handler = logging.FileHandler(private_file(path), encoding="utf-8")
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(formatter(settings))
         handler._pa_handler = True  # type: ignore[attr-defined]  # marks our own handlers
         target.addHandler(handler)
     protect(target)
     return path
+
+
+def formatter(settings: Settings) -> logging.Formatter:
+    """The lines' format: :data:`FORMAT` text, or JSON when ``LOG_FORMAT=json``.
+
+    Either way the handler's redacting filter has rewritten the record before it is formatted.
+    """
+    if settings.log_format == "json":
+        return JsonFormatter()
+    return logging.Formatter(FORMAT)
 
 
 def protect(logger: logging.Logger) -> None:
@@ -57,7 +70,7 @@ def configure(settings: Settings, *, stderr: bool = True) -> Path:
     path = private_file(private_dir(settings.log_dir) / CORE_LOG)
     root = logging.getLogger()
     root.setLevel(settings.log_level.upper())
-    formatter = logging.Formatter(FORMAT)
+    line_format = formatter(settings)
     for handler in list(root.handlers):  # the entry point owns the process's logging
         root.removeHandler(handler)
         handler.close()
@@ -65,7 +78,7 @@ def configure(settings: Settings, *, stderr: bool = True) -> Path:
     if stderr:
         handlers.append(logging.StreamHandler())
     for handler in handlers:
-        handler.setFormatter(formatter)
+        handler.setFormatter(line_format)
         handler._pa_handler = True  # type: ignore[attr-defined]  # marks our own handlers
         redaction.install(handler)
         root.addHandler(handler)

@@ -44,6 +44,7 @@ from personal_assistant.database import migrate
 from personal_assistant.workers.routing import QUEUES, ROUTES
 from personal_assistant.workers.task_names import TaskName
 from support.cli import PA
+from support.hook_server import free_port
 from support.keys import CHANNEL_KEY
 from support.processes import wait_until
 from support.services import (
@@ -477,7 +478,10 @@ def stack(
     url = create_database_from_template(database, "template0")  # empty: migrate's to fill
     root = tmp_path_factory.mktemp(f"compose-{name}")
     write_secrets(root / "secrets", {**LOCAL_SECRETS, "database_url": url})
-    built = Stack(name, load(name), root, url, f"pa-test-{uuid.uuid4().hex[:12]}:", Db(url))
+    # Every service on this one machine: the processes' /metrics off (they would share one
+    # port), the exporter on a free one.
+    ports = {"METRICS_PORT": "0", "EXPORTER_PORT": str(free_port())}
+    built = Stack(name, load(name, ports), root, url, f"pa-test-{uuid.uuid4().hex[:12]}:", Db(url))
     try:
         built.migrate = built.run("migrate")
         if built.migrate.returncode != 0:

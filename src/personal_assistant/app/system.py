@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from personal_assistant.app._base import Part
 from personal_assistant.database.failures import explained
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from personal_assistant.doctor.report import Check, Report
     from personal_assistant.doctor.run import Options
     from personal_assistant.workers.utils.health import Health
@@ -159,6 +161,38 @@ class System(Part):
                 schedule={"kind": "once", "at": at.isoformat()},
             )
         return Demo(user.id, task.id, task.title, at)
+
+    async def serve_metrics(
+        self, port: int, bind: str, *, ready: Callable[[int], None] | None = None
+    ) -> None:
+        """Publish the deployment's figures on ``/metrics`` until cancelled
+        (:mod:`personal_assistant.doctor.exporter`); ``ready``: told the port once serving."""
+        import asyncio
+
+        from personal_assistant.doctor.exporter import (
+            DeploymentCollector,
+            read_figures,
+            registry_for,
+        )
+        from personal_assistant.doctor.run import client_app
+        from personal_assistant.errors import ConfigurationError
+        from personal_assistant.metrics.exposition import start
+
+        app = client_app(self.settings)
+
+        async def read() -> Any:
+            return await read_figures(self.settings, self.engine, self.clock(), app)
+
+        collector = DeploymentCollector(read, asyncio.get_running_loop())
+        served = start(registry_for(collector), port, bind)
+        if served is None:
+            raise ConfigurationError(f"cannot listen on {bind}:{port}", field="--port")
+        try:
+            if ready is not None:
+                ready(served.port)
+            await asyncio.Event().wait()  # until cancelled (Ctrl-C, SIGTERM)
+        finally:
+            await asyncio.to_thread(served.close)
 
     async def doctor(self, options: Options | None = None) -> Report:
         """Validate the running deployment (:mod:`personal_assistant.doctor`); with

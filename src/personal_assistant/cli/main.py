@@ -22,6 +22,7 @@ from personal_assistant.cli import (
     db,
     digests,
     exports,
+    metrics,
     services,
     task_actions,
     tasks,
@@ -49,6 +50,7 @@ def _root(
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="user")
 app.add_typer(tasks.app, name="task")
+app.add_typer(metrics.app, name="metrics")
 task_actions.register(tasks.app)
 activity.register(app)
 exports.register(app)

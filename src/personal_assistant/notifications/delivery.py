@@ -69,6 +69,7 @@ from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.core.states import ChannelStatus, NotificationStatus
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.errors import DeliveryError
+from personal_assistant.metrics import record as metrics
 from personal_assistant.notifications import channel_store, outbox
 from personal_assistant.notifications.channels import missing_channel
 from personal_assistant.notifications.content import idempotency_key, render
@@ -356,7 +357,18 @@ class NotificationService:
                 )
         message = None if error is None else error.message
         _log(outcome, leased.notification_id, row, until=retry_at, error=message)
+        # A channel's kind, or a built-in transport's name: never the name a user gave.
+        kind = row.channel if leased.channel is None else leased.channel.kind
+        metrics.notifications([(kind, _RESULTS[outcome])])
         return outcome
+
+
+#: A recorded outcome as the notification metrics name it.
+_RESULTS = {
+    NotificationStatus.DELIVERED: "delivered",
+    NotificationStatus.PENDING: "retrying",
+    NotificationStatus.FAILED: "failed",
+}
 
 
 def _log(

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from dataclasses import dataclass, replace
 
 from personal_assistant.agents.base import Agent, AgentReply, AgentRequest
 from personal_assistant.agents.ratelimit import RateLimited
 from personal_assistant.errors import AgentError
+from personal_assistant.metrics import record
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class Outcome:
     permanent: bool = False
     #: Seconds the rate limiter asked to wait: the agent was not called (no attempt made).
     defer_seconds: float | None = None
+    timed_out: bool = False
+    crashed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -73,12 +77,19 @@ class Outcome:
 
 
 class TaskExecutor:
-    def __init__(self, agent: Agent, *, timeout: float) -> None:
+    def __init__(self, agent: Agent, *, timeout: float, model: str | None = None) -> None:
         self.agent = agent
         self._timeout = timeout
+        #: The model the deployment configured, for the token metrics: a reply's own model
+        #: name is outside input, no label.
+        self._model = model or agent.name
 
     async def execute(self, request: AgentRequest) -> Outcome:
+        started = time.perf_counter()
         outcome = await self._attempt(request)
+        record.agent_call(self.agent.name, time.perf_counter() - started, _error_class(outcome))
+        if outcome.reply is not None:
+            record.tokens(self._model, outcome.reply.prompt_tokens, outcome.reply.completion_tokens)
         if outcome.error is None:
             return outcome
         return replace(outcome, error=storable_text(outcome.error))
@@ -108,6 +119,7 @@ class TaskExecutor:
                 request.attempt,
                 self.agent.name,
                 error=f"the agent did not answer within {self._timeout:g} s",
+                timed_out=True,
             )
         except Exception as exc:
             log.exception("event=agent_crashed run_id=%s", request.run_id)
@@ -116,6 +128,7 @@ class TaskExecutor:
                 request.attempt,
                 self.agent.name,
                 error=f"agent crashed: {type(exc).__name__}: {exc}",
+                crashed=True,
             )
         reply = storable_reply(reply)
         if not reply.text.strip():
@@ -123,3 +136,16 @@ class TaskExecutor:
                 request.run_id, request.attempt, self.agent.name, error="the agent returned no text"
             )
         return Outcome(request.run_id, request.attempt, self.agent.name, reply=reply)
+
+
+def _error_class(outcome: Outcome) -> str | None:
+    """The metrics' class of an outcome's error (one of ``catalogue.AGENT_ERRORS``), if any."""
+    if outcome.ok:
+        return None
+    if outcome.deferred:
+        return "rate_limited"
+    if outcome.timed_out:
+        return "timeout"
+    if outcome.crashed:
+        return "crashed"
+    return "permanent" if outcome.permanent else "transient"

@@ -27,6 +27,8 @@ from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.database.clock import DatabaseClock
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.health.heartbeat import Heartbeat, HeldRuns, run_lease
+from personal_assistant.metrics import record as metrics
+from personal_assistant.notifications.channels import IN_APP
 from personal_assistant.runs import claims, reaping, results
 from personal_assistant.runs.executor import Outcome, TaskExecutor
 
@@ -168,7 +170,16 @@ class RunProcessor:
             if not claimed:
                 log.info("event=runs_not_claimed run_ids=%s", list(run_ids))
                 return BatchReport(len(run_ids), 0, 0, 0, 0, 0, ())
-            return await self._run_claimed(run_ids, claimed, claimed_at)
+            metrics.lateness(
+                (claimed_at - run.request.scheduled_for).total_seconds()
+                for run in claimed
+                if run.request.attempt == 1
+            )
+            metrics.in_flight(len(claimed))
+            try:
+                return await self._run_claimed(run_ids, claimed, claimed_at)
+            finally:
+                metrics.in_flight(-len(claimed))
         finally:
             self._held.discard(run_ids)
 
@@ -186,6 +197,13 @@ class RunProcessor:
         recorded = await self._record(
             claimed, outcomes, until=lambda: self.heartbeat.leased_until(claimed_at + self._lease)
         )
+        took = (self._clock() - claimed_at).total_seconds()
+        metrics.runs_finished(
+            (recorded.outcomes[run.request.run_id], run.request.task_type, took)
+            for run in claimed
+            if run.request.run_id in recorded.outcomes
+        )
+        metrics.notifications([(IN_APP, "delivered")] * recorded.delivered)
         for outcome in outcomes:
             if outcome.ok:
                 log.info(
@@ -247,13 +265,16 @@ class RunProcessor:
     async def reap(self) -> tuple[int, tuple[int, ...]]:
         """Retry or fail the runs whose lease ended; a retry waits this processor's backoff."""
         async with self._transaction() as conn:
-            return await reaping.reap_expired(
+            reaped = await reaping.reap(
                 conn,
                 now=self._clock(),
                 policy=self._policy,
                 pause_after=self._settings.pause_after_failures,
                 delivery_lease=self._delivery_lease,
             )
+        metrics.reaped(reaped.retried, reaped.failed)
+        metrics.notifications([(IN_APP, "delivered")] * reaped.delivered)
+        return reaped.count, reaped.pending_notifications
 
 
 def _worth_retrying(exc: Exception) -> bool:

@@ -9,6 +9,7 @@ run's ``attempt``, so the claim that lost the run never finds its ``attempt`` ru
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,15 +23,28 @@ from personal_assistant.notifications.outbox import DELIVERY_LEASE
 from personal_assistant.runs.claims import load_claimed
 from personal_assistant.runs.outcomes import after_failure, failure_text
 from personal_assistant.runs.results import (
+    Written,
     fail_runs,
     retry_runs,
     update_tasks_after_failure,
     write_notifications,
 )
 
-__all__ = ["reap_expired"]
+__all__ = ["Reaped", "reap", "reap_expired"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reaped:
+    retried: int
+    failed: int
+    pending_notifications: tuple[int, ...] = ()
+    delivered: int = 0  # notifications delivered as written (in-app)
+
+    @property
+    def count(self) -> int:
+        return self.retried + self.failed
 
 
 async def reap_expired(
@@ -42,10 +56,29 @@ async def reap_expired(
     limit: int = 1000,
     delivery_lease: timedelta = DELIVERY_LEASE,
 ) -> tuple[int, tuple[int, ...]]:
+    """:func:`reap`, answering the number reaped and the notifications left pending."""
+    reaped = await reap(
+        conn,
+        now=now,
+        policy=policy,
+        pause_after=pause_after,
+        limit=limit,
+        delivery_lease=delivery_lease,
+    )
+    return reaped.count, reaped.pending_notifications
+
+
+async def reap(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    policy: RetryPolicy,
+    pause_after: int,
+    limit: int = 1000,
+    delivery_lease: timedelta = DELIVERY_LEASE,
+) -> Reaped:
     """Runs whose worker vanished (running, lease expired): retry after the backoff of the
     lost attempt, as a failed attempt would (:func:`after_failure`), or fail if out of tries.
-
-    Returns the number reaped and the notifications left pending for delivery.
     """
     rows = (
         await conn.execute(
@@ -58,7 +91,7 @@ async def reap_expired(
         )
     ).all()
     if not rows:
-        return 0, ()
+        return Reaped(0, 0)
     retry: list[dict[str, Any]] = []
     give_up = []
     for r in rows:
@@ -82,7 +115,7 @@ async def reap_expired(
         else:
             give_up.append(r)
     await retry_runs(conn, retry, worker_id=None)
-    pending: tuple[int, ...] = ()
+    written = Written((), 0)
     if give_up:
         claimed = await load_claimed(conn, [r.id for r in give_up])
         failures = [
@@ -96,7 +129,7 @@ async def reap_expired(
         ]
         await fail_runs(conn, failures, now=now)
         await update_tasks_after_failure(conn, failures, pause_after=pause_after)
-        pending = await write_notifications(
+        written = await write_notifications(
             conn, [(c, False, t) for c, t in failures], now=now, delivery_lease=delivery_lease
         )
-    return len(rows), pending
+    return Reaped(len(retry), len(give_up), written.pending, written.delivered)

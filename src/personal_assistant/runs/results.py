@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,7 @@ from personal_assistant.runs.outcomes import (
 
 __all__ = [
     "Recorded",
+    "Written",
     "fail_runs",
     "record",
     "retry_runs",
@@ -59,6 +60,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Written:
+    """Outbox rows written: those left to send, and how many were delivered as written (the
+    in-app inbox's)."""
+
+    pending: tuple[int, ...]
+    delivered: int
+
+
+@dataclass(frozen=True)
 class Recorded:
     succeeded: int
     retrying: int  # runs now ``retrying``: failed attempts to retry, and deferred runs
@@ -66,6 +76,10 @@ class Recorded:
     stale: int
     pending_notifications: tuple[int, ...]
     deferred: int = 0  # of ``retrying``: held back by the rate limit, no attempt counted
+    #: Each run's outcome as the metrics name it: succeeded, retrying, failed, stale, deferred.
+    outcomes: dict[int, str] = field(default_factory=dict)
+    #: Notifications delivered as written (in-app).
+    delivered: int = 0
 
 
 async def record(
@@ -96,15 +110,19 @@ async def record(
     deferrals: list[dict[str, Any]] = []
     failures: list[tuple[ClaimedRun, str]] = []
     stale = 0
+    named: dict[int, str] = {}
     for outcome in outcomes:
         run = by_run[outcome.run_id]
         if (outcome.run_id, outcome.attempt) not in owned:
             stale += 1
+            named[outcome.run_id] = "stale"
             continue
         if outcome.deferred:
             deferrals.append(_deferral(outcome, run, now=now))
+            named[outcome.run_id] = "deferred"
             continue
         if outcome.reply is not None:
+            named[outcome.run_id] = "succeeded"
             successes.append(
                 Success(
                     run_id=outcome.run_id,
@@ -134,6 +152,7 @@ async def record(
             decision.state.value,
             error,
         )
+        named[outcome.run_id] = "retrying" if decision.state == RunState.RETRYING else "failed"
         if decision.state == RunState.RETRYING:
             retries.append(
                 {
@@ -155,7 +174,7 @@ async def record(
         await fail_runs(conn, failures, now=now)
 
     await update_tasks_after_failure(conn, failures, pause_after=pause_after)
-    pending = await write_notifications(
+    written = await write_notifications(
         conn,
         [(by_run[s.run_id], True, s.result) for s in successes]
         + [(run, False, text) for run, text in failures],
@@ -167,8 +186,10 @@ async def record(
         len(retries) + len(deferrals),
         len(failures),
         stale,
-        pending,
+        written.pending,
         deferred=len(deferrals),
+        outcomes=named,
+        delivered=written.delivered,
     )
 
 
@@ -276,7 +297,7 @@ async def write_notifications(
     *,
     now: datetime,
     delivery_lease: timedelta,
-) -> tuple[int, ...]:
+) -> Written:
     """The outbox rows of finished runs; pending ones wait ``delivery_lease`` for their message
     before the reaper's sweep sends them again."""
     notes = []
@@ -294,4 +315,7 @@ async def write_notifications(
                 )
             )
     inserted = await insert_notifications(conn, notes, now=now, sweep_at=now + delivery_lease)
-    return tuple(i for i, status in inserted if status == NotificationStatus.PENDING)
+    return Written(
+        tuple(i for i, status in inserted if status == NotificationStatus.PENDING),
+        sum(1 for _, status in inserted if status == NotificationStatus.DELIVERED),
+    )

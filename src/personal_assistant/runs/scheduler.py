@@ -46,6 +46,7 @@ from personal_assistant.config import Settings
 from personal_assistant.core.states import RunState, TaskStatus
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, TaskRun
+from personal_assistant.metrics import record as metrics
 from personal_assistant.runs import dispatch, due_tasks, fair_store
 from personal_assistant.runs.due_tasks import ClaimReport
 from personal_assistant.runs.fair_dispatch import Limits, Tally, Usage
@@ -121,6 +122,12 @@ class TaskScheduler:
         again after :data:`CONTENDED_DELAY_S`.
         """
         started = time.monotonic()
+        try:
+            return await self._tick_once(now, started)
+        finally:
+            metrics.tick(time.monotonic() - started)
+
+    async def _tick_once(self, now: datetime, started: float) -> float:
         next_task, next_owed = await self._next_due()
         contended = False
         if next_task is not None and next_task <= now:
@@ -217,7 +224,9 @@ class TaskScheduler:
                 hold=now + self._tick,
             )
         await self._send(new_run_ids, now)
-        return _claimed(kept, runs, new_run_ids, more=more)
+        report = _claimed(kept, runs, new_run_ids, more=more)
+        metrics.runs_created(report.runs, report.skipped)
+        return report
 
     async def _plan(
         self, candidates: Sequence[Candidate], owners: Mapping[int, int], now: datetime

@@ -211,7 +211,11 @@ class Runtime:
         engine = make_async_engine(
             settings.database_url, pool_size=pool_size, max_overflow=max_overflow
         )
-        executor = TaskExecutor(build_agent(settings), timeout=settings.run_timeout_seconds)
+        executor = TaskExecutor(
+            build_agent(settings),
+            timeout=settings.run_timeout_seconds,
+            model=settings.agent_model if settings.agent == "openai" else None,
+        )
         try:
             await _measure(engine, self.clock)
         except Exception:  # the database is away: its own errors come from the first real use

@@ -19,6 +19,7 @@ from celery.beat import ScheduleEntry, Scheduler
 from personal_assistant.config import Settings
 from personal_assistant.health.heartbeat import announce, depart
 from personal_assistant.runs.scheduler import TaskScheduler
+from personal_assistant.workers import metrics as worker_metrics
 from personal_assistant.workers.celery_app import PersonalAssistantCelery
 from personal_assistant.workers.presence import scheduler_presence
 from personal_assistant.workers.routing import queue_for
@@ -59,6 +60,7 @@ class DatabaseScheduler(Scheduler):
         return cast(PersonalAssistantCelery, self.app).pa_settings
 
     def setup_schedule(self) -> None:
+        worker_metrics.serve(self.settings, multiprocess=False)  # METRICS_PORT set: /metrics
         entries: dict[str, Any] = dict(beat_entries(self.settings))
         self.merge_inplace(entries)
         self.install_default_entries(self.schedule)
@@ -105,6 +107,7 @@ class DatabaseScheduler(Scheduler):
                 runtime.run(depart(engine, worker_id()), timeout=10)
             except Exception:
                 log.warning("event=presence_not_left", exc_info=True)
+        worker_metrics.stop()
         super().close()
 
     @property

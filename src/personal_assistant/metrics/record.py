@@ -1,0 +1,119 @@
+"""What the call sites count, in their own words; each is a no-op while metrics are off.
+
+A caller hands over what happened (the runs it stored, one agent call, one tick), after the
+fact and after its transaction committed, so that a write tried again is not counted twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from personal_assistant.metrics import catalogue as c
+from personal_assistant.metrics.instruments import active
+
+
+def runs_finished(outcomes: Iterable[tuple[str, str, float]]) -> None:
+    """Stored run attempts: ``(outcome, task_type, seconds from claim to stored outcome)``."""
+    metrics = active()
+    if metrics is None:
+        return
+    counts: Counter[tuple[str, str]] = Counter()
+    duration = metrics[c.RUN_DURATION]
+    for outcome, task_type, seconds in outcomes:
+        counts[(outcome, task_type)] += 1
+        duration.labels(task_type).observe(seconds)
+    finished = metrics[c.RUNS_FINISHED]
+    for (outcome, task_type), count in counts.items():
+        finished.labels(outcome, task_type).inc(count)
+
+
+def lateness(seconds: Iterable[float]) -> None:
+    """First attempts claimed: how long after its scheduled instant each was claimed."""
+    metrics = active()
+    if metrics is None:
+        return
+    histogram = metrics[c.RUN_LATENESS]
+    for value in seconds:
+        histogram.observe(max(0.0, value))
+
+
+def in_flight(change: int) -> None:
+    """Runs reserved (positive) or released (negative) in this process."""
+    metrics = active()
+    if metrics is not None:
+        metrics[c.RUNS_IN_FLIGHT].inc(change)
+
+
+def in_flight_limit(limit: int) -> None:
+    metrics = active()
+    if metrics is not None:
+        metrics[c.RUNS_IN_FLIGHT_LIMIT].set(limit)
+
+
+def agent_call(agent: str, seconds: float, error: str | None) -> None:
+    """One call to the agent; ``error``: one of :data:`~.catalogue.AGENT_ERRORS`, or None."""
+    metrics = active()
+    if metrics is None:
+        return
+    metrics[c.AGENT_CALL].labels(agent).observe(seconds)
+    if error == "rate_limited":
+        metrics[c.RATE_LIMIT_WAITS].inc()
+    if error is not None:
+        metrics[c.AGENT_ERRORS_TOTAL].labels(agent, error).inc()
+
+
+def tokens(model: str, prompt: int | None, completion: int | None) -> None:
+    """Tokens the agent reported; ``model``: the configured one (a reply's is free text)."""
+    metrics = active()
+    if metrics is None:
+        return
+    counter = metrics[c.AGENT_TOKENS]
+    if prompt:
+        counter.labels(model, "prompt").inc(prompt)
+    if completion:
+        counter.labels(model, "completion").inc(completion)
+
+
+def tick(seconds: float) -> None:
+    """One scheduler tick."""
+    metrics = active()
+    if metrics is not None:
+        metrics[c.SCHEDULER_TICK].observe(seconds)
+
+
+def runs_created(runs: int, skipped: int) -> None:
+    """Runs the scheduler created, and missed firings its catch-up policy skipped."""
+    metrics = active()
+    if metrics is None:
+        return
+    if runs:
+        metrics[c.SCHEDULER_CLAIMED].inc(runs)
+    if skipped:
+        metrics[c.SCHEDULER_SKIPPED].inc(skipped)
+
+
+def reaped(retried: int, failed: int) -> None:
+    metrics = active()
+    if metrics is None:
+        return
+    if retried:
+        metrics[c.REAPER_ACTIONS_TOTAL].labels("retried").inc(retried)
+    if failed:
+        metrics[c.REAPER_ACTIONS_TOTAL].labels("failed").inc(failed)
+
+
+def notifications(results: Iterable[tuple[str, str]]) -> None:
+    """Delivery attempts: ``(channel kind, result)``, result one of NOTIFICATION_RESULTS."""
+    metrics = active()
+    if metrics is None:
+        return
+    counter = metrics[c.NOTIFICATIONS]
+    for (channel, result), count in Counter(results).items():
+        counter.labels(channel, result).inc(count)
+
+
+def calendar_sync(result: str) -> None:
+    metrics = active()
+    if metrics is not None:
+        metrics[c.CALENDAR_SYNCS].labels(result).inc()
