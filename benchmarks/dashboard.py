@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -106,6 +107,24 @@ def series(
     return xs, ys
 
 
+def rate_by(
+    ax: Any,
+    times: list[float],
+    scrapes: list[Scrape],
+    name: str,
+    label: str,
+    values: tuple[str, ...],
+) -> None:
+    """One line per value of ``label``: ``rate(name[10s])``."""
+    for value in values:
+
+        def rate(a: Scrape, b: Scrape, seconds: float, v: str = value) -> float:
+            return (total(b, name, **{label: v}) - total(a, name, **{label: v})) / seconds
+
+        xs, ys = series(times, scrapes, rate)
+        ax.plot(xs, ys, label=value)
+
+
 def run_load(home: Path) -> tuple[list[float], dict[str, list[Scrape]]]:
     with redis_prefix() as prefix, database() as url:
         start = utc_seconds(utcnow()) + timedelta(seconds=15)
@@ -174,19 +193,9 @@ def draw(times: list[float], scrapes: dict[str, list[Scrape]], out: Path) -> Non
     )
 
     ax = axes[0][0]
-    for outcome in ("succeeded", "retrying", "failed"):
-        xs, ys = series(
-            times,
-            worker,
-            lambda a, b, s, o=outcome: (
-                (
-                    total(b, "pa_runs_finished_total", outcome=o)
-                    - total(a, "pa_runs_finished_total", outcome=o)
-                )
-                / s
-            ),
-        )
-        ax.plot(xs, ys, label=outcome)
+    rate_by(
+        ax, times, worker, "pa_runs_finished_total", "outcome", ("succeeded", "retrying", "failed")
+    )
     ax.set_title("Runs finished / s, by outcome")
 
     ax = axes[0][1]
@@ -232,19 +241,9 @@ def draw(times: list[float], scrapes: dict[str, list[Scrape]], out: Path) -> Non
     ax.set_title("Runs in flight (one worker)")
 
     ax = axes[1][2]
-    for result in ("delivered", "retrying", "failed"):
-        xs, ys = series(
-            times,
-            worker,
-            lambda a, b, s, r=result: (
-                (
-                    total(b, "pa_notifications_total", result=r)
-                    - total(a, "pa_notifications_total", result=r)
-                )
-                / s
-            ),
-        )
-        ax.plot(xs, ys, label=result)
+    rate_by(
+        ax, times, worker, "pa_notifications_total", "result", ("delivered", "retrying", "failed")
+    )
     ax.set_title("Notifications / s, by result")
 
     for ax in axes.flat:

@@ -247,10 +247,10 @@ class Step:
             engine = make_async_engine(self.settings.database_url)
             try:
                 async with engine.begin() as conn:
-                    reaped, _ = await reaping.reap_expired(
+                    reaped = await reaping.reap(
                         conn, now=now, policy=RetryPolicy(10.0, 600.0), pause_after=3
                     )
-                return reaped
+                return reaped.count
             finally:
                 await engine.dispose()
 

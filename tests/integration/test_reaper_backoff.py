@@ -1,6 +1,6 @@
 """A reaped run waits for its backoff like any other retry.
 
-``reap_expired`` used to set a run whose worker vanished to ``retrying`` with
+The reaper used to set a run whose worker vanished to ``retrying`` with
 ``lease_expires_at = now``: retried at once, however many attempts it had lost, while a failed
 attempt waits ``RETRY_BASE * 2 ** (attempt - 1)`` (capped, with jitter).
 """

@@ -30,7 +30,7 @@ from personal_assistant.runs.results import (
     write_notifications,
 )
 
-__all__ = ["Reaped", "reap", "reap_expired"]
+__all__ = ["Reaped", "reap"]
 
 log = logging.getLogger(__name__)
 
@@ -45,27 +45,6 @@ class Reaped:
     @property
     def count(self) -> int:
         return self.retried + self.failed
-
-
-async def reap_expired(
-    conn: AsyncConnection,
-    *,
-    now: datetime,
-    policy: RetryPolicy,
-    pause_after: int,
-    limit: int = 1000,
-    delivery_lease: timedelta = DELIVERY_LEASE,
-) -> tuple[int, tuple[int, ...]]:
-    """:func:`reap`, answering the number reaped and the notifications left pending."""
-    reaped = await reap(
-        conn,
-        now=now,
-        policy=policy,
-        pause_after=pause_after,
-        limit=limit,
-        delivery_lease=delivery_lease,
-    )
-    return reaped.count, reaped.pending_notifications
 
 
 async def reap(
