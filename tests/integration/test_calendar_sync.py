@@ -722,3 +722,29 @@ def test_an_outlook_override_of_an_all_day_series_moves_its_reminder(
         "2026-03-09",
         at("2026-03-09T23:00"),
     )
+
+
+def test_syncs_are_counted_by_result(url: str, db: Db, server: IcsServer) -> None:
+    """``pa_calendar_syncs_total``: synced, failed (the fetch), refused (the body, and the same
+    body again, not parsed)."""
+    from prometheus_client import generate_latest
+
+    from personal_assistant.metrics import instruments
+
+    instruments.disable()
+    made = instruments.enable()
+    try:
+        calendars = Calendars(url)
+        feed_id = calendars.add(calendars.user(), server.url())
+        assert calendars.sync(feed_id, NOW).ok
+        server.fail_next(500)
+        assert calendars.sync(feed_id, NOW + timedelta(minutes=1)).error is not None
+        server.body = HOSTILE
+        for minutes in (2, 3):
+            assert calendars.sync(feed_id, NOW + timedelta(minutes=minutes)).error is not None
+        text = generate_latest(made.registry).decode()
+    finally:
+        instruments.disable()
+    assert 'pa_calendar_syncs_total{result="synced"} 1.0' in text
+    assert 'pa_calendar_syncs_total{result="failed"} 1.0' in text
+    assert 'pa_calendar_syncs_total{result="refused"} 2.0' in text

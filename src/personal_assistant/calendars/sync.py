@@ -59,6 +59,7 @@ from personal_assistant.calendars.plan import Change, Stored, SyncPlan, plan_syn
 from personal_assistant.calendars.reminder_tasks import REWRITTEN, ReminderTasks
 from personal_assistant.database.models import AITask, CalendarEvent, CalendarFeed
 from personal_assistant.errors import NotFoundError, ValidationError
+from personal_assistant.metrics import record as metrics
 from personal_assistant.safe_text import ERROR_MAX, safe_text
 
 __all__ = ["SyncReport", "error_text", "sync_feed"]
@@ -170,6 +171,7 @@ async def sync_feed(
                 ),
             )
         )
+    metrics.calendar_sync("synced")
     report = SyncReport(
         feed_id,
         feed.name,
@@ -217,6 +219,7 @@ async def _record_failure(
             .values(last_error=error, refused_digest=refused, next_sync_at=next_sync)
         )
     log.info("event=calendar_sync_failed feed_id=%s error=%r", feed.id, error)
+    metrics.calendar_sync("failed" if refused is None else "refused")
     return SyncReport(feed.id, feed.name, error=error, next_sync_at=next_sync)
 
 
@@ -229,6 +232,7 @@ async def _still_refused(engine: AsyncEngine, feed: store.Feed, now: datetime) -
             update(CalendarFeed).where(CalendarFeed.id == feed.id).values(next_sync_at=next_sync)
         )
     log.info("event=calendar_sync_still_refused feed_id=%s", feed.id)
+    metrics.calendar_sync("refused")
     return SyncReport(feed.id, feed.name, error=error, next_sync_at=next_sync)
 
 
