@@ -163,10 +163,14 @@ def stop_when(chaos: Chaos, pid: int, ready: Callable[[], str | bool | None]) ->
 
 @contextmanager
 def stopped(chaos: Chaos, victims: dict[str, int]) -> Iterator[dict[str, Stall]]:
-    """Stop ``wa`` at any moment and ``wb`` inside a transaction on runs; SIGCONT on leaving."""
+    """Stop ``wb`` inside a transaction on runs, then ``wa`` at any moment; SIGCONT on leaving.
+
+    ``wb`` first: catching it inside a transaction may take many tries, and a worker stopped
+    before that wait would have its runs' lease run out (and the reaper take them back, so it
+    holds nothing to be reported stalled for) before the test looks (seen in CI once).
+    """
     held: dict[str, Stall] = {}
     try:
-        held["wa"] = stop_when(chaos, victims["wa"], lambda: True)
         ports = local_ports(victims["wb"])
 
         def in_transaction() -> str | None:
@@ -175,6 +179,7 @@ def stopped(chaos: Chaos, victims: dict[str, int]) -> Iterator[dict[str, Stall]]
             return found[0][:80] if found else None
 
         held["wb"] = stop_when(chaos, victims["wb"], in_transaction)
+        held["wa"] = stop_when(chaos, victims["wa"], lambda: True)
         yield held
     finally:
         for pid in victims.values():
