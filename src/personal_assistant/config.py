@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from personal_assistant import redaction
@@ -151,6 +151,35 @@ class Settings(BaseSettings):
     heartbeat_interval_seconds: float = Field(
         default=10.0, gt=0, le=3600, validation_alias="HEARTBEAT_INTERVAL"
     )
+    # The built-in alert evaluator (alerts/): how often it looks (0: off), how long a condition
+    # holds before the admins are told, and the least time between two openings of one alert.
+    # Each threshold carries its unit in its name: seconds, or a ratio (a fraction of 1).
+    alert_interval_seconds: float = Field(
+        default=30.0, ge=0, le=3600, validation_alias="ALERT_INTERVAL_SECONDS"
+    )
+    alert_open_after_seconds: float = Field(
+        default=120.0, ge=0, le=86_400, validation_alias="ALERT_OPEN_AFTER_SECONDS"
+    )
+    alert_cooldown_seconds: float = Field(
+        default=3600.0, ge=0, le=7 * 86_400, validation_alias="ALERT_COOLDOWN_SECONDS"
+    )
+    alert_window_seconds: float = Field(
+        default=600.0, ge=60, le=86_400, validation_alias="ALERT_WINDOW_SECONDS"
+    )
+    alert_scheduler_silent_seconds: float = Field(
+        default=60.0, gt=0, validation_alias="ALERT_SCHEDULER_SILENT_SECONDS"
+    )
+    alert_lateness_p99_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="ALERT_LATENESS_P99_SECONDS"
+    )
+    alert_oldest_queued_seconds: float = Field(
+        default=300.0, gt=0, validation_alias="ALERT_OLDEST_QUEUED_SECONDS"
+    )
+    alert_queue_backlog_seconds: float = Field(
+        default=300.0, gt=0, validation_alias="ALERT_QUEUE_BACKLOG_SECONDS"
+    )
+    alert_failure_ratio: float = Field(default=0.2, validation_alias="ALERT_FAILURE_RATIO")
+    alert_agent_error_ratio: float = Field(default=0.5, validation_alias="ALERT_AGENT_ERROR_RATIO")
     # What reading one calendar feed may use, in a process of its own (calendars/sandbox.py):
     # address space, and CPU time (the wall-clock deadline is three times the latter).
     calendar_parse_memory_mb: int = Field(
@@ -214,6 +243,23 @@ class Settings(BaseSettings):
                     f"characters); make one with {FERNET_KEY_HINT}",
                     field="CHANNEL_KEYS",
                 )
+        return value
+
+    @field_validator("alert_failure_ratio", "alert_agent_error_ratio")
+    @classmethod
+    def _ratio(cls, value: float, info: ValidationInfo) -> float:
+        """A fraction of 1: ``0.2`` is 20 %; a percentage (``20``) is refused, not misread."""
+        if not 0 < value <= 1:
+            name = str(info.field_name).upper()
+            hint = (
+                f" ({value:g} % is {value / 100:g})"
+                if 1 < value <= 100 and value.is_integer()
+                else ""
+            )
+            raise ConfigurationError(
+                f"must be a ratio, a fraction above 0 and at most 1{hint}; got {value:g}",
+                field=name,
+            )
         return value
 
     @field_validator("log_level")

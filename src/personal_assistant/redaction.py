@@ -92,6 +92,13 @@ def scrub(text: str, url: str, *, every_query_value: bool = False) -> str:
     return redact(text)
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An error as evidence: the driver's own message (not SQLAlchemy's wrapper and its link),
+    on one line, with any URL's or key's secret masked, bounded."""
+    text = redact(str(getattr(exc, "orig", None) or exc))
+    return " ".join(text.split())[:limit] or type(exc).__name__
+
+
 def redact(text: str) -> str:
     """``text`` with every URL masked and every credential-looking value replaced."""
     if not text:

@@ -114,11 +114,12 @@ def test_user_add_and_list(pa: Cli) -> None:
     created = ada.json()
     assert created["display_name"] == "Ada" and created["timezone"] == "Europe/Paris"
     utc(created["created_at"])
-    human = pa.ok("user", "add", "Bob", "--email", "bob@example.org")
-    assert "created user 2 (Bob, UTC)" in human.out
+    human = pa.ok("user", "add", "Bob", "--email", "bob@example.org", "--admin")
+    assert "created user 2 (Bob, UTC, admin)" in human.out
     listed = pa.ok("user", "list").out.splitlines()
-    assert listed[0].split() == ["ID", "NAME", "TIMEZONE", "EMAIL", "PHONE", "DIGEST"]
-    assert listed[1].split() == ["1", "Ada", "Europe/Paris", "-", "+33612345678", "-"]
+    assert listed[0].split() == ["ID", "NAME", "TIMEZONE", "EMAIL", "PHONE", "DIGEST", "ADMIN"]
+    assert listed[1].split() == ["1", "Ada", "Europe/Paris", "-", "+33612345678", "-", "no"]
+    assert listed[2].split() == ["2", "Bob", "UTC", "bob@example.org", "-", "-", "yes"]
     assert [u["id"] for u in pa("user", "list", "--json").json()] == [1, 2]
 
 

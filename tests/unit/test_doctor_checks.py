@@ -24,7 +24,6 @@ from personal_assistant.doctor import (
     process_checks,
     settings_checks,
 )
-from personal_assistant.doctor.broker_facts import BrokerFacts, QueueFacts
 from personal_assistant.doctor.canary import Burst, RunTrace
 from personal_assistant.doctor.database_facts import DatabaseFacts
 from personal_assistant.doctor.process_checks import FORGET_AFTER_S, REQUIRED, Bounds
@@ -42,6 +41,7 @@ from personal_assistant.doctor.report import (
     skipped,
     warned,
 )
+from personal_assistant.workers.broker_facts import BrokerFacts, QueueFacts
 from personal_assistant.workers.routing import QUEUES
 from personal_assistant.workers.utils.health import ProcessBeat, Snapshot, WorkerLoad
 from support.keys import CHANNEL_KEY

@@ -26,6 +26,7 @@ from personal_assistant.database.engine import make_async_engine
 from personal_assistant.tasks.manager import AITaskManager
 
 if TYPE_CHECKING:
+    from personal_assistant.app.alerts import Alerts
     from personal_assistant.app.calendars import Calendars
     from personal_assistant.app.channels import Channels
     from personal_assistant.app.digests import Digests
@@ -82,6 +83,12 @@ class Assistant(AsyncClosing):
         from personal_assistant.app.exports import Exports
 
         return Exports(self.engine, self.settings, self.clock)
+
+    @cached_property
+    def alerts(self) -> Alerts:
+        from personal_assistant.app.alerts import Alerts
+
+        return Alerts(self.engine, self.settings, self.clock)
 
     @cached_property
     def system(self) -> System:

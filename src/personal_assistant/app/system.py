@@ -71,9 +71,9 @@ class System(Part):
         import asyncio
         from dataclasses import replace
 
-        from personal_assistant.doctor.broker_facts import read_broker
         from personal_assistant.doctor.run import client_app
         from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
+        from personal_assistant.workers.broker_facts import read_broker
         from personal_assistant.workers.utils.health import Thresholds, assess, take_snapshot
 
         beats = STALE_AFTER_BEATS * self.settings.heartbeat_interval_seconds
@@ -145,14 +145,16 @@ class System(Part):
         )
 
     async def ensure_demo(self, timezone: str) -> Demo | None:
-        """On a first start (no user yet), a demo user in ``timezone`` and a task due soon."""
+        """On a first start (no user yet), a demo user in ``timezone`` (an admin: the person at
+        the keyboard runs this deployment) and a task due soon."""
         from personal_assistant.tasks.manager import AITaskManager
 
         manager = AITaskManager(self.settings, engine=self.engine, clock=self.clock)
         with explained("cannot use", self.settings.database_url):
             if await manager.list_users():
                 return None
-            user = await manager.create_user("Demo user", timezone=timezone)
+            # On a first start the one user runs the deployment: told of its alerts too.
+            user = await manager.create_user("Demo user", timezone=timezone, is_admin=True)
             at = self.clock() + DEMO_DELAY
             task = await manager.create_task(
                 user.id,

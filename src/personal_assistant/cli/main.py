@@ -17,6 +17,7 @@ import typer
 from personal_assistant import logsetup, redaction
 from personal_assistant.cli import (
     activity,
+    alerts,
     calendars,
     channels,
     db,
@@ -51,6 +52,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="user")
 app.add_typer(tasks.app, name="task")
 app.add_typer(metrics.app, name="metrics")
+app.add_typer(alerts.app, name="alerts")
 task_actions.register(tasks.app)
 activity.register(app)
 exports.register(app)

@@ -1,4 +1,4 @@
-"""``pa user add|list``, and the ``--user``/``PA_USER`` option of the per-user commands."""
+"""``pa user add|edit|list``, and the ``--user``/``PA_USER`` option of the per-user commands."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import typer
 
 from personal_assistant.cli import session, views
 from personal_assistant.cli.output import JsonOpt, print_json, table
+from personal_assistant.errors import ValidationError
 
 if TYPE_CHECKING:
     from personal_assistant.database.models import User
@@ -32,14 +33,40 @@ def add(
     email: Annotated[str | None, typer.Option(help="Email address.")] = None,
     phone: Annotated[str | None, typer.Option(help="Phone number, e.g. +33612345678.")] = None,
     tz: Annotated[str, typer.Option("--tz", help="IANA time zone, e.g. Europe/Paris.")] = "UTC",
+    admin: Annotated[
+        bool, typer.Option("--admin", help="An admin: told of the deployment's alerts.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a user."""
-    user = session.run(lambda a: a.tasks.create_user(name, email=email, phone=phone, timezone=tz))
+    user = session.run(
+        lambda a: a.tasks.create_user(name, email=email, phone=phone, timezone=tz, is_admin=admin)
+    )
     if as_json:
         print_json(views.user(user))
         return
-    typer.echo(f"created user {user.id} ({user.display_name}, {user.timezone})")
+    role = ", admin" if user.is_admin else ""
+    typer.echo(f"created user {user.id} ({user.display_name}, {user.timezone}{role})")
+
+
+@app.command("edit")
+def edit(
+    user_id: Annotated[int, typer.Argument(help="The user's id (`pa user list`).")],
+    admin: Annotated[
+        bool | None,
+        typer.Option("--admin/--no-admin", help="Make the user an admin (told of alerts), or not."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a user: whether they are an admin."""
+    if admin is None:
+        raise ValidationError("say what to change: --admin or --no-admin", field="--admin")
+    user = session.run(lambda a: a.tasks.set_admin(user_id, admin))
+    if as_json:
+        print_json(views.user(user))
+        return
+    now = "an admin: told of the deployment's alerts" if user.is_admin else "not an admin"
+    typer.echo(f"user {user.id} ({user.display_name}) is {now}")
 
 
 @app.command("list")
@@ -49,8 +76,19 @@ def list_(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([views.user(u) for u in users])
         return
-    rows = [(u.id, u.display_name, u.timezone, u.email, u.phone, _digest(u)) for u in users]
-    headers = ("ID", "NAME", "TIMEZONE", "EMAIL", "PHONE", "DIGEST")
+    rows = [
+        (
+            u.id,
+            u.display_name,
+            u.timezone,
+            u.email,
+            u.phone,
+            _digest(u),
+            "yes" if u.is_admin else "no",
+        )
+        for u in users
+    ]
+    headers = ("ID", "NAME", "TIMEZONE", "EMAIL", "PHONE", "DIGEST", "ADMIN")
     typer.echo(table(headers, rows, empty="no users: create one with `pa user add NAME`"))
 
 

@@ -20,6 +20,7 @@ def user(row: User) -> dict[str, object]:
         "email": row.email,
         "phone": row.phone,
         "timezone": row.timezone,
+        "is_admin": row.is_admin,
         "digest": digest(row.digest_at, row.digest_channel, row.next_digest_at),
         "created_at": iso(row.created_at),
     }

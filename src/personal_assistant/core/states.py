@@ -1,6 +1,6 @@
-"""The enumerated values of the rows (pure): task statuses, run states, notification, channel
-and feed statuses, channel kinds, process roles. The models' CHECK constraints are built from these
-(``database.models.base.one_of``)."""
+"""The enumerated values of the rows (pure): task statuses, run states, notification, channel,
+feed and alert statuses, channel kinds, process roles. The models' CHECK constraints are built
+from these (``database.models.base.one_of``)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,14 @@ FINAL_RUN_STATES = frozenset(
 
 #: Runs that are owed work: a dispatcher or the reaper looks at their lease.
 OPEN_RUN_STATES = (RunState.QUEUED, RunState.RETRYING, RunState.RUNNING)
+
+
+class AlertStatus(StrEnum):
+    """An alert episode (``alerts.status``): held but not yet told, told, told it cleared."""
+
+    PENDING = "pending"
+    OPEN = "open"
+    RESOLVED = "resolved"
 
 
 class ProcessRole(StrEnum):

@@ -281,7 +281,7 @@ async def _write(
         )
     ]
     message = compose_digest(display_name, win, listed, zone, counts=counts)
-    inserted = await outbox.insert_digest(
+    inserted = await outbox.insert_keyed(
         conn,
         user_id=user_id,
         channel=channel,

@@ -3,8 +3,8 @@ declared as configured, depths."""
 
 from __future__ import annotations
 
-from personal_assistant.doctor.broker_facts import BrokerFacts, QueueFacts
 from personal_assistant.doctor.report import Check, failed, passed, skipped, warned
+from personal_assistant.workers.broker_facts import BrokerFacts, QueueFacts
 
 #: A queue deeper than this is worth a warning (the workers are behind).
 DEEP_QUEUE = 10_000

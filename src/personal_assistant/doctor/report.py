@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from personal_assistant.redaction import redact
+from personal_assistant.redaction import one_line as one_line
 
 
 class Verdict(StrEnum):
@@ -46,13 +46,6 @@ class Check:
     @property
     def section(self) -> str:
         return self.id.split(".", 1)[0]
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An error as evidence: the driver's own message (not SQLAlchemy's wrapper and its link),
-    on one line, with any URL's or key's secret masked, bounded."""
-    text = redact(str(getattr(exc, "orig", None) or exc))
-    return " ".join(text.split())[:limit] or type(exc).__name__
 
 
 def passed(id: str, title: str, evidence: str, **figures: float) -> Check:

@@ -28,7 +28,6 @@ from personal_assistant.doctor import (
     process_checks,
     settings_checks,
 )
-from personal_assistant.doctor.broker_facts import BrokerFacts, broker_kind, read_broker
 from personal_assistant.doctor.canary import Canary
 from personal_assistant.doctor.database_facts import DatabaseFacts, read_database
 from personal_assistant.doctor.process_checks import Bounds
@@ -36,6 +35,7 @@ from personal_assistant.doctor.remote import RemoteFacts, read_remote
 from personal_assistant.doctor.report import Check, Report, failed, one_line, skipped
 from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
 from personal_assistant.redaction import mask_url
+from personal_assistant.workers.broker_facts import BrokerFacts, broker_kind, read_broker
 from personal_assistant.workers.celery_app import celery_config
 from personal_assistant.workers.utils.health import take_snapshot
 

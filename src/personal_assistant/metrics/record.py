@@ -113,6 +113,13 @@ def notifications(results: Iterable[tuple[str, str]]) -> None:
         counter.labels(channel, result).inc(count)
 
 
+def delivered(channel: str, count: int) -> None:
+    """``count`` notifications of one channel kind delivered (in-app ones: by being written)."""
+    metrics = active()
+    if metrics is not None and count > 0:
+        metrics[c.NOTIFICATIONS].labels(channel, "delivered").inc(count)
+
+
 def calendar_sync(result: str) -> None:
     metrics = active()
     if metrics is not None:

@@ -1,8 +1,9 @@
 """The outbox: notification rows, their initial status, their delivery lease, their updates.
 
 Every notification is a row first, written here and only here: a run's, one per channel
-(:func:`insert_notifications`), a digest (:func:`insert_digest`) and a broken channel's
-notice (:func:`write_broken_notice`); an import restores rows as they were exported.
+(:func:`insert_notifications`), one of no run unique by its key (a digest, an alert:
+:func:`insert_keyed`) and a broken channel's notice (:func:`write_broken_notice`); an import
+restores rows as they were exported.
 
 An in-app row is ``delivered`` as it is written; any other is ``pending`` until a deliverer
 (:mod:`~personal_assistant.notifications.delivery`) records its outcome. Of a pending row,
@@ -44,7 +45,7 @@ __all__ = [
     "delivered_since",
     "due",
     "initial_status",
-    "insert_digest",
+    "insert_keyed",
     "insert_notifications",
     "load",
     "move",
@@ -152,7 +153,7 @@ async def insert_notifications(
     return [(int(i), str(s)) for i, s in result.all()]
 
 
-async def insert_digest(
+async def insert_keyed(
     conn: AsyncConnection,
     *,
     user_id: int,
@@ -162,8 +163,8 @@ async def insert_digest(
     now: datetime,
     sweep_at: datetime,
 ) -> tuple[int, str] | None:
-    """Insert a user's digest (a row of no run), once per ``dedupe_key``: ``(id, status)``, or
-    None if that digest was written already."""
+    """Insert a notification of no run (a digest, an alert), once per user, channel and
+    ``dedupe_key``: ``(id, status)``, or None if it was written already."""
     inserted = await conn.execute(
         dialect_insert(conn, Notification)
         .values(

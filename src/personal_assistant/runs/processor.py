@@ -203,7 +203,7 @@ class RunProcessor:
             for run in claimed
             if run.request.run_id in recorded.outcomes
         )
-        metrics.notifications([(IN_APP, "delivered")] * recorded.delivered)
+        metrics.delivered(IN_APP, recorded.delivered)
         for outcome in outcomes:
             if outcome.ok:
                 log.info(
@@ -273,7 +273,7 @@ class RunProcessor:
                 delivery_lease=self._delivery_lease,
             )
         metrics.reaped(reaped.retried, reaped.failed)
-        metrics.notifications([(IN_APP, "delivered")] * reaped.delivered)
+        metrics.delivered(IN_APP, reaped.delivered)
         return reaped.count, reaped.pending_notifications
 
 

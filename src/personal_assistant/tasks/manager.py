@@ -104,12 +104,15 @@ class AITaskManager(AsyncClosing):
         email: str | None = None,
         phone: str | None = None,
         timezone: str = "UTC",
+        is_admin: bool = False,
     ) -> User:
+        """A new user; an admin (``is_admin``) is also told of the deployment's alerts."""
         user = User(
             display_name=check.text(display_name, "display_name", max_len=check.NAME_MAX),
             email=check.email(email),
             phone=check.phone(phone),
             timezone=check.timezone(timezone),
+            is_admin=bool(is_admin),
             created_at=self._clock(),
         )
         async with self._session() as session, session.begin():
@@ -122,6 +125,16 @@ class AITaskManager(AsyncClosing):
             user = await session.get(User, user_id)
         if user is None:
             raise NotFoundError(f"user {user_id} not found", field="user_id")
+        return user
+
+    async def set_admin(self, user_id: int, is_admin: bool) -> User:
+        """Make the user an admin of the deployment (told of its alerts), or no longer one."""
+        user_id = _known_id(user_id, "user")
+        async with self._session() as session, session.begin():
+            user = await session.get(User, user_id)
+            if user is None:
+                raise NotFoundError(f"user {user_id} not found", field="user_id")
+            user.is_admin = bool(is_admin)
         return user
 
     async def list_users(self) -> list[User]:

@@ -95,6 +95,13 @@ TABLE: tuple[Route, ...] = (
         "beat, hourly",
     ),
     Route(
+        TaskName.EVALUATE_ALERTS,
+        "maintenance_tasks",
+        "Checks the alert rules from the database and the broker; tells the admin users when "
+        "an alert opens or resolves.",
+        "beat, every `ALERT_INTERVAL_SECONDS` (0: never)",
+    ),
+    Route(
         "celery.backend_cleanup",
         "maintenance_tasks",
         "Expires old Celery results in a result backend that does not expire them itself "

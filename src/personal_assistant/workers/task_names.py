@@ -26,6 +26,7 @@ class TaskName(StrEnum):
     SYNC_CALENDAR = "personal_assistant.workers.tasks.sync_tasks.sync_calendar"
     REAP_EXPIRED_RUNS = "personal_assistant.workers.tasks.maintenance_tasks.reap_expired_runs"
     PURGE_OLD_RUNS = "personal_assistant.workers.tasks.maintenance_tasks.purge_old_runs"
+    EVALUATE_ALERTS = "personal_assistant.workers.tasks.maintenance_tasks.evaluate_alerts"
 
     @property
     def module(self) -> str:

@@ -1,6 +1,7 @@
 """The models; importing this package registers every table on ``Base.metadata``."""
 
 from personal_assistant.database.models.ai_tasks import AITask
+from personal_assistant.database.models.alerts import Alert
 from personal_assistant.database.models.base import Base
 from personal_assistant.database.models.calendars import CalendarEvent, CalendarFeed
 from personal_assistant.database.models.notification_channels import NotificationChannel
@@ -12,6 +13,7 @@ from personal_assistant.database.models.worker_heartbeats import WorkerHeartbeat
 
 __all__ = [
     "AITask",
+    "Alert",
     "Base",
     "CalendarEvent",
     "CalendarFeed",

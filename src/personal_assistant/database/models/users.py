@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from sqlalchemy import String, func
+from sqlalchemy import String, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from personal_assistant.clock import utcnow
@@ -28,6 +28,8 @@ class User(Base):
     digest_at: Mapped[time | None]
     digest_channel: Mapped[str | None] = mapped_column(String(32))
     next_digest_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: An admin of the deployment: told of its alerts (``pa alerts``), through their channels.
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(
         default=utcnow, server_default=func.current_timestamp()
     )

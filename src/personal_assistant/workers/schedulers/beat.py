@@ -41,6 +41,11 @@ def beat_entries(settings: Settings) -> dict[str, dict[str, Any]]:
         "sync-calendars": (TaskName.SYNC_CALENDARS, timedelta(minutes=1)),
         "send-daily-digests": (TaskName.SEND_DAILY_DIGESTS, timedelta(minutes=1)),
     }
+    if settings.alert_interval_seconds > 0:
+        every["evaluate-alerts"] = (
+            TaskName.EVALUATE_ALERTS,
+            timedelta(seconds=settings.alert_interval_seconds),
+        )
     return {
         name: {"task": task, "schedule": period, "options": {"queue": queue_for(task)}}
         for name, (task, period) in every.items()

@@ -1,4 +1,4 @@
-"""Maintenance on the ``maintenance_tasks`` queue: the reaper and retention."""
+"""Maintenance on the ``maintenance_tasks`` queue: the reaper, retention and the alerts."""
 
 from __future__ import annotations
 
@@ -64,3 +64,16 @@ def purge_old_runs() -> dict[str, int]:
         purged.complete,
     )
     return {"runs": purged.runs, "notifications": purged.notifications, "batches": purged.batches}
+
+
+@app.task(name=TaskName.EVALUATE_ALERTS, ignore_result=True)
+def evaluate_alerts() -> dict[str, int]:
+    """Check the alert rules and tell the admins of each alert that opens or resolves
+    (:mod:`personal_assistant.alerts`)."""
+    from personal_assistant.workers.alerting import evaluate_now
+
+    settings = app.pa_settings
+    services = runtime.services(settings)
+    done = runtime.run(evaluate_now(settings, services.engine, runtime.now(settings), app))
+    publish_notifications(app, done.pending)
+    return {"firing": len(done.firing), "opened": len(done.opened), "resolved": len(done.resolved)}

@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery
 
 from personal_assistant.config import Settings
-from personal_assistant.doctor.report import one_line
+from personal_assistant.redaction import one_line
 from personal_assistant.workers.celery_app import SENT_AT_HEADER
 from personal_assistant.workers.routing import QUEUES
 
