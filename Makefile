@@ -55,9 +55,10 @@ e2e: $(STAMP)
 chaos: $(STAMP)
 	PA_CHAOS_WRITE_DOC=1 BIN=$(BIN) tests/chaos/run.sh
 
-## Rewrite the parts of docs/ derived from the code (the queue reference).
+## Rewrite the parts of docs/ derived from the code (the queue and API references).
 docs: $(STAMP)
 	$(BIN)/python -m personal_assistant.workers.routing_docs docs/reference-queues.md
+	$(BIN)/python -m personal_assistant.api.reference docs/reference-api.md
 
 ## Benchmarks: print figures and write docs/performance.md (needs PostgreSQL and Redis).
 bench: $(STAMP)

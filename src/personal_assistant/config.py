@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     heartbeat_interval_seconds: float = Field(
         default=10.0, gt=0, le=3600, validation_alias="HEARTBEAT_INTERVAL"
     )
+    # The HTTP API (`pa serve`): the largest request body, and the origins CORS allows
+    # (comma-separated; empty: CORS off).
+    api_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=100 * 1_048_576, validation_alias="API_MAX_BODY_BYTES"
+    )
+    api_cors_origins: str = Field(default="", validation_alias="API_CORS_ORIGINS")
     # The built-in alert evaluator (alerts/): how often it looks (0: off), how long a condition
     # holds before the admins are told, and the least time between two openings of one alert.
     # Each threshold carries its unit in its name: seconds, or a ratio (a fraction of 1).

@@ -32,6 +32,14 @@ class ConflictError(PersonalAssistantError):
     """The object is not in a state that allows the operation."""
 
 
+class AuthenticationError(PersonalAssistantError):
+    """No credentials, or credentials that name no one (unknown, revoked): never says which."""
+
+
+class ForbiddenError(PersonalAssistantError):
+    """The caller is known but may not do this (an admin's operation)."""
+
+
 class ConfigurationError(PersonalAssistantError):
     """A setting is missing or wrong."""
 
@@ -63,6 +71,8 @@ class QuotaError(PersonalAssistantError):
 HTTP_STATUS: dict[type[PersonalAssistantError], int] = {
     ValidationError: 422,
     QuotaError: 429,
+    AuthenticationError: 401,
+    ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
     ConfigurationError: 500,
@@ -79,6 +89,8 @@ EXIT_CODES: dict[type[PersonalAssistantError], int] = {
     AgentError: 6,
     DeliveryError: 6,
     QuotaError: 7,
+    AuthenticationError: 8,
+    ForbiddenError: 8,
     PersonalAssistantError: 1,
 }
 

@@ -40,7 +40,7 @@ def test_a_digest_is_set_shown_moved_to_a_channel_and_turned_off(pa: Pa) -> None
     assert SECRET not in human
     assert pa.json("user", "digest")["digest"]["channel"] == "mail"
 
-    assert pa.ok("user", "list").splitlines()[1].split()[-3:] == ["20:00", "to", "mail"]
+    assert pa.ok("user", "list").splitlines()[1].split()[-4:] == ["20:00", "to", "mail", "no"]
     (listed,) = pa.json("user", "list")
     assert listed["digest"] == {"at": "20:00", "channel": "mail", "next_at": next_at.isoformat()}
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from personal_assistant.app.channels import Channels
     from personal_assistant.app.digests import Digests
     from personal_assistant.app.exports import Exports
+    from personal_assistant.app.keys import Keys
     from personal_assistant.app.system import System
 
 __all__ = ["Assistant"]
@@ -38,8 +39,8 @@ __all__ = ["Assistant"]
 
 class Assistant(AsyncClosing):
     """Users, tasks, runs and notifications (:attr:`tasks`), and channels, calendars, digests,
-    exports and the system's state, each a small class of its own sharing this engine (imported
-    on first use: a command loads only the parts it calls)."""
+    API keys, exports and the system's state, each a small class of its own sharing this engine
+    (imported on first use: a command loads only the parts it calls)."""
 
     def __init__(
         self,
@@ -77,6 +78,12 @@ class Assistant(AsyncClosing):
         from personal_assistant.app.digests import Digests
 
         return Digests(self.engine, self.settings, self.clock)
+
+    @cached_property
+    def keys(self) -> Keys:
+        from personal_assistant.app.keys import Keys
+
+        return Keys(self.engine, self.settings, self.clock)
 
     @cached_property
     def exports(self) -> Exports:

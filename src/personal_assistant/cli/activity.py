@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from personal_assistant.cli import session, tables, views
+from personal_assistant.app import views
+from personal_assistant.cli import session, tables
 from personal_assistant.cli.output import JsonOpt, print_json
 from personal_assistant.cli.users import UserOpt
 

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from personal_assistant.cli import session, views
+from personal_assistant.app import views
+from personal_assistant.cli import session
 from personal_assistant.cli.channels import parse_time
 from personal_assistant.cli.output import JsonOpt, print_json, when
 from personal_assistant.cli.users import UserOpt

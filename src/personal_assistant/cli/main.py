@@ -23,6 +23,7 @@ from personal_assistant.cli import (
     db,
     digests,
     exports,
+    keys,
     metrics,
     services,
     task_actions,
@@ -59,6 +60,7 @@ exports.register(app)
 channels.register(app, users.app)
 calendars.register(app)
 digests.register(users.app)
+keys.register(users.app)
 services.register(app)
 
 

@@ -18,14 +18,12 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from personal_assistant.app.views import iso
 from personal_assistant.safe_text import escape_json_text, terminal_text
 
+__all__ = ["JsonOpt", "block", "iso", "print_json", "shorten", "table", "when"]
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-def iso(moment: datetime | None) -> str | None:
-    """ISO-8601 in UTC, or None."""
-    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 def when(moment: datetime | None, timezone: str | None = None) -> str:

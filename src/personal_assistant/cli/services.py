@@ -1,4 +1,5 @@
-"""``pa run``, ``pa worker``, ``pa beat`` and ``pa status``: the processes of the system."""
+"""``pa run``, ``pa worker``, ``pa beat``, ``pa serve`` and ``pa status``: the processes of the
+system."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the process commands to ``app``."""
-    from personal_assistant.cli import doctor, processes, status
+    from personal_assistant.cli import doctor, processes, serve, status
 
     app.command("run", help="Migrate, then run worker and scheduler until Ctrl-C.")(processes.run)
     app.command(
@@ -24,3 +25,4 @@ def register(app: typer.Typer) -> None:
         help="Run the scheduler (celery beat with the database scheduler).",
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(processes.beat)
+    app.command("serve", help="Serve the HTTP API until Ctrl-C.")(serve.serve)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import click
 import typer
 
-from personal_assistant.cli import session, views
+from personal_assistant.app import views
+from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, print_json, when
 from personal_assistant.cli.users import UserOpt
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from personal_assistant.cli import session, tables, views
+from personal_assistant.app import views
+from personal_assistant.cli import session, tables
 from personal_assistant.cli.output import JsonOpt, block, iso, print_json, when
 from personal_assistant.cli.schedule_options import ScheduleOptions, to_schedule_dict
 from personal_assistant.cli.users import UserOpt

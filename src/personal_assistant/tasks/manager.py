@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from personal_assistant.clock import utcnow
 from personal_assistant.closing import AsyncClosing
 from personal_assistant.config import Settings
-from personal_assistant.core.next_run import next_after
+from personal_assistant.core.next_run import next_after, preview
 from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.core.schedule_kinds import Schedule
 from personal_assistant.core.states import OPEN_RUN_STATES, RunState, TaskStatus
@@ -184,6 +184,16 @@ class AITaskManager(AsyncClosing):
             session.add(task)
         return task
 
+    async def preview_schedule(
+        self, user_id: int, schedule: Mapping[str, Any], count: int = 5
+    ) -> tuple[Schedule, list[datetime]]:
+        """A schedule as a task gets it, and its next ``count`` firings; nothing is created."""
+        now = self._clock()
+        count = check.whole(count, "count", low=1, high=1000)
+        user = await self.get_user(user_id)
+        parsed, _first = check.schedule(schedule, user.timezone, now)
+        return parsed, preview(parsed, now, count)
+
     async def get_task(self, task_id: int, user_id: int) -> AITask:
         async with self._session() as session:
             return await _owned_task(session, task_id, user_id)
@@ -196,9 +206,14 @@ class AITaskManager(AsyncClosing):
         task_type: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        after_id: int | None = None,
     ) -> list[AITask]:
         user_id = _known_id(user_id, "user")
         query = select(AITask).where(AITask.user_id == user_id)
+        if after_id is not None:
+            query = query.where(
+                AITask.id > check.whole(after_id, "cursor", low=0, high=check.ID_MAX)
+            )
         if status is not None:
             query = query.where(AITask.status == check.choice(status, TaskStatus, "status"))
         if task_type is not None:
@@ -382,6 +397,13 @@ class AITaskManager(AsyncClosing):
         query = query.order_by(Notification.id.desc()).limit(_limit(limit))
         async with self._session() as session:
             return list((await session.scalars(query)).all())
+
+    async def count_unread(self, user_id: int) -> int:
+        """The user's notifications not read yet."""
+        user_id = _known_id(user_id, "user")
+        unread = (Notification.user_id == user_id, Notification.read_at.is_(None))
+        async with self._session() as session:
+            return int(await session.scalar(select(func.count()).where(*unread)) or 0)
 
     async def mark_notifications_read(self, user_id: int, ids: Sequence[int]) -> int:
         user_id = _known_id(user_id, "user")

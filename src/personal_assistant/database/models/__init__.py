@@ -2,6 +2,7 @@
 
 from personal_assistant.database.models.ai_tasks import AITask
 from personal_assistant.database.models.alerts import Alert
+from personal_assistant.database.models.api_keys import ApiKey
 from personal_assistant.database.models.base import Base
 from personal_assistant.database.models.calendars import CalendarEvent, CalendarFeed
 from personal_assistant.database.models.notification_channels import NotificationChannel
@@ -14,6 +15,7 @@ from personal_assistant.database.models.worker_heartbeats import WorkerHeartbeat
 __all__ = [
     "AITask",
     "Alert",
+    "ApiKey",
     "Base",
     "CalendarEvent",
     "CalendarFeed",

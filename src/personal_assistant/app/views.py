@@ -1,16 +1,21 @@
-"""Rows as plain dicts for ``--json`` output; datetimes become ISO-8601 UTC strings."""
+"""Rows as plain dicts, one shape for the CLI's ``--json`` and the HTTP API; datetimes become
+ISO-8601 UTC strings."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING
 
-from personal_assistant.cli.output import iso
 from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.core.schedule_text import describe
 
 if TYPE_CHECKING:
     from personal_assistant.database.models import AITask, Notification, TaskRun, User
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO-8601 in UTC, or None."""
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 def user(row: User) -> dict[str, object]:

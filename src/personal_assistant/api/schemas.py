@@ -1,0 +1,167 @@
+"""What the API takes and answers. The answers have the shapes of the CLI's ``--json``
+(:mod:`personal_assistant.app.views`); what it takes is checked by the façade, whose errors name
+the field, and unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskIn(_In):
+    title: str = Field(max_length=10_000)
+    instruction: str = Field(default="", max_length=100_000)
+    schedule: dict[str, Any] = Field(
+        description="A schedule object, e.g. {'kind': 'daily', 'times': ['09:00']}; its "
+        "`timezone` defaults to the user's."
+    )
+    task_type: str = "reminder"
+    ai_context: dict[str, Any] | None = None
+    notification_channels: list[str] | None = None
+    catch_up: str = "once"
+    max_retries: int | None = None
+
+
+class TaskEdit(_In):
+    """Only the fields given change; a new schedule recomputes ``next_run_at``."""
+
+    title: str | None = Field(default=None, max_length=10_000)
+    instruction: str | None = Field(default=None, max_length=100_000)
+    schedule: dict[str, Any] | None = None
+    task_type: str | None = None
+    ai_context: dict[str, Any] | None = None
+    notification_channels: list[str] | None = None
+    catch_up: str | None = None
+    max_retries: int | None = None
+
+
+class PreviewIn(_In):
+    schedule: dict[str, Any]
+    count: int = Field(default=5, ge=1, le=100)
+
+
+class ReadIn(_In):
+    ids: list[int] = Field(max_length=10_000)
+
+
+class UserIn(_In):
+    display_name: str = Field(max_length=10_000)
+    email: str | None = None
+    phone: str | None = None
+    timezone: str = "UTC"
+    is_admin: bool = False
+
+
+class Digest(BaseModel):
+    at: str
+    channel: str | None
+    next_at: str | None
+
+
+class UserOut(BaseModel):
+    id: int
+    display_name: str
+    email: str | None
+    phone: str | None
+    timezone: str
+    is_admin: bool
+    digest: Digest | None
+    created_at: str | None
+
+
+class TaskOut(BaseModel):
+    id: int
+    user_id: int
+    title: str
+    instruction: str
+    task_type: str
+    status: str
+    status_reason: str | None
+    schedule: dict[str, Any]
+    schedule_description: str
+    timezone: str
+    next_run_at: str | None
+    last_run_at: str | None
+    notification_channels: list[str]
+    catch_up: str
+    max_retries: int
+    consecutive_failures: int
+    ai_context: dict[str, Any] | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class RunOut(BaseModel):
+    id: int
+    task_id: int
+    scheduled_for: str | None
+    state: str
+    attempt: int
+    queued_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    result: str | None
+    error: str | None
+    agent_name: str | None
+    agent_model: str | None
+
+
+class NotificationOut(BaseModel):
+    id: int
+    run_id: int | None
+    task_id: int | None
+    user_id: int
+    channel: str
+    status: str
+    title: str
+    body: str
+    attempts: int
+    last_error: str | None
+    created_at: str | None
+    delivered_at: str | None
+    read_at: str | None
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    #: Pass as ``cursor`` for the next page; None: this is the last.
+    next_cursor: str | None
+
+
+class PreviewOut(BaseModel):
+    schedule: dict[str, Any]
+    description: str
+    timezone: str
+    firings: list[str]
+
+
+class FieldError(BaseModel):
+    field: str | None
+    reason: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: every error answer (``application/problem+json``)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    #: The field at fault, when there is one (``schedule.weekdays``, ``Authorization``).
+    field: str | None = None
+    #: Every invalid field of a request that failed validation (422).
+    errors: list[FieldError] | None = None
+
+
+class Count(BaseModel):
+    count: int
+
+
+class Status(BaseModel):
+    healthy: bool
+    problems: list[str]

@@ -1,0 +1,9 @@
+"""API keys: how a caller of the HTTP API says who they are (``Authorization: Bearer <key>``).
+
+* :mod:`.tokens` (pure): a key's shape (``pa_<id>_<secret>``), making one, parsing one, and its
+  hash.
+* :mod:`.store`: the ``api_keys`` rows: create, list, revoke, and authenticate a key.
+
+A key is shown once, when it is made; only its public id (the prefix) and a hash of it are
+stored.
+"""

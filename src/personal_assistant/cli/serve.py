@@ -1,0 +1,32 @@
+"""``pa serve``: the HTTP API (:mod:`personal_assistant.api`) under uvicorn, until Ctrl-C."""
+
+from __future__ import annotations
+
+import typer
+
+from personal_assistant.cli import session
+from personal_assistant.cli.schema import require_schema
+
+#: Where ``pa serve`` listens when not told: this machine only.
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+
+
+def serve(
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to listen on."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", min=0, max=65535, help="0: any free port."),
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, its pages at /docs)."""
+    import uvicorn
+
+    from personal_assistant.api.app import create_app
+
+    settings = session.settings()
+    require_schema(settings.database_url)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        server_header=False,
+        proxy_headers=False,
+    )
