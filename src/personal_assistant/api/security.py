@@ -10,21 +10,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from personal_assistant.app.assistant import Assistant
+from personal_assistant.database.models import User
 from personal_assistant.errors import AuthenticationError, ForbiddenError
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from personal_assistant.app.assistant import Assistant
-    from personal_assistant.database.models import User
-
-__all__ = ["SECURE_HEADERS", "Admin", "Caller", "Hardened", "admin", "assistant", "caller"]
+__all__ = [
+    "SECURE_HEADERS",
+    "AdminUser",
+    "App",
+    "Hardened",
+    "Owner",
+    "admin",
+    "assistant",
+    "caller",
+]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `pa user key create NAME`.")
 
@@ -56,15 +64,25 @@ async def caller(
     return await assistant(request).keys.authenticate(credentials.credentials)
 
 
-async def admin(user: Annotated[Any, Depends(caller)]) -> User:
+async def admin(user: Annotated[User, Depends(caller)]) -> User:
     if not user.is_admin:
         raise ForbiddenError("an admin's operation", field="Authorization")
-    found: User = user
-    return found
+    return user
 
 
-Caller = Annotated["User", Depends(caller)]
-Admin = Annotated["User", Depends(admin)]
+#: What a route takes: the caller, an admin caller, the façade.
+Owner = Annotated[User, Depends(caller)]
+AdminUser = Annotated[User, Depends(admin)]
+App = Annotated[Assistant, Depends(assistant)]
+
+
+def _hardened(message: Message) -> Message:
+    """A response start with the secure headers it does not set itself."""
+    if message["type"] != "http.response.start":
+        return message
+    names = {name.lower() for name, _ in message.get("headers", [])}
+    extra = [(k, v) for k, v in SECURE_HEADERS if k not in names]
+    return {**message, "headers": [*message.get("headers", []), *extra]}
 
 
 class _TooLarge(HTTPException):
@@ -102,24 +120,15 @@ class Hardened:
             return message
 
         async def secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURE_HEADERS if k not in names]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
+            await send(_hardened(message))
 
         await self.app(scope, counted, secured)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         from personal_assistant.api.problems import problem
 
+        async def secured(message: Message) -> None:
+            await send(_hardened(message))
+
         answer = problem(413, f"the request body is over {self.max_body} bytes", field="body")
-        await answer(scope, receive, self._secured(send))
-
-    def _secured(self, send: Send) -> Send:
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *SECURE_HEADERS]}
-            await send(message)
-
-        return wrapped
+        await answer(scope, receive, secured)

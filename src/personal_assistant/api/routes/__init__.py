@@ -1,2 +1,2 @@
-"""One module per resource; each route takes the caller (:data:`~..security.Caller`) and acts
+"""One module per resource; each route takes the caller (:data:`~..security.Owner`) and acts
 on their objects only: another user's id answers 404, as an unknown one does."""

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from personal_assistant.api.schemas import Count, NotificationOut, ReadIn, RunOut
-from personal_assistant.api.security import assistant, caller
+from personal_assistant.api.security import App, Owner
 from personal_assistant.app import views
-from personal_assistant.app.assistant import Assistant
-from personal_assistant.database.models import User
 
 router = APIRouter()
 
-Owner = Annotated[User, Depends(caller)]
-App = Annotated[Assistant, Depends(assistant)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 

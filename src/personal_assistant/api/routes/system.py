@@ -3,19 +3,13 @@ up)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Response, status
 
 from personal_assistant.api.schemas import Status, UserIn, UserOut
-from personal_assistant.api.security import admin, assistant, caller
+from personal_assistant.api.security import AdminUser, App, Owner
 from personal_assistant.app import views
-from personal_assistant.app.assistant import Assistant
-from personal_assistant.database.models import User
 
 router = APIRouter()
-
-App = Annotated[Assistant, Depends(assistant)]
 
 
 @router.get("/healthz", tags=["system"], include_in_schema=True)
@@ -25,21 +19,19 @@ async def healthz() -> dict[str, bool]:
 
 
 @router.get("/v1/me", tags=["users"])
-async def me(owner: Annotated[User, Depends(caller)]) -> UserOut:
+async def me(owner: Owner) -> UserOut:
     """The caller."""
     return UserOut.model_validate(views.user(owner))
 
 
 @router.get("/v1/users", tags=["users"])
-async def list_users(_: Annotated[User, Depends(admin)], app: App) -> list[UserOut]:
+async def list_users(_: AdminUser, app: App) -> list[UserOut]:
     """Every user (admins only)."""
     return [UserOut.model_validate(views.user(u)) for u in await app.tasks.list_users()]
 
 
 @router.post("/v1/users", tags=["users"], status_code=status.HTTP_201_CREATED)
-async def create_user(
-    body: UserIn, _: Annotated[User, Depends(admin)], app: App, response: Response
-) -> UserOut:
+async def create_user(body: UserIn, _: AdminUser, app: App, response: Response) -> UserOut:
     """Create a user (admins only)."""
     user = await app.tasks.create_user(
         body.display_name,
@@ -53,7 +45,7 @@ async def create_user(
 
 
 @router.get("/v1/status", tags=["system"])
-async def deployment_status(_: Annotated[User, Depends(caller)], app: App) -> Status:
+async def deployment_status(_: Owner, app: App) -> Status:
     """Is the deployment making progress (`pa status`)?"""
     health = await app.system.health()
     return Status(healthy=health.healthy, problems=list(health.problems))

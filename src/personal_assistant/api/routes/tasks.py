@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from personal_assistant.api.schemas import (
     PreviewIn,
@@ -16,17 +16,12 @@ from personal_assistant.api.schemas import (
     TaskOut,
     TaskPage,
 )
-from personal_assistant.api.security import assistant, caller
+from personal_assistant.api.security import App, Owner
 from personal_assistant.app import views
-from personal_assistant.app.assistant import Assistant
 from personal_assistant.core.schedule_json import schedule_to_dict
 from personal_assistant.core.schedule_text import describe
-from personal_assistant.database.models import User
 
 router = APIRouter(tags=["tasks"])
-
-Owner = Annotated[User, Depends(caller)]
-App = Annotated[Assistant, Depends(assistant)]
 
 
 @router.get("/v1/tasks")
