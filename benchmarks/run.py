@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "idle": Benchmark("benchmarks.idle_tick", "Idle tick cost", 300),
     "lateness": Benchmark("benchmarks.lateness", "Firing lateness", 240),
     "latency": Benchmark("benchmarks.latency_bound", "Latency-bound runs/s", 240),
+    "api": Benchmark("benchmarks.api", "HTTP API and Python API", 300),
 }
 
 

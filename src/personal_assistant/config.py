@@ -157,6 +157,12 @@ class Settings(BaseSettings):
         default=1_048_576, ge=1024, le=100 * 1_048_576, validation_alias="API_MAX_BODY_BYTES"
     )
     api_cors_origins: str = Field(default="", validation_alias="API_CORS_ORIGINS")
+    # Requests per API key and minute, in each `pa serve` process (a token bucket holding up
+    # to API_RATE_BURST): past it, 429 with Retry-After. 0: no limit.
+    api_rate_limit_per_minute: int = Field(
+        default=600, ge=0, le=1_000_000, validation_alias="API_RATE_LIMIT_PER_MINUTE"
+    )
+    api_rate_burst: int = Field(default=60, ge=1, le=100_000, validation_alias="API_RATE_BURST")
     # The built-in alert evaluator (alerts/): how often it looks (0: off), how long a condition
     # holds before the admins are told, and the least time between two openings of one alert.
     # Each threshold carries its unit in its name: seconds, or a ratio (a fraction of 1).

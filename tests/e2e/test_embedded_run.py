@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,25 +13,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
+
+from support.cli import embedded_env
 
 pytestmark = pytest.mark.e2e
 
 
-def _clean_env(home: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
-    }
-    env["PA_HOME"] = str(home)
-    return env
-
-
 @contextmanager
-def _start(home: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+def _start(home: Path, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[str]]:
     with subprocess.Popen(
-        [sys.executable, "-m", "personal_assistant.cli.main", "run"],
+        [sys.executable, "-m", "personal_assistant.cli.main", "run", *args],
         cwd=home,
         env=env,
         stdout=subprocess.PIPE,
@@ -71,7 +64,7 @@ def _read_until(proc: subprocess.Popen[str], needle: str, timeout: float) -> str
 
 def test_pa_run_shows_the_demo_run_and_its_notification(tmp_path: Path) -> None:
     started = time.monotonic()
-    with _start(tmp_path, _clean_env(tmp_path)) as proc:
+    with _start(tmp_path, embedded_env(tmp_path)) as proc:
         output = _read_until(proc, "notification 1 [in_app, delivered]", timeout=30)
         assert time.monotonic() - started < 30
         assert "run 1 succeeded (Welcome to your assistant)" in output
@@ -83,7 +76,7 @@ def test_pa_run_shows_the_demo_run_and_its_notification(tmp_path: Path) -> None:
 
 
 def test_second_start_keeps_the_data_and_adds_no_demo(tmp_path: Path) -> None:
-    env = _clean_env(tmp_path)
+    env = embedded_env(tmp_path)
     for _ in range(2):
         with _start(tmp_path, env) as proc:
             _read_until(proc, "Running.", timeout=30)
@@ -101,3 +94,38 @@ def test_second_start_keeps_the_data_and_adds_no_demo(tmp_path: Path) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count("Welcome to your assistant") == 1
+
+
+def test_pa_run_serves_the_api_or_says_why_not(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        # The port is in use: pa run says so and runs the worker and the scheduler anyway.
+        with _start(tmp_path, embedded_env(tmp_path), "--port", str(busy)) as proc:
+            output = _read_until(proc, "notification 1 [in_app, delivered]", timeout=60)
+            assert f"not served, 127.0.0.1:{busy} is in use" in output
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        assert proc.returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    with _start(tmp_path, embedded_env(tmp_path), "--port", str(free)) as proc:
+        output = _read_until(proc, "Running.", timeout=60)
+        assert f"api: http://127.0.0.1:{free}" in output
+        base = f"http://127.0.0.1:{free}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"{base}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the API did not answer"
+                time.sleep(0.2)
+        assert answer.json() == {"ok": True}
+        assert httpx.get(f"{base}/v1/tasks", timeout=5).status_code == 401
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    assert "Application shutdown complete" in (tmp_path / "logs" / "api.log").read_text()

@@ -50,3 +50,12 @@ def ready(tmp_path: Path, zone: str = "Europe/Paris") -> Pa:
     cli.ok("db", "upgrade")
     cli.ok("user", "add", "Ada", "--tz", zone)
     return cli
+
+
+def embedded_env(home: Path) -> dict[str, str]:
+    """The environment of a newcomer's ``pa run`` in ``home``: no service URL, so the embedded
+    default (SQLite files under ``home``)."""
+    skipped = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+    env = {k: v for k, v in os.environ.items() if k not in skipped}
+    env["PA_HOME"] = str(home)
+    return env

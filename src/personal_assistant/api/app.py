@@ -17,7 +17,21 @@ from fastapi import FastAPI
 
 from personal_assistant import __version__
 from personal_assistant.api import problems
-from personal_assistant.api.routes import activity, system, tasks
+from personal_assistant.api.events import ServerClosing
+from personal_assistant.api.ratelimit import Limiter
+from personal_assistant.api.routes import (
+    activity,
+    calendars,
+    channels,
+    digests,
+    doctor,
+    events,
+    exports,
+    quiet_hours,
+    system,
+    tasks,
+    users,
+)
 from personal_assistant.api.security import Hardened
 from personal_assistant.app.assistant import Assistant
 from personal_assistant.clock import utcnow
@@ -32,6 +46,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_async_engine(settings.database_url)
         app.state.assistant = Assistant(settings, engine=engine, clock=clock)
+        # Per process: each server process counts its own requests (api/ratelimit.py).
+        app.state.limiter = Limiter(settings.api_rate_limit_per_minute, settings.api_rate_burst)
         try:
             yield
         finally:
@@ -43,7 +59,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         summary="AI tasks on a schedule, their runs and notifications.",
         lifespan=lifespan,
     )
-    for router in (tasks.router, activity.router, system.router):
+    for router in (
+        tasks.router,
+        activity.router,
+        users.router,
+        system.router,
+        channels.router,
+        quiet_hours.router,
+        calendars.router,
+        digests.router,
+        exports.router,
+        doctor.router,
+        events.router,
+    ):
         app.include_router(router, responses=problems.ANSWERS)
     problems.install(app)
 
@@ -60,8 +88,18 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "If-None-Match",
+                "Last-Event-ID",
+            ],
+            expose_headers=["ETag", "Location", "Retry-After", "Idempotent-Replayed"],
         )
     app.add_middleware(Hardened, max_body=settings.api_max_body_bytes)
+    # Outermost: it must see the server's own receive (api/events.py).
+    app.add_middleware(ServerClosing)
     return app

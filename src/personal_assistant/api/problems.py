@@ -3,8 +3,8 @@
 The package's errors (:mod:`personal_assistant.errors`) map to their status in one place
 (``HTTP_STATUS``) and keep their ``field``; FastAPI's request validation becomes a 422 naming
 the first offending field; an HTTP error of the framework (404 of an unknown path, 405) keeps its
-status. Nothing else reaches the client: an unexpected exception is a 500 with no detail (the
-log has it).
+status (a 405 with every method of the path in ``Allow``). Nothing else reaches the client: an
+unexpected exception is a 500 with no detail (the log has it).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from personal_assistant.api.schemas import Problem
+from personal_assistant.app.versions import StaleVersion
 from personal_assistant.errors import PersonalAssistantError, http_status
 from personal_assistant.redaction import redact
 
-__all__ = ["ANSWERS", "MEDIA_TYPE", "install", "problem", "problems_in_spec"]
+__all__ = ["ANSWERS", "MEDIA_TYPE", "STALE", "install", "problem", "problems_in_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid input",
@@ -45,7 +48,11 @@ _TITLES = {
 #: The error answers every route may give, documented as problems.
 ANSWERS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": _TITLES[status]}
-    for status in (401, 403, 404, 409, 413, 422)
+    for status in (400, 401, 403, 404, 409, 413, 422, 429)
+}
+#: The answer of an edit sent with an ``If-Match`` naming a version no longer current.
+STALE: dict[int | str, dict[str, Any]] = {
+    412: {"model": Problem, "description": "Precondition failed: the task changed meanwhile"}
 }
 
 
@@ -85,7 +92,7 @@ def problem(
 
 async def _ours(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PersonalAssistantError)
-    status = http_status(exc)
+    status = 412 if isinstance(exc, StaleVersion) else http_status(exc)
     if status >= 500:
         log.error("event=api_error path=%s error=%r", request.url.path, exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -103,7 +110,21 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
 
 async def _framework(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request)
+    return problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method of the request's path (Starlette's 405 names only those of the first route
+    with that path: ``OPTIONS /v1/tasks`` would say ``GET`` alone)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

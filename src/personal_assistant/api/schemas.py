@@ -4,13 +4,29 @@ the field, and unknown fields are refused."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import time
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    #: Unknown fields are refused, and types are strict: a JSON ``true`` is no id, ``1`` no title.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+#: A wall-clock time in the user's zone, ``HH:MM`` (quiet hours, the digest).
+ClockTime = Annotated[str, Field(pattern=r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$", examples=["22:30"])]
+
+
+#: A URL's characters: no space and no control character (a database stores no NUL).
+URL_CHARACTERS = r"^[^\s\x00-\x1f\x7f]+$"
+
+
+def wall_time(value: str) -> time:
+    """A :data:`ClockTime` (already matched) as a naive time."""
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
 
 
 class TaskIn(_In):
@@ -55,6 +71,29 @@ class UserIn(_In):
     phone: str | None = None
     timezone: str = "UTC"
     is_admin: bool = False
+
+
+class UserEdit(_In):
+    """The fields to change; ``email`` or ``phone`` null clears it."""
+
+    display_name: str | None = Field(default=None, max_length=10_000)
+    email: str | None = None
+    phone: str | None = None
+    timezone: str | None = None
+    is_admin: bool | None = None
+
+
+class Removed(BaseModel):
+    """A removed user and how much was removed with them."""
+
+    user_id: int
+    display_name: str
+    tasks: int
+    runs: int
+    notifications: int
+    channels: int
+    calendars: int
+    keys: int
 
 
 class Digest(BaseModel):

@@ -2,7 +2,8 @@
 
 * :func:`caller`: the user named by the ``Authorization: Bearer <key>`` header (a key made by
   ``pa user key create``); no header, or a key unknown or revoked, is a 401 that never says
-  which. :func:`admin`: the caller, if an admin (else 403).
+  which. :func:`admin`: the caller, if an admin (else 403). Each caller's key is then
+  counted against its rate limit (:func:`throttle`: 429 past it).
 * :class:`Hardened`: an ASGI middleware that refuses a request body over ``max_body`` bytes
   (413, counted as it arrives, whatever ``Content-Length`` claims) and adds the secure headers to
   every answer.
@@ -16,7 +17,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from personal_assistant.api.ratelimit import Limiter
 from personal_assistant.app.assistant import Assistant
+from personal_assistant.auth import tokens
 from personal_assistant.database.models import User
 from personal_assistant.errors import AuthenticationError, ForbiddenError
 
@@ -32,6 +35,7 @@ __all__ = [
     "admin",
     "assistant",
     "caller",
+    "throttle",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `pa user key create NAME`.")
@@ -61,7 +65,31 @@ async def caller(
         raise AuthenticationError(
             "send an API key in the Authorization header, scheme Bearer", field="Authorization"
         )
-    return await assistant(request).keys.authenticate(credentials.credentials)
+    user = await assistant(request).keys.authenticate(credentials.credentials)
+    throttle(request, credentials.credentials)
+    return user
+
+
+def throttle(request: Request, token: str) -> None:
+    """Count a request of an authenticated key against its bucket (:mod:`.ratelimit`, keyed
+    by the key's public id): over the limit, a 429 saying when to retry."""
+    limiter: Limiter | None = getattr(request.app.state, "limiter", None)
+    parsed = tokens.parse(token)
+    if limiter is None or parsed is None:
+        return
+    verdict = limiter.check(parsed[0])
+    if not verdict.allowed:
+        raise HTTPException(
+            429,
+            f"over {limiter.per_minute} requests a minute for this API key: retry in "
+            f"{verdict.retry_after} s",
+            headers={
+                "Retry-After": str(verdict.retry_after),
+                "RateLimit-Limit": str(limiter.burst),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(verdict.retry_after),
+            },
+        )
 
 
 async def admin(user: Annotated[User, Depends(caller)]) -> User:

@@ -29,10 +29,15 @@ if TYPE_CHECKING:
     from personal_assistant.app.alerts import Alerts
     from personal_assistant.app.calendars import Calendars
     from personal_assistant.app.channels import Channels
+    from personal_assistant.app.dashboard import Dashboard
     from personal_assistant.app.digests import Digests
+    from personal_assistant.app.events import Events
     from personal_assistant.app.exports import Exports
+    from personal_assistant.app.idempotency import Idempotency
     from personal_assistant.app.keys import Keys
     from personal_assistant.app.system import System
+    from personal_assistant.app.users import Users
+    from personal_assistant.app.versions import Versions
 
 __all__ = ["Assistant"]
 
@@ -98,10 +103,40 @@ class Assistant(AsyncClosing):
         return Alerts(self.engine, self.settings, self.clock)
 
     @cached_property
+    def dashboard(self) -> Dashboard:
+        from personal_assistant.app.dashboard import Dashboard
+
+        return Dashboard(self.engine, self.settings, self.clock)
+
+    @cached_property
     def system(self) -> System:
         from personal_assistant.app.system import System
 
         return System(self.engine, self.settings, self.clock)
+
+    @cached_property
+    def users(self) -> Users:
+        from personal_assistant.app.users import Users
+
+        return Users(self.engine, self.settings, self.clock)
+
+    @cached_property
+    def idempotency(self) -> Idempotency:
+        from personal_assistant.app.idempotency import Idempotency
+
+        return Idempotency(self.engine, self.settings, self.clock)
+
+    @cached_property
+    def versions(self) -> Versions:
+        from personal_assistant.app.versions import Versions
+
+        return Versions(self.engine, self.settings, self.clock)
+
+    @cached_property
+    def events(self) -> Events:
+        from personal_assistant.app.events import Events
+
+        return Events(self.engine, self.settings, self.clock)
 
     async def close(self) -> None:
         if self._owns_engine:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from personal_assistant.app._base import Part
 from personal_assistant.calendars import store
@@ -14,8 +16,21 @@ if TYPE_CHECKING:
 class Calendars(Part):
     """One user's calendar feeds; each method is one transaction (a sync, its own few)."""
 
-    async def add(self, user_id: int, spec: store.FeedSpec) -> store.Feed:
-        """Subscribe ``user_id`` to the validated feed ``spec``; its first sync is due now."""
+    async def add(
+        self, user_id: int, spec: store.FeedSpec, *, check_destination: bool = False
+    ) -> store.Feed:
+        """Subscribe ``user_id`` to the validated feed ``spec``; its first sync is due now.
+
+        ``check_destination``: refuse at once (:class:`~personal_assistant.outbound.
+        RefusedDestination`, field ``url``) a feed whose host resolves to an address the
+        outbound policy refuses, as the API does; without it (the CLI) the first sync refuses
+        it, without connecting. A name that does not resolve now is left to the sync.
+        """
+        if check_destination:
+            from personal_assistant.outbound import sockets
+
+            host = urlsplit(spec.url).hostname or ""
+            await asyncio.to_thread(sockets.check_host, host, self.settings.outbound_policy)
         async with self.engine.begin() as conn:
             return await store.add(conn, user_id, spec, now=self.clock())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from personal_assistant.app._base import Part
 from personal_assistant.exports import document, files, store
@@ -25,6 +26,10 @@ class Exports(Part):
         return await store.export_user(
             self.engine, user_id, export_dir, fmt=fmt, now=now, path=path
         )
+
+    async def document(self, user_id: int) -> dict[str, Any]:
+        """The user's JSON export document itself (what ``pa export`` writes), no file."""
+        return await store.read_document(self.engine, user_id, now=self.clock())
 
     async def import_(self, data: object, *, user_id: int | None = None) -> store.ImportReport:
         """Import a decoded JSON export into ``user_id``, or into a new user made from it: all

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from personal_assistant import logsetup, redaction
+from personal_assistant import __version__, logsetup, redaction
 from personal_assistant.cli import (
     activity,
     alerts,
@@ -27,6 +27,7 @@ from personal_assistant.cli import (
     metrics,
     services,
     task_actions,
+    task_edit,
     tasks,
     users,
 )
@@ -36,14 +37,26 @@ app = typer.Typer(
     name="pa",
     help="Personal assistant: schedule AI tasks and see what they did.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"pa {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     if verbose:
         logging.getLogger().setLevel(logging.INFO)
@@ -54,6 +67,7 @@ app.add_typer(users.app, name="user")
 app.add_typer(tasks.app, name="task")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(alerts.app, name="alerts")
+task_edit.register(tasks.app)
 task_actions.register(tasks.app)
 activity.register(app)
 exports.register(app)

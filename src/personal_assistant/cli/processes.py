@@ -18,6 +18,7 @@ from personal_assistant import logsetup
 from personal_assistant.app.assistant import Assistant
 from personal_assistant.cli import session
 from personal_assistant.cli.db import upgrade_or_explain
+from personal_assistant.cli.serve import DEFAULT_HOST, DEFAULT_PORT
 from personal_assistant.config import Settings
 from personal_assistant.database.failures import UnusableDatabase
 from personal_assistant.private_files import private_dir, private_file
@@ -64,8 +65,12 @@ def beat(ctx: typer.Context, loglevel: str = typer.Option("info", "--loglevel", 
 
 def run(
     demo: bool = typer.Option(True, help="Create a demo task on first start."),
+    api: bool = typer.Option(True, help="Serve the HTTP API and the dashboard too."),
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address the API listens on."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", min=1, max=65535, help="Its port."),
 ) -> None:
-    """Migrate, start a worker and the scheduler, and show runs and notifications live."""
+    """Migrate, start a worker, the scheduler and the HTTP API (127.0.0.1:8000), and show runs
+    and notifications live."""
     settings = session.settings()
     private_dir(settings.var_dir)
     log_path = logsetup.configure(settings, stderr=False)
@@ -82,6 +87,8 @@ def run(
     try:
         for name in ("worker", "beat"):
             children[name] = _spawn(name, settings.log_dir / f"{name}.log", env)
+        if api:
+            _serve_api(children, settings, env, host, port)
         typer.echo(
             f"{'logs':>15}: {log_path} (events), "
             + ", ".join(str(settings.log_dir / f"{n}.log") for n in children)
@@ -105,10 +112,52 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _spawn(name: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _serve_api(
+    children: dict[str, subprocess.Popen[bytes]],
+    settings: Settings,
+    env: dict[str, str],
+    host: str,
+    port: int,
+) -> None:
+    """Start ``pa serve`` on ``host:port`` unless the address is taken (then say so: the
+    worker and the scheduler run without it)."""
+    where = f"http://{host}:{port}"
+    if not _can_listen(host, port):
+        typer.echo(
+            f"{'api':>15}: not served, {host}:{port} is in use (pa run --port N to choose)",
+            err=True,
+        )
+        return
+    args = ["serve", "--host", host, "--port", str(port)]
+    children["api"] = _spawn("api", settings.log_dir / "api.log", env, args)
+    typer.echo(f"{'api':>15}: {where} (dashboard), {where}/docs (reference)")
+    typer.echo(f"{'sign in with':>15}: a key from `pa user key create NAME`")
+
+
+def _can_listen(host: str, port: int) -> bool:
+    """Whether ``host:port`` is free to listen on now (uvicorn reuses the address too)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+def _spawn(
+    name: str, log: Path, env: dict[str, str], args: list[str] | None = None
+) -> subprocess.Popen[bytes]:
     with private_file(log).open("ab") as out:  # 0600, its directory 0700
         return subprocess.Popen(
-            [sys.executable, "-m", "personal_assistant.cli.main", name],
+            [sys.executable, "-m", "personal_assistant.cli.main", *(args or [name])],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -233,9 +282,13 @@ async def _poll(
         broker = asyncio.create_task(_watch_broker(settings, outages, stop))
     try:
         while not stop.is_set():
-            for name, proc in children.items():
-                if proc.poll() is not None:
+            for name, proc in list(children.items()):
+                if proc.poll() is None:
+                    continue
+                if name != "api":
                     raise typer.Exit(_died(name, proc, settings))
+                del children[name]  # the worker and the scheduler go on without it
+                _died(name, proc, settings)
             try:
                 await feed.show_new(system)
             except UnusableDatabase as exc:
@@ -288,9 +341,13 @@ class _Feed:
             )
 
 
+#: What ``pa run`` calls its children when one stops.
+_SERVICE = {"beat": "scheduler", "api": "HTTP API"}
+
+
 def _died(name: str, proc: subprocess.Popen[bytes], settings: Settings) -> int:
     typer.echo(
-        f"The {name} stopped (exit code {proc.returncode}); "
+        f"The {_SERVICE.get(name, name)} stopped (exit code {proc.returncode}); "
         f"see {settings.log_dir / (name + '.log')}",
         err=True,
     )

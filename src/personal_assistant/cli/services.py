@@ -10,7 +10,9 @@ def register(app: typer.Typer) -> None:
     """Add the process commands to ``app``."""
     from personal_assistant.cli import doctor, processes, serve, status
 
-    app.command("run", help="Migrate, then run worker and scheduler until Ctrl-C.")(processes.run)
+    app.command("run", help="Migrate, then run worker, scheduler and HTTP API until Ctrl-C.")(
+        processes.run
+    )
     app.command(
         "worker",
         help="Run a Celery worker on every queue of the routing table.",

@@ -10,6 +10,7 @@ import typer
 from personal_assistant.app import views
 from personal_assistant.cli import session, tables
 from personal_assistant.cli.output import JsonOpt, block, iso, print_json, when
+from personal_assistant.cli.paging import next_page
 from personal_assistant.cli.schedule_options import ScheduleOptions, to_schedule_dict
 from personal_assistant.cli.users import UserOpt
 from personal_assistant.core.next_run import preview, validate_for_creation, with_interval_anchor
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from personal_assistant.app.assistant import Assistant
     from personal_assistant.database.models import AITask, TaskRun, User
 
-app = typer.Typer(help="AI tasks: create, inspect, pause, run, delete.", no_args_is_help=True)
+app = typer.Typer(help="AI tasks: create, edit, inspect, pause, run, delete.", no_args_is_help=True)
 
 _S = "Schedule: one of --at ... --cron, with --start, --end, --tz"
 AtOpt = Annotated[
@@ -169,21 +170,41 @@ def add(
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="active, paused, completed or failed.")] = None,
     task_type: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=10_000, help="At most this many tasks (a page).")
+    ] = 100,
+    after: Annotated[
+        int | None,
+        typer.Option(min=0, help="Only tasks with a greater id: the next page's cursor."),
+    ] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the user's tasks."""
+    """List the user's tasks by id, a page at a time (--limit, --after)."""
 
-    async def work(app: Assistant, owner: User) -> list[AITask]:
-        return await app.tasks.list_tasks(owner.id, status=status, task_type=task_type)
+    async def work(app: Assistant, owner: User) -> tuple[list[AITask], bool]:
+        async def page(size: int, cursor: int | None) -> list[AITask]:
+            return await app.tasks.list_tasks(
+                owner.id, status=status, task_type=task_type, limit=size, after_id=cursor
+            )
 
-    found = session.run_for(user, work)
+        found = await page(limit, after)
+        return found, len(found) == limit and bool(await page(1, found[-1].id))
+
+    found, more = session.run_for(user, work)
     if as_json:
         print_json([views.task(t) for t in found])
-        return
-    typer.echo(tables.tasks(found))
+    else:
+        typer.echo(tables.tasks(found))
+    if more:
+        source = ctx.get_parameter_source("user")  # typed, or PA_USER (not repeated)
+        typed = source is not None and source.name == "COMMANDLINE"
+        options = [("--status", status), ("--type", task_type), ("--user", user if typed else None)]
+        options += [("--limit", None if limit == 100 else limit), ("--json", as_json or None)]
+        typer.echo(next_page("pa task list", len(found), found[-1].id, options), err=True)
 
 
 @app.command("show")

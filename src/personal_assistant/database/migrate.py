@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision: add a migration, move this with it.
-HEAD = "0013"
+HEAD = "0014"
 
 
 def alembic_config(database_url: str) -> Config:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
+from personal_assistant.api import problems
+from personal_assistant.api.idempotency import IdempotencyKey, Made, once
 from personal_assistant.api.schemas import (
     PreviewIn,
     PreviewOut,
@@ -18,10 +20,24 @@ from personal_assistant.api.schemas import (
 )
 from personal_assistant.api.security import App, Owner
 from personal_assistant.app import views
+from personal_assistant.app.versions import etag, none_match
 from personal_assistant.core.schedule_json import schedule_to_dict
 from personal_assistant.core.schedule_text import describe
+from personal_assistant.database.models import AITask
 
 router = APIRouter(tags=["tasks"])
+
+#: The `ETag` of the task as last read: the edit is refused (412) if the task changed since.
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=1000,
+        description="The `ETag` of the task as last read: if it changed since, 412 and no "
+        "change. Send it, so that two editors cannot undo each other's change.",
+    ),
+]
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", max_length=1000)]
 
 
 @router.get("/v1/tasks")
@@ -49,63 +65,107 @@ async def list_tasks(
     )
 
 
-@router.post("/v1/tasks", status_code=status.HTTP_201_CREATED)
-async def create_task(body: TaskIn, owner: Owner, app: App, response: Response) -> TaskOut:
-    """Create a task with any schedule kind; `Location` names it."""
-    task = await app.tasks.create_task(
-        owner.id,
-        body.title,
-        schedule=body.schedule,
-        description=body.instruction,
-        task_type=body.task_type,
-        ai_context=body.ai_context,
-        notification_channels=body.notification_channels,
-        catch_up=body.catch_up,
-        max_retries=body.max_retries,
-    )
-    response.headers["Location"] = f"/v1/tasks/{task.id}"
+@router.post("/v1/tasks", status_code=status.HTTP_201_CREATED, response_model=TaskOut)
+async def create_task(
+    body: TaskIn, owner: Owner, app: App, request: Request, key: IdempotencyKey = None
+) -> Response:
+    """Create a task with any schedule kind; `Location` names it. With an `Idempotency-Key`,
+    the same request sent again answers the same task and creates none."""
+
+    async def make() -> Made:
+        task = await app.tasks.create_task(
+            owner.id,
+            body.title,
+            schedule=body.schedule,
+            description=body.instruction,
+            task_type=body.task_type,
+            ai_context=body.ai_context,
+            notification_channels=body.notification_channels,
+            catch_up=body.catch_up,
+            max_retries=body.max_retries,
+        )
+        return Made(201, TaskOut.model_validate(views.task(task)), f"/v1/tasks/{task.id}")
+
+    return await once(app, owner.id, key, request, body, make)
+
+
+@router.get(
+    "/v1/tasks/{task_id}",
+    response_model=TaskOut,
+    responses={304: {"description": "Not modified: `If-None-Match` names the current ETag"}},
+)
+async def get_task(
+    task_id: int, owner: Owner, app: App, response: Response, if_none_match: IfNoneMatch = None
+) -> TaskOut | Response:
+    """One of the caller's tasks, with its `ETag`; 304 when `If-None-Match` names it."""
+    task = await app.tasks.get_task(task_id, owner.id)
+    tag = etag(task)
+    if if_none_match is not None and none_match(if_none_match, tag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    response.headers["ETag"] = tag
     return TaskOut.model_validate(views.task(task))
 
 
-@router.get("/v1/tasks/{task_id}")
-async def get_task(task_id: int, owner: Owner, app: App) -> TaskOut:
-    """One of the caller's tasks."""
-    return TaskOut.model_validate(views.task(await app.tasks.get_task(task_id, owner.id)))
+def _tagged(task: AITask, response: Response) -> TaskOut:
+    response.headers["ETag"] = etag(task)
+    return TaskOut.model_validate(views.task(task))
 
 
-@router.patch("/v1/tasks/{task_id}")
-async def edit_task(task_id: int, body: TaskEdit, owner: Owner, app: App) -> TaskOut:
-    """Change the fields given; a new schedule recomputes the next firing."""
+@router.patch("/v1/tasks/{task_id}", responses=problems.STALE)
+async def edit_task(
+    task_id: int,
+    body: TaskEdit,
+    owner: Owner,
+    app: App,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskOut:
+    """Change the fields given; a new schedule recomputes the next firing. With `If-Match`
+    (the `ETag` read), a task changed meanwhile is not edited: 412."""
     given = body.model_dump(exclude_unset=True)
     changes: dict[str, Any] = {
         ("description" if name == "instruction" else name): value for name, value in given.items()
     }
-    task = await app.tasks.update_task(task_id, owner.id, **changes)
-    return TaskOut.model_validate(views.task(task))
+    task = await app.versions.edit(task_id, owner.id, if_match, **changes)
+    return _tagged(task, response)
 
 
-@router.post("/v1/tasks/{task_id}/pause")
-async def pause_task(task_id: int, owner: Owner, app: App) -> TaskOut:
+@router.post("/v1/tasks/{task_id}/pause", responses=problems.STALE)
+async def pause_task(
+    task_id: int, owner: Owner, app: App, response: Response, if_match: IfMatch = None
+) -> TaskOut:
     """Pause an active task (409 otherwise): it creates no run until resumed."""
-    return TaskOut.model_validate(views.task(await app.tasks.pause_task(task_id, owner.id)))
+    return _tagged(await app.versions.pause(task_id, owner.id, if_match), response)
 
 
-@router.post("/v1/tasks/{task_id}/resume")
-async def resume_task(task_id: int, owner: Owner, app: App) -> TaskOut:
+@router.post("/v1/tasks/{task_id}/resume", responses=problems.STALE)
+async def resume_task(
+    task_id: int, owner: Owner, app: App, response: Response, if_match: IfMatch = None
+) -> TaskOut:
     """Resume a paused, completed or failed task from its next firing after now."""
-    return TaskOut.model_validate(views.task(await app.tasks.resume_task(task_id, owner.id)))
+    return _tagged(await app.versions.resume(task_id, owner.id, if_match), response)
 
 
-@router.post("/v1/tasks/{task_id}/run", status_code=status.HTTP_202_ACCEPTED)
-async def run_task(task_id: int, owner: Owner, app: App) -> RunOut:
-    """Queue an extra run now; the scheduler sends it on its next tick."""
-    return RunOut.model_validate(views.run(await app.tasks.run_now(task_id, owner.id)))
+@router.post("/v1/tasks/{task_id}/run", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut)
+async def run_task(
+    task_id: int, owner: Owner, app: App, request: Request, key: IdempotencyKey = None
+) -> Response:
+    """Queue an extra run now; the scheduler sends it on its next tick. With an
+    `Idempotency-Key`, the same request sent again answers the same run."""
+
+    async def make() -> Made:
+        run = await app.tasks.run_now(task_id, owner.id)
+        return Made(202, RunOut.model_validate(views.run(run)))
+
+    return await once(app, owner.id, key, request, None, make)
 
 
-@router.delete("/v1/tasks/{task_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_task(task_id: int, owner: Owner, app: App) -> None:
+@router.delete(
+    "/v1/tasks/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems.STALE
+)
+async def delete_task(task_id: int, owner: Owner, app: App, if_match: IfMatch = None) -> None:
     """Delete the task with its runs and notifications."""
-    await app.tasks.delete_task(task_id, owner.id)
+    await app.versions.delete(task_id, owner.id, if_match)
 
 
 @router.get("/v1/tasks/{task_id}/runs")

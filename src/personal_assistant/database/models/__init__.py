@@ -5,6 +5,7 @@ from personal_assistant.database.models.alerts import Alert
 from personal_assistant.database.models.api_keys import ApiKey
 from personal_assistant.database.models.base import Base
 from personal_assistant.database.models.calendars import CalendarEvent, CalendarFeed
+from personal_assistant.database.models.idempotency_keys import IdempotencyKey
 from personal_assistant.database.models.notification_channels import NotificationChannel
 from personal_assistant.database.models.notifications import Notification
 from personal_assistant.database.models.task_imports import TaskImport
@@ -19,6 +20,7 @@ __all__ = [
     "Base",
     "CalendarEvent",
     "CalendarFeed",
+    "IdempotencyKey",
     "Notification",
     "NotificationChannel",
     "TaskImport",
