@@ -52,12 +52,15 @@ STALE_AFTER_S = 3.0  # STALE_AFTER_BEATS x HEARTBEAT_INTERVAL
 _SCRIPT = Path(sys.executable).with_name("pa")
 PA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "personal_assistant.cli.main"]
 
-#: Sessions of a process idle inside a transaction that has locked or written rows.
-IDLE_IN_TRANSACTION = """
+#: Sessions of a process in a given state (``idle in transaction``: stopped inside one; also
+#: ``active``: running a statement of one) inside a transaction that has locked or written rows.
+IN_TRANSACTION = """
 SELECT a.pid, a.query FROM pg_stat_activity a
-WHERE a.datname = current_database() AND a.state = 'idle in transaction'
+WHERE a.datname = current_database() AND a.state = ANY(:states)
   AND a.client_port = ANY(:ports) AND a.backend_xid IS NOT NULL
 """
+#: How long a stopped worker's session may take to finish the statement it was running.
+SETTLE_S = 0.2
 #: Statements of the worker's own transactions on runs (``RunProcessor``: claim, record, reap),
 #: each run after the runs concerned were locked: the claim's update and loads, the recording.
 RUN_TRANSACTION = re.compile(
@@ -143,21 +146,32 @@ class Stall:
     in_transaction: str | None = None
 
 
-def stop_when(chaos: Chaos, pid: int, ready: Callable[[], str | bool | None]) -> Stall:
-    """SIGSTOP ``pid`` at a moment it holds running runs and ``ready()`` is truthy after the stop.
+Ready = Callable[[], str | bool | None]
 
-    Otherwise SIGCONT, wait a moment (random, so as not to fall into step with the worker), and
-    try again, for at most 60 s.
+
+def stop_when(chaos: Chaos, pid: int, ready: Ready, *, likely: Ready | None = None) -> Stall:
+    """SIGSTOP ``pid`` at a moment it holds running runs and ``ready()`` is truthy after the stop
+    (within ``SETTLE_S``: a statement it was running still ends).
+
+    With ``likely``, the worker is stopped only when ``likely()`` says, while it runs, that the
+    moment has come (inside a transaction on runs: milliseconds at a time). Otherwise SIGCONT,
+    wait a moment (random, so as not to fall into step with the worker), and try again, for at
+    most 60 s. Stopping at random moments alone caught a worker inside a transaction too
+    rarely: in CI once, and in 1 of 3 runs here, not in 60 s.
     """
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if held_runs(chaos, pid):
+        if held_runs(chaos, pid) and (likely is None or likely()):
             os.kill(pid, signal.SIGSTOP)
-            at, runs, state = time.monotonic(), held_runs(chaos, pid), ready()
+            at, state = time.monotonic(), ready()
+            while not state and time.monotonic() < at + SETTLE_S:
+                time.sleep(0.01)
+                state = ready()
+            runs = held_runs(chaos, pid)
             if runs and state:
                 return Stall(runs, at, state if isinstance(state, str) else None)
             os.kill(pid, signal.SIGCONT)
-        time.sleep(random.uniform(0.01, 0.05))
+        time.sleep(random.uniform(0.002, 0.01))
     raise AssertionError(f"worker {pid} was never caught in the wanted state")
 
 
@@ -173,12 +187,17 @@ def stopped(chaos: Chaos, victims: dict[str, int]) -> Iterator[dict[str, Stall]]
     try:
         ports = local_ports(victims["wb"])
 
-        def in_transaction() -> str | None:
-            rows = chaos.db.rows(IDLE_IN_TRANSACTION, ports=ports)
+        def in_transaction(*states: str) -> str | None:
+            rows = chaos.db.rows(IN_TRANSACTION, ports=ports, states=list(states))
             found = [row.query for row in rows if RUN_TRANSACTION.search(row.query)]
             return found[0][:80] if found else None
 
-        held["wb"] = stop_when(chaos, victims["wb"], in_transaction)
+        held["wb"] = stop_when(
+            chaos,
+            victims["wb"],
+            lambda: in_transaction("idle in transaction"),
+            likely=lambda: in_transaction("active", "idle in transaction"),
+        )
         held["wa"] = stop_when(chaos, victims["wa"], lambda: True)
         yield held
     finally:
