@@ -61,6 +61,13 @@ class PreviewIn(_In):
     count: int = Field(default=5, ge=1, le=100)
 
 
+class ProposeIn(_In):
+    text: str = Field(
+        max_length=100_000,
+        description="The task in plain English: 'remind me every weekday at 8:30 to stretch'.",
+    )
+
+
 class ReadIn(_In):
     ids: list[int] = Field(max_length=10_000)
 
@@ -179,6 +186,25 @@ class PreviewOut(BaseModel):
     firings: list[str]
 
 
+class Proposal(BaseModel):
+    """A task read from a request: what ``POST /v1/tasks`` would be given, in words too."""
+
+    title: str
+    instruction: str
+    task_type: str
+    schedule: dict[str, Any]
+    description: str
+    timezone: str
+    #: Where each part came from: ``text[start:end]``, part ``when``, ``zone``, ``ends``, ``title``.
+    spans: list[dict[str, Any]]
+
+
+class ProposalOut(BaseModel):
+    proposal: Proposal
+    #: The next three firings, ISO 8601 in UTC.
+    next_firings: list[str]
+
+
 class FieldError(BaseModel):
     field: str | None
     reason: str
@@ -195,6 +221,8 @@ class Problem(BaseModel):
     field: str | None = None
     #: Every invalid field of a request that failed validation (422).
     errors: list[FieldError] | None = None
+    #: The closest reading of a request refused as unsure (``/v1/tasks/propose``), if any.
+    closest: Proposal | None = None
 
 
 class Count(BaseModel):

@@ -12,6 +12,7 @@ from personal_assistant.cli import session, tables
 from personal_assistant.cli.output import JsonOpt, block, iso, print_json, when
 from personal_assistant.cli.paging import next_page
 from personal_assistant.cli.schedule_options import ScheduleOptions, to_schedule_dict
+from personal_assistant.cli.task_say import add_said
 from personal_assistant.cli.users import UserOpt
 from personal_assistant.core.next_run import preview, validate_for_creation, with_interval_anchor
 from personal_assistant.core.schedule_json import parse_schedule, schedule_to_dict
@@ -92,7 +93,23 @@ def upcoming(task: AITask, now: datetime, count: int) -> list[datetime]:
 
 @app.command("add")
 def add(
-    title: Annotated[str, typer.Argument(help="Short title; the notification's title.")],
+    ctx: typer.Context,
+    title: Annotated[
+        str | None,
+        typer.Argument(
+            help="Short title; the notification's title (not with --say).", show_default=False
+        ),
+    ] = None,
+    say: Annotated[
+        str | None,
+        typer.Option(
+            help="The task in plain English, instead of TITLE and a schedule option: "
+            "'remind me every weekday at 8:30 to stretch'. Shows the reading and asks."
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --say: create without asking.")
+    ] = False,
     instruction: Annotated[str, typer.Option(help="What the assistant should do.")] = "",
     task_type: Annotated[
         str, typer.Option("--type", help="reminder, automated_task or periodic_task.")
@@ -124,7 +141,7 @@ def add(
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a task with one schedule option; prints its id and next run."""
+    """Create a task with one schedule option, or said in plain English (--say)."""
     options = ScheduleOptions(
         at=at,
         in_=in_,
@@ -137,6 +154,24 @@ def add(
         end=end,
         tz=tz,
     )
+    if say is not None:
+        if title is not None or options != ScheduleOptions():
+            raise ValidationError(
+                "give --say alone, without TITLE or schedule options", field="--say"
+            )
+        overrides = _typed(
+            ctx,
+            description=instruction,
+            task_type=task_type,
+            notification_channels=channel,
+            catch_up=catch_up,
+            max_retries=max_retries,
+            ai_context=parse_context(context),
+        )
+        add_said(say, overrides, yes=yes, user=user, as_json=as_json)
+        return
+    if title is None:
+        raise ValidationError("give a TITLE and a schedule option, or --say TEXT", field="title")
     schedule = to_schedule_dict(options, session.now())
     ai_context = parse_context(context)
 
@@ -166,6 +201,18 @@ def add(
             ]
         )
     )
+
+
+def _typed(ctx: typer.Context, **options: object) -> dict[str, object]:
+    """The options given on the command line, by ``create_task``'s names (``add --say``)."""
+    names = {"description": "instruction", "notification_channels": "channel"}
+    names["ai_context"] = "context"
+    found: dict[str, object] = {}
+    for key, value in options.items():
+        source = ctx.get_parameter_source(names.get(key, key))
+        if source is not None and source.name == "COMMANDLINE":
+            found[key] = value
+    return found
 
 
 @app.command("list")

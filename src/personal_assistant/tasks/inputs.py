@@ -28,7 +28,7 @@ from personal_assistant.core.schedule_kinds import (
     Weekly,
 )
 from personal_assistant.core.states import CatchUp, TaskType
-from personal_assistant.errors import ScheduleError, ValidationError
+from personal_assistant.errors import NotFoundError, ScheduleError, ValidationError
 from personal_assistant.notifications.channels import channel_name
 from personal_assistant.safe_text import BIDI_CONTROLS
 
@@ -225,6 +225,20 @@ def record_id(value: object, field: str) -> int | None:
         raise ValidationError("must be a whole number (an id)", field=field)
     assert isinstance(value, int)
     return int(value) if ID_MIN <= value <= ID_MAX else None
+
+
+def known_id(record_id_: object, what: str) -> int:
+    """The id of a ``what`` as a plain ``int``; anything but an integer is a ValidationError
+    naming ``{what}_id``.
+
+    An integer outside the database's range names nothing: not found, not a crash (and not
+    printed: ``str()`` of a 5,000-digit number raises).
+    """
+    field = f"{what}_id"
+    known = record_id(record_id_, field)
+    if known is None:
+        raise NotFoundError(f"{what} not found (the id is beyond 64 bits)", field=field)
+    return known
 
 
 def record_ids(value: object, field: str, *, max_len: int) -> list[int]:

@@ -39,6 +39,7 @@ from personal_assistant.clock import utcnow
 from personal_assistant.closing import AsyncClosing
 from personal_assistant.config import Settings
 from personal_assistant.core.next_run import next_after, preview
+from personal_assistant.core.phrases import Proposal, Refusal
 from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.core.schedule_kinds import Schedule
 from personal_assistant.core.states import OPEN_RUN_STATES, RunState, TaskStatus
@@ -50,7 +51,7 @@ from personal_assistant.errors import (
 )
 from personal_assistant.notifications.channel_store import check_task_channels
 from personal_assistant.tasks import inputs as check
-from personal_assistant.tasks import quotas, rows
+from personal_assistant.tasks import proposals, quotas, rows
 
 _UNSET: Any = object()
 
@@ -193,6 +194,14 @@ class AITaskManager(AsyncClosing):
         user = await self.get_user(user_id)
         parsed, _first = check.schedule(schedule, user.timezone, now)
         return parsed, preview(parsed, now, count)
+
+    async def propose_task(self, user_id: int, text: str) -> Proposal | Refusal:
+        """The task ``text`` asks for, read in the user's zone (:mod:`proposals`); none made."""
+        return await proposals.propose(self, user_id, text, self._clock())
+
+    async def create_task_from_text(self, user_id: int, text: str, **overrides: Any) -> AITask:
+        """The task ``text`` asks for, created; a request not read for sure: ValidationError."""
+        return await proposals.create(self, user_id, text, self._clock(), overrides)
 
     async def get_task(self, task_id: int, user_id: int) -> AITask:
         async with self._session() as session:
@@ -470,17 +479,7 @@ async def _has_open_run(session: AsyncSession, task_id: int) -> bool:
 _LIMIT_MAX = 10_000
 
 
-def _known_id(record_id: object, what: str) -> int:
-    """The id as a plain ``int``; anything but an integer is a ValidationError naming it.
-
-    An integer outside the database's range names nothing: not found, not a crash (and not
-    printed: ``str()`` of a 5,000-digit number raises).
-    """
-    field = f"{what}_id"
-    known = check.record_id(record_id, field)
-    if known is None:
-        raise NotFoundError(f"{what} not found (the id is beyond 64 bits)", field=field)
-    return known
+_known_id = check.known_id
 
 
 def _limit(limit: object) -> int:

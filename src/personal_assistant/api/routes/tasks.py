@@ -12,6 +12,8 @@ from personal_assistant.api.idempotency import IdempotencyKey, Made, once
 from personal_assistant.api.schemas import (
     PreviewIn,
     PreviewOut,
+    ProposalOut,
+    ProposeIn,
     RunOut,
     TaskEdit,
     TaskIn,
@@ -21,9 +23,11 @@ from personal_assistant.api.schemas import (
 from personal_assistant.api.security import App, Owner
 from personal_assistant.app import views
 from personal_assistant.app.versions import etag, none_match
+from personal_assistant.core.phrases import Refusal
 from personal_assistant.core.schedule_json import schedule_to_dict
 from personal_assistant.core.schedule_text import describe
 from personal_assistant.database.models import AITask
+from personal_assistant.tasks import proposals
 
 router = APIRouter(tags=["tasks"])
 
@@ -87,6 +91,22 @@ async def create_task(
         return Made(201, TaskOut.model_validate(views.task(task)), f"/v1/tasks/{task.id}")
 
     return await once(app, owner.id, key, request, body, make)
+
+
+@router.post("/v1/tasks/propose", response_model=ProposalOut)
+async def propose_task(body: ProposeIn, owner: Owner, app: App) -> ProposalOut | Response:
+    """The task a plain-English request asks for, read in the caller's zone, and its next three
+    firings; nothing is created (send the proposal to `POST /v1/tasks`). A request not read for
+    sure is a 422 naming `text`, with the `closest` reading when there is one."""
+    reading = await app.tasks.propose_task(owner.id, body.text)
+    if isinstance(reading, Refusal):
+        error = proposals.refused(reading)
+        closest = {} if reading.closest is None else {"closest": proposals.view(reading.closest)}
+        return problems.problem(422, error.message, field=error.field, **closest)
+    _, firings = await app.tasks.preview_schedule(owner.id, reading.schedule, 3)
+    return ProposalOut.model_validate(
+        {"proposal": proposals.view(reading), "next_firings": [views.iso(f) for f in firings]}
+    )
 
 
 @router.get(

@@ -1,0 +1,112 @@
+"""Tasks said in plain English: the reading of a request for a user, and the task made of it.
+
+:meth:`~personal_assistant.tasks.manager.AITaskManager.propose_task` reads a request in the
+user's zone at the manager's ``now`` (:func:`propose`) and creates nothing;
+:meth:`~personal_assistant.tasks.manager.AITaskManager.create_task_from_text` creates the task
+read (:func:`create`), or refuses with :func:`refused`: a :class:`ValidationError` naming
+``text`` that gives the reason and the closest reading, never a guess. The reading itself is
+:func:`~personal_assistant.core.phrases.parse_request` (pure); :func:`view` is its JSON form
+for the CLI's ``--json`` and the API, and :func:`task_fields` the arguments of ``create_task``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from personal_assistant.core.phrases import Proposal, Refusal, parse_request
+from personal_assistant.core.schedule_json import parse_schedule
+from personal_assistant.core.schedule_text import describe
+from personal_assistant.errors import ValidationError
+
+if TYPE_CHECKING:
+    from personal_assistant.database.models import AITask
+    from personal_assistant.tasks.manager import AITaskManager
+
+__all__ = ["create", "describe_proposal", "propose", "read", "refused", "task_fields", "view"]
+
+#: What ``create_task_from_text`` may set besides what the text says.
+_OVERRIDES = frozenset(
+    {
+        "title",
+        "description",
+        "task_type",
+        "ai_context",
+        "notification_channels",
+        "catch_up",
+        "max_retries",
+    }
+)
+
+
+def read(text: object, timezone: str, now: datetime) -> Proposal | Refusal:
+    """``text`` read for a user in ``timezone`` at ``now``; anything but a string is refused."""
+    if not isinstance(text, str):
+        return Refusal("The request must be text.", None)
+    return parse_request(text, now, timezone)
+
+
+async def propose(
+    manager: AITaskManager, user_id: int, text: str, now: datetime
+) -> Proposal | Refusal:
+    """The task ``text`` asks of user ``user_id`` (who must exist), read in their zone."""
+    user = await manager.get_user(user_id)
+    return read(text, user.timezone, now)
+
+
+async def create(
+    manager: AITaskManager, user_id: int, text: str, now: datetime, overrides: Mapping[str, Any]
+) -> AITask:
+    """The task ``text`` asks for, created with ``overrides``; a refusal raises :func:`refused`."""
+    reading = await propose(manager, user_id, text, now)
+    if isinstance(reading, Refusal):
+        raise refused(reading)
+    return await manager.create_task(user_id, **task_fields(reading, overrides))
+
+
+def task_fields(proposal: Proposal, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The keyword arguments of ``create_task`` for ``proposal``, ``overrides`` winning."""
+    unknown = sorted(set(overrides or {}) - _OVERRIDES)
+    if unknown:
+        raise ValidationError(
+            f"unknown option {unknown[0]!r}; one of {', '.join(sorted(_OVERRIDES))}",
+            field=unknown[0],
+        )
+    fields: dict[str, Any] = {
+        "title": proposal.title,
+        "description": proposal.instruction,
+        "task_type": proposal.task_type,
+        "schedule": dict(proposal.schedule),
+    }
+    fields.update(overrides or {})
+    return fields
+
+
+def refused(refusal: Refusal) -> ValidationError:
+    """The error of a refused request: its reason, and the closest reading as a question."""
+    message = refusal.reason
+    if refusal.closest is not None:
+        message += f" Did you mean: {describe_proposal(refusal.closest)}?"
+    return ValidationError(message, field=refusal.field)
+
+
+def describe_proposal(proposal: Proposal) -> str:
+    """``'Stretch' (reminder), weekly on mon, ... at 08:30 (Europe/Paris)``: one line."""
+    return (
+        f"{proposal.title!r} ({proposal.task_type}), {describe(parse_schedule(proposal.schedule))}"
+    )
+
+
+def view(proposal: Proposal) -> dict[str, Any]:
+    """A proposal as JSON: what would be created, the schedule in words, and the spans read."""
+    schedule = parse_schedule(proposal.schedule)
+    return {
+        "title": proposal.title,
+        "instruction": proposal.instruction,
+        "task_type": proposal.task_type,
+        "schedule": dict(proposal.schedule),
+        "description": describe(schedule),
+        "timezone": schedule.timezone,
+        "spans": [{"start": s.start, "end": s.end, "part": s.part} for s in proposal.spans],
+    }
