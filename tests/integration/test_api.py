@@ -35,7 +35,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/tasks"): {"title": "t", "schedule": DAILY},
     ("PATCH", "/v1/tasks/{task_id}"): {"title": "renamed"},
     ("POST", "/v1/schedule/preview"): {"schedule": DAILY},
-    ("POST", "/v1/tasks/propose"): {"text": "remind me every day at 9 to stretch"},
+    ("POST", "/v1/proposals"): {"text": "remind me every day at 9 to stretch"},
     ("POST", "/v1/notifications/read"): {"ids": [1]},
     ("POST", "/v1/users"): {"display_name": "Eve"},
     ("PATCH", "/v1/users/{user_id}"): {"phone": None},

@@ -1,5 +1,5 @@
 """Tasks said in plain English on real databases: ``propose_task``, ``create_task_from_text``
-and ``POST /v1/tasks/propose`` (served by uvicorn, called with httpx)."""
+and ``POST /v1/proposals`` (served by uvicorn, called with httpx)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_the_api_proposes_and_refuses(url: str) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     with serving(app) as base, httpx.Client(base_url=base, timeout=30, headers=headers) as client:
         said = {"text": "remind me every weekday at 8:30 to stretch"}
-        answer = client.post("/v1/tasks/propose", json=said)
+        answer = client.post("/v1/proposals", json=said)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         proposal = body["proposal"]
@@ -105,7 +105,7 @@ def test_the_api_proposes_and_refuses(url: str) -> None:
         assert made.status_code == 201, made.text
         assert made.json()["schedule"] == proposal["schedule"]
 
-        unsure = client.post("/v1/tasks/propose", json={"text": "remind me at 4 to call mom"})
+        unsure = client.post("/v1/proposals", json={"text": "remind me at 4 to call mom"})
         assert unsure.status_code == 422
         assert unsure.headers["content-type"] == "application/problem+json"
         problem = unsure.json()
@@ -115,11 +115,11 @@ def test_the_api_proposes_and_refuses(url: str) -> None:
         assert problem["closest"]["schedule"]["kind"] == "once"
 
         for bad in ("", "x" * 10_000, "🙂🙂🙂", "rappelle-moi demain à 9h de boire"):
-            refused = client.post("/v1/tasks/propose", json={"text": bad})
+            refused = client.post("/v1/proposals", json={"text": bad})
             assert refused.status_code == 422, (bad, refused.text)
             assert refused.json()["field"] == "text"
             assert "closest" not in refused.json()
-        wrong = client.post("/v1/tasks/propose", json={"text": 42})
+        wrong = client.post("/v1/proposals", json={"text": 42})
         assert wrong.status_code == 422
         assert wrong.json()["field"] == "text"
         assert len(client.get("/v1/tasks").json()["items"]) == 1

@@ -63,7 +63,7 @@ class PreviewIn(_In):
 
 class ProposeIn(_In):
     text: str = Field(
-        max_length=100_000,
+        max_length=10_000,
         description="The task in plain English: 'remind me every weekday at 8:30 to stretch'.",
     )
 
@@ -221,7 +221,7 @@ class Problem(BaseModel):
     field: str | None = None
     #: Every invalid field of a request that failed validation (422).
     errors: list[FieldError] | None = None
-    #: The closest reading of a request refused as unsure (``/v1/tasks/propose``), if any.
+    #: The closest reading of a request refused as unsure (``/v1/proposals``), if any.
     closest: Proposal | None = None
 
 

@@ -93,7 +93,7 @@ async def create_task(
     return await once(app, owner.id, key, request, body, make)
 
 
-@router.post("/v1/tasks/propose", response_model=ProposalOut)
+@router.post("/v1/proposals", response_model=ProposalOut)
 async def propose_task(body: ProposeIn, owner: Owner, app: App) -> ProposalOut | Response:
     """The task a plain-English request asks for, read in the caller's zone, and its next three
     firings; nothing is created (send the proposal to `POST /v1/tasks`). A request not read for
