@@ -197,11 +197,12 @@ class AITaskManager(AsyncClosing):
 
     async def propose_task(self, user_id: int, text: str) -> Proposal | Refusal:
         """The task ``text`` asks for, read in the user's zone (:mod:`proposals`); none made."""
-        return await proposals.propose(self, user_id, text, self._clock())
+        return proposals.read(text, (await self.get_user(user_id)).timezone, self._clock())
 
     async def create_task_from_text(self, user_id: int, text: str, **overrides: Any) -> AITask:
         """The task ``text`` asks for, created; a request not read for sure: ValidationError."""
-        return await proposals.create(self, user_id, text, self._clock(), overrides)
+        reading = proposals.sure(await self.propose_task(user_id, text))
+        return await self.create_task(user_id, **proposals.task_fields(reading, overrides))
 
     async def get_task(self, task_id: int, user_id: int) -> AITask:
         async with self._session() as session:

@@ -1,9 +1,9 @@
 """Tasks said in plain English: the reading of a request for a user, and the task made of it.
 
 :meth:`~personal_assistant.tasks.manager.AITaskManager.propose_task` reads a request in the
-user's zone at the manager's ``now`` (:func:`propose`) and creates nothing;
+user's zone at the manager's ``now`` (:func:`read`) and creates nothing;
 :meth:`~personal_assistant.tasks.manager.AITaskManager.create_task_from_text` creates the task
-read (:func:`create`), or refuses with :func:`refused`: a :class:`ValidationError` naming
+read (:func:`sure` of it), or refuses with :func:`refused`: a :class:`ValidationError` naming
 ``text`` that gives the reason and the closest reading, never a guess. The reading itself is
 :func:`~personal_assistant.core.phrases.parse_request` (pure); :func:`view` is its JSON form
 for the CLI's ``--json`` and the API, and :func:`task_fields` the arguments of ``create_task``.
@@ -13,18 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from personal_assistant.core.phrases import Proposal, Refusal, parse_request
 from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.core.schedule_text import describe
 from personal_assistant.errors import ValidationError
 
-if TYPE_CHECKING:
-    from personal_assistant.database.models import AITask
-    from personal_assistant.tasks.manager import AITaskManager
-
-__all__ = ["create", "describe_proposal", "propose", "read", "refused", "task_fields", "view"]
+__all__ = ["describe_proposal", "read", "refused", "sure", "task_fields", "view"]
 
 #: What ``create_task_from_text`` may set besides what the text says.
 _OVERRIDES = frozenset(
@@ -47,22 +43,11 @@ def read(text: object, timezone: str, now: datetime) -> Proposal | Refusal:
     return parse_request(text, now, timezone)
 
 
-async def propose(
-    manager: AITaskManager, user_id: int, text: str, now: datetime
-) -> Proposal | Refusal:
-    """The task ``text`` asks of user ``user_id`` (who must exist), read in their zone."""
-    user = await manager.get_user(user_id)
-    return read(text, user.timezone, now)
-
-
-async def create(
-    manager: AITaskManager, user_id: int, text: str, now: datetime, overrides: Mapping[str, Any]
-) -> AITask:
-    """The task ``text`` asks for, created with ``overrides``; a refusal raises :func:`refused`."""
-    reading = await propose(manager, user_id, text, now)
+def sure(reading: Proposal | Refusal) -> Proposal:
+    """The proposal; a refusal raises :func:`refused`."""
     if isinstance(reading, Refusal):
         raise refused(reading)
-    return await manager.create_task(user_id, **task_fields(reading, overrides))
+    return reading
 
 
 def task_fields(proposal: Proposal, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
