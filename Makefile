@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration e2e chaos bench dashboard docs workers lock clean
+.PHONY: run test lint typecheck unit integration e2e chaos bench eval dashboard docs workers lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ docs: $(STAMP)
 ## Benchmarks: print figures and write docs/performance.md (needs PostgreSQL and Redis).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+## How well requests said in English are read (tests/unit/nl_cases.yaml, per construction):
+## offline, and by the model too when AGENT=openai is configured; written to docs/nl-evaluation.md.
+eval: $(STAMP)
+	$(BIN)/python -m benchmarks.nl_eval --model --write docs/nl-evaluation.md
+	$(BIN)/python -m benchmarks.nl_eval tests/unit/nl_holdout.yaml
 
 ## The dashboard's main panels drawn from a real scrape series (docs/img/dashboard.png); needs
 ## PostgreSQL and Redis, and installs matplotlib (the `plots` extra) into the venv.

@@ -5,8 +5,8 @@ chromium driven by Playwright.
 One walk through, as a person does it: sign in by keyboard, create a weekly task watching the
 live preview, create a one-shot task due in a few seconds and see it run, read its notification
 in the inbox, edit the weekly schedule, pause it, delete it; then the health page, a webhook
-added on the channels page, and the tasks at phone width. Each page's screenshot is saved
-(``PA_SCREENSHOTS``).
+added on the channels page, the tasks at phone width, and a task said in "Say it". Each page's
+screenshot is saved (``PA_SCREENSHOTS``).
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ def test_a_walk_through_the_dashboard(
     _see_the_tasks_health_and_channels(page, screenshots)
     _at_phone_width(chromium, context.storage_state(), running.base, screenshots)
     _edit_pause_and_delete(page, weekly_url)
+    _say_it(page, screenshots)
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{running.base}/signin")
     context.close()
@@ -264,6 +265,24 @@ def _edit_pause_and_delete(page: Page, weekly_url: str) -> None:
     page.get_by_role("button", name="Delete").click()
     expect(page.get_by_role("status")).to_contain_text("Task deleted")
     expect(page.locator("tbody tr")).to_have_count(1)
+
+
+def _say_it(page: Page, screenshots: Path) -> None:
+    """A task said in plain English on the tasks page: read, shown (also at 375 px), created."""
+    said = page.get_by_label("Say it", exact=True)
+    said.fill("every weekday at 8:30 remind me to stretch")
+    said.press("Enter")
+    reading = page.locator("section", has=page.get_by_role("heading", name="The reading"))
+    expect(reading).to_contain_text("weekly on mon, tue, wed, thu, fri at 08:30 (Europe/Paris)")
+    expect(reading.locator(".firings li")).to_have_count(3)
+    expect(page.get_by_label("Say it", exact=True)).to_have_value(re.compile("^every weekday"))
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.set_viewport_size({"width": 1100, "height": 640})
+    _shot(page, screenshots, "say")
+    reading.get_by_role("button", name="Create this task").click()
+    expect(page.get_by_role("status")).to_have_text("Task created.")
+    expect(page.get_by_role("heading", name="Stretch", level=1)).to_be_visible()
 
 
 def _wait_for_run(page: Page) -> None:

@@ -4,10 +4,14 @@ SQLite database of the test's own)."""
 from __future__ import annotations
 
 import subprocess
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from personal_assistant.core.phrase_model import DISAGREE, TOOL_NAME
+from support.chat_server import ChatServer, tool_call
 from support.cli import PA, Pa, ready
 
 STRETCH = "remind me every weekday at 8:30 to stretch"
@@ -74,6 +78,33 @@ def test_an_unsure_reading_is_a_question_and_creates_nothing(cli: Pa) -> None:
     assert cli.json("task", "list") == []
 
 
+def test_an_unsure_reading_is_asked_about_and_made_when_confirmed(cli: Pa) -> None:
+    """Without --yes, the question is asked: the reason, the closest reading and its firings."""
+    said = "remind me at 4 to call mom"
+    declined = _typed(cli, "n\n", "task", "add", "--say", said)
+    assert declined.returncode == 0, declined.stderr
+    assert declined.stdout.startswith("Not sure: 4:00 may be morning or afternoon.")
+    assert "Did you mean:" in declined.stdout
+    assert "next 3 firings:" in declined.stdout
+    assert "Create it? [y/N]" in declined.stdout
+    assert "nothing created" in declined.stdout
+    assert cli.json("task", "list") == []
+
+    accepted = _typed(cli, "y\n", "task", "add", "--say", said)
+    assert accepted.returncode == 0, accepted.stderr
+    assert "created task 1: Call mom" in accepted.stdout
+    task = cli.json("task", "show", "1")["task"]
+    assert task["schedule"]["kind"] == "once"
+    at = datetime.fromisoformat(task["schedule"]["at"]).astimezone(ZoneInfo("Europe/Paris"))
+    assert (at.hour, at.minute) == (16, 0)  # the afternoon reading
+
+
+def test_every_other_tuesday_is_read_on_the_wall_clock(cli: Pa) -> None:
+    out = cli.ok("task", "add", "--say", "every other Tuesday at 6pm put out the bins", "--yes")
+    assert "schedule:    every 2 weeks on tue at 18:00 (Europe/Paris), from " in out
+    assert out.count(" 18:00 CE") == 3  # 18:00 local each time, CET or CEST
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
@@ -98,3 +129,28 @@ def test_say_takes_no_title_nor_schedule_option(cli: Pa) -> None:
     assert cli.json("task", "list") == []
     # The usual form still works.
     assert "created task 1: Water" in cli.ok("task", "add", "Water", "--daily", "09:00")
+
+
+def test_a_model_that_reads_otherwise_is_asked_about(cli: Pa) -> None:
+    """With AGENT=openai the model reads the request too; when it reads it otherwise, both
+    readings are offered and the one picked is made (here the model's)."""
+    answer = {"title": "Stretch", "instruction": "Stretch", "task_type": "reminder"}
+    with ChatServer() as model:
+        cli.env.update(AGENT="openai", AGENT_BASE_URL=model.base_url, AGENT_MODEL="test-model")
+        model.script(
+            tool_call(TOOL_NAME, {**answer, "schedule": {"kind": "daily", "times": ["08:30"]}})
+        )
+        done = _typed(cli, "2\n", "task", "add", "--say", STRETCH)
+        assert model.received[0].body["messages"][-1]["content"] == STRETCH
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(DISAGREE)
+    assert "1) the offline reading:" in done.stdout
+    assert "2) or the model's:" in done.stdout
+    assert "read by:     the model only: check it" in done.stdout
+    assert "Create which?" in done.stdout
+    assert "created task 1: Stretch" in done.stdout
+    assert cli.json("task", "show", "1")["task"]["schedule"] == {
+        "kind": "daily",
+        "times": ["08:30"],
+        "timezone": "Europe/Paris",
+    }

@@ -10,10 +10,13 @@ import pytest
 
 from personal_assistant.api.app import create_app
 from personal_assistant.app.assistant import Assistant
+from personal_assistant.core.phrase_model import DISAGREE, TOOL_NAME
 from personal_assistant.core.phrases import Proposal, Refusal
 from personal_assistant.errors import NotFoundError, ValidationError
 from personal_assistant.tasks.manager import AITaskManager
+from support import chat_server
 from support.api_server import serving
+from support.chat_server import ChatServer, Reply
 from support.stack import run, settings_for
 
 pytestmark = pytest.mark.integration
@@ -48,6 +51,18 @@ async def _manager_checks(url: str) -> None:
         assert weekly.schedule["weekdays"] == WEEKDAYS
         assert weekly.next_run_at == datetime(2026, 3, 5, 7, 30, tzinfo=UTC)
 
+        # Every other Tuesday at 18:00 Paris time, stored and due at 18:00 on both sides of
+        # the change to summer time (29 March): 10, 24 March, then 7 April.
+        bins = await manager.create_task_from_text(ada.id, "every other Tuesday at 6pm bins out")
+        assert bins.schedule["every_weeks"] == 2
+        assert bins.next_run_at == datetime(2026, 3, 10, 17, 0, tzinfo=UTC)
+        _, firings = await manager.preview_schedule(ada.id, bins.schedule, 3)
+        assert firings == [
+            datetime(2026, 3, 10, 17, 0, tzinfo=UTC),
+            datetime(2026, 3, 24, 17, 0, tzinfo=UTC),
+            datetime(2026, 4, 7, 16, 0, tzinfo=UTC),
+        ]
+
         refusal = await manager.propose_task(ada.id, "remind me at 4 to call mom")
         assert isinstance(refusal, Refusal)
         assert refusal.closest is not None
@@ -66,7 +81,7 @@ async def _manager_checks(url: str) -> None:
         assert caught.value.field == "colour"
         with pytest.raises(NotFoundError):
             await manager.propose_task(ada.id + 100, said)
-        assert [t.id for t in await manager.list_tasks(ada.id)] == [task.id, weekly.id]
+        assert [t.id for t in await manager.list_tasks(ada.id)] == [task.id, weekly.id, bins.id]
 
 
 def test_the_manager_proposes_and_creates_from_text(url: str) -> None:
@@ -123,3 +138,50 @@ def test_the_api_proposes_and_refuses(url: str) -> None:
         assert wrong.status_code == 422
         assert wrong.json()["field"] == "text"
         assert len(client.get("/v1/tasks").json()["items"]) == 1
+
+
+def _model_says(schedule: dict[str, object]) -> Reply:
+    """The model's answer to "remind me every weekday at 8:30 to stretch"."""
+    answer = {"title": "Stretch", "instruction": "Stretch", "task_type": "reminder"}
+    return chat_server.tool_call(TOOL_NAME, {**answer, "schedule": schedule})
+
+
+def test_the_api_shows_what_the_model_read(url: str) -> None:
+    """With AGENT=openai: an agreeing model marks the proposal read by both; a disagreeing one
+    makes the request a 422 question offering both readings, and nothing is created."""
+    token = run(_seed(url))
+    with ChatServer() as model:
+        settings = settings_for(
+            {
+                "DATABASE_URL": url,
+                "AGENT": "openai",
+                "AGENT_BASE_URL": model.base_url,
+                "AGENT_MODEL": "test-model",
+                "AGENT_TIMEOUT": "5",
+            }
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        said = {"text": "remind me every weekday at 8:30 to stretch"}
+        with (
+            serving(create_app(settings)) as base,
+            httpx.Client(base_url=base, timeout=30, headers=headers) as client,
+        ):
+            model.script(_model_says({"kind": "cron", "expression": "30 8 * * 1-5"}))
+            agreed = client.post("/v1/proposals", json=said)
+            assert agreed.status_code == 200, agreed.text
+            assert agreed.json()["proposal"]["source"] == "offline+model"
+            assert agreed.json()["proposal"]["schedule"]["kind"] == "weekly"  # the offline one
+
+            model.script(_model_says({"kind": "daily", "times": ["08:30"]}))
+            differs = client.post("/v1/proposals", json=said)
+            assert differs.status_code == 422, differs.text
+            problem = differs.json()
+            assert problem["detail"].startswith(DISAGREE)
+            assert problem["closest"]["source"] == "offline"
+            assert problem["closest"]["schedule"]["weekdays"] == WEEKDAYS
+            assert problem["other"]["source"] == "model"
+            assert problem["other"]["schedule"]["kind"] == "daily"
+            assert client.get("/v1/tasks").json()["items"] == []
+        [first, second] = model.received
+        assert first.body["messages"][-1]["content"] == said["text"]
+        assert second.body["tool_choice"]["function"]["name"] == TOOL_NAME

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from personal_assistant.api.security import SECURE_HEADERS
@@ -24,6 +22,7 @@ from personal_assistant.app.assistant import Assistant
 from personal_assistant.database.models import AITask
 from personal_assistant.notifications.outbox import NewNotification, insert_notifications
 from personal_assistant.web.site import create_site
+from support import web
 from support.api_server import serving
 from support.stack import run, settings_for
 from support.web import csrf_of, sign_in
@@ -45,30 +44,12 @@ WEEKLY = {
 }
 
 
-@dataclass
-class Site:
-    base: str
-    env: dict[str, str]
-    keys: dict[str, str]  # who -> API key
-    ids: dict[str, int]
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base, timeout=30, follow_redirects=False)
+class Site(web.Site):
+    """The site with Ann an admin and tasks of her own (:func:`_seed`)."""
 
     def task(self, task_id: int) -> AITask | None:
-        async def read() -> AITask | None:
-            async with Assistant(settings_for(self.env)) as app:
-                found = await app.tasks.list_tasks(self.ids["ann"])
-                return next((t for t in found if t.id == task_id), None)
-
-        return run(read())
-
-    def tasks_of(self, who: str) -> list[AITask]:
-        async def read() -> list[AITask]:
-            async with Assistant(settings_for(self.env)) as app:
-                return await app.tasks.list_tasks(self.ids[who])
-
-        return run(read())
+        """Ann's task ``task_id``, if she has it."""
+        return next((t for t in self.tasks_of("ann") if t.id == task_id), None)
 
 
 async def _seed(env: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:

@@ -14,20 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from personal_assistant.app.assistant import Assistant
-from personal_assistant.notifications.channel_store import Channel
 from personal_assistant.notifications.channels import mask_apprise_url
-from personal_assistant.web.site import create_site
-from support.api_server import serving
 from support.keys import CHANNEL_KEY
-from support.stack import run, settings_for
-from support.web import csrf_of, sign_in
+from support.web import Site, csrf_of, serve_site, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -37,41 +31,10 @@ HOOK = "json://hook-user:pa55-Secret-Word@hooks.invalid/x?token=tok3n-Secret-Val
 SECRETS = ("pa55-Secret-Word", "tok3n-Secret-Value", HOOK)
 
 
-@dataclass
-class Site:
-    base: str
-    env: dict[str, str]
-    keys: dict[str, str]  # who -> API key
-    ids: dict[str, int]
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base, timeout=60, follow_redirects=False)
-
-    def channels_of(self, who: str) -> list[Channel]:
-        async def read() -> list[Channel]:
-            async with Assistant(settings_for(self.env)) as app:
-                return await app.channels.list_for(self.ids[who])
-
-        return run(read())
-
-
-async def _seed(env: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:
-    async with Assistant(settings_for(env)) as app:
-        ann = await app.tasks.create_user("Ann", timezone="Europe/Paris")
-        bob = await app.tasks.create_user("Bob", timezone="America/New_York")
-        keys = {
-            "ann": (await app.keys.create(ann.id, "laptop")).token,
-            "bob": (await app.keys.create(bob.id, "phone")).token,
-        }
-        return keys, {"ann": ann.id, "bob": bob.id}
-
-
 @pytest.fixture
 def site(url: str) -> Iterator[Site]:
-    env = {"DATABASE_URL": url, "CHANNEL_KEYS": CHANNEL_KEY}
-    keys, ids = run(_seed(env))
-    with serving(create_site(settings_for(env))) as base:
-        yield Site(base, env, keys, ids)
+    with serve_site({"DATABASE_URL": url, "CHANNEL_KEYS": CHANNEL_KEY}) as served:
+        yield served
 
 
 def _add_hook(client: httpx.Client, token: str, name: str = "hooks") -> None:

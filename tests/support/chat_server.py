@@ -72,6 +72,16 @@ def completion(
     return Reply(200, json.dumps(body).encode(), delay=delay)
 
 
+def tool_call(name: str, arguments: object) -> Reply:
+    """A chat completion calling the tool ``name`` with ``arguments`` (a dict is sent as a JSON
+    string, as OpenAI does; a string as it is)."""
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": raw}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+    return Reply(200, json.dumps({"model": "m", "choices": [choice]}).encode())
+
+
 def error(status: int, message: str, *, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
     """An OpenAI-style error body: ``{"error": {"message": ..., "type": ..., "code": ...}}``."""
     body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}

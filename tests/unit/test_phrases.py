@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from personal_assistant.core.next_run import next_after
+from personal_assistant.core.next_run import next_after, preview
 from personal_assistant.core.phrases import MAX_CHARS, Proposal, Refusal, Span, parse_request
 from personal_assistant.core.schedule_json import parse_schedule, schedule_to_dict
 
@@ -295,7 +296,7 @@ def test_refuses_what_it_cannot_read(text: str, words: str) -> None:
         ("tonight at 12 lock the door", "once"),  # midnight of which day?
         ("tomorrow at midnight take the bins out", "once"),
         ("every Sunday at midnight back up", "weekly"),
-        ("remind me every other Tuesday at 7pm to take out the bins", "interval"),  # DST drift
+        ("every other weekend call mum", "weekly"),  # this weekend or the next?
         ("every 30 minutes from 9 to 5 check the queue", "cron"),  # 17:00 needs a 2nd cron
         ("remind me at 9am EST to call Bob", "once"),  # abbreviation
         ("every second Tuesday at 10am book club", "cron"),  # 2nd of the month, or every other?
@@ -375,20 +376,42 @@ def test_in_days_keeps_the_wall_clock_and_in_hours_counts_elapsed_time() -> None
             "every 10 minutes until 6pm check the oven",
             {"kind": "interval", "every_seconds": 600, "end": "2026-03-01T18:00:00"},
         ),
-        ("every other Tuesday at 6pm put out the recycling", None),
+        (
+            "every other Tuesday at 6pm put out the recycling",
+            {
+                "kind": "weekly",
+                "weekdays": ["tue"],
+                "times": ["18:00"],
+                "every_weeks": 2,
+                "start": "2026-03-03T18:00:00",
+            },
+        ),
+        (
+            "every 3 days at 9am and 5pm water the orchid",
+            {
+                "kind": "daily",
+                "times": ["09:00", "17:00"],
+                "every_days": 3,
+                "start": "2026-03-01T17:00:00",
+            },
+        ),
     ],
 )
-def test_policy_readings(text: str, schedule: dict[str, Any] | None) -> None:
-    if schedule is None:  # exact in a zone without DST changes
-        got = _read(text, tz="UTC")
-        assert got.schedule == {
-            "kind": "interval",
-            "every_seconds": 1209600,
-            "start": "2026-03-03T18:00:00+00:00",
-            "timezone": "UTC",
-        }
-        return
+def test_policy_readings(text: str, schedule: dict[str, Any]) -> None:
     assert _canonical(_read(text).schedule) == _canonical({**schedule, "timezone": TZ})
+
+
+def test_every_other_tuesday_keeps_its_hour_across_dst() -> None:
+    """The step counts weeks on the calendar, not elapsed time: 18:00 before and after 29 March."""
+    got = _read("every other Tuesday at 6pm put out the recycling")
+    firings = preview(parse_schedule(got.schedule), NOW, 4)
+    local = [f.astimezone(ZoneInfo(TZ)) for f in firings]
+    assert [f.strftime("%m-%d %H:%M") for f in local] == [
+        "03-03 18:00",
+        "03-17 18:00",
+        "03-31 18:00",
+        "04-14 18:00",
+    ]
 
 
 def test_no_confident_wrong_answer_on_the_evaluation_set() -> None:

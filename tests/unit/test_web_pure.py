@@ -36,6 +36,22 @@ PARIS = "Europe/Paris"
             {"kind": "daily", "times": ["09:00", "18:30"]},
         ),
         (
+            ScheduleFields(kind="daily", times="09:00", step="3"),
+            {"kind": "daily", "times": ["09:00"], "every_days": 3},
+        ),
+        (
+            ScheduleFields(kind="weekly", weekdays=("tue",), times="18:00", step="2"),
+            {"kind": "weekly", "weekdays": ["tue"], "times": ["18:00"], "every_weeks": 2},
+        ),
+        (
+            ScheduleFields(kind="weekly", weekdays=("tue",), times="18:00", step="x"),
+            {"kind": "weekly", "weekdays": ["tue"], "times": ["18:00"], "every_weeks": "x"},
+        ),
+        (
+            ScheduleFields(kind="monthly", day="1", times="07:00", step="2"),
+            {"kind": "monthly", "day": 1, "times": ["07:00"]},
+        ),
+        (
             ScheduleFields(kind="monthly", day="31", times="07:00"),
             {"kind": "monthly", "day": 31, "times": ["07:00"]},
         ),
@@ -84,6 +100,14 @@ def test_an_unknown_kind_names_the_kind_field() -> None:
         {"kind": "interval", "every_seconds": 5400, "start": "2030-01-01T08:00:00+00:00"},
         {"kind": "cron", "expression": "0 16 * * 5L"},
         {"kind": "once", "at": "2030-07-01T06:15:00+00:00"},
+        {"kind": "daily", "times": ["09:00"], "every_days": 3, "start": "2030-01-01T08:00:00Z"},
+        {
+            "kind": "weekly",
+            "weekdays": ["tue"],
+            "times": ["18:00"],
+            "every_weeks": 2,
+            "start": "2030-01-01T17:00:00Z",
+        },
     ],
 )
 def test_a_stored_schedule_fills_the_form_and_comes_back_equal(stored: dict[str, object]) -> None:
@@ -104,6 +128,8 @@ def test_instants_show_on_the_schedules_wall_clock() -> None:
         ("schedule.times", "times"),
         ("schedule.time", "times"),
         ("schedule.every_seconds", "every"),
+        ("schedule.every_days", "step"),
+        ("schedule.every_weeks", "step"),
         ("schedule", "kind"),
         ("description", "instruction"),
         ("title", "title"),

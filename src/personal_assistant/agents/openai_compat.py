@@ -13,11 +13,16 @@ success. The API key is only ever sent in the ``Authorization`` header: it is ke
 ``before_retry``, if given, is awaited before each retry with the request and the call's
 deadline (``time.monotonic()``): the rate limiter uses it to count every HTTP attempt, not
 only the first (:mod:`personal_assistant.agents.ratelimit`).
+
+:meth:`OpenAICompatibleAgent.call_tool` makes the model call one function tool and returns its
+arguments (reading a task said in plain English, :mod:`personal_assistant.agents.task_reader`),
+under the same retry rules.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 300  # characters of a provider's error message kept in ours
 CONNECTIONS_PER_CLIENT = 8
+ARGUMENTS_LIMIT = 20_000  # characters of a tool call's arguments read, at most
 
 RetryHook = Callable[[AgentRequest, float], Awaitable[None]]
 
@@ -111,52 +117,112 @@ class OpenAICompatibleAgent:
         # Names the run and its attempt, so a provider or a proxy can tell a retried run from
         # a run whose agent was called twice (the chaos suite counts calls per attempt by it).
         run = {"X-PA-Run": f"{request.run_id}/{request.attempt}"}
+        hook = None
+        if self._before_retry is not None:
+            hook = functools.partial(self._before_retry, request)
+        response = await self._exchange(
+            payload,
+            deadline,
+            run,
+            context=f"task_id={request.task_id} run_id={request.run_id}",
+            before_retry=hook,
+        )
+        return parse_reply(response.content, self._model)
+
+    async def call_tool(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        budget: float | None = None,
+    ) -> dict[str, Any]:
+        """The arguments the model gives to the one tool ``name`` it is made to call.
+
+        Sent at temperature 0 with ``tool_choice`` naming the tool; retried as
+        :meth:`complete` is, within ``budget`` seconds (default: the agent's). A provider that
+        answers with a JSON object in ``content`` instead of a tool call is read too. No tool
+        call, arguments that are not a JSON object or longer than :data:`ARGUMENTS_LIMIT`
+        characters: a transient AgentError. ``before_retry`` is not called (no run)."""
+        deadline = time.monotonic() + (self._budget if budget is None else budget)
+        function = {"name": name, "description": description, "parameters": parameters}
+        payload = {
+            "model": self._model,
+            "messages": messages,
+            "max_tokens": self._max_tokens,
+            "temperature": 0,
+            "tools": [{"type": "function", "function": function}],
+            "tool_choice": {"type": "function", "function": {"name": name}},
+        }
+        response = await self._exchange(payload, deadline, {}, context=f"tool={name}")
+        return parse_tool_arguments(response.content)
+
+    async def _exchange(
+        self,
+        payload: dict[str, Any],
+        deadline: float,
+        headers: dict[str, str],
+        *,
+        context: str,
+        before_retry: Callable[[float], Awaitable[None]] | None = None,
+    ) -> httpx.Response:
+        """The first successful response to ``payload``, after the retries the rules allow.
+
+        ``context`` names the call in the retry log line; ``before_retry`` is awaited with
+        the deadline before each retry."""
         attempt = 1
         while True:
-            response = await self._post(payload, deadline, run)
+            response = await self._post(payload, deadline, headers)
             if response.is_success:
-                return parse_reply(response.content, self._model)
+                return response
             status = response.status_code
-            message = self._provider_message(response)
-            if status != 429 and status < 500:
-                raise AgentError(
-                    f"the provider rejected the request (HTTP {status}): {message}", permanent=True
-                )
-            now = datetime.now(UTC)
-            advised = retry_after_seconds(response.headers.get("Retry-After"), now)
-            if attempt >= self._max_attempts:
-                raise AgentError(
-                    f"the provider answered HTTP {status} on all {attempt} attempts"
-                    f"{_come_back(advised, now)}: {message}"
-                )
-            wait = advised
-            if wait is None:
-                wait = compute_backoff(
-                    attempt, base=self._backoff_base, max_delay=self._backoff_max
-                )
-            remaining = deadline - time.monotonic()
-            if wait >= remaining:
-                raise AgentError(
-                    f"the provider answered HTTP {status}{_come_back(advised, now)}, and "
-                    f"waiting {_secs(wait)} s would exceed the {_secs(remaining)} s left for "
-                    f"this call: {message}"
-                )
+            wait, advised = self._retry_wait(response, attempt, deadline)
             log.warning(
                 "event=agent_retry status=%d wait=%.2f attempt=%d max_attempts=%d "
-                "retry_after=%s task_id=%d run_id=%d model=%s",
+                "retry_after=%s %s model=%s",
                 status,
                 wait,
                 attempt,
                 self._max_attempts,
                 advised is not None,
-                request.task_id,
-                request.run_id,
+                context,
                 self._model,
             )
             await asyncio.sleep(wait)
-            if self._before_retry is not None:
-                await self._before_retry(request, deadline)
+            if before_retry is not None:
+                await before_retry(deadline)
             attempt += 1
+
+    def _retry_wait(
+        self, response: httpx.Response, attempt: int, deadline: float
+    ) -> tuple[float, float | None]:
+        """How long to wait before retrying after ``response`` failed (and the provider's
+        advice, if any); raises the AgentError to give up with instead."""
+        status = response.status_code
+        message = self._provider_message(response)
+        if status != 429 and status < 500:
+            raise AgentError(
+                f"the provider rejected the request (HTTP {status}): {message}", permanent=True
+            )
+        now = datetime.now(UTC)
+        advised = retry_after_seconds(response.headers.get("Retry-After"), now)
+        if attempt >= self._max_attempts:
+            raise AgentError(
+                f"the provider answered HTTP {status} on all {attempt} attempts"
+                f"{_come_back(advised, now)}: {message}"
+            )
+        wait = advised
+        if wait is None:
+            wait = compute_backoff(attempt, base=self._backoff_base, max_delay=self._backoff_max)
+        remaining = deadline - time.monotonic()
+        if wait >= remaining:
+            raise AgentError(
+                f"the provider answered HTTP {status}{_come_back(advised, now)}, and "
+                f"waiting {_secs(wait)} s would exceed the {_secs(remaining)} s left for "
+                f"this call: {message}"
+            )
+        return wait, advised
 
     async def _post(
         self, payload: dict[str, Any], deadline: float, headers: dict[str, str]
@@ -227,21 +293,15 @@ def provider_message(content: bytes) -> str:
 
 def parse_reply(content: bytes, requested_model: str) -> AgentReply:
     """The reply in a chat-completions body; raises a transient AgentError if there is none."""
-    try:
-        body: Any = json.loads(content)
-    except ValueError:
-        raise AgentError(f"the agent's answer is not JSON ({len(content)} bytes)") from None
-    choices = body.get("choices") if isinstance(body, dict) else None
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        why = f": {provider_message(content)}" if isinstance(body, dict) and "error" in body else ""
-        raise AgentError(f"the agent's answer has no choices{why}")
-    message = choices[0].get("message")
+    body, choice = _first_choice(content)
+    message = choice.get("message")
     text = _text(message.get("content") if isinstance(message, dict) else None)
     if not text:
-        reason = choices[0].get("finish_reason")
+        reason = choice.get("finish_reason")
         hint = f" (finish_reason={reason})" if isinstance(reason, str) else ""
         raise AgentError(f"the agent returned an empty answer{hint}")
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    usage = body.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
     model = body.get("model")
     return AgentReply(
         text=text,
@@ -249,6 +309,83 @@ def parse_reply(content: bytes, requested_model: str) -> AgentReply:
         prompt_tokens=_count(usage.get("prompt_tokens")),
         completion_tokens=_count(usage.get("completion_tokens")),
     )
+
+
+def _first_choice(content: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A chat-completions body and its first choice; a transient AgentError without one."""
+    try:
+        body: Any = json.loads(content)
+    except (ValueError, RecursionError):
+        raise AgentError(f"the agent's answer is not JSON ({len(content)} bytes)") from None
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        why = f": {provider_message(content)}" if isinstance(body, dict) and "error" in body else ""
+        raise AgentError(f"the agent's answer has no choices{why}")
+    return body, choices[0]
+
+
+def parse_tool_arguments(content: bytes) -> dict[str, Any]:
+    """The arguments of the first tool call in a chat-completions body, as a JSON object.
+
+    ``arguments`` may be a JSON string (OpenAI) or an object (some local servers); a reply
+    with no tool call but a JSON object as its ``content`` (a ```json fence allowed) is read
+    the same way. Anything else raises a transient AgentError saying what was wrong."""
+    _, choice = _first_choice(content)
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
+    arguments = _first_call_arguments(message.get("tool_calls"))
+    if arguments is None:
+        arguments = _fenced(_text(message.get("content")))
+        if not arguments:
+            reason = choice.get("finish_reason")
+            hint = f" (finish_reason={reason})" if isinstance(reason, str) else ""
+            raise AgentError(f"the agent's answer has no tool call{hint}")
+    return _arguments_object(arguments)
+
+
+def _first_call_arguments(calls: object) -> object | None:
+    """``tool_calls[0].function.arguments``, or None when there is no such call."""
+    if not isinstance(calls, list) or not calls or not isinstance(calls[0], dict):
+        return None
+    function = calls[0].get("function")
+    return function.get("arguments") if isinstance(function, dict) else None
+
+
+def _fenced(text: str) -> str:
+    """``text`` without a Markdown code fence around it (```json ... ```)."""
+    if text.startswith("```") and text.endswith("```") and len(text) >= 6:
+        text = text[3:-3]
+        if text.startswith("json"):
+            text = text[4:]
+    return text.strip()
+
+
+def _arguments_object(arguments: object) -> dict[str, Any]:
+    if isinstance(arguments, str):
+        if len(arguments) > ARGUMENTS_LIMIT:
+            raise AgentError(
+                f"the tool call's arguments are {len(arguments)} characters long; "
+                f"at most {ARGUMENTS_LIMIT} are read"
+            )
+        try:
+            arguments = json.loads(arguments)
+        except (ValueError, RecursionError):
+            raise AgentError("the tool call's arguments are not JSON") from None
+    elif isinstance(arguments, dict):
+        try:
+            size = len(json.dumps(arguments))
+        except (TypeError, ValueError, RecursionError):
+            raise AgentError("the tool call's arguments are not JSON") from None
+        if size > ARGUMENTS_LIMIT:
+            raise AgentError(
+                f"the tool call's arguments are {size} characters long; "
+                f"at most {ARGUMENTS_LIMIT} are read"
+            )
+    if not isinstance(arguments, dict):
+        raise AgentError(
+            f"the tool call's arguments are not a JSON object ({type(arguments).__name__})"
+        )
+    return arguments
 
 
 def _text(content: object) -> str:

@@ -197,6 +197,8 @@ class Proposal(BaseModel):
     timezone: str
     #: Where each part came from: ``text[start:end]``, part ``when``, ``zone``, ``ends``, ``title``.
     spans: list[dict[str, Any]]
+    #: Who read it: ``offline`` (the parser), ``offline+model`` (both, alike) or ``model``.
+    source: str = "offline"
 
 
 class ProposalOut(BaseModel):
@@ -223,6 +225,8 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
     #: The closest reading of a request refused as unsure (``/v1/proposals``), if any.
     closest: Proposal | None = None
+    #: A second, different reading of that request (the model's, when one is configured).
+    other: Proposal | None = None
 
 
 class Count(BaseModel):

@@ -32,21 +32,33 @@ _ONE_DAY = timedelta(days=1)
 _EPSILON = timedelta(microseconds=1)
 
 
-def _daily_wall_times(times: tuple[time, ...], wall: datetime) -> Iterator[datetime]:
+def _daily_wall_times(
+    times: tuple[time, ...], wall: datetime, step: int, anchor: date
+) -> Iterator[datetime]:
+    """The wall times after ``wall`` on every ``step``-th day counted from ``anchor``."""
     day = wall.date()
+    day += timedelta(days=-(day - anchor).days % step)
     while True:
         for t in times:
             candidate = datetime.combine(day, t)
             if candidate > wall:
                 yield candidate
-        day += _ONE_DAY
+        day += timedelta(days=step)
 
 
 def _weekly_wall_times(
-    weekdays: tuple[int, ...], times: tuple[time, ...], wall: datetime
+    weekdays: tuple[int, ...], times: tuple[time, ...], wall: datetime, step: int, anchor: date
 ) -> Iterator[datetime]:
+    """The wall times after ``wall`` on ``weekdays`` of every ``step``-th week (weeks start on
+    Monday) counted from the week of ``anchor``."""
+    first_monday = anchor - timedelta(days=anchor.weekday())
     day = wall.date()
     while True:
+        monday = day - timedelta(days=day.weekday())
+        off = (monday - first_monday).days // 7 % step
+        if off:  # a week left out: on to the Monday of the next week in the cycle
+            day = monday + timedelta(weeks=step - off)
+            continue
         if day.weekday() in weekdays:
             for t in times:
                 candidate = datetime.combine(day, t)
@@ -72,15 +84,21 @@ def _wall_times(
 ) -> Iterator[datetime]:
     match s:
         case kinds.Daily():
-            return _daily_wall_times(s.times, wall)
+            return _daily_wall_times(s.times, wall, s.every_days, _anchor(s, wall))
         case kinds.Weekly():
-            return _weekly_wall_times(s.weekdays, s.times, wall)
+            return _weekly_wall_times(s.weekdays, s.times, wall, s.every_weeks, _anchor(s, wall))
         case kinds.Monthly():
             return _monthly_wall_times(s.day, s.times, wall)
         case kinds.Cron():
             return cron_matches(s.expression, wall)
         case _:
             assert_never(s)
+
+
+def _anchor(s: kinds.Daily | kinds.Weekly, wall: datetime) -> date:
+    """The date a daily or weekly cycle counts from: ``start``'s in the schedule's zone, else
+    that of ``wall`` (as an interval without ``start`` counts from the query time)."""
+    return wall.date() if s.start is None else s.start.astimezone(s.zone).date()
 
 
 def _next_elapsed(expression: str, after: datetime, tz: ZoneInfo) -> datetime | None:
@@ -171,8 +189,12 @@ def validate_for_creation(s: kinds.Schedule, now: datetime) -> datetime:
 
 
 def with_interval_anchor(s: kinds.Schedule, anchor: datetime) -> kinds.Schedule:
-    """An Interval without ``start`` anchored at ``anchor``; any other schedule unchanged."""
-    if not isinstance(s, kinds.Interval) or s.start is not None:
+    """An Interval, or a daily or weekly schedule with a step (``every_days``, ``every_weeks``)
+    over 1, without ``start``, anchored at ``anchor``; any other schedule unchanged."""
+    stepped = (isinstance(s, kinds.Daily) and s.every_days > 1) or (
+        isinstance(s, kinds.Weekly) and s.every_weeks > 1
+    )
+    if not (isinstance(s, kinds.Interval) or stepped) or s.start is not None:
         return s
     if s.end is not None and s.end <= anchor:
         raise ScheduleError("is not after the interval's first firing", field="schedule.end")

@@ -282,38 +282,45 @@ def _interval(when: When, local: datetime, doubts: list[str]) -> dict[str, Any]:
     return {"kind": "cron", "expression": f"0 * * * {_cron_dow(when.weekdays)}"}
 
 
-def _has_dst(zone: ZoneInfo, start: date, end: date | None) -> bool:
-    """Whether the clocks of ``zone`` change between ``start`` and ``end`` (a year without)."""
-    last = end if end is not None else start + timedelta(days=366)
-    offsets: set[timedelta | None] = set()
-    day = start
-    while day <= last and len(offsets) < 2:
-        offsets.add(datetime.combine(day, time(12), zone).utcoffset())
-        day += _ONE_DAY
-    return len(offsets) > 1
-
-
-def _every_days(when: When, local: datetime, zone: ZoneInfo, doubts: list[str]) -> dict[str, Any]:
+def _every_days(when: When, local: datetime, doubts: list[str]) -> dict[str, Any]:
+    """ "every 3 days at 9", "every other Tuesday at 6pm": a daily or weekly schedule with a
+    step, counted from its first firing (``start``), so its hour stays when the clocks change."""
     assert when.every is not None
+    days_apart, rest = divmod(when.every, _ONE_DAY)
+    if rest:
+        doubts.append("an interval of days and hours")
     times = _times(when, doubts)
-    if len(times) > 1:
-        doubts.append("several times with an interval of days")
-    today = local.date()
-    days = [today + timedelta(days=n) for n in range(15)]
+    weeks, odd = divmod(days_apart, 7)
+    day, first = _first_firing(when, local, times)
+    start = _wall(day, first)
+    text = [f"{t:%H:%M}" for t in times]
+    if when.repeat == "interval_weeks" and odd == 0:
+        if not when.weekdays:
+            doubts.append("no day of the week is given")
+        weekdays = when.weekdays or {day.weekday()}
+        days = [name for i, name in enumerate(_DAY_NAMES) if i in weekdays]
+        return {
+            "kind": "weekly",
+            "weekdays": days,
+            "times": text,
+            "every_weeks": weeks,
+            "start": start,
+        }
     if when.weekdays:
-        days = [d for d in days if d.weekday() in when.weekdays]
-    start = _first_wall(local, days, times[0])
-    end = _end(when, local, [], zone)
-    end_day = date.fromisoformat(end[:10]) if end else None
-    if _has_dst(zone, start, end_day):
-        doubts.append(
-            "an interval of days follows elapsed time: its hour moves when the clocks change"
-        )
-    return {
-        "kind": "interval",
-        "every_seconds": int(when.every.total_seconds()),
-        "start": _wall(start, times[0]),
-    }
+        doubts.append(f"every {days_apart} days on named days of the week")
+    return {"kind": "daily", "times": text, "every_days": days_apart, "start": start}
+
+
+def _first_firing(when: When, local: datetime, times: list[time]) -> tuple[date, time]:
+    """The first day (a named weekday when there are some) and time of day after ``local``."""
+    today = local.date()
+    for day in (today + timedelta(days=n) for n in range(8)):
+        if when.weekdays and day.weekday() not in when.weekdays:
+            continue
+        for at in times:
+            if datetime.combine(day, at) > local:
+                return day, at
+    raise AssertionError("a week always holds a later firing")
 
 
 def _repeating(
@@ -324,8 +331,8 @@ def _repeating(
         return None
     if repeat == "interval":
         return _interval(when, local, doubts)
-    if repeat == "interval_days":
-        return _every_days(when, local, zone, doubts)
+    if repeat in ("interval_days", "interval_weeks"):
+        return _every_days(when, local, doubts)
     times = _times(when, doubts)
     if any(m == "mid" for _, _, m in when.times) and (when.weekdays or when.month_days):
         doubts.append("midnight of a named day may be its start or its end")

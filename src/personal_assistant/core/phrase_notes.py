@@ -73,7 +73,7 @@ class When:
 
     times: list[RawTime] = field(default_factory=list)
     times_count: int | None = None  # "twice a day": how many times the text says
-    repeat: str | None = None  # daily, weekly, monthly, interval, interval_days, ordinal
+    repeat: str | None = None  # daily, weekly, monthly, interval, interval_days/weeks, ordinal
     weekdays: set[int] = field(default_factory=set)
     excluded: set[int] = field(default_factory=set)
     every: timedelta | None = None
@@ -168,11 +168,16 @@ def note_every_other(when: When, m: re.Match[str]) -> None:
         when.repeat, when.every = "interval", timedelta(seconds=2 * _UNITS[unit])
     elif unit == "day":
         when.repeat, when.every = "interval_days", timedelta(days=2)
-    elif unit in ("week", "weekend", "month", "year"):
+    elif unit in ("week", "weekend"):
+        when.repeat, when.every = "interval_weeks", timedelta(days=14)
+        if unit == "weekend":  # with no day, build_schedule doubts "every other week" itself
+            when.doubts.append("'every other weekend': this one or the next?")
+            when.weekdays |= {5, 6}
+    elif unit in ("month", "year"):
         when.doubts.append(f"'every other {unit}' names no anchor")
-        when.repeat = "weekly" if unit.startswith("week") else "monthly"
+        when.repeat = "monthly"
     else:
-        when.repeat, when.every = "interval_days", timedelta(days=14)
+        when.repeat, when.every = "interval_weeks", timedelta(days=14)
         when.weekdays.add(w.weekday(unit))
 
 
@@ -194,7 +199,7 @@ def note_every_n(when: When, m: re.Match[str]) -> None:
     elif count == 1:
         when.repeat = "daily" if unit in ("day", "d") else "weekly"
     else:
-        when.repeat = "interval_days"
+        when.repeat = "interval_days" if unit in ("day", "d") else "interval_weeks"
         if count != int(count):
             when.doubts.append(f"every {m['n']} {unit}s")
 

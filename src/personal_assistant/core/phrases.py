@@ -74,6 +74,8 @@ class Proposal:
     task_type: str
     schedule: dict[str, Any]
     spans: tuple[Span, ...]
+    source: str = "offline"
+    """Who read it: "offline" (this parser), "offline+model" (both, alike) or "model"."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class Refusal:
     reason: str
     closest: Proposal | None
     field: str = "text"
+    other: Proposal | None = None
+    """A second, different reading to offer beside ``closest`` (the model's, when it differs)."""
 
 
 def parse_request(text: str, now: datetime, tz: str) -> Proposal | Refusal:

@@ -44,8 +44,8 @@ _COMMON_KEYS = frozenset({"kind", "timezone", "start", "end"})
 _KIND_KEYS: dict[str, frozenset[str]] = {
     "once": frozenset({"at"}),
     "interval": frozenset({"every", "every_seconds"}),
-    "daily": frozenset({"times", "time"}),
-    "weekly": frozenset({"weekdays", "times", "time"}),
+    "daily": frozenset({"times", "time", "every_days"}),
+    "weekly": frozenset({"weekdays", "times", "time", "every_weeks"}),
     "monthly": frozenset({"day", "times", "time"}),
     "cron": frozenset({"expression"}),
 }
@@ -118,13 +118,23 @@ def _parse_interval(data: Mapping[str, object], zone: ZoneInfo, bounds: _Bounds)
 
 
 def _parse_daily(data: Mapping[str, object], zone: ZoneInfo, bounds: _Bounds) -> kinds.Daily:
-    return kinds.Daily(times=_parse_times(data), **bounds)
+    step = _parse_step(data, "every_days")
+    return kinds.Daily(times=_parse_times(data), every_days=step, **bounds)
 
 
 def _parse_weekly(data: Mapping[str, object], zone: ZoneInfo, bounds: _Bounds) -> kinds.Weekly:
     weekdays = _parse_weekdays(data.get("weekdays"))
     times = _parse_times(data)
-    return kinds.Weekly(weekdays=weekdays, times=times, **bounds)
+    step = _parse_step(data, "every_weeks")
+    return kinds.Weekly(weekdays=weekdays, times=times, every_weeks=step, **bounds)
+
+
+def _parse_step(data: Mapping[str, object], key: str) -> int:
+    """``every_days`` or ``every_weeks``: a whole number, 1 when absent (checked by the kind)."""
+    step = data.get(key, 1)
+    if type(step) is not int:
+        raise ScheduleError("must be a whole number", field=f"schedule.{key}")
+    return step
 
 
 def _parse_monthly(data: Mapping[str, object], zone: ZoneInfo, bounds: _Bounds) -> kinds.Monthly:
@@ -300,12 +310,16 @@ def schedule_to_dict(s: kinds.Schedule) -> dict[str, object]:
             out = {"kind": "interval", "every_seconds": s.every // _ONE_SECOND}
         case kinds.Daily():
             out = {"kind": "daily", "times": [time_text(t) for t in s.times]}
+            if s.every_days != 1:
+                out["every_days"] = s.every_days
         case kinds.Weekly():
             out = {
                 "kind": "weekly",
                 "weekdays": [kinds.WEEKDAY_NAMES[d] for d in s.weekdays],
                 "times": [time_text(t) for t in s.times],
             }
+            if s.every_weeks != 1:
+                out["every_weeks"] = s.every_weeks
         case kinds.Monthly():
             out = {"kind": "monthly", "day": s.day, "times": [time_text(t) for t in s.times]}
         case kinds.Cron():

@@ -7,7 +7,10 @@ must be aware; every datetime stored is in UTC.
 * :class:`Once` fires once, at ``at``.
 * :class:`Interval` fires every ``every`` (at least 60 s) of elapsed time, anchored at ``start``.
 * :class:`Daily`, :class:`Weekly` and :class:`Monthly` fire at wall-clock ``times`` in the
-  schedule's time zone. A monthly ``day`` of 29-31 fires on the month's last day in shorter
+  schedule's time zone. A daily schedule may fire every ``every_days`` days and a weekly one
+  every ``every_weeks`` weeks, counted from the date (the week, Monday first) of ``start`` in
+  the schedule's zone: "every other Tuesday at 18:00" keeps 18:00 across DST changes, which an
+  interval of 14 days cannot. A monthly ``day`` of 29-31 fires on the month's last day in shorter
   months (day 31 fires on 28/29 February, 30 April...).
 * :class:`Cron` fires on a 5-field cron expression (with ``L``, ``#``, ranges and steps), read
   in the schedule's time zone.
@@ -29,6 +32,8 @@ from personal_assistant.core.wallclock import check_zone, named_zone
 from personal_assistant.errors import ScheduleError
 
 __all__ = [
+    "MAX_EVERY_DAYS",
+    "MAX_EVERY_WEEKS",
     "MAX_INTERVAL",
     "MIN_INTERVAL",
     "WEEKDAY_NAMES",
@@ -46,6 +51,8 @@ WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 MIN_INTERVAL = timedelta(seconds=60)
 MAX_INTERVAL = timedelta(days=3650)
+MAX_EVERY_DAYS = 366
+MAX_EVERY_WEEKS = 52
 
 
 def _as_utc(value: object, field: str) -> datetime | None:
@@ -93,6 +100,11 @@ def _check_times(times: object) -> None:
         raise ScheduleError("must be sorted and unique", field="schedule.times")
 
 
+def _check_step(step: object, high: int, field: str) -> None:
+    if type(step) is not int or not 1 <= step <= high:
+        raise ScheduleError(f"must be a whole number from 1 to {high}", field=field)
+
+
 @dataclass(frozen=True)
 class Once(_Common):
     """Fires once, at ``at``."""
@@ -123,21 +135,26 @@ class Interval(_Common):
 
 @dataclass(frozen=True)
 class Daily(_Common):
-    """Fires every day at each of ``times`` (wall clock, sorted, unique)."""
+    """Fires every day (every ``every_days`` days from ``start``'s date) at each of ``times``
+    (wall clock, sorted, unique)."""
 
     times: tuple[time, ...]
+    every_days: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_times(self.times)
+        _check_step(self.every_days, MAX_EVERY_DAYS, "schedule.every_days")
 
 
 @dataclass(frozen=True)
 class Weekly(_Common):
-    """Fires on each of ``weekdays`` (0 = Monday .. 6 = Sunday) at each of ``times``."""
+    """Fires on each of ``weekdays`` (0 = Monday .. 6 = Sunday) at each of ``times``, every
+    week (every ``every_weeks`` weeks from the week of ``start``)."""
 
     weekdays: tuple[int, ...]
     times: tuple[time, ...]
+    every_weeks: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,6 +168,7 @@ class Weekly(_Common):
         if any(a >= b for a, b in pairwise(days)):
             raise ScheduleError("must be sorted and unique", field="schedule.weekdays")
         _check_times(self.times)
+        _check_step(self.every_weeks, MAX_EVERY_WEEKS, "schedule.every_weeks")
 
 
 @dataclass(frozen=True)

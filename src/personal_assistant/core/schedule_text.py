@@ -41,10 +41,12 @@ def describe(s: kinds.Schedule) -> str:
         case kinds.Interval():
             text = f"every {duration_text(s.every)}"
         case kinds.Daily():
-            text = f"daily at {', '.join(map(time_text, s.times))} ({tz})"
+            days = "daily" if s.every_days == 1 else f"every {s.every_days} days"
+            text = f"{days} at {', '.join(map(time_text, s.times))} ({tz})"
         case kinds.Weekly():
             days = ", ".join(kinds.WEEKDAY_NAMES[d] for d in s.weekdays)
-            text = f"weekly on {days} at {', '.join(map(time_text, s.times))} ({tz})"
+            weeks = "weekly" if s.every_weeks == 1 else f"every {s.every_weeks} weeks"
+            text = f"{weeks} on {days} at {', '.join(map(time_text, s.times))} ({tz})"
         case kinds.Monthly():
             clamp = " (or the month's last day)" if s.day > 28 else ""
             text = f"monthly on day {s.day}{clamp} at {', '.join(map(time_text, s.times))} ({tz})"

@@ -19,10 +19,9 @@ that has no run yet, so that the scheduler never plans a firing whose run exists
 firing left, an active task is completed and says why, or left to the run in flight that will
 finish it.
 
-The manager never talks to the broker: a run it creates (``run_now``) is a row that
-the scheduler dispatches on its next tick. By default each call opens its own database
-connection, so a manager may be used from several ``asyncio.run`` calls; pass a shared
-``engine`` to pool connections.
+The manager never talks to the broker: a run it creates (``run_now``) is a row that the
+scheduler dispatches on its next tick. Each call opens its own database connection by default,
+so a manager may be used from several ``asyncio.run`` calls; pass a shared ``engine`` to pool.
 """
 
 from __future__ import annotations
@@ -196,8 +195,9 @@ class AITaskManager(AsyncClosing):
         return parsed, preview(parsed, now, count)
 
     async def propose_task(self, user_id: int, text: str) -> Proposal | Refusal:
-        """The task ``text`` asks for, read in the user's zone (:mod:`proposals`); none made."""
-        return proposals.read(text, (await self.get_user(user_id)).timezone, self._clock())
+        """The task ``text`` asks for, in the user's zone (:mod:`proposals`); none is made."""
+        user = await self.get_user(user_id)
+        return await proposals.read_checked(text, user.timezone, self._clock(), self.settings)
 
     async def create_task_from_text(self, user_id: int, text: str, **overrides: Any) -> AITask:
         """The task ``text`` asks for, created; a request not read for sure: ValidationError."""

@@ -13,6 +13,7 @@ from personal_assistant.api.security import App
 from personal_assistant.app.assistant import Assistant
 from personal_assistant.app.views import task as task_view
 from personal_assistant.core.next_run import preview
+from personal_assistant.core.phrases import MAX_CHARS
 from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.core.states import TaskStatus
 from personal_assistant.web.chart import layout
@@ -53,11 +54,13 @@ async def chrome(app: Assistant, me: Visitor, request: Request) -> dict[str, Any
 
 @router.get("/")
 async def tasks(request: Request, me: Visiting, app: App) -> HTMLResponse:
-    """The visitor's tasks: their schedule, next firing and last outcome."""
+    """The visitor's tasks: their schedule, next firing and last outcome; the "Say it" field."""
     rows = await app.tasks.list_tasks(me.user.id, limit=TASKS_SHOWN)
     last = await app.dashboard.last_runs(me.user.id, [t.id for t in rows])
     items = [task_view(t) | {"last": last.get(t.id)} for t in rows]
-    return render(request, "tasks.html", tasks=items, **await chrome(app, me, request))
+    return render(
+        request, "tasks.html", tasks=items, say_max=MAX_CHARS, **await chrome(app, me, request)
+    )
 
 
 @router.get("/tasks/{task_id:int}")

@@ -1,7 +1,8 @@
 """The task form's schedule fields and the schedule's JSON form, both ways (pure).
 
 The form has one field per part of every kind (``kind``, ``timezone``, ``at``, ``every``,
-``times``, ``weekdays``, ``day``, ``expression``, ``start``, ``end``); :func:`to_schedule` takes
+``times``, ``weekdays``, ``day``, ``expression``, ``start``, ``end``, and ``step``: a daily
+schedule's ``every_days`` or a weekly one's ``every_weeks``); :func:`to_schedule` takes
 those of the chosen kind into the JSON form that :func:`~personal_assistant.core.schedule_json.
 parse_schedule` reads (its errors name ``schedule.<field>``: :func:`form_field` gives the
 form's field back), and :func:`from_schedule` fills the form from a stored schedule.
@@ -28,12 +29,14 @@ KINDS = ("once", "interval", "daily", "weekly", "monthly", "cron")
 KIND_FIELDS = {
     "once": ("at",),
     "interval": ("every",),
-    "daily": ("times",),
-    "weekly": ("weekdays", "times"),
+    "daily": ("times", "step"),
+    "weekly": ("weekdays", "times", "step"),
     "monthly": ("day", "times"),
     "cron": ("expression",),
 }
 _SPLIT = re.compile(r"[\s,]+")
+#: The JSON key of the form's ``step`` field, by kind.
+_STEP_KEYS = {"daily": "every_days", "weekly": "every_weeks"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class ScheduleFields:
     expression: str = "0 9 * * 1-5"
     start: str = ""
     end: str = ""
+    step: str = "1"
 
     @classmethod
     def read(cls, form: Mapping[str, object], weekdays: Sequence[object]) -> ScheduleFields:
@@ -70,6 +74,7 @@ class ScheduleFields:
             expression=text("expression"),
             start=text("start"),
             end=text("end"),
+            step=text("step"),
         )
 
 
@@ -88,11 +93,10 @@ def to_schedule(fields: ScheduleFields) -> dict[str, object]:
         elif name == "weekdays":
             out["weekdays"] = list(fields.weekdays)
         elif name == "day":
-            out["day"] = (
-                int(fields.day)
-                if fields.day.isascii() and fields.day.isdigit()
-                else (fields.day or None)
-            )
+            out["day"] = _number(fields.day)
+        elif name == "step":
+            if fields.step not in ("", "1"):
+                out[_STEP_KEYS[kind]] = _number(fields.step)
         else:
             value = getattr(fields, name)
             out[name] = value or None
@@ -121,6 +125,9 @@ def from_schedule(data: Mapping[str, object]) -> ScheduleFields:
         found["day"] = str(data["day"])
     if isinstance(expression := data.get("expression"), str):
         found["expression"] = expression
+    for key in _STEP_KEYS.values():
+        if key in data:
+            found["step"] = str(data[key])
     return ScheduleFields(**found)
 
 
@@ -132,7 +139,19 @@ def form_field(error_field: str | None) -> str | None:
     name = error_field.removeprefix("schedule.")
     if name == "schedule":
         return "kind"
-    return {"every_seconds": "every", "time": "times", "description": "instruction"}.get(name, name)
+    return {
+        "every_seconds": "every",
+        "time": "times",
+        "description": "instruction",
+        "every_days": "step",
+        "every_weeks": "step",
+    }.get(name, name)
+
+
+def _number(text: str) -> int | str | None:
+    """A whole number typed, as an int; anything else as typed (the schedule's check names
+    the field), and blank as None."""
+    return int(text) if text.isascii() and text.isdigit() else (text or None)
 
 
 def _wall_clock(value: object, zone: ZoneInfo) -> str:

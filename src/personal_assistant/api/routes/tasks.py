@@ -97,12 +97,17 @@ async def create_task(
 async def propose_task(body: ProposeIn, owner: Owner, app: App) -> ProposalOut | Response:
     """The task a plain-English request asks for, read in the caller's zone, and its next three
     firings; nothing is created (send the proposal to `POST /v1/tasks`). A request not read for
-    sure is a 422 naming `text`, with the `closest` reading when there is one."""
+    sure is a 422 naming `text`, with the `closest` reading when there is one (and the model's
+    `other` reading when it read the request differently)."""
     reading = await app.tasks.propose_task(owner.id, body.text)
     if isinstance(reading, Refusal):
         error = proposals.refused(reading)
-        closest = {} if reading.closest is None else {"closest": proposals.view(reading.closest)}
-        return problems.problem(422, error.message, field=error.field, **closest)
+        offers = {
+            name: proposals.view(offer)
+            for name, offer in (("closest", reading.closest), ("other", reading.other))
+            if offer is not None
+        }
+        return problems.problem(422, error.message, field=error.field, **offers)
     _, firings = await app.tasks.preview_schedule(owner.id, reading.schedule, 3)
     return ProposalOut.model_validate(
         {"proposal": proposals.view(reading), "next_firings": [views.iso(f) for f in firings]}
