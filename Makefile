@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 
 .PHONY: run test lint typecheck unit integration e2e chaos bench eval dashboard docs workers lock clean
 
@@ -10,12 +11,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+## `make run` installs the runtime dependencies only; the test tools come with `make test`.
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUNTIME)
 
 ## Run the whole system on the configured stack (embedded default: no services needed).
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/pa run
 
 ## Lint, type checks and the whole suite: the unit, integration and e2e tiers on

@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "lateness": Benchmark("benchmarks.lateness", "Firing lateness", 240),
     "latency": Benchmark("benchmarks.latency_bound", "Latency-bound runs/s", 240),
     "api": Benchmark("benchmarks.api", "HTTP API and Python API", 300),
+    "clone": Benchmark("benchmarks.fresh_clone", "Fresh clone to the demo's notification", 540),
 }
 
 
