@@ -16,11 +16,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from personal_assistant import redaction
-from personal_assistant.config import Settings
 from personal_assistant.logformat import JsonFormatter
 from personal_assistant.private_files import private_dir, private_file
+
+if TYPE_CHECKING:
+    from personal_assistant.config import Settings
 
 FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s %(message)s"
 CORE_LOG = "core.log"

@@ -47,3 +47,21 @@ def test_importing_every_module_has_no_side_effects(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+#: What `pa` must not load before a command runs (issue 16: `pa --help` starts at once): the
+#: database and HTTP stacks, the settings' pydantic machinery, the broker, cryptography.
+HEAVY = ("sqlalchemy", "pydantic_settings", "httpx", "redis", "celery", "kombu", "cryptography")
+
+
+def test_the_cli_loads_no_heavy_package_before_a_command_runs() -> None:
+    """``import personal_assistant.cli.main`` (what ``pa --help`` runs) leaves the heavy
+    packages for the commands that use them: each command imports what it needs."""
+    probe = (
+        "import sys, personal_assistant.cli.main\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from personal_assistant.calendars import store as calendar_store
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, iso, print_json, table
 from personal_assistant.cli.users import UserOpt
@@ -20,6 +19,7 @@ from personal_assistant.safe_text import safe_text
 
 if TYPE_CHECKING:
     from personal_assistant.app.assistant import Assistant
+    from personal_assistant.calendars import store as calendar_store
     from personal_assistant.calendars.sync import SyncReport
     from personal_assistant.database.models import User
 
@@ -90,6 +90,8 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Subscribe to a calendar feed; its first sync runs within a minute."""
+    from personal_assistant.calendars import store as calendar_store
+
     spec = calendar_store.validate(
         name,
         url,

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from personal_assistant.channel_keys import UNREADABLE
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, iso, print_json, table
 from personal_assistant.cli.users import UserOpt
@@ -149,6 +148,8 @@ def rotate_key(as_json: JsonOpt = False) -> None:
 
     async def work(app: Assistant) -> Rotation:
         return await app.channels.rotate_keys()
+
+    from personal_assistant.channel_keys import UNREADABLE
 
     done = session.run(work)
     unreadable = [{"id": c.id, "user_id": c.user_id, "name": c.name} for c in done.unreadable]

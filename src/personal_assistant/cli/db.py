@@ -6,9 +6,6 @@ import typer
 
 from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, block, print_json
-from personal_assistant.cli.schema import current_revision
-from personal_assistant.database import migrate
-from personal_assistant.database.failures import explained
 from personal_assistant.redaction import mask_url
 
 app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -20,6 +17,9 @@ def upgrade_or_explain(url: str) -> None:
     ``pa db upgrade`` and ``pa run`` both migrate: neither shows a driver's traceback for a
     server that is down or a database that does not exist.
     """
+    from personal_assistant.database import migrate
+    from personal_assistant.database.failures import explained
+
     with explained("cannot migrate", url):
         migrate.upgrade(url)
 
@@ -27,6 +27,8 @@ def upgrade_or_explain(url: str) -> None:
 @app.command("upgrade")
 def upgrade(as_json: JsonOpt = False) -> None:
     """Migrate the configured database to the newest revision."""
+    from personal_assistant.cli.schema import current_revision
+
     url = session.settings().database_url
     before = current_revision(url)
     upgrade_or_explain(url)

@@ -19,7 +19,6 @@ from personal_assistant.cli import session
 from personal_assistant.cli.output import JsonOpt, print_json
 from personal_assistant.cli.users import UserOpt
 from personal_assistant.errors import ValidationError
-from personal_assistant.exports import document
 
 if TYPE_CHECKING:
     from personal_assistant.app.assistant import Assistant
@@ -54,6 +53,8 @@ def export(
     fmt: FormatOpt = Format.JSON, out: OutOpt = None, user: UserOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Export the user's tasks, runs and notifications to a file."""
+    from personal_assistant.exports import document
+
     kind = document.export_format(fmt.value)
 
     async def work(app: Assistant, owner: User) -> Exported:
@@ -86,6 +87,8 @@ def import_(
         raw = file.read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read {str(file)!r}: {exc.strerror}", field="file") from None
+    from personal_assistant.exports import document
+
     data = document.load_json(raw)
     report = session.run(lambda app: app.exports.import_(data, user_id=user))
     if as_json:

@@ -15,18 +15,16 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from personal_assistant import logsetup
-from personal_assistant.app.assistant import Assistant
 from personal_assistant.cli import session
 from personal_assistant.cli.db import upgrade_or_explain
 from personal_assistant.cli.serve import DEFAULT_HOST, DEFAULT_PORT
-from personal_assistant.config import Settings
-from personal_assistant.database.failures import UnusableDatabase
 from personal_assistant.private_files import private_dir, private_file
 from personal_assistant.redaction import mask_url
 from personal_assistant.workers.routing import worker_queues
 
 if TYPE_CHECKING:
     from personal_assistant.app.system import System
+    from personal_assistant.config import Settings
 
 #: How often ``pa run`` checks that the broker answers, and how long one check may take.
 BROKER_CHECK_SECONDS = 5.0
@@ -181,6 +179,8 @@ def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 async def _ensure_demo(settings: Settings) -> str | None:
+    from personal_assistant.app.assistant import Assistant
+
     """The line saying which demo task a first start made; None when users exist."""
     async with Assistant(settings) as app:
         demo = await app.system.ensure_demo(timezone=os.environ.get("TZ") or "UTC")
@@ -244,6 +244,9 @@ async def _watch_broker(settings: Settings, outages: _Outages, stop: asyncio.Eve
 
 
 async def _marks(settings: Settings) -> tuple[int, int] | None:
+    from personal_assistant.app.assistant import Assistant
+    from personal_assistant.database.failures import UnusableDatabase
+
     """The last run and notification ids, or None when the database does not answer (the
     screen then marks at its first poll)."""
     async with Assistant(settings) as app:
@@ -258,6 +261,8 @@ async def _watch(
     children: dict[str, subprocess.Popen[bytes]],
     marks: tuple[int, int] | None = None,
 ) -> None:
+    from personal_assistant.app.assistant import Assistant
+
     async with Assistant(settings) as app:  # one engine for the screen's whole life
         await _poll(app.system, settings, children, _Feed(marks))
 
@@ -269,6 +274,8 @@ async def _poll(
     feed: _Feed,
 ) -> None:
     """Show what is new every half second until Ctrl-C; say when a service stops answering."""
+    from personal_assistant.database.failures import UnusableDatabase
+
     outages = _Outages()
     where = mask_url(settings.database_url)
     # Ctrl-C ends the loop between two polls: a KeyboardInterrupt raised in the middle of a

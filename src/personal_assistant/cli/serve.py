@@ -6,7 +6,6 @@ from __future__ import annotations
 import typer
 
 from personal_assistant.cli import session
-from personal_assistant.cli.schema import require_schema
 
 #: Where ``pa serve`` listens when not told: this machine only.
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -20,6 +19,7 @@ def serve(
     (at /)."""
     import uvicorn
 
+    from personal_assistant.cli.schema import require_schema
     from personal_assistant.web.site import create_site
 
     settings = session.settings()

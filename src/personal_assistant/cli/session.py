@@ -3,6 +3,8 @@
 :func:`run` checks the schema, opens an :class:`~personal_assistant.app.assistant.Assistant`,
 awaits the command's coroutine in a single ``asyncio.run`` and closes it; :func:`run_for` does
 the same for the user the command acts for (``--user``/``PA_USER``, else the only user).
+The façade, the settings and the schema check are imported when a command runs, not when
+``pa`` starts: ``pa --help`` loads no database code.
 """
 
 from __future__ import annotations
@@ -13,25 +15,26 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
-from personal_assistant.app.assistant import Assistant
-from personal_assistant.cli.schema import require_schema
-from personal_assistant.config import Settings
 from personal_assistant.errors import ValidationError
 
 if TYPE_CHECKING:
+    from personal_assistant.app.assistant import Assistant
+    from personal_assistant.config import Settings
     from personal_assistant.database.models import User
 
 T = TypeVar("T")
 
 #: What a command awaits: a coroutine function of the façade.
-Work: TypeAlias = Callable[[Assistant], Awaitable[T]]
+Work: TypeAlias = Callable[["Assistant"], Awaitable[T]]
 #: What a per-user command awaits: a coroutine function of the façade and the user.
-OwnerWork: TypeAlias = Callable[[Assistant, "User"], Awaitable[T]]
+OwnerWork: TypeAlias = Callable[["Assistant", "User"], Awaitable[T]]
 
 
 @cache
 def settings() -> Settings:
     """The settings, read from the environment on first use (never at import)."""
+    from personal_assistant.config import Settings
+
     return Settings.from_env()
 
 
@@ -42,6 +45,9 @@ def now() -> datetime:
 def run(work: Work[T], *, schema: bool = True) -> T:
     """Await ``work(app)`` after checking that the schema is current (``schema=False``: a
     command that reports on the schema itself, ``pa doctor``)."""
+    from personal_assistant.app.assistant import Assistant
+    from personal_assistant.cli.schema import require_schema
+
     current = settings()
     if schema:
         require_schema(current.database_url)

@@ -12,7 +12,6 @@ from personal_assistant.cli import session, tables
 from personal_assistant.cli.output import JsonOpt, block, iso, print_json, when
 from personal_assistant.cli.paging import next_page
 from personal_assistant.cli.schedule_options import ScheduleOptions, to_schedule_dict
-from personal_assistant.cli.task_say import add_said
 from personal_assistant.cli.users import UserOpt
 from personal_assistant.core.next_run import preview, validate_for_creation, with_interval_anchor
 from personal_assistant.core.schedule_json import parse_schedule, schedule_to_dict
@@ -168,6 +167,8 @@ def add(
             max_retries=max_retries,
             ai_context=parse_context(context),
         )
+        from personal_assistant.cli.task_say import add_said
+
         add_said(say, overrides, yes=yes, user=user, as_json=as_json)
         return
     if title is None:
