@@ -55,6 +55,10 @@ WARM_UP_RUNS = 5
 #: of this scenario (whether one of the stack's ~0.1 s stalls, present in both loads, falls in
 #: the top 1 %). The bound is 2x the quiet p99 plus this.
 JITTER_S = 0.05
+#: The quiet p99 the bound is taken from, at least: the stack's own ~0.1 s stalls fall in the
+#: busy load's top 1 % or not, whatever the quiet one showed. Without it, a quiet run that
+#: happened to see none (0.048 s, in a fresh-clone CI of 2fc5017) made 0.21 s busy a failure.
+QUIET_FLOOR_S = 0.1
 #: ``ai_tasks`` on a worker of its own, as in ``docker/docker-compose.prod.yml``.
 WORKERS = {
     "runs": "ai_tasks",
@@ -242,7 +246,7 @@ def test_hostile_feeds_hurt_nobody_else(chaos: Chaos) -> None:
     )
     report.record(outcome)
     assert settled and outcome.clean and not statuses, (outcome, statuses)
-    assert busy_p99 <= 2 * quiet_p99 + JITTER_S, (busy_p99, quiet_p99)
+    assert busy_p99 <= 2 * max(quiet_p99, QUIET_FLOOR_S) + JITTER_S, (busy_p99, quiet_p99)
     assert alive == list(WORKERS), chaos.logs(*WORKERS)
     assert "event=loop_blocked" not in logs, chaos.logs(*WORKERS)
     assert "Traceback" not in logs, chaos.logs(*WORKERS)
