@@ -1,8 +1,10 @@
 """Checks shared by the broker and database outage scenarios (2 and 3): did everything recover?
 
 An outage must leave no process dead or stuck in a failure loop: each process is still running,
-each worker starts runs after the outage (a worker alive but no longer consuming is the known
-Celery failure mode after a reconnect), and no process logs trouble once the outage is some
+each worker takes runs from ``ai_tasks`` after the outage, starting them or receiving their
+messages (a worker alive but no longer consuming is the known Celery failure mode after a
+reconnect; one that received only messages redelivered after another worker had run them has
+nothing to start, and was counted idle until a fresh-clone CI of 2fc5017 saw it), and no process logs trouble once the outage is some
 seconds behind it. :func:`finish` checks that, records the scenario's row and asserts the
 invariants of :meth:`Chaos.outcome`.
 """
@@ -31,6 +33,8 @@ TROUBLE = (
 )
 #: In a worker's log: a reaper pass, which beat sends every ``REAPER_INTERVAL``.
 REAPER_TASK = "maintenance_tasks.reap_expired_runs["
+#: In a worker's log: a run's message taken from ``ai_tasks`` (with "received").
+RUN_TASK = "ai_tasks.execute_ai_task["
 #: Trouble logged this long after the outage ended counts as not recovered.
 SETTLING = timedelta(seconds=15)
 
@@ -61,7 +65,14 @@ def finish(chaos: Chaos, load: Load, *, notes: str) -> None:
     sleep_until(settled_at + timedelta(seconds=3))  # a few reaper passes after settling
     exited = [n for n in PROCESSES if chaos.processes.procs[n].poll() is not None]
     started = runs_started_since(chaos, back_at)
-    idle = [n for n in WORKERS if chaos.processes.procs[n].pid not in started]
+    # A worker consumes `ai_tasks` again when it starts runs, or takes runs' messages that
+    # another worker had already run (redelivered after the outage: nothing left to start).
+    idle = [
+        n
+        for n in WORKERS
+        if chaos.processes.procs[n].pid not in started
+        and not any("received" in line for line in lines_after(chaos, n, back_at, (RUN_TASK,)))
+    ]
     still_failing = {
         n: lines for n in PROCESSES if (lines := lines_after(chaos, n, settled_at, TROUBLE))
     }
