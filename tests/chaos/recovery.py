@@ -4,9 +4,9 @@ An outage must leave no process dead or stuck in a failure loop: each process is
 each worker takes runs from ``ai_tasks`` after the outage, starting them or receiving their
 messages (a worker alive but no longer consuming is the known Celery failure mode after a
 reconnect; one that received only messages redelivered after another worker had run them has
-nothing to start, and was counted idle until a fresh-clone CI of 2fc5017 saw it), and no process logs trouble once the outage is some
-seconds behind it. :func:`finish` checks that, records the scenario's row and asserts the
-invariants of :meth:`Chaos.outcome`.
+nothing to start, and was counted idle until a fresh-clone CI of 2fc5017 saw it), and no
+process logs trouble once the outage is some seconds behind it. :func:`finish` checks that,
+records the scenario's row and asserts the invariants of :meth:`Chaos.outcome`.
 """
 
 from __future__ import annotations
