@@ -13,7 +13,7 @@ the other: a scenario may stop it, and starts it again before it ends, whatever 
 * **Unreachable for 30 s**: stopped, started again 30 s later; connections are refused meanwhile.
 
 Each ends with the invariants of :meth:`Chaos.outcome` and the checks of
-:func:`chaos.recovery.finish`: no process exited, every worker starts runs after the last
+:func:`chaos.recovery.finish`: no process exited, every worker takes runs again after the last
 fault, and none still logs failures once the database has been back a while. Time to
 recover: from PostgreSQL answering again to every firing due by then having a final run.
 """

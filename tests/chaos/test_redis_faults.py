@@ -11,7 +11,7 @@ Redis is only a transport here: every run and notification that is owed is a dat
   again empty 30 s later: connections are refused meanwhile).
 
 Each ends with the invariants of :meth:`Chaos.outcome` and the checks of
-:func:`chaos.recovery.finish`: no process exited, every worker starts runs after the last
+:func:`chaos.recovery.finish`: no process exited, every worker takes runs again after the last
 fault, and none still logs broker trouble once Redis has been back a while. Time to recover:
 from Redis answering again to every firing due by then having a final run.
 """
