@@ -66,8 +66,10 @@ docs: $(STAMP)
 	$(BIN)/python -m personal_assistant.workers.routing_docs docs/reference-queues.md
 	$(BIN)/python -m personal_assistant.api.reference docs/reference-api.md
 
-## Benchmarks: print figures and write docs/performance.md (needs PostgreSQL and Redis).
+## Benchmarks: print figures, write docs/performance.md and its charts (needs PostgreSQL and
+## Redis; installs the `bench` extra, matplotlib and Dramatiq, into the venv).
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m benchmarks.run
 
 ## How well requests said in English are read (tests/unit/nl_cases.yaml, per construction):

@@ -1,30 +1,39 @@
-"""Figure 2: runs per second from due task to stored result, beside bare Celery no-op tasks.
+"""Figure 2: runs per second from due task to stored result, beside bare Celery and Dramatiq.
 
-Both phases use one real ``celery worker`` process with the same settings (threads pool and
-its default concurrency, prefetch 1, ``acks_late``, Redis result backend), each with its own
-Redis key prefix. End to end, the worker is started and warmed up first, and the clock runs
+The Celery phases use one real ``celery worker`` process with the same settings (threads pool
+and its default concurrency, prefetch 1, ``acks_late``, Redis result backend), each with its
+own Redis key prefix. End to end, the worker is started and warmed up first, and the clock runs
 from the start of the scheduler's claim (concurrent with the worker, as in production) to the
-last run's ``finished_at``. The no-op baseline is a pure drain of pre-sent messages.
+last run's ``finished_at``. The no-op baselines are pure drains of pre-sent messages: bare
+Celery with the same settings, and Dramatiq's own no-op drain (``dramatiq -p 2 -t 8``, its
+default Redis broker, no result backend) on the same Redis server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from benchmarks import noop_app
+from benchmarks import dramatiq_app, noop_app
 from benchmarks.claim_rate import claim_until_empty
 from benchmarks.fixtures import (
     PG_ADMIN_URL,
+    REDIS_URL,
+    Service,
     database,
     load_tasks,
     log,
@@ -32,6 +41,7 @@ from benchmarks.fixtures import (
     process_env,
     redis_client,
     redis_prefix,
+    register,
     results_done,
     start_celery,
     stop,
@@ -49,7 +59,7 @@ from personal_assistant.workers.routing import worker_queues
 
 KEY = "e2e"
 TITLE = "End-to-end runs/s"
-GOAL = 5.0
+GOAL = 10.0
 WARMUP = 200
 #: The most the Prometheus counting may cost end to end, in per cent (issue 13).
 METRICS_COST_MAX = 5.0
@@ -58,9 +68,10 @@ METHOD = """\
 **What it means.** How many runs per second one worker process completes end to end: the
 scheduler claims due tasks and publishes their run ids, and the worker claims each batch of
 runs (compare-and-set), calls the offline agent, stores results and in-app notification rows.
-Beside it, the same worker settings draining bare Celery no-op tasks: Celery's own ceiling on
-this machine with these settings. Target: end-to-end at least the no-op rate; long-term goal
-{goal:.0f}x the no-op rate.
+Beside it, two peers that do no database work at all: the same Celery worker settings draining
+bare Celery no-op tasks (Celery's own ceiling on this machine with these settings), and
+Dramatiq's bare no-op drain. Targets: end to end at least Dramatiq's no-op rate and at least
+{goal:.0f}x the bare Celery no-op rate.
 
 **How it was measured.** End-to-end: {n:,} daily tasks (half reminders, half periodic tasks
 that read their previous results) due in the same second; one
@@ -69,16 +80,25 @@ threads pool and concurrency ({concurrency}), prefetch 1, `acks_late`, Redis res
 warmed up with {warmup} runs first. The benchmark process then claims the due tasks with
 `TaskScheduler.claim_due` and the real `publish_runs` (`RUNS_PER_MESSAGE={per_message}`), and
 polls the database until every run is `succeeded`. Rate = runs / (last `finished_at` - start
-of the claim). No-op: a Celery app of the benchmark's own (`benchmarks/noop_app.py`) built from
-the same `celery_config(settings)`, one worker with the same pool, concurrency, prefetch,
-acks and result backend. {n_noop:,} no-op tasks are sent first with `producer.batch()`, then
-the worker starts and drains them; rate = tasks / (last result's `date_done` - first
-result's `date_done`), so neither the sending nor the worker's start-up is counted. The
-end-to-end figure, by contrast, includes the scheduler's claim running concurrently on the
-same two cores. Metrics: the end-to-end phase again, after the no-op, with the worker serving
-`/metrics` (`METRICS_PORT`) and counting every run, agent call and notification; the cost is
-1 - (rate with metrics / rate without), each phase measured once (run-to-run noise is a few
-per cent).
+of the claim). Bare Celery no-op: a Celery app of the benchmark's own
+(`benchmarks/noop_app.py`) built from the same `celery_config(settings)`, one worker with the
+same pool, concurrency, prefetch, acks and result backend. {n_noop:,} no-op tasks are sent
+first with `producer.batch()`, then the worker starts and drains them; rate = tasks / (last
+result's `date_done` - first result's `date_done`), so neither the sending nor the worker's
+start-up is counted. Dramatiq no-op (`benchmarks/dramatiq_app.py`, Dramatiq {dramatiq}):
+{n_noop:,} messages of an actor that does nothing are enqueued first, one `broker.enqueue`
+each, with a `RedisBroker` on the same Redis server and database under a namespace of the
+run's own key prefix (its keys are deleted afterwards), Dramatiq's default middleware and no
+result backend; then `dramatiq benchmarks.dramatiq_app:setup -p 2 -t 8` (2 worker processes
+x 8 threads, default prefetch) starts and drains them. Each worker process times its messages
+with a middleware whose `after_process_message` costs a clock read and a counter step (no
+Redis command); on shutdown each process writes its count and the times its first and last
+message finished to one Redis hash. Rate = messages / (last finish - first finish over both
+processes); the enqueueing and the workers' start-up are not counted. The end-to-end figure,
+by contrast, includes the scheduler's claim running concurrently on the same two cores.
+Metrics: the end-to-end phase again, after the no-ops, with the worker serving `/metrics`
+(`METRICS_PORT`) and counting every run, agent call and notification; the cost is 1 - (rate
+with metrics / rate without), each phase measured once (run-to-run noise is a few per cent).
 """
 
 
@@ -282,6 +302,84 @@ def _bare_celery(n: int, home: Path) -> Phase:
         return Phase(n, seconds, send_s, n, f"{n:,} messages, one task each", cpu)
 
 
+DRAMATIQ = Path(sys.executable).with_name("dramatiq")
+
+
+def _start_dramatiq(env: dict[str, str], home: Path) -> Service:
+    """``dramatiq benchmarks.dramatiq_app:setup -p 2 -t 8`` in its own session."""
+    log_path = home / "worker-dramatiq.log"
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(
+            [str(DRAMATIQ), "benchmarks.dramatiq_app:setup", "-p", "2", "-t", "8"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=home,
+            start_new_session=True,
+        )
+    register("service", f"{proc.pid} {env['REDIS_KEY_PREFIX']}")
+    return Service("worker-dramatiq", proc, log_path)
+
+
+def _children_cpu(service: Service) -> float:
+    """User + system CPU seconds of the service's child processes (Dramatiq's workers)."""
+    pid = service.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for child in children:
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _dramatiq(n: int, home: Path) -> Phase:
+    """Dramatiq's bare no-op drain: ``n`` messages enqueued first, then 2 processes x 8 threads.
+
+    The rate runs from the first message a worker finished to the last one, as the workers'
+    :class:`~benchmarks.dramatiq_app.DrainClock` recorded them.
+    """
+    with redis_prefix() as prefix:
+        actor = dramatiq_app.setup(REDIS_URL, prefix)
+        began = time.perf_counter()
+        dramatiq_app.enqueue(actor, n)
+        send_s = time.perf_counter() - began
+        log(f"enqueued {n:,} Dramatiq no-op messages in {send_s:.1f} s; starting the workers")
+        worker = _start_dramatiq(process_env(PG_ADMIN_URL, prefix, home), home)
+        try:
+            wait_until(
+                lambda: dramatiq_app.unacked(actor) < n,
+                timeout=90,
+                what="the Dramatiq workers' first message",
+                interval=0.02,
+                watch=[worker],
+            )
+            cpu = _children_cpu(worker)
+            wait_until(
+                lambda: dramatiq_app.unacked(actor) == 0,
+                timeout=max(120.0, n / 50),
+                what="the Dramatiq queue to drain",
+                interval=0.25,
+                watch=[worker],
+            )
+            cpu = _children_cpu(worker) - cpu
+            # The main process hands SIGTERM on to its workers, which then write their clocks;
+            # a second SIGTERM (to the whole group) would make them exit without writing.
+            worker.proc.send_signal(signal.SIGTERM)
+            worker.proc.wait(timeout=60)
+        finally:
+            stop(worker)
+        stamps = dramatiq_app.clock(actor)
+    processed = sum(int(stamp["count"]) for stamp in stamps)
+    failures = sum(int(stamp["failed"]) for stamp in stamps)
+    if len(stamps) != 2 or processed != n or failures:
+        raise RuntimeError(f"Dramatiq workers' clocks: {stamps}, expected 2 with {n} in all")
+    seconds = max(s["last"] for s in stamps) - min(s["first"] for s in stamps)
+    log(f"Dramatiq: {n:,} no-op messages drained in {seconds:.1f} s ({n / seconds:,.0f}/s)")
+    split = " and ".join(f"{int(stamp['count']):,}" for stamp in stamps)
+    return Phase(n, seconds, send_s, n, f"{split} messages by the two processes", cpu)
+
+
 def measure(quick: bool) -> Figure:
     n = 2_000 if quick else 20_000
     n_noop = 2_000 if quick else 20_000
@@ -289,8 +387,10 @@ def measure(quick: bool) -> Figure:
         home = Path(tmp)
         e2e, counted = _end_to_end(n, home, metrics=(False, True))
         bare = _bare_celery(n_noop, home)
+        peer = _dramatiq(n_noop, home)
     settings = make_settings(PG_ADMIN_URL, "bench_unused:")
     ratio = e2e.rate / bare.rate
+    versus_peer = e2e.rate / peer.rate
     rows = (
         Row(
             f"end to end, offline agent, {n:,} runs",
@@ -300,6 +400,7 @@ def measure(quick: bool) -> Figure:
             met=e2e.rate >= bare.rate,
         ),
         Row(f"bare Celery no-op tasks, {n_noop:,} tasks", bare.rate, "tasks/s"),
+        Row(f"Dramatiq no-op (2 processes x 8 threads), {n_noop:,} messages", peer.rate, "runs/s"),
         Row(
             "end to end / bare Celery no-op",
             ratio,
@@ -307,7 +408,14 @@ def measure(quick: bool) -> Figure:
             target=f">= 1x now, {GOAL:.0f}x long-term goal",
             met=ratio >= 1.0,
         ),
-        Row("long-term goal", ratio, "x", target=f">= {GOAL:.0f}x", met=ratio >= GOAL),
+        Row("end to end / Dramatiq no-op", versus_peer, "x", target=">= 1x", met=versus_peer >= 1),
+        Row(
+            "long-term goal",
+            ratio,
+            "x",
+            target=f">= {GOAL:.0f}x bare Celery no-op",
+            met=ratio >= GOAL,
+        ),
         Row(f"end to end with metrics on (METRICS_PORT), {n:,} runs", counted.rate, "runs/s"),
         Row(
             "metrics cost (1 - on / off)",
@@ -318,14 +426,19 @@ def measure(quick: bool) -> Figure:
         ),
     )
     notes = (
-        f"Worker CPU per item (from /proc, one process): end to end "
-        f"{1e3 * e2e.worker_cpu / e2e.items:.2f} ms per run, bare Celery "
-        f"{1e3 * bare.worker_cpu / bare.items:.2f} ms per no-op task.",
+        f"Worker CPU per item (from /proc): end to end "
+        f"{1e3 * e2e.worker_cpu / e2e.items:.2f} ms per run (one process), bare Celery "
+        f"{1e3 * bare.worker_cpu / bare.items:.2f} ms per no-op task (one process), Dramatiq "
+        f"{1e3 * peer.worker_cpu / peer.items:.2f} ms per no-op message (its two worker "
+        "processes, from the first message finished to the drained queue).",
         f"End to end: {e2e.items:,} runs completed in {e2e.seconds:.1f} s ({e2e.detail}); the "
         f"scheduler's claim and publish took {e2e.produce_seconds:.1f} s of it, concurrently.",
         f"Bare Celery: {bare.items:,} no-op tasks drained in {bare.seconds:.1f} s (first to last "
         f"result); sending them beforehand took {bare.produce_seconds:.1f} s "
         f"({bare.items / bare.produce_seconds:,.0f}/s, `producer.batch()`).",
+        f"Dramatiq: {peer.items:,} no-op messages drained in {peer.seconds:.1f} s (first to last "
+        f"finished; {peer.detail}); enqueueing them beforehand took {peer.produce_seconds:.1f} s "
+        f"({peer.items / peer.produce_seconds:,.0f}/s, `broker.enqueue`).",
     )
     return Figure(
         KEY,
@@ -338,6 +451,7 @@ def measure(quick: bool) -> Figure:
             warmup=WARMUP,
             concurrency=settings.worker_concurrency,
             per_message=settings.runs_per_message,
+            dramatiq=metadata.version("dramatiq"),
         ),
         notes=notes,
         params={
@@ -345,5 +459,12 @@ def measure(quick: bool) -> Figure:
             "noop_tasks": n_noop,
             "worker_concurrency": settings.worker_concurrency,
             "runs_per_message": settings.runs_per_message,
+            "dramatiq": "2 processes x 8 threads",
+        },
+        series={
+            "throughput": {
+                "labels": ["end to end", "bare Celery no-op", "Dramatiq no-op"],
+                "values": [e2e.rate, bare.rate, peer.rate],
+            }
         },
     )

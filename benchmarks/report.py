@@ -1,7 +1,8 @@
-"""Figures as data, the printed table, and ``docs/performance.md``.
+"""Figures as data, the printed table, and ``docs/performance.md`` with its charts.
 
-Every number in the table and the page comes from a :class:`Figure` a benchmark returned; the
-page's prose only explains the method and says which targets were met.
+Every number in the table, the page and its charts (``benchmarks/plots.py``, drawn from
+``Figure.series``) comes from a :class:`Figure` a benchmark returned; the page's prose only
+explains the method and says which targets were met.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from importlib import metadata
@@ -18,6 +20,7 @@ from typing import Any
 
 import psycopg
 
+from benchmarks import plots
 from benchmarks.fixtures import PG_ADMIN_URL, ROOT, redis_client
 
 DOC = ROOT / "docs" / "performance.md"
@@ -40,6 +43,8 @@ class Figure:
     method: str
     notes: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    #: Measured series behind the charts (``benchmarks/plots.py`` names the keys it draws).
+    series: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -158,11 +163,28 @@ markedly from the next when it is busy: read each figure with the load average n
 its benchmark.
 """
 
+#: {figure key: [(alt text, image path relative to docs/), ...]}; None: matplotlib is missing.
+Images = Mapping[str, Sequence[tuple[str, str]]] | None
+
+
+def _charts_line(images: Images) -> str:
+    if images is None:
+        return "No charts: matplotlib was not installed when this page was written.\n"
+    return (
+        "The charts under the benchmarks are drawn by `make bench` (`benchmarks/plots.py`,\n"
+        "matplotlib) from the same run as the tables.\n"
+    )
+
 
 def markdown(
-    figures: list[Figure], info: dict[str, str], started: datetime, seconds: float, quick: bool
+    figures: list[Figure],
+    info: dict[str, str],
+    started: datetime,
+    seconds: float,
+    quick: bool,
+    images: Images = None,
 ) -> str:
-    parts = [_INTRO]
+    parts = [_INTRO, _charts_line(images)]
     parts.append(
         f"Measured on {started:%Y-%m-%d %H:%M} UTC, in {seconds / 60:.1f} minutes"
         + (" (**--quick**: reduced sizes, not the reference figures)." if quick else ".")
@@ -188,6 +210,8 @@ def markdown(
                 f"| {row.label} | {fmt(row.value, row.unit)} | {row.target} | {verdict(row.met)} |"
                 for row in figure.rows
             )
+        for alt, path in (images or {}).get(figure.key, ()):
+            parts.append(f"\n![{alt}]({path})")
         if figure.notes:
             parts.append("")
             parts.extend(f"- {note}" for note in figure.notes)
@@ -200,7 +224,27 @@ def markdown(
     return "\n".join(parts).rstrip() + "\n"
 
 
+def draw_charts(figures: list[Figure]) -> Images:
+    """Draw the charts beside the page (``docs/img/perf-*.png``); None if matplotlib is missing."""
+    if not plots.available():
+        print(
+            "(matplotlib is not installed: docs/performance.md is written without its charts; "
+            "`pip install -e '.[bench]'` adds it)",
+            flush=True,
+        )
+        return None
+    drawn = plots.draw_all(figures, plots.IMG)
+    for pairs in drawn.values():
+        for _, path in pairs:
+            print(f"Drew {path.relative_to(ROOT)}", flush=True)
+    return {
+        key: [(alt, path.relative_to(DOC.parent).as_posix()) for alt, path in pairs]
+        for key, pairs in drawn.items()
+    }
+
+
 def write_doc(figures: list[Figure], started: datetime, seconds: float, quick: bool) -> Path:
     DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(markdown(figures, machine(), started, seconds, quick), encoding="utf-8")
+    images = draw_charts(figures)
+    DOC.write_text(markdown(figures, machine(), started, seconds, quick, images), encoding="utf-8")
     return DOC

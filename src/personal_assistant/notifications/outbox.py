@@ -28,6 +28,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import NotificationStatus, RunState
+from personal_assistant.database import pg_arrays
 from personal_assistant.database.dialect import dialect_insert
 from personal_assistant.database.leases import lease_due
 from personal_assistant.database.models import AITask, Notification, TaskRun, User
@@ -120,13 +121,13 @@ async def insert_notifications(
             {
                 "now": now,
                 "sweep_at": sweep_at,
-                "run_ids": [n.run_id for n in notes],
-                "task_ids": [n.task_id for n in notes],
-                "user_ids": [n.user_id for n in notes],
-                "channels": [n.channel for n in notes],
-                "statuses": [initial_status(n.channel).value for n in notes],
-                "titles": [n.title for n in notes],
-                "bodies": [n.body for n in notes],
+                "run_ids": pg_arrays.ints([n.run_id for n in notes]),
+                "task_ids": pg_arrays.ints([n.task_id for n in notes]),
+                "user_ids": pg_arrays.ints([n.user_id for n in notes]),
+                "channels": pg_arrays.texts([n.channel for n in notes]),
+                "statuses": pg_arrays.texts([initial_status(n.channel).value for n in notes]),
+                "titles": pg_arrays.texts([n.title for n in notes]),
+                "bodies": pg_arrays.texts([n.body for n in notes]),
             },
         )
     else:

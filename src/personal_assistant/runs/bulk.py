@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, case, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import RunState, TaskStatus
+from personal_assistant.database import pg_arrays
 from personal_assistant.database.dialect import dialect_insert
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.runs.plans import NewRun
@@ -112,12 +113,12 @@ async def _insert_runs_pg(
             "lease": times.lease,
             "hold": times.hold,
             "published": times.published,
-            "task_ids": [r.task_id for r in runs],
-            "user_ids": [owners.get(r.task_id) for r in runs],
-            "scheduled": [r.scheduled_for for r in runs],
-            "states": list(states),
-            "held": [r.held for r in runs],
-            "reasons": [r.reason for r in runs],
+            "task_ids": pg_arrays.ints([r.task_id for r in runs]),
+            "user_ids": pg_arrays.ints([owners.get(r.task_id) for r in runs]),
+            "scheduled": pg_arrays.times([r.scheduled_for for r in runs]),
+            "states": pg_arrays.texts(states),
+            "held": pg_arrays.bools([r.held for r in runs]),
+            "reasons": pg_arrays.texts([r.reason for r in runs]),
         },
     )
     return [(run_id, state, sent_at) for run_id, state, sent_at in result.all()]
@@ -172,7 +173,10 @@ async def set_next_run_at(
     if conn.dialect.name == "postgresql":
         await conn.execute(
             _PG_SET_NEXT,
-            {"ids": [task_id for task_id, _ in advances], "nexts": [n for _, n in advances]},
+            {
+                "ids": pg_arrays.ints([task_id for task_id, _ in advances]),
+                "nexts": pg_arrays.times([n for _, n in advances]),
+            },
         )
         return
     await conn.execute(
@@ -233,19 +237,19 @@ async def store_successes(
             _PG_STORE_SUCCESSES,
             {
                 "now": now,
-                "ids": [s.run_id for s in successes],
-                "results": [s.result for s in successes],
-                "agents": [s.agent_name for s in successes],
-                "models": [s.model for s in successes],
-                "prompts": [s.prompt_tokens for s in successes],
-                "completions": [s.completion_tokens for s in successes],
+                "ids": pg_arrays.ints([s.run_id for s in successes]),
+                "results": pg_arrays.texts([s.result for s in successes]),
+                "agents": pg_arrays.texts([s.agent_name for s in successes]),
+                "models": pg_arrays.texts([s.model for s in successes]),
+                "prompts": pg_arrays.ints([s.prompt_tokens for s in successes]),
+                "completions": pg_arrays.ints([s.completion_tokens for s in successes]),
             },
         )
         await conn.execute(
             _PG_TASKS_SUCCEEDED,
             {
-                "ids": [s.task_id for s in successes],
-                "ats": [s.scheduled_for for s in successes],
+                "ids": pg_arrays.ints([s.task_id for s in successes]),
+                "ats": pg_arrays.times([s.scheduled_for for s in successes]),
             },
         )
         return

@@ -12,9 +12,9 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from personal_assistant.core.catchup import plan_due
 from personal_assistant.core.schedule_json import parse_schedule
@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 Candidate = tuple[int, str, datetime, str, int]
 
 
-@dataclass(frozen=True)
-class NewRun:
+class NewRun(NamedTuple):
+    """A run a claim records (a tuple: a burst creates thousands a second)."""
+
     task_id: int
     scheduled_for: datetime
     run: bool  # False: recorded as skipped
@@ -40,8 +41,7 @@ class NewRun:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class TaskPlan:
+class TaskPlan(NamedTuple):
     """What a claim does to one due task, planned before the claim's transaction."""
 
     task_id: int
@@ -51,6 +51,13 @@ class TaskPlan:
     dropped: int
     finished: bool  # its last firings were all skipped: nothing will ever complete it
     broken: str | None  # its stored schedule cannot be read: the task fails with this reason
+
+    def for_task(self, task_id: int) -> TaskPlan:
+        """The same plan for another task due at the same instant on the same schedule."""
+        runs = tuple([NewRun(task_id, r.scheduled_for, r.run) for r in self.runs])
+        return TaskPlan(
+            task_id, self.due_at, runs, self.next_run_at, self.dropped, self.finished, self.broken
+        )
 
 
 def plan_task(
@@ -83,14 +90,28 @@ def plan_batch(
     limit: int,
 ) -> list[TaskPlan]:
     """Plan each candidate's due firings, oldest first, until the monotonic ``deadline`` (at
-    least one)."""
+    least one).
+
+    A plan depends on the schedule, the due instant and the catch-up policy only, so it is
+    made once per distinct ``(schedule, next_run_at, catch_up)`` of the batch and shared by
+    the tasks that have them (a burst is typically thousands of "daily at 09:00" in a few
+    zones, all due at the same instant).
+    """
     plans: list[TaskPlan] = []
+    shared: dict[tuple[str, datetime, str], TaskPlan] = {}
     for task_id, data, due_at, catch_up, _ in candidates:
+        key = (data, due_at, catch_up)
+        known = shared.get(key)
+        if known is not None:
+            plans.append(known.for_task(task_id))
+            continue
         if plans and time.monotonic() > deadline:
             break
-        plans.append(
-            plan_task(task_id, data, due_at, now, CatchUp(catch_up).value, grace=grace, limit=limit)
+        plan = plan_task(
+            task_id, data, due_at, now, CatchUp(catch_up).value, grace=grace, limit=limit
         )
+        shared[key] = plan
+        plans.append(plan)
     return plans
 
 
@@ -116,9 +137,9 @@ def within_shares(
             runs[i].scheduled_for.isoformat(),
         )
     return [
-        replace(r, held=True)
+        r._replace(held=True)
         if i in held
-        else replace(r, run=False, reason=reason)
+        else r._replace(run=False, reason=reason)
         if i in skipped
         else r
         for i, r in enumerate(runs)
