@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from personal_assistant.agents import build_agent
 from personal_assistant.agents.base import AgentReply, AgentRequest, PreviousResult
+from personal_assistant.agents.factory import build_agent
 from personal_assistant.agents.openai_compat import OpenAICompatibleAgent, retry_after_seconds
 from personal_assistant.agents.prompt import build_messages
 from personal_assistant.config import Settings

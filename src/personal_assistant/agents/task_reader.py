@@ -11,12 +11,15 @@ offline reading by :func:`~personal_assistant.core.phrase_model.combine`; a fail
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from personal_assistant.agents.openai_compat import OpenAICompatibleAgent
 from personal_assistant.config import Settings
 from personal_assistant.core import phrase_model
 from personal_assistant.core.phrases import Proposal, Refusal
 from personal_assistant.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from personal_assistant.agents.openai_compat import OpenAICompatibleAgent
 
 __all__ = ["ModelTaskReader"]
 
@@ -40,6 +43,9 @@ class ModelTaskReader:
         ``AGENT_API_KEY``): two attempts, within min(20, twice ``AGENT_TIMEOUT``) seconds."""
         if not settings.agent_base_url:
             raise ConfigurationError("is required to read with a model", field="AGENT_BASE_URL")
+        # Here, not at import: the HTTP client is for the commands that read with a model.
+        from personal_assistant.agents.openai_compat import OpenAICompatibleAgent
+
         timeout = settings.agent_timeout_seconds
         budget = min(MAX_BUDGET, timeout * 2)
         agent = OpenAICompatibleAgent(

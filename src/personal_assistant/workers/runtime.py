@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from celery import Celery
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from personal_assistant.agents import build_agent
+from personal_assistant.agents.factory import build_agent
 from personal_assistant.channel_keys import optional_cipher
 from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
