@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Connection, Text, any_, bindparam, cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from personal_assistant.database import pg_arrays
 
 
 def dialect_insert(conn: AsyncConnection | Connection, table: Any) -> Any:
@@ -14,3 +17,19 @@ def dialect_insert(conn: AsyncConnection | Connection, table: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def id_in(
+    conn: AsyncConnection | Connection, column: Any, ids: Collection[int]
+) -> ColumnElement[bool]:
+    """``column`` is one of ``ids``.
+
+    On PostgreSQL ``column = ANY(CAST(:ids AS bigint[]))``: one parameter, so the statement's
+    text is the same whatever the number of ids, and psycopg parses it once and then uses a
+    prepared statement (an ``IN`` list of 100 ids is a new text of 100 parameters each time
+    its length changes, parsed by psycopg in Python every time). Elsewhere ``IN (...)``.
+    """
+    if conn.dialect.name == "postgresql":
+        ids_text = bindparam(None, pg_arrays.ints(ids), type_=Text())
+        return column == any_(cast(ids_text, ARRAY(BigInteger)))  # type: ignore[no-any-return]
+    return column.in_(list(ids))  # type: ignore[no-any-return]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.agents.base import AgentRequest, PreviousResult
 from personal_assistant.core.states import RunState
+from personal_assistant.database.dialect import id_in
 from personal_assistant.database.models import AITask, TaskRun, User
 
 __all__ = ["PREVIOUS_RESULTS", "ClaimedRun", "claim", "load_claimed"]
@@ -46,7 +47,7 @@ async def claim(
         (
             await conn.execute(
                 update(TaskRun)
-                .where(TaskRun.id.in_(list(run_ids)), TaskRun.state == RunState.QUEUED)
+                .where(id_in(conn, TaskRun.id, run_ids), TaskRun.state == RunState.QUEUED)
                 .values(
                     state=RunState.RUNNING,
                     attempt=TaskRun.attempt + 1,
@@ -79,7 +80,7 @@ async def _previous_results(
             .over(partition_by=TaskRun.task_id, order_by=TaskRun.scheduled_for.desc())
             .label("rank"),
         )
-        .where(TaskRun.task_id.in_(set(task_ids)), TaskRun.state == RunState.SUCCEEDED)
+        .where(id_in(conn, TaskRun.task_id, set(task_ids)), TaskRun.state == RunState.SUCCEEDED)
         .subquery()
     )
     rows = (
@@ -120,7 +121,7 @@ async def load_claimed(
             )
             .join(AITask, AITask.id == TaskRun.task_id)
             .join(User, User.id == AITask.user_id)
-            .where(TaskRun.id.in_(list(run_ids)))
+            .where(id_in(conn, TaskRun.id, run_ids))
         )
     ).all()
     history = (

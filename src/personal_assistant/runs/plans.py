@@ -115,6 +115,12 @@ def plan_batch(
     return plans
 
 
+def distinct_plans(candidates: Sequence[Candidate]) -> int:
+    """How many plans :func:`plan_batch` makes for ``candidates``: one per distinct
+    ``(schedule, next_run_at, catch_up)``."""
+    return len({(data, due_at, catch_up) for _, data, due_at, catch_up, _ in candidates})
+
+
 def within_shares(
     runs: list[NewRun], owners: Mapping[int, int], tally: Tally, limits: Limits
 ) -> list[NewRun]:

@@ -50,7 +50,14 @@ from personal_assistant.metrics import record as metrics
 from personal_assistant.runs import dispatch, due_tasks, fair_store
 from personal_assistant.runs.due_tasks import ClaimReport
 from personal_assistant.runs.fair_dispatch import Limits, Tally, Usage
-from personal_assistant.runs.plans import Candidate, NewRun, TaskPlan, plan_batch, within_shares
+from personal_assistant.runs.plans import (
+    Candidate,
+    NewRun,
+    TaskPlan,
+    distinct_plans,
+    plan_batch,
+    within_shares,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,8 @@ BURST_CLAIMERS = 2
 PLAN_BUDGET_S = 1.0
 #: How long a tick waits when the due tasks are held by another scheduler's claim.
 CONTENDED_DELAY_S = 0.05
+#: A batch with at most this many distinct plans to make is planned on the loop, not in a thread.
+INLINE_PLANS = 32
 
 _earliest_task = (
     select(func.min(AITask.next_run_at)).where(AITask.status == TaskStatus.ACTIVE).scalar_subquery()
@@ -234,14 +243,16 @@ class TaskScheduler:
         """Plan the candidates in a thread; under fair dispatch, meanwhile read the counts of
         their owners not yet in the tick's tally. Returns the plans and that tally."""
         deadline = time.monotonic() + PLAN_BUDGET_S
-        planning = asyncio.to_thread(
-            plan_batch,
-            candidates,
-            now,
-            deadline,
-            grace=self._grace,
-            limit=self._settings.catchup_limit,
-        )
+
+        def plan() -> list[TaskPlan]:
+            return plan_batch(
+                candidates, now, deadline, grace=self._grace, limit=self._settings.catchup_limit
+            )
+
+        # A burst shares a few schedules: its plan takes a few milliseconds, less than a
+        # thread's hand-off and its contention for the GIL with this loop.
+        few = distinct_plans(candidates) <= INLINE_PLANS
+        planning = _ready(plan()) if few else asyncio.to_thread(plan)
         if not self._limits.active:
             return await planning, None
         tally = self._tally or Tally()
@@ -342,6 +353,10 @@ class TaskScheduler:
         if not times:
             return cap
         return max(0.0, min(cap, (min(times) - now).total_seconds()))
+
+
+async def _ready(value: list[TaskPlan]) -> list[TaskPlan]:
+    return value
 
 
 def _claimed(
