@@ -234,6 +234,55 @@ def load_tasks(
     return Loaded(last - count + 1, last, time.perf_counter() - began)
 
 
+_INSERT_TASKS_AT_RATE = """
+INSERT INTO ai_tasks (
+    user_id, title, description, task_type, schedule_kind, schedule, timezone, next_run_at,
+    status, ai_context, notification_channels, catch_up, max_retries, consecutive_failures,
+    created_at, updated_at)
+SELECT
+    u.first_user + (g %% u.users),
+    'bench task at rate ' || g,
+    'Summarise what happened since the last run.',
+    'reminder',
+    'daily',
+    json_build_object(
+        'kind', 'daily',
+        'times', json_build_array(to_char(t.at AT TIME ZONE 'UTC', 'HH24:MI:SS')),
+        'timezone', 'UTC'),
+    'UTC', t.at, 'active', '{}'::json, '["in_app"]'::json, 'once', 3, 0, now(), now()
+FROM generate_series(0, %(count)s - 1) AS g
+CROSS JOIN (SELECT min(id) AS first_user, count(*) AS users FROM users) AS u
+CROSS JOIN LATERAL (
+    SELECT %(start)s::timestamptz + make_interval(secs => g::float8 / %(per_second)s) AS at
+) AS t
+"""
+
+
+def load_tasks_at_rate(url: str, count: int, *, start: datetime, per_second: float) -> Loaded:
+    """Insert ``count`` active daily reminders falling due evenly at ``per_second`` from ``start``.
+
+    Unlike :func:`load_tasks`, each ``next_run_at`` is its own instant, ``start + i /
+    per_second`` (microseconds kept), not rounded to whole seconds. The daily schedule's time
+    of day is that instant's whole second, so after its claim a task's next firing is the next
+    day. Tasks are spread over the users already in the table (load some with
+    :func:`load_tasks` first).
+    """
+    began = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        have = conn.execute(b"SELECT count(*) FROM users").fetchone()
+        if have is None or have[0] == 0:
+            raise RuntimeError("load_tasks_at_rate needs users: call load_tasks first")
+        conn.execute(b"SET LOCAL session_replication_role = replica")  # as in load_tasks
+        conn.execute(
+            _INSERT_TASKS_AT_RATE.encode(),
+            {"count": count, "start": start.astimezone(UTC), "per_second": per_second},
+        )
+        row = conn.execute(b"SELECT max(id) FROM ai_tasks").fetchone()
+        assert row is not None
+        last = int(row[0])
+    return Loaded(last - count + 1, last, time.perf_counter() - began)
+
+
 def dead_tuples(url: str, table: str) -> tuple[int, int]:
     """(dead tuples, autovacuum runs so far) from ``pg_stat_user_tables``."""
     with psycopg.connect(url) as conn:
