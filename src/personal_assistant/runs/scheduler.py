@@ -9,9 +9,10 @@ impossible, and ``SKIP LOCKED`` keeps them from waiting on each other.
 
 A claim plans before it locks (:meth:`TaskScheduler.claim_due`): catch-up after downtime can
 cost tens of milliseconds a task, and PostgreSQL counts the client's time inside a transaction
-as idle. The plan is made in a thread, off the event loop (which may hold a worker's runs), and
-the claim then locks the planned tasks and keeps those whose ``next_run_at`` has not moved
-(:mod:`due_tasks`, :mod:`plans`).
+as idle. The plan is made once per distinct schedule and due instant, in a thread, off the
+event loop (which may hold a worker's runs), unless it is a burst's few plans; the claim then
+locks the planned tasks and keeps those whose ``next_run_at`` has not moved (:mod:`due_tasks`,
+:mod:`plans`).
 
 A run records when its message was published (``published_at``). One never published (a
 ``run_now`` run, a publish that failed) is sent on the next tick. One published and still
@@ -73,8 +74,8 @@ BURST_CLAIMERS = 2
 PLAN_BUDGET_S = 1.0
 #: How long a tick waits when the due tasks are held by another scheduler's claim.
 CONTENDED_DELAY_S = 0.05
-#: A batch with at most this many distinct plans to make is planned on the loop, not in a thread.
-INLINE_PLANS = 32
+#: A batch due within the grace with at most this many distinct plans is planned on the loop.
+INLINE_PLANS = 8
 
 _earliest_task = (
     select(func.min(AITask.next_run_at)).where(AITask.status == TaskStatus.ACTIVE).scalar_subquery()
@@ -249,10 +250,12 @@ class TaskScheduler:
                 candidates, now, deadline, grace=self._grace, limit=self._settings.catchup_limit
             )
 
-        # A burst shares a few schedules: its plan takes a few milliseconds, less than a
-        # thread's hand-off and its contention for the GIL with this loop.
-        few = distinct_plans(candidates) <= INLINE_PLANS
-        planning = _ready(plan()) if few else asyncio.to_thread(plan)
+        # A burst due just now on a few schedules plans in well under a millisecond, less than
+        # a thread's hand-off and its contention for the GIL with this loop; catch-up (tasks
+        # due before the grace) or many schedules are planned in the thread.
+        recent = all(due_at >= now - self._grace for _, _, due_at, _, _ in candidates)
+        inline = recent and distinct_plans(candidates) <= INLINE_PLANS
+        planning = _ready(plan()) if inline else asyncio.to_thread(plan)
         if not self._limits.active:
             return await planning, None
         tally = self._tally or Tally()
