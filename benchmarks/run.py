@@ -1,5 +1,8 @@
 """``make bench``: run every benchmark, print the table, write ``docs/performance.md``.
 
+The page's charts (``docs/img/perf-*.png``, ``benchmarks/plots.py``) are drawn from the same
+figures when the page is written.
+
 Each benchmark runs in a child process of its own (``--child NAME``) with a deadline: the
 project's Celery app and runtime are per-process singletons configured once, and a hung or
 failed benchmark must not stop the others. ``--only NAME`` (repeatable) and ``--quick``
@@ -34,12 +37,13 @@ class Benchmark(NamedTuple):
 
 
 BENCHMARKS: dict[str, Benchmark] = {
-    "claim": Benchmark("benchmarks.claim_rate", "Scheduler claim rate", 420),
+    "claim": Benchmark("benchmarks.claim_rate", "Scheduler claim rate", 600),
     "e2e": Benchmark("benchmarks.end_to_end", "End-to-end runs/s", 360),
     "fairness": Benchmark("benchmarks.fairness", "Fairness: one user's backlog", 420),
-    "idle": Benchmark("benchmarks.idle_tick", "Idle tick cost", 300),
-    "lateness": Benchmark("benchmarks.lateness", "Firing lateness", 240),
-    "latency": Benchmark("benchmarks.latency_bound", "Latency-bound runs/s", 240),
+    "idle": Benchmark("benchmarks.idle_tick", "Idle tick cost", 480),
+    "lateness": Benchmark("benchmarks.lateness", "Firing lateness", 420),
+    "latency": Benchmark("benchmarks.latency_bound", "Latency-bound runs/s", 420),
+    "memory": Benchmark("benchmarks.memory_flat", "Worker memory over 100,000 runs", 420),
     "api": Benchmark("benchmarks.api", "HTTP API and Python API", 300),
     "clone": Benchmark("benchmarks.fresh_clone", "Fresh clone to the demo's notification", 540),
 }
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--write-doc",
         action="store_true",
-        help="write docs/performance.md even for a partial or quick run",
+        help="write docs/performance.md and its charts even for a partial or quick run",
     )
     parser.add_argument("--child", choices=sorted(BENCHMARKS), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
