@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
@@ -54,17 +55,22 @@ def test_importing_every_module_has_no_side_effects(tmp_path: Path) -> None:
 HEAVY = ("sqlalchemy", "pydantic_settings", "httpx", "redis", "celery", "kombu", "cryptography")
 
 
-def test_the_cli_loads_no_heavy_package_before_a_command_runs() -> None:
-    """``import personal_assistant.cli.main`` (what ``pa --help`` runs) leaves the heavy
-    packages for the commands that use them: each command imports what it needs."""
+def loaded_by(module: str, packages: tuple[str, ...]) -> list[str]:
+    """Which of ``packages`` a fresh interpreter has loaded once it has imported ``module``."""
     probe = (
-        "import sys, personal_assistant.cli.main\n"
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+        f"import sys, {module}\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({packages!r})))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
-    assert done.stdout.strip() == "[]", done.stdout
+    return list(ast.literal_eval(done.stdout.strip()))
+
+
+def test_the_cli_loads_no_heavy_package_before_a_command_runs() -> None:
+    """``import personal_assistant.cli.main`` (what ``pa --help`` runs) leaves the heavy
+    packages for the commands that use them: each command imports what it needs."""
+    assert loaded_by("personal_assistant.cli.main", HEAVY) == []
 
 
 #: What the task and status commands need not load: they call no model and no broker.
@@ -75,11 +81,4 @@ def test_the_assistant_facade_loads_no_model_or_broker_client() -> None:
     """``pa task list`` and ``pa status`` go through :mod:`personal_assistant.app.assistant`:
     the HTTP client of the model and the Redis and Celery clients come with the commands and
     processes that call them (they were 0.3 s of a 1.2 s ``pa task list``)."""
-    probe = (
-        "import sys, personal_assistant.app.assistant\n"
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({NOT_FOR_READS!r})))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.strip() == "[]", done.stdout
+    assert loaded_by("personal_assistant.app.assistant", NOT_FOR_READS) == []
