@@ -20,13 +20,22 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure as Canvas
 
-    from benchmarks.report import Figure
+
+class Figure(Protocol):
+    """What a chart reads of a :class:`benchmarks.report.Figure`."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def series(self) -> dict[str, Any]: ...
+
 
 IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 SIZE_IN = (7.0, 4.0)
