@@ -16,11 +16,12 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import RunState
+from personal_assistant.database import pg_arrays
 from personal_assistant.database.models import TaskRun
 from personal_assistant.runs.fair_dispatch import (
     HOUR,
@@ -49,7 +50,7 @@ async def _count(
         return {}
     if conn.dialect.name == "postgresql":
         owners = (
-            func.unnest(bindparam("users", value=sorted(users), type_=ARRAY(BigInteger)))
+            func.unnest(cast(bindparam("users", pg_arrays.ints(sorted(users))), ARRAY(BigInteger)))
             .table_valued("id")
             .render_derived(name="u")
         )
