@@ -1,9 +1,10 @@
-"""The OpenAI-compatible agent: the real httpx client against a real chat-completions server on
+"""The OpenAI-compatible agent: the real aiohttp client against a real chat-completions server on
 loopback (``support.chat_server``). No database needed."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import socket
 import time
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from personal_assistant.agents import chat_http
 from personal_assistant.agents.base import AgentReply, AgentRequest, PreviousResult
 from personal_assistant.agents.factory import build_agent
 from personal_assistant.agents.openai_compat import OpenAICompatibleAgent, retry_after_seconds
@@ -283,10 +285,152 @@ def test_unreachable_server_is_transient() -> None:
     with pytest.raises(AgentError) as err:
         asyncio.run(call())
     assert (
-        err.value.message == f"cannot reach the agent at http://127.0.0.1:{port}/v1: ConnectError"
+        err.value.message
+        == f"cannot reach the agent at http://127.0.0.1:{port}/v1: ClientConnectorError"
     )
     assert not err.value.permanent
     assert_no_key(err.value)
+
+
+def test_a_redirect_is_not_followed(server: ChatServer) -> None:
+    server.script(Reply(307, b"", headers=(("Location", "http://elsewhere.example/v1"),)))
+    exc = fails(server)
+    assert exc.permanent
+    assert exc.message == (
+        "the provider rejected the request (HTTP 307): "
+        "redirected to http://elsewhere.example/v1, check AGENT_BASE_URL"
+    )
+    assert len(server.received) == 1
+
+
+def test_an_answer_declared_too_long_is_not_read(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chat_http, "ANSWER_LIMIT", 1_000)
+    server.script(completion("x" * 2_000))
+    exc = fails(server, max_attempts=1)
+    assert exc.message == "the agent's answer is longer than 1,000 bytes"
+    assert not exc.permanent
+
+
+async def _raw_server(head: bytes, body: bytes) -> tuple[asyncio.Server, str]:
+    """A server that sends ``head`` and ``body`` to every connection and closes it."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head + body)
+        await writer.drain()
+        writer.close()
+
+    raw = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = raw.sockets[0].getsockname()[1]
+    return raw, f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        # No Content-Length: the body ends when the connection closes.
+        (b"", b'{"choices": [{"message": {"content": "' + b"x" * 5_000 + b'"}}]}'),
+        # 8 MB of zeros in 8 KB of gzip: the limit counts what decompression gives.
+        (b"Content-Encoding: gzip\r\n", gzip.compress(b"0" * 8_000_000)),
+    ],
+    ids=["undeclared", "gzip-bomb"],
+)
+def test_an_answer_growing_past_the_limit_is_cut_off(
+    monkeypatch: pytest.MonkeyPatch, encoding: bytes, body: bytes
+) -> None:
+    monkeypatch.setattr(chat_http, "ANSWER_LIMIT", 4_096)
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + encoding
+    head += b"Connection: close\r\n\r\n"
+
+    async def call() -> None:
+        raw, base_url = await _raw_server(head, body)
+        agent = OpenAICompatibleAgent(base_url, "m", api_key=KEY, max_attempts=1)
+        try:
+            await agent.complete(REQUEST)
+        finally:
+            await agent.aclose()
+            raw.close()
+            await raw.wait_closed()
+
+    with pytest.raises(AgentError) as err:
+        asyncio.run(call())
+    assert err.value.message == "the agent's answer is longer than 4,096 bytes"
+
+
+def test_an_agent_keeps_to_the_event_loop_it_first_ran_on(server: ChatServer) -> None:
+    """Its pooled connections belong to the loop of its first call until it is closed there;
+    closed, it may start again on another loop."""
+    server.script(completion("first"), completion("second"))
+    agent = make_agent(server)
+    first = asyncio.new_event_loop()
+    try:
+        assert first.run_until_complete(agent.complete(REQUEST)).text == "first"
+        with pytest.raises(RuntimeError, match="another event loop"):
+            asyncio.run(agent.complete(REQUEST))
+        first.run_until_complete(agent.aclose())
+    finally:
+        first.close()
+
+    async def again() -> str:
+        try:
+            return (await agent.complete(REQUEST)).text
+        finally:
+            await agent.aclose()
+
+    assert asyncio.run(again()) == "second"
+    assert len(server.received) == 2
+
+
+def _only_proxy_variables(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_the_environments_proxy_is_used_with_its_credentials(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = server.root_url.replace("http://", "http://squid:pass%20word@")
+    _only_proxy_variables(monkeypatch, HTTP_PROXY=proxy)
+    server.script(completion("Through the proxy."))
+    reply = complete(server, base_url="http://model.invalid/v1")
+    assert reply.text == "Through the proxy."
+    [received] = server.received
+    assert received.path == "http://model.invalid/v1/chat/completions"  # absolute: a proxy's
+    assert (
+        received.headers["proxy-authorization"] == "Basic c3F1aWQ6cGFzcyB3b3Jk"
+    )  # squid:pass word
+
+
+def test_no_proxy_names_the_hosts_reached_directly(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _only_proxy_variables(monkeypatch, HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="127.0.0.1")
+    server.script(completion("Direct."))
+    assert complete(server).text == "Direct."
+    assert [r.path for r in server.received] == ["/v1/chat/completions"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "proxy"),
+    [
+        ("proxy.corp:3128", chat_http.Proxy("http://proxy.corp:3128", {})),
+        (
+            "http://u%40corp:p%3Aw@[::1]:8080",
+            chat_http.Proxy("http://[::1]:8080", {"Proxy-Authorization": "Basic dUBjb3JwOnA6dw=="}),
+        ),
+    ],
+)
+def test_a_proxy_variable_is_read_as_curl_reads_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, proxy: chat_http.Proxy
+) -> None:
+    _only_proxy_variables(monkeypatch, HTTPS_PROXY=variable)
+    assert chat_http.env_proxy("https://api.example/v1/chat/completions") == proxy
+    assert chat_http.env_proxy("http://api.example/v1/chat/completions") is None
 
 
 def test_repr_never_shows_the_key() -> None:

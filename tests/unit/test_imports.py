@@ -52,7 +52,16 @@ def test_importing_every_module_has_no_side_effects(tmp_path: Path) -> None:
 
 #: What `pa` must not load before a command runs (issue 16: `pa --help` starts at once): the
 #: database and HTTP stacks, the settings' pydantic machinery, the broker, cryptography.
-HEAVY = ("sqlalchemy", "pydantic_settings", "httpx", "redis", "celery", "kombu", "cryptography")
+HEAVY = (
+    "sqlalchemy",
+    "pydantic_settings",
+    "httpx",
+    "aiohttp",
+    "redis",
+    "celery",
+    "kombu",
+    "cryptography",
+)
 
 
 def loaded_by(module: str, packages: tuple[str, ...]) -> list[str]:
@@ -74,7 +83,7 @@ def test_the_cli_loads_no_heavy_package_before_a_command_runs() -> None:
 
 
 #: What the task and status commands need not load: they call no model and no broker.
-NOT_FOR_READS = ("httpx", "redis", "celery", "kombu")
+NOT_FOR_READS = ("httpx", "aiohttp", "redis", "celery", "kombu")
 
 
 def test_the_assistant_facade_loads_no_model_or_broker_client() -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import json
 import logging
 import math
@@ -33,10 +32,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
+import aiohttp
 from pydantic import SecretStr
 
 from personal_assistant.agents.base import AgentReply, AgentRequest
+from personal_assistant.agents.chat_http import Answer, ChatTransport
 from personal_assistant.agents.prompt import build_messages
 from personal_assistant.core.backoff import compute_backoff
 from personal_assistant.errors import AgentError
@@ -45,7 +45,6 @@ from personal_assistant.redaction import mask_url
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 300  # characters of a provider's error message kept in ours
-CONNECTIONS_PER_CLIENT = 8
 ARGUMENTS_LIMIT = 20_000  # characters of a tool call's arguments read, at most
 
 RetryHook = Callable[[AgentRequest, float], Awaitable[None]]
@@ -87,21 +86,7 @@ class OpenAICompatibleAgent:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._before_retry = before_retry
-        # Many small clients instead of one large one: httpcore's pool checks every connection
-        # of a client (a poll() each) whenever a request starts or ends, in time quadratic in
-        # their number (encode/httpcore#1035). With 500 calls in flight, clients of 32 spent
-        # 60 % of the event loop there, clients of 8 spend 10 % (py-spy, `make bench`).
-        shards = max(1, math.ceil(max_connections / CONNECTIONS_PER_CLIENT))
-        per_client = math.ceil(max_connections / shards)
-        # One TLS context for all of them: building one costs ~50 ms of CPU.
-        tls = httpx.create_ssl_context()
-        self._clients = [
-            httpx.AsyncClient(
-                timeout=timeout, limits=httpx.Limits(max_connections=per_client), verify=tls
-            )
-            for _ in range(shards)
-        ]
-        self._next_client = itertools.cycle(self._clients)
+        self._transport = ChatTransport(self._url, max_connections=max_connections)
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleAgent(url={mask_url(self._url)!r}, model={self._model!r})"
@@ -166,7 +151,7 @@ class OpenAICompatibleAgent:
         *,
         context: str,
         before_retry: Callable[[float], Awaitable[None]] | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """The first successful response to ``payload``, after the retries the rules allow.
 
         ``context`` names the call in the retry log line; ``before_retry`` is awaited with
@@ -176,7 +161,7 @@ class OpenAICompatibleAgent:
             response = await self._post(payload, deadline, headers)
             if response.is_success:
                 return response
-            status = response.status_code
+            status = response.status
             wait, advised = self._retry_wait(response, attempt, deadline)
             log.warning(
                 "event=agent_retry status=%d wait=%.2f attempt=%d max_attempts=%d "
@@ -195,11 +180,11 @@ class OpenAICompatibleAgent:
             attempt += 1
 
     def _retry_wait(
-        self, response: httpx.Response, attempt: int, deadline: float
+        self, response: Answer, attempt: int, deadline: float
     ) -> tuple[float, float | None]:
         """How long to wait before retrying after ``response`` failed (and the provider's
         advice, if any); raises the AgentError to give up with instead."""
-        status = response.status_code
+        status = response.status
         message = self._provider_message(response)
         if status != 429 and status < 500:
             raise AgentError(
@@ -226,24 +211,21 @@ class OpenAICompatibleAgent:
 
     async def _post(
         self, payload: dict[str, Any], deadline: float, headers: dict[str, str]
-    ) -> httpx.Response:
+    ) -> Answer:
         limit = max(0.01, min(self._timeout, deadline - time.monotonic()))
         headers = dict(headers)
         if self._api_key is not None:
             headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
         try:
-            async with asyncio.timeout(limit):
-                return await next(self._next_client).post(
-                    self._url, json=payload, headers=headers, timeout=limit
-                )
-        except (TimeoutError, httpx.TimeoutException):
+            return await self._transport.post(payload, headers, limit)
+        except TimeoutError:
             raise AgentError(f"the agent did not answer within {_secs(limit)} s") from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise AgentError(
                 f"cannot reach the agent at {mask_url(self._base_url)}: {type(exc).__name__}"
             ) from None
 
-    def _provider_message(self, response: httpx.Response) -> str:
+    def _provider_message(self, response: Answer) -> str:
         text = provider_message(response.content)
         if response.is_redirect:
             text = f"redirected to {response.headers.get('Location')}, check AGENT_BASE_URL"
@@ -252,8 +234,7 @@ class OpenAICompatibleAgent:
         return text
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        await self._transport.aclose()
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
