@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.clock import utcnow
 from personal_assistant.core.states import ProcessRole, RunState
-from personal_assistant.database.dialect import dialect_insert
+from personal_assistant.database.dialect import dialect_insert, unindexed
 from personal_assistant.database.engine import idle_in_transaction_limit, make_sync_engine
 from personal_assistant.database.models import TaskRun, WorkerHeartbeat
 
@@ -180,7 +180,7 @@ def renew(conn: Connection, run_ids: Sequence[int], *, worker_id: str, until: da
         .where(
             TaskRun.id.in_(list(run_ids)),
             TaskRun.worker_id == worker_id,
-            TaskRun.state == RunState.RUNNING,
+            unindexed(TaskRun.state) == RunState.RUNNING,
         )
         .with_for_update(skip_locked=True)
     )

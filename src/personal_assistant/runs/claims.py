@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.agents.base import AgentRequest, PreviousResult
 from personal_assistant.core.states import RunState
-from personal_assistant.database.dialect import id_in
+from personal_assistant.database.dialect import id_in, unindexed
 from personal_assistant.database.models import AITask, TaskRun, User
 
 __all__ = ["PREVIOUS_RESULTS", "ClaimedRun", "claim", "load_claimed"]
@@ -47,7 +47,10 @@ async def claim(
         (
             await conn.execute(
                 update(TaskRun)
-                .where(id_in(conn, TaskRun.id, run_ids), TaskRun.state == RunState.QUEUED)
+                .where(
+                    id_in(conn, TaskRun.id, run_ids),
+                    unindexed(TaskRun.state) == RunState.QUEUED,
+                )
                 .values(
                     state=RunState.RUNNING,
                     attempt=TaskRun.attempt + 1,
@@ -80,7 +83,10 @@ async def _previous_results(
             .over(partition_by=TaskRun.task_id, order_by=TaskRun.scheduled_for.desc())
             .label("rank"),
         )
-        .where(id_in(conn, TaskRun.task_id, set(task_ids)), TaskRun.state == RunState.SUCCEEDED)
+        .where(
+            id_in(conn, TaskRun.task_id, set(task_ids)),
+            unindexed(TaskRun.state) == RunState.SUCCEEDED,
+        )
         .subquery()
     )
     rows = (

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import RunState
-from personal_assistant.database.dialect import id_in
+from personal_assistant.database.dialect import id_in, unindexed
 from personal_assistant.database.models import TaskRun
 from personal_assistant.runs import fair_store
 from personal_assistant.runs.fair_dispatch import Limits, share
@@ -145,7 +145,7 @@ async def mark_unsent(conn: AsyncConnection, run_ids: Sequence[int], *, now: dat
     """Record queued runs unsent (the broker refused them): owed at once."""
     await conn.execute(
         update(TaskRun)
-        .where(id_in(conn, TaskRun.id, run_ids), TaskRun.state == RunState.QUEUED)
+        .where(id_in(conn, TaskRun.id, run_ids), unindexed(TaskRun.state) == RunState.QUEUED)
         .values(published_at=None, lease_expires_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
-from personal_assistant.database.dialect import id_in
+from personal_assistant.database.dialect import id_in, unindexed
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.notifications.channels import IN_APP
 from personal_assistant.notifications.content import compose
@@ -102,7 +102,7 @@ async def record(
         (run_id, attempt)
         for run_id, attempt in await conn.execute(
             select(TaskRun.id, TaskRun.attempt)
-            .where(id_in(conn, TaskRun.id, by_run), TaskRun.state == RunState.RUNNING)
+            .where(id_in(conn, TaskRun.id, by_run), unindexed(TaskRun.state) == RunState.RUNNING)
             .with_for_update()
         )
     }
