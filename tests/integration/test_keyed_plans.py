@@ -23,8 +23,9 @@ from personal_assistant.agents.base import AgentReply
 from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.database.engine import make_async_engine, make_sync_engine
 from personal_assistant.health import heartbeat
-from personal_assistant.runs import claims, dispatch, results
+from personal_assistant.runs import claims, dispatch, fair_store, results
 from personal_assistant.runs.executor import Outcome
+from personal_assistant.runs.fair_dispatch import Limits
 
 pytestmark = pytest.mark.integration
 
@@ -86,16 +87,20 @@ def burst(database_url: str) -> Iterator[list[int]]:
 Step = Callable[[AsyncConnection], Coroutine[Any, Any, object]]
 
 
-def explained(database_url: str, step: Step, table: str = "task_runs") -> list[str]:
+def explained(
+    database_url: str, step: Step, table: str = "task_runs", marks: str = ""
+) -> list[str]:
     """Run ``step`` in a transaction rolled back, then EXPLAIN each statement it sent that
-    reads ``table``, with its own parameters; the indexes their plans scan, one per plan."""
+    reads ``table`` (and contains ``marks``), with its own parameters; the indexes their plans
+    scan, one per plan."""
 
     async def main() -> list[str]:
         engine = make_async_engine(database_url)
         sent: list[tuple[str, Any]] = []
 
         def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
-            if f" {table}" in statement and not statement.startswith("EXPLAIN"):
+            wanted = f" {table}" in statement and marks in statement
+            if wanted and not statement.startswith("EXPLAIN"):
                 sent.append((statement, parameters))
 
         event.listen(engine.sync_engine, "before_cursor_execute", capture)
@@ -161,6 +166,24 @@ def test_marking_runs_unsent_finds_them_by_key(database_url: str, burst: list[in
         return await dispatch.mark_unsent(conn, burst[:BATCH], now=NOW)
 
     assert explained(database_url, unsent) == ["pk_task_runs"]
+
+
+def test_owed_runs_are_locked_by_key(database_url: str, burst: list[int]) -> None:
+    """The owed runs are found through the state index (that is its use); once named, they are
+    locked by key."""
+    engine = make_sync_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE task_runs SET published_at = NULL WHERE state = 'queued'"))
+    engine.dispose()
+
+    async def owed(conn: AsyncConnection) -> object:
+        batch = await fair_store.owed_runs(
+            conn, now=NOW + timedelta(minutes=2), limits=Limits(cap=5_000), limit=BATCH
+        )
+        assert len(batch.runs) == BATCH
+        return batch
+
+    assert explained(database_url, owed, marks="FOR NO KEY UPDATE") == ["pk_task_runs"]
 
 
 def test_a_heartbeat_renews_its_runs_by_key(database_url: str, burst: list[int]) -> None:

@@ -180,7 +180,7 @@ def renew(conn: Connection, run_ids: Sequence[int], *, worker_id: str, until: da
         .where(
             TaskRun.id.in_(list(run_ids)),
             TaskRun.worker_id == worker_id,
-            unindexed(TaskRun.state) == RunState.RUNNING,
+            unindexed(TaskRun.state == RunState.RUNNING),
         )
         .with_for_update(skip_locked=True)
     )

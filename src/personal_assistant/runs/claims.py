@@ -49,7 +49,7 @@ async def claim(
                 update(TaskRun)
                 .where(
                     id_in(conn, TaskRun.id, run_ids),
-                    unindexed(TaskRun.state) == RunState.QUEUED,
+                    unindexed(TaskRun.state == RunState.QUEUED),
                 )
                 .values(
                     state=RunState.RUNNING,
@@ -85,7 +85,7 @@ async def _previous_results(
         )
         .where(
             id_in(conn, TaskRun.task_id, set(task_ids)),
-            unindexed(TaskRun.state) == RunState.SUCCEEDED,
+            unindexed(TaskRun.state == RunState.SUCCEEDED),
         )
         .subquery()
     )

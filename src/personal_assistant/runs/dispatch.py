@@ -145,7 +145,7 @@ async def mark_unsent(conn: AsyncConnection, run_ids: Sequence[int], *, now: dat
     """Record queued runs unsent (the broker refused them): owed at once."""
     await conn.execute(
         update(TaskRun)
-        .where(id_in(conn, TaskRun.id, run_ids), unindexed(TaskRun.state) == RunState.QUEUED)
+        .where(id_in(conn, TaskRun.id, run_ids), unindexed(TaskRun.state == RunState.QUEUED))
         .values(published_at=None, lease_expires_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import RunState
 from personal_assistant.database import pg_arrays
+from personal_assistant.database.dialect import unindexed
 from personal_assistant.database.models import TaskRun
 from personal_assistant.runs.fair_dispatch import (
     HOUR,
@@ -165,7 +166,7 @@ async def owed_runs(
     locked = (
         await conn.execute(
             select(TaskRun.id, TaskRun.user_id, TaskRun.state, TaskRun.lease_expires_at)
-            .where(TaskRun.id.in_([run_id for run_id, _, _ in candidates]), _owed(now))
+            .where(TaskRun.id.in_([run_id for run_id, _, _ in candidates]), unindexed(_owed(now)))
             .order_by(TaskRun.id)
             .with_for_update(skip_locked=True, key_share=True)
         )

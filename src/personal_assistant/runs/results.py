@@ -102,7 +102,7 @@ async def record(
         (run_id, attempt)
         for run_id, attempt in await conn.execute(
             select(TaskRun.id, TaskRun.attempt)
-            .where(id_in(conn, TaskRun.id, by_run), unindexed(TaskRun.state) == RunState.RUNNING)
+            .where(id_in(conn, TaskRun.id, by_run), unindexed(TaskRun.state == RunState.RUNNING))
             .with_for_update()
         )
     }
