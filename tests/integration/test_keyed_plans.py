@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.agents.base import AgentReply
@@ -85,6 +85,8 @@ def burst(database_url: str) -> Iterator[list[int]]:
 
 
 Step = Callable[[AsyncConnection], Coroutine[Any, Any, object]]
+UNSENT = text("UPDATE task_runs SET published_at = NULL WHERE state = 'queued'")
+RUNNING = text("UPDATE task_runs SET state = 'running', worker_id = 'w' WHERE id = ANY(:ids)")
 
 
 def explained(
@@ -171,12 +173,9 @@ def test_marking_runs_unsent_finds_them_by_key(database_url: str, burst: list[in
 def test_owed_runs_are_locked_by_key(database_url: str, burst: list[int]) -> None:
     """The owed runs are found through the state index (that is its use); once named, they are
     locked by key."""
-    engine = make_sync_engine(database_url)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE task_runs SET published_at = NULL WHERE state = 'queued'"))
-    engine.dispose()
 
     async def owed(conn: AsyncConnection) -> object:
+        await conn.execute(UNSENT)
         batch = await fair_store.owed_runs(
             conn, now=NOW + timedelta(minutes=2), limits=Limits(cap=5_000), limit=BATCH
         )
@@ -187,29 +186,13 @@ def test_owed_runs_are_locked_by_key(database_url: str, burst: list[int]) -> Non
 
 
 def test_a_heartbeat_renews_its_runs_by_key(database_url: str, burst: list[int]) -> None:
-    engine = make_sync_engine(database_url)
-    sent: list[tuple[str, Any]] = []
+    def renew(conn: Connection) -> int:
+        conn.execute(RUNNING, {"ids": burst})
+        return heartbeat.renew(conn, burst[:BATCH], worker_id="w", until=NOW + timedelta(hours=1))
 
-    def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
-        sent.append((statement, parameters))
+    async def step(conn: AsyncConnection) -> object:
+        assert await conn.run_sync(renew) == BATCH
+        return None
 
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "UPDATE task_runs SET state = 'running', worker_id = 'w' WHERE id = ANY(:ids)"
-                ),
-                {"ids": burst},
-            )
-        event.listen(engine, "before_cursor_execute", capture)
-        with engine.begin() as conn:
-            until = NOW + timedelta(minutes=2)
-            assert heartbeat.renew(conn, burst[:BATCH], worker_id="w", until=until) == BATCH
-        event.remove(engine, "before_cursor_execute", capture)
-        [(statement, parameters)] = [(s, p) for s, p in sent if "task_runs" in s]
-        with engine.begin() as conn:
-            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters)
-            used = _indexes(plan.scalar_one()[0]["Plan"])
-        assert STATE_INDEX not in used and "pk_task_runs" in used, used
-    finally:
-        engine.dispose()
+    [plan] = explained(database_url, step, marks="SKIP LOCKED")
+    assert STATE_INDEX not in plan and "pk_task_runs" in plan, plan

@@ -10,9 +10,10 @@ httpx.
 
 An answer is read whole but never beyond :data:`ANSWER_LIMIT` bytes (after decompression); a
 redirect is returned as it is, never followed. As with httpx, ``HTTP(S)_PROXY`` and
-``NO_PROXY`` are honoured, and ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` replace certifi's CA
-bundle; they are read once, when the session is made (aiohttp's own ``trust_env`` reads them,
-and ``~/.netrc``, in a thread on every request: 18 % of a busy worker's samples). The session is
+``NO_PROXY`` are honoured, read once when the session is made (aiohttp's own ``trust_env``
+reads them, and ``~/.netrc``, in a thread on every request: 18 % of a busy worker's samples);
+TLS verifies with the process's shared context (:func:`~personal_assistant.outbound.http.
+tls_context`: certifi's bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``). The session is
 made on first use, on the running loop, and belongs to that loop until
 :meth:`ChatTransport.aclose`.
 """
@@ -21,16 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
-import os
-import ssl
 import urllib.request
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
-import certifi
 
 from personal_assistant.errors import AgentError
 
@@ -89,7 +86,10 @@ class ChatTransport:
     def _session_here(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=_tls_context())
+            # The process's one verifying context (httpx's: certifi, or SSL_CERT_FILE/_DIR).
+            from personal_assistant.outbound.http import tls_context
+
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=tls_context())
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None),  # each call sets its own limit
@@ -144,13 +144,3 @@ def env_proxy(url: str) -> Proxy | None:
     login = base64.b64encode(f"{user}:{password}".encode()).decode()
     bare = proxy._replace(netloc=proxy.netloc.rpartition("@")[2]).geturl()
     return Proxy(bare, {"Proxy-Authorization": f"Basic {login}"})
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying context per process (loading the CA bundle costs ~20-50 ms of CPU)."""
-    if os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    if os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-    return ssl.create_default_context(cafile=certifi.where())
