@@ -46,6 +46,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "memory": Benchmark("benchmarks.memory_flat", "Worker memory over 100,000 runs", 420),
     "api": Benchmark("benchmarks.api", "HTTP API and Python API", 300),
     "clone": Benchmark("benchmarks.fresh_clone", "Fresh clone to the demo's notification", 540),
+    "startup": Benchmark("benchmarks.startup", "CLI start-up", 300),
 }
 
 

@@ -44,7 +44,8 @@ from chaos import report
 from chaos.harness import FINAL, Chaos, sleep_until
 from personal_assistant.clock import utcnow
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.workers.utils.health import Thresholds, assess, take_snapshot
+from personal_assistant.workers.utils.health import Thresholds, assess
+from personal_assistant.workers.utils.snapshot_reads import take_snapshot
 
 HEARTBEAT = {"HEARTBEAT_INTERVAL": "1", "RUN_TIMEOUT": "10", "LEASE_MARGIN": "15"}
 STALE_AFTER_S = 3.0  # STALE_AFTER_BEATS x HEARTBEAT_INTERVAL

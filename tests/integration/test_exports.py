@@ -20,8 +20,8 @@ import typer
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from personal_assistant.cli import exports as exports_cli
 from personal_assistant.cli import session
+from personal_assistant.cli.main import app as pa_app
 from personal_assistant.config import Settings
 from personal_assistant.database import migrate
 from personal_assistant.database.engine import make_async_engine
@@ -365,15 +365,12 @@ def test_the_file_tasks_run_in_a_real_worker(
 
 @pytest.fixture
 def cli(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer]:
-    """``pa export`` and ``pa import`` on a SQLite database, registered as cli/main.py will."""
+    """``pa`` (for its ``export`` and ``import``) on a SQLite database."""
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     monkeypatch.setenv("PA_HOME", str(tmp_path))
     monkeypatch.delenv("PA_USER", raising=False)
     session.settings.cache_clear()
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    exports_cli.register(app)
-    yield app
+    yield pa_app
     session.settings.cache_clear()
 
 

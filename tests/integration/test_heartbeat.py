@@ -10,7 +10,8 @@ import pytest
 
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.health.heartbeat import Heartbeat, HeldRuns, beat
-from personal_assistant.workers.utils.health import assess, take_snapshot
+from personal_assistant.workers.utils.health import assess
+from personal_assistant.workers.utils.snapshot_reads import take_snapshot
 from support.stack import Db
 
 pytestmark = pytest.mark.integration

@@ -69,23 +69,18 @@ class System(Part):
         (heartbeats are stale after ``STALE_AFTER_BEATS`` intervals of ``HEARTBEAT_INTERVAL``),
         and whether the broker answers."""
         import asyncio
-        from dataclasses import replace
 
-        from personal_assistant.doctor.run import client_app
-        from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
-        from personal_assistant.workers.broker_facts import read_broker
-        from personal_assistant.workers.utils.health import Thresholds, assess, take_snapshot
+        from personal_assistant.health.liveness import stale_after_s
+        from personal_assistant.redaction import mask_url
+        from personal_assistant.workers.broker_ping import broker_error
+        from personal_assistant.workers.utils.health import status_health
+        from personal_assistant.workers.utils.snapshot_reads import take_snapshot
 
-        beats = STALE_AFTER_BEATS * self.settings.heartbeat_interval_seconds
         with explained("cannot read the database at", self.settings.database_url):
             snapshot = await take_snapshot(self.engine, self.clock())
-        health = assess(snapshot, Thresholds(max_heartbeat_age_s=beats, require_processes=True))
-        app = client_app(self.settings)
-        broker = await asyncio.to_thread(read_broker, self.settings, app, queues=False)
-        if broker.reachable:
-            return health
-        line = f"the broker at {broker.url} is unreachable ({broker.error}): nothing is dispatched"
-        return replace(health, problems=(line, *health.problems))
+        broker = await asyncio.to_thread(broker_error, self.settings)
+        stale = stale_after_s(self.settings.heartbeat_interval_seconds)
+        return status_health(snapshot, stale, mask_url(self.settings.broker_url), broker)
 
     async def last_ids(self) -> tuple[int, int]:
         """The newest run id and the newest notification id (0: none yet)."""

@@ -11,6 +11,7 @@ from personal_assistant.core.schedule_text import describe
 
 if TYPE_CHECKING:
     from personal_assistant.database.models import AITask, Notification, TaskRun, User
+    from personal_assistant.tasks.page import TaskRow
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -45,7 +46,7 @@ def digest(
     return {"at": clock(at), "channel": channel, "next_at": iso(next_at)}
 
 
-def task(row: AITask) -> dict[str, object]:
+def task(row: AITask | TaskRow) -> dict[str, object]:
     return {
         "id": row.id,
         "user_id": row.user_id,

@@ -66,9 +66,3 @@ def notifications(
     typer.echo(tables.notifications(found))
     if mark_read:
         typer.echo(f"marked {marked} read")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``runs`` and ``notifications`` to the top-level app."""
-    app.command("runs")(runs)
-    app.command("notifications")(notifications)

@@ -184,8 +184,3 @@ def remove(name: NameArg, user: UserOpt = None, as_json: JsonOpt = False) -> Non
         f"removed calendar {removed.feed.name} ({removed.feed.masked_url}): "
         f"{removed.events} events, {removed.reminders} reminders that had not run"
     )
-
-
-def register(root: typer.Typer) -> None:
-    """Add ``pa calendar ...`` to the top-level app."""
-    root.add_typer(app, name="calendar")

@@ -205,7 +205,6 @@ def quiet(
         typer.echo(f"quiet hours for user {owner.id}: {shown[0]}-{shown[1]} ({owner.timezone})")
 
 
-def register(root: typer.Typer, users: typer.Typer) -> None:
-    """Add ``pa channel ...`` to the top-level app and ``quiet`` to ``pa user``."""
-    root.add_typer(app, name="channel")
+def register(users: typer.Typer) -> None:
+    """Add ``quiet`` to ``pa user``."""
     users.command("quiet")(quiet)

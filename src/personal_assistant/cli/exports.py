@@ -99,9 +99,3 @@ def import_(
         f"imported {report.tasks} tasks, {report.runs} runs and {report.notifications} "
         f"notifications into {whom}"
     )
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``export`` and ``import`` to the top-level app."""
-    app.command("export")(export)
-    app.command("import")(import_)

@@ -1,5 +1,5 @@
-"""The ``pa`` command: ``pa db``, ``pa user``, ``pa task``, ``pa runs``, ``pa notifications``
-and the process commands of :mod:`personal_assistant.cli.services`.
+"""The ``pa`` command: the table of its commands, each imported when used
+(:mod:`personal_assistant.cli.lazy`), and the options they share.
 
 :func:`main` turns every :class:`~personal_assistant.errors.PersonalAssistantError` into one
 line on stderr, ``error: <field>: <reason>``, and the exit code of
@@ -15,25 +15,85 @@ from typing import Annotated
 import typer
 
 from personal_assistant import __version__, logsetup, redaction
-from personal_assistant.cli import (
-    activity,
-    alerts,
-    calendars,
-    channels,
-    db,
-    digests,
-    exports,
-    keys,
-    metrics,
-    services,
-    task_actions,
-    task_edit,
-    tasks,
-    users,
-)
+from personal_assistant.cli import lazy
 from personal_assistant.errors import PersonalAssistantError, exit_code
 
+#: Passes unknown options on to Celery (``pa worker --concurrency 4``).
+_TO_CELERY = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+#: ``pa``'s commands, in the order ``pa --help`` lists them, with the line it shows: a lone
+#: command's whole help, a group's first paragraph (tests/unit/test_cli_lazy.py checks it).
+COMMANDS: dict[str, lazy.Entry] = {
+    "runs": lazy.Command(
+        "personal_assistant.cli.activity:runs", "List runs of the user's tasks, newest first."
+    ),
+    "notifications": lazy.Command(
+        "personal_assistant.cli.activity:notifications",
+        "List the user's notifications, newest first (as they were before --mark-read).",
+    ),
+    "export": lazy.Command(
+        "personal_assistant.cli.exports:export",
+        "Export the user's tasks, runs and notifications to a file.",
+    ),
+    "import": lazy.Command(
+        "personal_assistant.cli.exports:import_",
+        "Import a JSON export: all of it in one transaction, or nothing.",
+    ),
+    "run": lazy.Command(
+        "personal_assistant.cli.processes:run",
+        "Migrate, then run worker, scheduler and HTTP API until Ctrl-C.",
+    ),
+    "worker": lazy.Command(
+        "personal_assistant.cli.processes:worker",
+        "Run a Celery worker on every queue of the routing table.",
+        context_settings=_TO_CELERY,
+    ),
+    "status": lazy.Command(
+        "personal_assistant.cli.status:status", "Is the system making progress? Exit 1 if not."
+    ),
+    "doctor": lazy.Command(
+        "personal_assistant.cli.doctor:doctor",
+        "Validate the running deployment: exit 0 passed, 1 warnings, 2 failures.",
+    ),
+    "beat": lazy.Command(
+        "personal_assistant.cli.processes:beat",
+        "Run the scheduler (celery beat with the database scheduler).",
+        context_settings=_TO_CELERY,
+    ),
+    "serve": lazy.Command("personal_assistant.cli.serve:serve", "Serve the HTTP API until Ctrl-C."),
+    "db": lazy.Group("personal_assistant.cli.db:app", "The database schema."),
+    "user": lazy.Group("personal_assistant.cli.groups:user", "The people tasks belong to."),
+    "task": lazy.Group(
+        "personal_assistant.cli.groups:task",
+        "AI tasks: create, edit, inspect, pause, run, delete.",
+    ),
+    "metrics": lazy.Group(
+        "personal_assistant.cli.metrics:app", "Prometheus metrics of the deployment."
+    ),
+    "alerts": lazy.Group(
+        "personal_assistant.cli.alerts:app",
+        "Alerts told to the admin users, without Prometheus.",
+    ),
+    "channel": lazy.Group(
+        "personal_assistant.cli.channels:app",
+        "Notification channels: email, SMS, webhooks and chat, as Apprise URLs.",
+    ),
+    "calendar": lazy.Group(
+        "personal_assistant.cli.calendars:app",
+        "Calendar feeds (iCalendar/ICS URLs): their events become reminders.",
+    ),
+}
+
+
+class _Commands(lazy.LazyGroup):
+    """The root group: the commands of :data:`COMMANDS`, each built when used."""
+
+    entries = COMMANDS
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="pa",
     help="Personal assistant: schedule AI tasks and see what they did.",
     no_args_is_help=True,
@@ -60,22 +120,6 @@ def _root(
 ) -> None:
     if verbose:
         logging.getLogger().setLevel(logging.INFO)
-
-
-app.add_typer(db.app, name="db")
-app.add_typer(users.app, name="user")
-app.add_typer(tasks.app, name="task")
-app.add_typer(metrics.app, name="metrics")
-app.add_typer(alerts.app, name="alerts")
-task_edit.register(tasks.app)
-task_actions.register(tasks.app)
-activity.register(app)
-exports.register(app)
-channels.register(app, users.app)
-calendars.register(app)
-digests.register(users.app)
-keys.register(users.app)
-services.register(app)
 
 
 def _configure_logging() -> None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from personal_assistant.database import migrate
 from personal_assistant.database.failures import explained
-from personal_assistant.errors import ConfigurationError
-
-HINT = "run `pa db upgrade` first"
 
 
 def current_revision(url: str) -> str | None:
@@ -19,9 +16,4 @@ def current_revision(url: str) -> str | None:
 
 def require_schema(url: str) -> None:
     """Raise ConfigurationError unless the database is at the newest revision."""
-    head = migrate.HEAD
-    current = current_revision(url)
-    if current == head:
-        return
-    state = "has no schema" if current is None else f"is at revision {current}, not {head}"
-    raise ConfigurationError(f"the database {state}: {HINT}", field="database")
+    migrate.require_head(current_revision(url))

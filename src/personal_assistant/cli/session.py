@@ -9,7 +9,6 @@ The façade, the settings and the schema check are imported when a command runs,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -19,6 +18,7 @@ from personal_assistant.errors import ValidationError
 
 if TYPE_CHECKING:
     from personal_assistant.app.assistant import Assistant
+    from personal_assistant.app.quick import QuickReads
     from personal_assistant.config import Settings
     from personal_assistant.database.models import User
 
@@ -28,6 +28,8 @@ T = TypeVar("T")
 Work: TypeAlias = Callable[["Assistant"], Awaitable[T]]
 #: What a per-user command awaits: a coroutine function of the façade and the user.
 OwnerWork: TypeAlias = Callable[["Assistant", "User"], Awaitable[T]]
+#: What a per-user command that only reads does: a function of the quick reads and a user id.
+OwnerRead: TypeAlias = Callable[["QuickReads", int], T]
 
 
 @cache
@@ -45,6 +47,8 @@ def now() -> datetime:
 def run(work: Work[T], *, schema: bool = True) -> T:
     """Await ``work(app)`` after checking that the schema is current (``schema=False``: a
     command that reports on the schema itself, ``pa doctor``)."""
+    import asyncio
+
     from personal_assistant.app.assistant import Assistant
     from personal_assistant.cli.schema import require_schema
 
@@ -68,11 +72,38 @@ def run_for(user_id: int | None, work: OwnerWork[T]) -> T:
     return run(for_owner)
 
 
+def read(work: Callable[[QuickReads], T]) -> T:
+    """``work(reads)`` on :class:`~personal_assistant.app.quick.QuickReads`: one read-only
+    driver connection, no SQLAlchemy and no event loop (``pa status``), once the schema is
+    known to be current."""
+    from personal_assistant.app.quick import QuickReads
+
+    with QuickReads.open(settings()) as reads:
+        return work(reads)
+
+
+def read_for(user_id: int | None, work: OwnerRead[T]) -> T:
+    """``work(reads, owner_id)`` for the user named by ``--user``/``PA_USER`` (``pa task list``)."""
+
+    def for_owner(reads: QuickReads) -> T:
+        owner = reads.user_id(user_id) if user_id is not None else only_user(reads.user_ids())
+        return work(reads, owner)
+
+    return read(for_owner)
+
+
 async def select_user(app: Assistant, user_id: int | None) -> User:
     """The user named by ``--user``/``PA_USER``, else the only user; errors name ``--user``."""
     if user_id is not None:
         return await app.tasks.get_user(user_id)
-    users = await app.tasks.list_users()
+    return only_user(await app.tasks.list_users())
+
+
+U = TypeVar("U")
+
+
+def only_user(users: list[U]) -> U:
+    """The one user there is; none or several is a ValidationError naming ``--user``."""
     if len(users) == 1:
         return users[0]
     if not users:

@@ -14,7 +14,7 @@ from personal_assistant.core.states import ProcessRole
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show open runs, the oldest queued run, overdue tasks, stalled and dead workers' runs."""
-    health = session.run(lambda app: app.system.health())
+    health = session.read(lambda reads: reads.health())
     snap = health.snapshot
     if as_json:
         typer.echo(

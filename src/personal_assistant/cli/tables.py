@@ -13,9 +13,10 @@ from personal_assistant.core.schedule_text import describe
 
 if TYPE_CHECKING:
     from personal_assistant.database.models import AITask, Notification, TaskRun
+    from personal_assistant.tasks.page import TaskRow
 
 
-def tasks(rows: Sequence[AITask]) -> str:
+def tasks(rows: Sequence[AITask | TaskRow]) -> str:
     body = [
         (
             t.id,

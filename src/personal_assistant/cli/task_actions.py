@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 
 from personal_assistant.app import views
@@ -72,10 +71,10 @@ def run(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> None
 
 def _confirm(task: AITask) -> bool:
     try:
-        return click.confirm(
+        return typer.confirm(
             f"Delete task {task.id} ({task.title!r}) and its runs?", default=False, err=True
         )
-    except click.Abort:  # no stdin: assume no
+    except typer.Abort:  # no stdin: assume no
         typer.echo("", err=True)
         return False
 

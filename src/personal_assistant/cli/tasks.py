@@ -19,9 +19,11 @@ from personal_assistant.core.schedule_kinds import Schedule
 from personal_assistant.core.schedule_text import describe
 from personal_assistant.core.states import TaskStatus
 from personal_assistant.errors import ValidationError
+from personal_assistant.tasks.page import TaskPage, TaskRow
 
 if TYPE_CHECKING:
     from personal_assistant.app.assistant import Assistant
+    from personal_assistant.app.quick import QuickReads
     from personal_assistant.database.models import AITask, TaskRun, User
 
 app = typer.Typer(help="AI tasks: create, edit, inspect, pause, run, delete.", no_args_is_help=True)
@@ -233,16 +235,18 @@ def list_(
 ) -> None:
     """List the user's tasks by id, a page at a time (--limit, --after)."""
 
-    async def work(app: Assistant, owner: User) -> tuple[list[AITask], bool]:
-        async def page(size: int, cursor: int | None) -> list[AITask]:
-            return await app.tasks.list_tasks(
-                owner.id, status=status, task_type=task_type, limit=size, after_id=cursor
+    def work(reads: QuickReads, owner: int) -> tuple[list[TaskRow], bool]:
+        def page(size: int, cursor: int | None) -> list[TaskRow]:
+            return reads.task_page(
+                TaskPage.checked(
+                    owner, status=status, task_type=task_type, limit=size, after_id=cursor
+                )
             )
 
-        found = await page(limit, after)
-        return found, len(found) == limit and bool(await page(1, found[-1].id))
+        found = page(limit, after)
+        return found, len(found) == limit and bool(page(1, found[-1].id))
 
-    found, more = session.run_for(user, work)
+    found, more = session.read_for(user, work)
     if as_json:
         print_json([views.task(t) for t in found])
     else:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 
 from personal_assistant.app import views
@@ -119,12 +118,12 @@ def _confirm(found: Footprint) -> bool:
         f"{found.channels} channel(s), {found.calendars} calendar(s), {found.keys} API key(s)"
     )
     try:
-        return click.confirm(
+        return typer.confirm(
             f"Remove user {found.user_id} ({found.display_name!r}) with {owned}?",
             default=False,
             err=True,
         )
-    except click.Abort:  # no stdin: assume no
+    except typer.Abort:  # no stdin: assume no
         typer.echo("", err=True)
         return False
 

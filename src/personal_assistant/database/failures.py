@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING
 
 from personal_assistant.errors import ConfigurationError
 from personal_assistant.redaction import mask_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
 
 __all__ = ["UnusableDatabase", "explained", "first_line"]
 
@@ -39,6 +41,8 @@ def explained(doing: str, url: str) -> Iterator[None]:
     >>> with explained("cannot migrate", url):
     ...     migrate.upgrade(url)
     """
+    from sqlalchemy.exc import SQLAlchemyError  # not at import: the plain reads go without it
+
     try:
         yield
     except SQLAlchemyError as exc:

@@ -13,11 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
-from personal_assistant.database.engine import make_sync_engine
+from personal_assistant.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -25,6 +21,8 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision: add a migration, move this with it.
 HEAD = "0014"
+#: What to do about a database that is not at :data:`HEAD`.
+HINT = "run `pa db upgrade` first"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -52,6 +50,9 @@ def head_revision() -> str | None:
 
 def sqlite_file_missing(database_url: str) -> bool:
     """Whether ``database_url`` names a SQLite file that does not exist (asking would make it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(database_url)
     except ArgumentError:
@@ -63,6 +64,10 @@ def sqlite_file_missing(database_url: str) -> bool:
 
 def current_revision(database_url: str) -> str | None:
     """The database's revision (Alembic's ``alembic_version`` row); None: no schema."""
+    from sqlalchemy import inspect, text
+
+    from personal_assistant.database.engine import make_sync_engine
+
     engine = make_sync_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -72,3 +77,11 @@ def current_revision(database_url: str) -> str | None:
             return None if revision is None else str(revision)
     finally:
         engine.dispose()
+
+
+def require_head(current: str | None) -> None:
+    """Raise ConfigurationError unless ``current`` (a database's revision) is :data:`HEAD`."""
+    if current == HEAD:
+        return
+    state = "has no schema" if current is None else f"is at revision {current}, not {HEAD}"
+    raise ConfigurationError(f"the database {state}: {HINT}", field="database")

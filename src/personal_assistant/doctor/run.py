@@ -35,9 +35,10 @@ from personal_assistant.doctor.remote import RemoteFacts, read_remote
 from personal_assistant.doctor.report import Check, Report, failed, one_line, skipped
 from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
 from personal_assistant.redaction import mask_url
-from personal_assistant.workers.broker_facts import BrokerFacts, broker_kind, read_broker
+from personal_assistant.workers.broker_facts import BrokerFacts, read_broker
+from personal_assistant.workers.broker_ping import broker_kind
 from personal_assistant.workers.celery_app import celery_config
-from personal_assistant.workers.utils.health import take_snapshot
+from personal_assistant.workers.utils.snapshot_reads import take_snapshot
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from personal_assistant.core.states import ProcessRole, RunState
 from personal_assistant.database.dialect import dialect_insert, unindexed
 from personal_assistant.database.engine import idle_in_transaction_limit, make_sync_engine
 from personal_assistant.database.models import TaskRun, WorkerHeartbeat
+from personal_assistant.health.liveness import STALE_AFTER_BEATS
 
 __all__ = [
     "PRUNE_AFTER",
@@ -65,8 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: A worker is reported stalled, and its runs' leases end, after this many silent intervals.
-STALE_AFTER_BEATS = 3
 #: Rows of processes silent this long are deleted (each process prunes once, at its start).
 PRUNE_AFTER = timedelta(days=1)
 

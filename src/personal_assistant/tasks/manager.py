@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -51,6 +51,7 @@ from personal_assistant.errors import (
 from personal_assistant.notifications.channel_store import check_task_channels
 from personal_assistant.tasks import inputs as check
 from personal_assistant.tasks import proposals, quotas, rows
+from personal_assistant.tasks.page import COLUMNS, LIMIT_MAX, TaskPage
 
 _UNSET: Any = object()
 
@@ -218,20 +219,18 @@ class AITaskManager(AsyncClosing):
         offset: int = 0,
         after_id: int | None = None,
     ) -> list[AITask]:
-        user_id = _known_id(user_id, "user")
-        query = select(AITask).where(AITask.user_id == user_id)
-        if after_id is not None:
-            query = query.where(
-                AITask.id > check.whole(after_id, "cursor", low=0, high=check.ID_MAX)
-            )
-        if status is not None:
-            query = query.where(AITask.status == check.choice(status, TaskStatus, "status"))
-        if task_type is not None:
-            query = query.where(AITask.task_type == check.task_type(task_type))
-        start = check.whole(offset, "offset", low=0, high=check.ID_MAX)
-        query = query.order_by(AITask.id).limit(_limit(limit)).offset(start)
+        page = TaskPage.checked(
+            user_id,
+            status=status,
+            task_type=task_type,
+            limit=limit,
+            offset=offset,
+            after_id=after_id,
+        )
+        sql, params = page.statement()
+        typed = text(sql).bindparams(**params).columns(*(getattr(AITask, c) for c in COLUMNS))
         async with self._session() as session:
-            return list((await session.scalars(query)).all())
+            return list((await session.scalars(select(AITask).from_statement(typed))).all())
 
     async def update_task(
         self,
@@ -477,7 +476,7 @@ async def _has_open_run(session: AsyncSession, task_id: int) -> bool:
 
 
 #: The most rows one call lists, and the most ids it takes.
-_LIMIT_MAX = 10_000
+_LIMIT_MAX = LIMIT_MAX
 
 
 _known_id = check.known_id

@@ -19,6 +19,7 @@ from celery import Celery
 
 from personal_assistant.config import Settings
 from personal_assistant.redaction import one_line
+from personal_assistant.workers.broker_ping import broker_kind
 from personal_assistant.workers.celery_app import SENT_AT_HEADER
 from personal_assistant.workers.routing import QUEUES
 
@@ -51,14 +52,6 @@ class BrokerFacts:
     queues: tuple[QueueFacts, ...] = ()
     quorum_expected: bool = False
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def broker_kind(settings: Settings) -> str:
-    if settings.broker_is_redis:
-        return "redis"
-    if settings.broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
-        return "amqp"
-    return "embedded"
 
 
 def _redis_facts(settings: Settings) -> dict[str, Any]:

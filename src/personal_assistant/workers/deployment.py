@@ -23,7 +23,8 @@ from personal_assistant.database.models import AITask, NotificationChannel
 from personal_assistant.health.heartbeat import STALE_AFTER_BEATS
 from personal_assistant.workers.broker_facts import read_broker
 from personal_assistant.workers.routing import QUEUES
-from personal_assistant.workers.utils.health import Thresholds, take_snapshot
+from personal_assistant.workers.utils.health import Thresholds
+from personal_assistant.workers.utils.snapshot_reads import take_snapshot
 
 if TYPE_CHECKING:
     from celery import Celery

@@ -7,21 +7,18 @@ runs but stopped beating (:mod:`~personal_assistant.health.heartbeat`): stopped,
 frozen or stuck, they are named before their runs' leases expire. With
 ``Thresholds.require_processes`` (``pa status``), it also says when no worker or no scheduler is
 alive, and which queues no live worker consumes (the processes' rows say what they are:
-:mod:`~personal_assistant.workers.presence`). :func:`assess` is pure; the snapshot is one read.
+:mod:`~personal_assistant.workers.presence`). :func:`assess` is pure; the snapshot is one read
+(:mod:`~personal_assistant.workers.utils.snapshot_reads`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from personal_assistant.core.states import ProcessRole, RunState, TaskStatus
-from personal_assistant.database.models import AITask, TaskRun, WorkerHeartbeat
+from personal_assistant.core.states import ProcessRole
 from personal_assistant.workers.routing import QUEUES
 
 
@@ -178,85 +175,13 @@ def process_problems(snapshot: Snapshot, max_age_s: float) -> list[str]:
     return problems
 
 
-async def take_snapshot(engine: AsyncEngine, now: datetime) -> Snapshot:
-    open_states = (RunState.QUEUED, RunState.RETRYING, RunState.RUNNING)
-    async with engine.connect() as conn:
-        counts = {
-            state: count
-            for state, count in await conn.execute(
-                select(TaskRun.state, func.count())
-                .where(TaskRun.state.in_(open_states))
-                .group_by(TaskRun.state)
-            )
-        }
-        oldest_queued = await conn.scalar(
-            select(func.min(TaskRun.queued_at)).where(TaskRun.state == RunState.QUEUED)
-        )
-        most_overdue = await conn.scalar(
-            select(func.min(AITask.next_run_at)).where(
-                AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now
-            )
-        )
-        expired, oldest_expired = (
-            await conn.execute(
-                select(func.count(), func.min(TaskRun.lease_expires_at))
-                .select_from(TaskRun)
-                .where(TaskRun.state == RunState.RUNNING, TaskRun.lease_expires_at <= now)
-            )
-        ).one()
-        workers = await conn.execute(
-            select(
-                TaskRun.worker_id,
-                func.count(),
-                func.max(WorkerHeartbeat.beat_at),
-                func.min(TaskRun.started_at),
-            )
-            .select_from(TaskRun)
-            .outerjoin(WorkerHeartbeat, WorkerHeartbeat.worker_id == TaskRun.worker_id)
-            .where(TaskRun.state == RunState.RUNNING, TaskRun.worker_id.is_not(None))
-            .group_by(TaskRun.worker_id)
-        )
-        loads = tuple(WorkerLoad(str(w), int(n), beat, claimed) for w, n, beat, claimed in workers)
-        processes = tuple(await _processes(conn))
-        last_finished = await conn.scalar(select(func.max(TaskRun.finished_at)))
-        active = await conn.scalar(
-            select(func.count()).select_from(AITask).where(AITask.status == TaskStatus.ACTIVE)
-        )
-    return Snapshot(
-        taken_at=now,
-        open_runs={str(k): int(v) for k, v in counts.items()},
-        oldest_queued_at=oldest_queued,
-        most_overdue_at=most_overdue,
-        expired_running=int(expired or 0),
-        last_finished_at=last_finished,
-        active_tasks=int(active or 0),
-        workers=loads,
-        processes=processes,
-        oldest_expired_lease_at=oldest_expired,
-    )
-
-
-async def _processes(conn: AsyncConnection) -> list[ProcessBeat]:
-    rows = await conn.execute(
-        select(
-            WorkerHeartbeat.worker_id,
-            WorkerHeartbeat.role,
-            WorkerHeartbeat.beat_at,
-            WorkerHeartbeat.started_at,
-            WorkerHeartbeat.queues,
-            WorkerHeartbeat.version,
-            WorkerHeartbeat.config,
-        ).order_by(WorkerHeartbeat.worker_id)
-    )
-    return [
-        ProcessBeat(
-            worker_id=row.worker_id,
-            role=row.role,
-            beat_at=row.beat_at,
-            started_at=row.started_at,
-            queues=tuple(q for q in (row.queues or "").split(",") if q),
-            version=row.version,
-            config=row.config or {},
-        )
-        for row in rows
-    ]
+def status_health(
+    snapshot: Snapshot, stale_after_s: float, broker_url: str, broker_error: str | None
+) -> Health:
+    """What ``pa status`` says (pure): the snapshot assessed with live processes required, and
+    first of all a broker that does not answer (``broker_url`` masked)."""
+    health = assess(snapshot, Thresholds(max_heartbeat_age_s=stale_after_s, require_processes=True))
+    if broker_error is None:
+        return health
+    line = f"the broker at {broker_url} is unreachable ({broker_error}): nothing is dispatched"
+    return replace(health, problems=(line, *health.problems))
