@@ -1,6 +1,7 @@
 """``pa`` imports a command's module only when that command is used
 (:mod:`personal_assistant.cli.lazy`): ``pa task list`` does not pay for ``pa run`` or
-``pa channel``, and ``pa --help`` lists the table without importing any command."""
+``pa channel``, nor for ``pa task edit`` or ``pa task delete``, and ``pa --help`` and
+``pa task --help`` list their tables without importing any command."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer.main
@@ -17,6 +19,7 @@ from typer.core import TyperGroup
 
 from personal_assistant import __version__
 from personal_assistant.cli import lazy
+from personal_assistant.cli.groups import TASK_COMMANDS
 from personal_assistant.cli.main import COMMANDS, app
 
 #: Runs ``pa ARGS`` in a fresh interpreter, then prints as its last line of stderr the exit code
@@ -84,15 +87,46 @@ def test_help_lists_the_table_in_its_order_and_imports_no_command() -> None:
     assert (bare.exit, listed(bare.out), bare.cli) == (2, list(COMMANDS), ["lazy", "main"])
 
 
-def test_a_group_imports_its_modules_and_no_other_command() -> None:
+def test_task_help_lists_its_table_and_imports_none_of_its_commands() -> None:
     shown = pa("-v", "task", "--help")
     assert shown.exit == 0, shown.err
+    assert listed(shown.out) == list(TASK_COMMANDS)
     assert listed(shown.out)[:2] == ["add", "list"]
-    assert {"edit", "pause", "resume", "run", "delete"} <= set(listed(shown.out))
-    assert {"groups", "tasks", "task_edit", "task_actions"} <= set(shown.cli)
+    assert "Pause an active task: it stops firing until resumed." in shown.out
+    assert shown.cli == ["groups", "lazy", "main"]
+    bare = pa("task")  # no command: the same help, exit 2
+    assert (bare.exit, listed(bare.out), bare.cli) == (2, list(TASK_COMMANDS), shown.cli)
+
+
+def test_task_list_imports_its_module_and_no_other_command(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PA_USER", raising=False)
+    here = {"DATABASE_URL": sqlite_url, "PA_HOME": str(tmp_path)}
+    for args in (("user", "add", "Ada"), ("task", "add", "Stretch", "--every", "1h")):
+        done = pa(*args, **here)
+        assert done.exit == 0, done.err
+    shown = pa("task", "list", **here)
+    assert shown.exit == 0, shown.err
+    assert shown.out.splitlines()[1].split()[:2] == ["1", "Stretch"]
+    assert "tasks" in shown.cli
+    assert {"task_edit", "task_actions"}.isdisjoint(shown.cli), shown.cli
     others = {"activity", "processes", "channels", "calendars", "exports", "keys", "digests"}
     assert others.isdisjoint(shown.cli), shown.cli
     assert {"doctor", "serve", "alerts", "metrics", "db", "status"}.isdisjoint(shown.cli)
+
+
+def test_a_task_command_imports_the_module_that_registers_it() -> None:
+    shown = pa("task", "delete", "--help")
+    assert shown.exit == 0, shown.err
+    assert "Delete a task with its runs and notifications" in shown.out
+    assert "--yes" in shown.out
+    assert "task_actions" in shown.cli
+    assert {"tasks", "task_edit"}.isdisjoint(shown.cli), shown.cli
+    edit = pa("task", "edit", "--help")
+    assert edit.exit == 0, edit.err
+    assert {"task_edit", "tasks"} <= set(edit.cli)  # edit takes add's schedule options
+    assert "task_actions" not in edit.cli
 
 
 def test_user_has_the_commands_other_modules_add() -> None:
@@ -108,6 +142,8 @@ def test_user_has_the_commands_other_modules_add() -> None:
         (("stat",), "No such command 'stat'. Did you mean 'status'?"),
         (("nope",), "No such command 'nope'."),
         (("task", "nope"), "No such command 'nope'."),
+        (("task", "lst"), "No such command 'lst'. Did you mean 'list'?"),
+        (("task", "dlete"), "No such command 'dlete'. Did you mean 'delete'?"),
         (("user", "key", "nope"), "No such command 'nope'."),
     ],
 )
@@ -117,6 +153,8 @@ def test_an_unknown_command_fails_with_exit_2(args: tuple[str, ...], message: st
     assert message in failed.err
     if len(args) == 1:
         assert failed.cli == ["lazy", "main"]
+    if args[0] == "task":
+        assert failed.cli == ["groups", "lazy", "main"]
 
 
 def test_version_imports_no_command() -> None:
@@ -132,6 +170,18 @@ def test_completion_lists_the_table_and_resolves_a_group() -> None:
     assert '"task":"AI tasks\\\\: create, edit, inspect, pause,..."' in t.out
     edit = pa(_PA_COMPLETE="complete_bash", COMP_WORDS="pa task e", COMP_CWORD="2")
     assert edit.out.split() == ["edit"]
+    assert edit.cli == ["groups", "lazy", "main"]
+    commands = pa(_PA_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="pa task ")
+    assert '"pause":"Pause an active task\\\\: it stops firing..."' in commands.out
+    assert commands.cli == ["groups", "lazy", "main"]
+
+
+def test_completion_of_a_task_command_builds_it_alone() -> None:
+    options = pa(_PA_COMPLETE="complete_bash", COMP_WORDS="pa task list --", COMP_CWORD="3")
+    offered = ["--status", "--type", "--limit", "--after", "--user", "--json", "--help"]
+    assert options.out.split() == offered
+    assert "tasks" in options.cli
+    assert {"task_edit", "task_actions"}.isdisjoint(options.cli), options.cli
 
 
 def test_each_entry_builds_what_the_table_says() -> None:
@@ -165,6 +215,7 @@ def test_the_lines_of_the_table_are_those_of_the_commands(
 ) -> None:
     """``pa --help`` shows the table's lines; once built, the commands show the same ones."""
     root = typer.main.get_command(app)
+    assert isinstance(root, lazy.LazyGroup)
     ctx = root.make_context("pa", [], resilient_parsing=True)
     root.get_help(ctx)
     from_the_table = capsys.readouterr().out
@@ -173,3 +224,47 @@ def test_the_lines_of_the_table_are_those_of_the_commands(
     root.get_help(ctx)
     assert capsys.readouterr().out == from_the_table
     assert "Run a Celery worker on every queue of the routing table." in from_the_table
+
+
+def test_the_lines_of_the_task_table_are_those_of_its_commands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``pa task --help`` shows the table's lines; each command, once built, has that line as
+    its own help's first paragraph, and the help of the group stays the same."""
+    root = typer.main.get_command(app)
+    assert isinstance(root, lazy.LazyGroup)
+    ctx = root.make_context("pa", [], resilient_parsing=True)
+    task = root.get_command(ctx, "task")
+    assert isinstance(task, lazy.LazyGroup)
+    assert inspect.cleandoc(task.help or "") == COMMANDS["task"].help
+    assert task.no_args_is_help
+    task_ctx = task.make_context("task", [], parent=ctx, resilient_parsing=True)
+    task.get_help(task_ctx)
+    from_the_table = capsys.readouterr().out
+    for name, entry in TASK_COMMANDS.items():
+        command = task.get_command(task_ctx, name)
+        assert command is not None and command.name == name
+        assert command.callback is not None, name  # built: no longer a placeholder
+        assert not isinstance(command, TyperGroup), name
+        assert inspect.cleandoc(command.help or "").split("\n\n")[0] == entry.help, name
+        assert task.get_command(task_ctx, name) is command  # built once
+    task.get_help(task_ctx)
+    assert capsys.readouterr().out == from_the_table
+    assert task.get_command(task_ctx, "nope") is None
+
+
+def test_a_registered_command_is_found_by_its_name() -> None:
+    owner = typer.Typer()
+
+    @owner.command("first")
+    def one() -> None:
+        """One."""
+
+    @owner.command()
+    def second_one() -> None:
+        """Two."""
+
+    assert lazy.registered(owner, "first").callback is one
+    assert lazy.registered(owner, "second-one").callback is second_one  # typer's name
+    with pytest.raises(LookupError, match="no command 'one'"):
+        lazy.registered(owner, "one")

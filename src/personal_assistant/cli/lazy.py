@@ -1,4 +1,4 @@
-"""Top-level commands of ``pa`` that are imported only when they are used.
+"""Commands of ``pa`` that are imported only when they are used.
 
 ``pa task list`` should not pay for the other commands: importing every CLI module took about
 110 ms at each start, and typer building the click commands of all ~100 of them about 40 ms
@@ -6,6 +6,8 @@ more. :class:`LazyGroup` is click's "lazily loading subcommands"
 for typer: it holds a table ``name -> where the command lives and its line of help``, imports a
 command's module and builds its click command only when that name is resolved, and lists the
 table's lines for ``pa --help`` and the completion of ``pa <TAB>`` without importing anything.
+A group of ``pa`` may be one too (``pa task``): then ``pa task list`` imports the module of
+``list`` alone and typer converts that one command, not its eight siblings.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import typer.main
 from typer import _click as click  # typer vendors click: these are the classes it builds on
 from typer._click.shell_completion import CompletionItem
 from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandInfo
 
 
 def _find(target: str) -> Any:
@@ -55,13 +58,41 @@ class Command:
         app.command(name, help=self.help, context_settings=settings)(_find(self.target))
 
 
-Entry = Group | Command
+@dataclass(frozen=True)
+class Registered:
+    """A command that its module registers on a ``typer.Typer`` of its own
+    (``@app.command("list")``): ``target`` (``"module:attribute"``) names that Typer, and
+    ``help`` is the first paragraph of the command's help, the line its group's help shows.
+    The command is found by its name among the Typer's commands, as typer names them."""
+
+    target: str
+    help: str
+
+    def add_to(self, app: typer.Typer, name: str) -> None:
+        owner: typer.Typer = _find(self.target)
+        app.registered_commands.append(registered(owner, name))
+
+
+def registered(owner: typer.Typer, name: str) -> CommandInfo:
+    """The command ``name`` of ``owner``: the name given to ``command()``, else the one typer
+    derives from its function's."""
+    for info in owner.registered_commands:
+        callback = info.callback
+        derived = typer.main.get_command_name(callback.__name__) if callback else None
+        if (info.name or derived) == name:
+            return info
+    raise LookupError(f"no command {name!r} is registered on {owner!r}")
+
+
+Entry = Group | Command | Registered
 
 
 def build(name: str, entry: Entry) -> click.Command:
     """The click command of ``entry``: registered on a typer app, as ``pa`` did at import, and
     converted by typer itself (``get_group``, as a lone command would otherwise become the
-    whole app and a one-command group a command)."""
+    whole app and a one-command group a command). The app has typer's default settings, those
+    ``pa`` gives every command it converts (``rich_markup_mode``, ``pretty_exceptions_short``,
+    ``suggest_commands``), at any depth: typer hands the root's settings down to them all."""
     holder = typer.Typer(add_completion=False)
     entry.add_to(holder, name)
     return typer.main.get_group(holder).commands[name]

@@ -17,7 +17,12 @@ if TYPE_CHECKING:
 
 TaskId = Annotated[int, typer.Argument(help="The task id.", show_default=False)]
 
+#: Where these commands are registered; ``pa task`` (:mod:`~personal_assistant.cli.groups`)
+#: builds each from here when it is used.
+app = typer.Typer()
 
+
+@app.command("pause")
 def pause(
     task_id: TaskId,
     reason: Annotated[str, typer.Option(help="Why; shown by `pa task show`.")] = (
@@ -38,6 +43,7 @@ def pause(
     typer.echo(f"paused task {task.id} ({task.status_reason})")
 
 
+@app.command("resume")
 def resume(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Resume a paused (or finished) task from its next firing after now."""
 
@@ -51,6 +57,7 @@ def resume(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> N
     typer.echo(f"resumed task {task.id}; next run: {when(task.next_run_at, task.timezone)}")
 
 
+@app.command("run")
 def run(task_id: TaskId, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Queue a run of the task now, besides its schedule."""
 
@@ -79,6 +86,7 @@ def _confirm(task: AITask) -> bool:
         return False
 
 
+@app.command("delete")
 def delete(
     task_id: TaskId,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -101,11 +109,3 @@ def delete(
         print_json({"deleted": True, "task_id": task_id})
         return
     typer.echo(f"deleted task {task_id}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the commands to the ``pa task`` group."""
-    app.command("pause")(pause)
-    app.command("resume")(resume)
-    app.command("run")(run)
-    app.command("delete")(delete)

@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 #: How many firings the command shows after an edit.
 FIRINGS = 3
 
+#: Where ``edit`` is registered; ``pa task`` (:mod:`~personal_assistant.cli.groups`) builds it
+#: from here when it is used.
+app = typer.Typer()
+
 TzOpt = Annotated[
     str | None,
     typer.Option(
@@ -87,6 +91,7 @@ def next_firings(task: AITask, now: datetime, count: int = FIRINGS) -> list[date
     return upcoming(task, now, count)
 
 
+@app.command("edit")
 def edit(
     task_id: TaskId,
     title: Annotated[str | None, typer.Option(help="A new title.")] = None,
@@ -191,8 +196,3 @@ def edit(
     )
     typer.echo("\nnext firings:")
     typer.echo(tables.firings(firings, zone))
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``edit`` to the ``pa task`` group."""
-    app.command("edit")(edit)

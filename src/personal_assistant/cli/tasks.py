@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from personal_assistant.app.quick import QuickReads
     from personal_assistant.database.models import AITask, TaskRun, User
 
-app = typer.Typer(help="AI tasks: create, edit, inspect, pause, run, delete.", no_args_is_help=True)
+#: Where this module's commands are registered; ``pa task``
+#: (:data:`personal_assistant.cli.groups.TASK_COMMANDS`) builds each from here when it is used.
+app = typer.Typer()
 
 _S = "Schedule: one of --at ... --cron, with --start, --end, --tz"
 AtOpt = Annotated[
