@@ -3,6 +3,9 @@
 :func:`run` checks the schema, opens an :class:`~personal_assistant.app.assistant.Assistant`,
 awaits the command's coroutine in a single ``asyncio.run`` and closes it; :func:`run_for` does
 the same for the user the command acts for (``--user``/``PA_USER``, else the only user).
+:func:`read` and :func:`read_for` do the same for a command that only reads and must answer at
+once (``pa status``, ``pa task list``), on :class:`~personal_assistant.app.quick.QuickReads`:
+one read-only driver connection, no SQLAlchemy, no event loop.
 The façade, the settings and the schema check are imported when a command runs, not when
 ``pa`` starts: ``pa --help`` loads no database code.
 """
