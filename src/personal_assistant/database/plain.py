@@ -151,9 +151,14 @@ def _sqlite(url: str) -> Any:
     import sqlite3
 
     path = sqlite_path(url)
-    if path is None:
-        return sqlite3.connect(":memory:")
-    # mode=rw: a missing file is an error, never an empty database made by a read.
+    return sqlite3.connect(":memory:") if path is None else open_sqlite(path)
+
+
+def open_sqlite(path: Path) -> Any:
+    """A read-only ``sqlite3`` connection to the file at ``path``: opened read-write so that a
+    missing file is an error (never an empty database made by a read), then ``query_only``."""
+    import sqlite3
+
     target = f"file:{path.resolve().as_posix()}?mode=rw"
     connection = sqlite3.connect(target, uri=True, timeout=SQLITE_TIMEOUT_S)
     connection.execute("PRAGMA query_only = ON")

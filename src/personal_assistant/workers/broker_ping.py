@@ -9,10 +9,8 @@ that uses it).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from personal_assistant.config import AMQP_SCHEMES, Settings
-from personal_assistant.database.plain import SQLITE_TIMEOUT_S, sqlite_path
+from personal_assistant.database.plain import open_sqlite, sqlite_path
 from personal_assistant.redaction import one_line
 
 #: How long one broker operation may take.
@@ -61,14 +59,13 @@ def _open_amqp(url: str) -> None:
 
 
 def _open_sqlite(url: str) -> None:
-    import sqlite3
-
     path = sqlite_path(url)
     if path is None or not path.exists():
-        if path is not None and not Path(path.parent).is_dir():
+        if path is not None and not path.parent.is_dir():
             raise FileNotFoundError(f"no directory {path.parent} for the broker's file")
         return
-    target = f"file:{path.resolve().as_posix()}?mode=rw"
-    with sqlite3.connect(target, uri=True, timeout=SQLITE_TIMEOUT_S) as conn:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # reads the header
-    conn.close()
+    connection = open_sqlite(path)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchall()  # reads the header
+    finally:
+        connection.close()
