@@ -18,7 +18,12 @@ from typing import Any
 import pytest
 
 from personal_assistant.calendars import ics as cal
-from personal_assistant.calendars.checks import MAX_DEPTH, MAX_EXPANSION_STEPS
+from personal_assistant.calendars.checks import (
+    MAX_DEPTH,
+    MAX_EVENTS,
+    MAX_EXPANSION_STEPS,
+    MAX_LINES,
+)
 from personal_assistant.errors import ValidationError
 from support.ics_server import vcalendar, vevent
 
@@ -507,6 +512,47 @@ def test_components_nested_too_deep_are_refused_before_parsing() -> None:
     assert refusal(feed) == (
         f"nests components (BEGIN:...) more than {MAX_DEPTH} deep: not an ordinary calendar"
     )
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the times the feed reaches icalendar's parser."""
+    calls = [0]
+    real = cal.icalendar.Calendar.from_ical
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cal.icalendar.Calendar, "from_ical", counted)
+    return calls
+
+
+def test_too_many_events_are_refused_before_parsing(parses: list[int]) -> None:
+    """Parsing costs ~0.2 ms of CPU per event: 30,000 events took 5-10 s, and on a slow
+    machine the parse met the sandbox's CPU limit before the occurrence cap (a refusal that
+    depended on the machine). Counted in the text, the refusal does not."""
+    soon = "DTSTART:20260305T090000Z"
+    events = [vevent(f"e{i}@x", "E", soon) for i in range(MAX_EVENTS + 1)]
+    assert refusal(vcalendar(*events)) == (
+        f"has more than {MAX_EVENTS:,} events: not an ordinary calendar "
+        "(subscribe to a shorter export)"
+    )
+    assert parses == [0]
+    at_the_cap = vcalendar(*events[:MAX_EVENTS])
+    assert "more than 2000 occurrences" in refusal(at_the_cap)  # read, then refused by count
+    assert parses == [1]
+
+
+def test_too_many_lines_are_refused_before_parsing(parses: list[int]) -> None:
+    """One event of tiny lines (``X-A:1``, 5 bytes each): a 5 MB feed is a million lines and
+    ~25 s of CPU for the parser."""
+    lines = ["X-A:1"] * MAX_LINES
+    assert refusal(vcalendar(vevent("x@x", "X", "DTSTART:20260305T090000Z", *lines))) == (
+        f"has more than {MAX_LINES:,} lines: not an ordinary calendar "
+        "(subscribe to a shorter export)"
+    )
+    assert parses == [0]
 
 
 @WEDGE

@@ -5,8 +5,11 @@ Each check refuses with a :class:`~personal_assistant.errors.ValidationError` na
 that says what is wrong in the feed's terms (the event's UID, the property and the value as the
 feed wrote it: :mod:`~personal_assistant.calendars.properties`), never a library's words:
 
-* :func:`check_depth`: components nested more than :data:`MAX_DEPTH` deep, refused before the
-  parser reads them;
+* :func:`check_size`: more than :data:`MAX_EVENTS` events or :data:`MAX_LINES` lines, and
+  :func:`check_depth`: components nested more than :data:`MAX_DEPTH` deep, refused in the text,
+  before the parser reads them (it spends ~25 us of CPU a line: the feed's 5 MB cap alone
+  would let a feed cost more than the sandbox's CPU limit, and the refusal would then depend
+  on the machine's speed);
 * :func:`check_events`: an event the expansion could not read (no start, several starts, a
   start that is not a date, unreadable dates or durations), a rule that cannot be read, repeats
   every second or minute or more than :data:`MAX_PER_DAY` times a day, has an ``INTERVAL``
@@ -32,15 +35,23 @@ from personal_assistant.safe_text import safe_text
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_EVENTS",
     "MAX_EXPANSION_STEPS",
+    "MAX_LINES",
     "MAX_PER_DAY",
     "MAX_RULE_VALUES",
     "check_cost",
     "check_depth",
     "check_events",
+    "check_size",
 ]
 
 
+#: At most this many events (``VEVENT``) in a feed: ten years of a busy calendar, ~2 s of CPU
+#: to read on a 2-core machine.
+MAX_EVENTS = 10_000
+#: At most this many lines in a feed: 10,000 events of 20 lines, ~5 s of CPU to read.
+MAX_LINES = 200_000
 #: Components nest at most this deep (calendars nest three deep: calendar, event, alarm).
 MAX_DEPTH = 10
 #: At most this many occurrences a day from an event's rules (an hourly rule has 24).
@@ -71,6 +82,18 @@ _ONE_DAY = timedelta(days=1)
 _LAST_MOMENT = datetime(9999, 12, 31)
 
 _NESTING = re.compile(r"^(BEGIN|END)[;:]", re.IGNORECASE | re.MULTILINE)
+_EVENT = re.compile(r"^BEGIN:VEVENT\s*$", re.IGNORECASE | re.MULTILINE)
+_SHORTER = "not an ordinary calendar (subscribe to a shorter export)"
+
+
+def check_size(text: str) -> None:
+    """Refuse more than :data:`MAX_EVENTS` events or :data:`MAX_LINES` lines, counted in the
+    text (a few milliseconds for 5 MB) before the parser spends seconds on them."""
+    if text.count("\n") > MAX_LINES:
+        raise props.refused(f"has more than {MAX_LINES:,} lines: {_SHORTER}")
+    for events, _ in enumerate(_EVENT.finditer(text), start=1):
+        if events > MAX_EVENTS:
+            raise props.refused(f"has more than {MAX_EVENTS:,} events: {_SHORTER}")
 
 
 def check_depth(text: str) -> None:

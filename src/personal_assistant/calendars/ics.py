@@ -136,6 +136,7 @@ def _read_calendar(data: bytes) -> icalendar.Calendar:
         raise props.refused("is empty, not an iCalendar (ICS) file")
     text = data.decode("utf-8-sig", errors="replace")
     checks.check_depth(text)
+    checks.check_size(text)
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except MemoryError:  # not the feed's syntax: the process's limit (the sandbox)
