@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +14,7 @@ from personal_assistant.runs.fair_dispatch import (
     Shares,
     Tally,
     Usage,
+    fits,
     over_hour_reason,
     round_robin,
     share,
@@ -96,6 +99,24 @@ def test_a_tally_counts_each_user_once_and_keeps_the_decisions() -> None:
     assert _decided(second) == ((2, 3), (0,), (1,))
     tally.keep(second)
     assert tally.usage() == Usage({BOB: 3, ALICE: 2, CY: 1}, {BOB: 5, ALICE: 2, CY: 1})
+
+
+@pytest.mark.parametrize("limits", [Limits(cap=2), Limits(per_hour=3), Limits(cap=2, per_hour=3)])
+def test_fits_says_what_share_decides_and_a_tally_counts_the_same(limits: Limits) -> None:
+    """The claim's shortcut: when every new firing fits, ``share`` is not asked run by run."""
+    usages = [Usage({}, {}), Usage({BOB: 1}, {BOB: 1}), Usage({BOB: 2}, {ALICE: 3})]
+    batches = [[], [BOB], [BOB, BOB], [BOB, ALICE, None], [ALICE] * 3, [None] * 5]
+    for usage, users in itertools.product(usages, batches):
+        decided = share(_owed(*users), usage, limits, at_claim=True)
+        counts = Counter(users)
+        assert fits(counts, usage, limits) == (decided.hold == decided.skip == ()), users
+        if fits(counts, usage, limits):
+            shortcut, by_share = Tally(), Tally()
+            for tally in (shortcut, by_share):
+                tally.learn([BOB, ALICE], usage)
+            shortcut.send(counts)
+            by_share.keep(decided)
+            assert shortcut.usage() == by_share.usage()
 
 
 def test_limits_refuse_negative_values() -> None:

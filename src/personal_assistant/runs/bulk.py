@@ -19,36 +19,35 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from personal_assistant.core.states import RunState, TaskStatus
 from personal_assistant.database import pg_arrays
 from personal_assistant.database.dialect import dialect_insert
+from personal_assistant.database.driver import pg_driver
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.runs.plans import NewRun
 
-_PG_INSERT_RUNS = text(
-    """
-    INSERT INTO task_runs
-        (task_id, user_id, scheduled_for, state, attempt, queued_at, finished_at,
-         lease_expires_at, published_at, error)
-    SELECT r.task_id, r.user_id, r.scheduled_for, r.state, 0, :now,
-           CASE WHEN r.state = 'skipped' THEN CAST(:now AS timestamptz) END,
-           CASE WHEN r.state = 'queued' AND r.held THEN CAST(:hold AS timestamptz)
-                WHEN r.state = 'queued' THEN CAST(:lease AS timestamptz) END,
-           CASE WHEN r.state = 'queued' AND NOT r.held THEN CAST(:published AS timestamptz) END,
-           r.reason
-    FROM unnest(CAST(:task_ids AS bigint[]), CAST(:user_ids AS bigint[]),
-                CAST(:scheduled AS timestamptz[]), CAST(:states AS text[]),
-                CAST(:held AS boolean[]), CAST(:reasons AS text[]))
-        AS r(task_id, user_id, scheduled_for, state, held, reason)
-    ON CONFLICT (task_id, scheduled_for) DO NOTHING
-    RETURNING id, state, published_at
-    """
-)
-
-_PG_SET_NEXT = text(
-    """
-    UPDATE ai_tasks SET next_run_at = v.next_run_at
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:nexts AS timestamptz[])) AS v(id, next_run_at)
-    WHERE ai_tasks.id = v.id
-    """
-)
+#: The ids of the queued runs inserted that the caller publishes: when it records them as
+#: published (``:published`` set), those not held; otherwise all of them.
+_PG_INSERT_RUNS = """
+    WITH inserted AS (
+        INSERT INTO task_runs
+            (task_id, user_id, scheduled_for, state, attempt, queued_at, finished_at,
+             lease_expires_at, published_at, error)
+        SELECT r.task_id, r.user_id, r.scheduled_for, r.state, 0, %(now)s,
+               CASE WHEN r.state = 'skipped' THEN CAST(%(now)s AS timestamptz) END,
+               CASE WHEN r.state = 'queued' AND r.held THEN CAST(%(hold)s AS timestamptz)
+                    WHEN r.state = 'queued' THEN CAST(%(lease)s AS timestamptz) END,
+               CASE WHEN r.state = 'queued' AND NOT r.held
+                    THEN CAST(%(published)s AS timestamptz) END,
+               r.reason
+        FROM unnest(CAST(%(task_ids)s AS bigint[]), CAST(%(user_ids)s AS bigint[]),
+                    CAST(%(scheduled)s AS timestamptz[]), CAST(%(states)s AS text[]),
+                    CAST(%(held)s AS boolean[]), CAST(%(reasons)s AS text[]))
+            AS r(task_id, user_id, scheduled_for, state, held, reason)
+        ON CONFLICT (task_id, scheduled_for) DO NOTHING
+        RETURNING id, state, published_at
+    )
+    SELECT id FROM inserted
+    WHERE state = 'queued'
+      AND (published_at IS NOT NULL OR CAST(%(published)s AS timestamptz) IS NULL)
+"""
 
 
 async def insert_runs(
@@ -74,8 +73,9 @@ async def insert_runs(
         return []
     states = [RunState.QUEUED.value if r.run else RunState.SKIPPED.value for r in runs]
     times = _RunTimes(now, lease, hold or lease, published_at)
-    insert = _insert_runs_pg if conn.dialect.name == "postgresql" else _insert_runs_portable
-    inserted = await insert(conn, runs, states, times, owners)
+    if conn.dialect.name == "postgresql":
+        return await _insert_runs_pg(conn, runs, states, times, owners)
+    inserted = await _insert_runs_portable(conn, runs, states, times, owners)
     return [
         run_id
         for run_id, state, sent_at in inserted
@@ -104,9 +104,11 @@ async def _insert_runs_pg(
     states: Sequence[str],
     times: _RunTimes,
     owners: Mapping[int, int],
-) -> list[_Inserted]:
-    """PostgreSQL: the runs as arrays, expanded by ``unnest`` (one short statement)."""
-    result = await conn.execute(
+) -> list[int]:
+    """PostgreSQL: the runs as arrays, expanded by ``unnest`` (one short statement, sent on
+    the driver's connection); the ids to publish, chosen by the statement."""
+    driver = await pg_driver(conn)
+    cursor = await driver.execute(
         _PG_INSERT_RUNS,
         {
             "now": times.now,
@@ -121,7 +123,7 @@ async def _insert_runs_pg(
             "reasons": pg_arrays.texts([r.reason for r in runs]),
         },
     )
-    return [(run_id, state, sent_at) for run_id, state, sent_at in result.all()]
+    return [run_id for (run_id,) in await cursor.fetchall()]
 
 
 async def _insert_runs_portable(
@@ -164,6 +166,13 @@ def _lease_of(run: NewRun, times: _RunTimes) -> datetime | None:
     return times.lease if run.run else None
 
 
+_PG_SET_NEXT = """
+    UPDATE ai_tasks SET next_run_at = v.next_run_at
+    FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(nexts)s AS timestamptz[])) AS v(id, next_run_at)
+    WHERE ai_tasks.id = v.id
+"""
+
+
 async def set_next_run_at(
     conn: AsyncConnection, advances: Sequence[tuple[int, datetime | None]]
 ) -> None:
@@ -171,7 +180,8 @@ async def set_next_run_at(
     if not advances:
         return
     if conn.dialect.name == "postgresql":
-        await conn.execute(
+        driver = await pg_driver(conn)
+        await driver.execute(
             _PG_SET_NEXT,
             {
                 "ids": pg_arrays.ints([task_id for task_id, _ in advances]),

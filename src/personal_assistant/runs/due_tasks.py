@@ -5,27 +5,39 @@ transaction (:mod:`plans`). The claim then locks the planned tasks ``SKIP LOCKED
 those whose ``next_run_at`` is still the one planned from, a compare-and-set
 (:func:`lock_planned`): a task claimed meanwhile by another scheduler is left to it. In the same
 transaction it inserts their runs, advances their ``next_run_at`` and closes the tasks nothing
-is left to run (:func:`record`).
+is left to run (:func:`record`). The runs are inserted before the tasks are updated: the
+foreign key's check of each new run then finds its task in the version the claim locked and
+takes no lock of its own (after the update it locks each new version: about 50 bytes more of
+WAL per task, measured).
 
 Locks are ``FOR NO KEY UPDATE`` (``key_share=True``): a claim changes no key, so a row that
 references a claimed task (a notification naming it, written by a worker) does not wait for
 the claim to commit.
+
+On PostgreSQL the statements are sent on the driver's connection
+(:func:`~personal_assistant.database.driver.pg_driver`): a thousand rows a batch, read as
+plain tuples.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Text, bindparam, cast, select, text, update
+from sqlalchemy import Text, and_, bindparam, cast, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.core.states import OPEN_RUN_STATES, TaskStatus
 from personal_assistant.database import pg_arrays
+from personal_assistant.database.driver import pg_driver
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.runs.bulk import insert_runs, set_next_run_at
 from personal_assistant.runs.plans import Candidate, NewRun, TaskPlan, cast_due
+
+#: Where a claimer's reading of a burst stands: the ``(next_run_at, id)`` of the last due task
+#: it planned. Its next read starts after it.
+Cursor = tuple[datetime, int]
 
 
 @dataclass(frozen=True)
@@ -35,16 +47,39 @@ class ClaimReport:
     skipped: int
     #: Due tasks may remain for this claimer (a full batch, or planning stopped at its budget).
     more: bool = False
+    #: The last due task planned: where this claimer's next read of the burst starts.
+    last: Cursor | None = None
 
 
 #: For the rest of the (read-only) transaction of :func:`candidates`.
-_NO_SORT = text("SET LOCAL enable_sort = off")
+_NO_SORT = "SET LOCAL enable_sort = off"
+_PG_CANDIDATES = """
+    SELECT id, CAST(schedule AS text), next_run_at, catch_up, user_id
+    FROM ai_tasks
+    WHERE status = 'active' AND next_run_at <= %(now)s{after}{part}
+    ORDER BY next_run_at, id
+    LIMIT %(limit)s
+"""
+_PG_AFTER = " AND (next_run_at, id) > (%(after_due)s, %(after_id)s)"
+_PG_PART = " AND id %% %(parts)s = %(index)s"
 
 
 async def candidates(
-    conn: AsyncConnection, now: datetime, *, part: tuple[int, int], limit: int
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    part: tuple[int, int],
+    limit: int,
+    after: Cursor | None = None,
 ) -> list[Candidate]:
-    """Due active tasks, oldest first, read without locking (the claim locks them).
+    """Due active tasks, oldest first (then by id), read without locking (the claim locks
+    them); with ``after``, only those after it in that order.
+
+    ``after`` is a keyset: the read starts in the ``(status, next_run_at, id)`` index just
+    after the last task the claimer read. Reading from the start instead walks again over the
+    entries of the tasks claimed before (their old versions: dead, not yet vacuumed), which
+    made each read of a burst of 1,000,000 tasks 23 times slower. A task left behind (locked
+    by another scheduler, or due again within the tick) is read again by the next tick.
 
     ``part`` = ``(k, n)`` reads only task ids ``= k (mod n)``. PostgreSQL has no statistics
     for ``id % n`` and guesses it keeps 0.5 % of the rows, so with many tasks due it would
@@ -52,9 +87,9 @@ async def candidates(
     ``(status, next_run_at)`` index until the batch is full (0.5 ms): the read is made with
     sorting off, which leaves it the index.
     """
+    if conn.dialect.name == "postgresql":
+        return await _pg_candidates(conn, now, part=part, limit=limit, after=after)
     index, parts = part
-    if parts > 1 and conn.dialect.name == "postgresql":
-        await conn.execute(_NO_SORT)
     query = (
         select(
             AITask.id,
@@ -64,9 +99,17 @@ async def candidates(
             AITask.user_id,
         )
         .where(AITask.status == TaskStatus.ACTIVE, AITask.next_run_at <= now)
-        .order_by(AITask.next_run_at)
+        .order_by(AITask.next_run_at, AITask.id)
         .limit(limit)
     )
+    if after is not None:
+        due_at, task_id = after
+        query = query.where(
+            or_(
+                AITask.next_run_at > due_at,
+                and_(AITask.next_run_at == due_at, AITask.id > task_id),
+            )
+        )
     if parts > 1:
         query = query.where(AITask.id % parts == index)
     rows = (await conn.execute(query)).all()
@@ -76,16 +119,55 @@ async def candidates(
     ]
 
 
-_PG_LOCK_PLANNED = text(
-    """
+async def _pg_candidates(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    part: tuple[int, int],
+    limit: int,
+    after: Cursor | None,
+) -> list[Candidate]:
+    """:func:`candidates` on PostgreSQL: plain tuples, each distinct instant made UTC once."""
+    index, parts = part
+    driver = await pg_driver(conn)
+    if parts > 1:
+        await driver.execute(_NO_SORT)
+    statement = _PG_CANDIDATES.format(
+        after=_PG_AFTER if after is not None else "", part=_PG_PART if parts > 1 else ""
+    )
+    after_due, after_id = after if after is not None else (None, None)
+    cursor = await driver.execute(
+        statement,
+        {
+            "now": now,
+            "limit": limit,
+            "parts": parts,
+            "index": index,
+            "after_due": after_due,
+            "after_id": after_id,
+        },
+    )
+    rows = await cursor.fetchall()
+    utc: dict[datetime, datetime] = {}
+    return [
+        (task_id, data, utc.get(due_at) or utc.setdefault(due_at, _utc(due_at)), policy, user)
+        for task_id, data, due_at, policy, user in rows
+    ]
+
+
+def _utc(value: datetime | None) -> datetime:
+    """A ``timestamptz`` as read by psycopg (in the session's time zone) in UTC."""
+    return cast_due(value).astimezone(UTC)
+
+
+_PG_LOCK_PLANNED = """
     SELECT t.id
     FROM ai_tasks AS t
-    JOIN unnest(CAST(:ids AS bigint[]), CAST(:dues AS timestamptz[])) AS p(id, due_at)
+    JOIN unnest(CAST(%(ids)s AS bigint[]), CAST(%(dues)s AS timestamptz[])) AS p(id, due_at)
         ON t.id = p.id AND t.next_run_at = p.due_at
     WHERE t.status = 'active'
     FOR NO KEY UPDATE OF t SKIP LOCKED
-    """
-)
+"""
 
 
 async def lock_planned(conn: AsyncConnection, plans: Sequence[TaskPlan]) -> list[TaskPlan]:
@@ -95,15 +177,16 @@ async def lock_planned(conn: AsyncConnection, plans: Sequence[TaskPlan]) -> list
     whose ``next_run_at`` is still the one planned from.
     """
     if conn.dialect.name == "postgresql":
-        result = await conn.execute(
+        driver = await pg_driver(conn)
+        cursor = await driver.execute(
             _PG_LOCK_PLANNED,
             {
                 "ids": pg_arrays.ints([p.task_id for p in plans]),
                 "dues": pg_arrays.times([p.due_at for p in plans]),
             },
         )
-        kept = set(result.scalars().all())
-        return [p for p in plans if p.task_id in kept]
+        kept_ids = {task_id for (task_id,) in await cursor.fetchall()}
+        return [p for p in plans if p.task_id in kept_ids]
     locked = {
         task_id: due_at
         for task_id, due_at in await conn.execute(
@@ -128,8 +211,8 @@ async def record(
     owners: Mapping[int, int],
     hold: datetime,
 ) -> list[int]:
-    """Insert the claimed tasks' runs (recorded as published), advance their ``next_run_at``
-    and close the finished or broken ones; the ids of the new runs to publish."""
+    """Insert the claimed tasks' runs (recorded as published) and close the finished or
+    broken ones; the ids of the new runs to publish."""
     new_run_ids = await insert_runs(
         conn,
         runs,

@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 #: The window ``MAX_RUNS_PER_HOUR`` counts over.
 HOUR = timedelta(hours=1)
@@ -70,9 +70,9 @@ class Limits:
         return self.cap > 0 or self.per_hour > 0
 
 
-@dataclass(frozen=True)
-class Owed:
-    """A run that may be sent: ``key`` names it (a run id, or a position in a batch)."""
+class Owed(NamedTuple):
+    """A run that may be sent: ``key`` names it (a run id, or a position in a batch). A tuple:
+    a claim makes one per new run."""
 
     key: int
     user_id: int | None
@@ -95,7 +95,8 @@ class Shares:
     send: tuple[int, ...]
     hold: tuple[int, ...]  # wait unsent, as data
     skip: tuple[int, ...]  # recorded skipped, with :data:`OVER_HOUR_REASON`
-    #: The usage once these decisions are carried out (for :class:`Tally`).
+    #: The usage of the users these decisions counted, once they are carried out (for
+    #: :class:`Tally`); the others' is unchanged.
     after: Usage
 
 
@@ -107,8 +108,10 @@ def share(owed: Sequence[Owed], usage: Usage, limits: Limits, *, at_claim: bool)
     is held. At a claim, a held run counts against the hour too (waiting runs are counted in
     ``usage.hour`` there), so that admitted runs never exceed one hour's quota.
     """
-    opened = dict(usage.open)
-    used = dict(usage.hour)
+    # Only the users decided for are copied: a tally holds every owner of a tick (10,000 in a
+    # burst), and copying it for each batch cost more than the decisions.
+    opened: dict[int, int] = {}
+    used: dict[int, int] = {}
     send: list[int] = []
     hold: list[int] = []
     skip: list[int] = []
@@ -117,30 +120,48 @@ def share(owed: Sequence[Owed], usage: Usage, limits: Limits, *, at_claim: bool)
         if user is None:
             send.append(run.key)
             continue
-        if limits.per_hour and run.fresh and used.get(user, 0) >= limits.per_hour:
+        if user not in opened:
+            opened[user] = usage.open.get(user, 0)
+            used[user] = usage.hour.get(user, 0)
+        if limits.per_hour and run.fresh and used[user] >= limits.per_hour:
             (skip if at_claim else hold).append(run.key)
             continue
-        if limits.cap and opened.get(user, 0) >= limits.cap:
+        if limits.cap and opened[user] >= limits.cap:
             hold.append(run.key)
             if at_claim and run.fresh:
-                used[user] = used.get(user, 0) + 1
+                used[user] += 1
             continue
         send.append(run.key)
-        opened[user] = opened.get(user, 0) + 1
+        opened[user] += 1
         if run.fresh:
-            used[user] = used.get(user, 0) + 1
+            used[user] += 1
     return Shares(tuple(send), tuple(hold), tuple(skip), Usage(opened, used))
+
+
+def fits(counts: Mapping[int | None, int], usage: Usage, limits: Limits) -> bool:
+    """Whether :func:`share` would send every one of ``counts`` new firings per owner at a
+    claim: no owner would reach the cap or the hour. The common case, decided without a
+    decision per run (a burst is a thousand runs a batch)."""
+    for user, count in counts.items():
+        if user is None:
+            continue
+        if limits.cap and usage.open.get(user, 0) + count > limits.cap:
+            return False
+        if limits.per_hour and usage.hour.get(user, 0) + count > limits.per_hour:
+            return False
+    return True
 
 
 @dataclass
 class Tally:
     """Usage read once per user, then kept current by the decisions taken since.
 
-    A tick claims a burst in many batches, and every batch names mostly the same users: each
+    A burst is claimed in many batches, and every batch names mostly the same users: each
     of the 1,000 users of a 100,000-task burst would be counted a hundred times. A tally counts
-    a user once a tick and adds what the tick itself sends and holds. It does not see runs
-    that finish meanwhile (it overcounts: a run is held a tick longer, the safe side) nor what
-    other schedulers send (the cap is soft anyway). A new tally is made each tick.
+    a user once a burst and adds what the burst's claims send and hold. It does not see runs
+    that finish meanwhile (it overcounts: a run is held a little longer, the safe side) nor
+    what other schedulers send (the cap is soft anyway). A new tally is made for each burst,
+    and at least every ``BURST_TALLY_S`` of a long one (``runs/scheduler.py``).
     """
 
     open: dict[int, int] = field(default_factory=dict)
@@ -167,6 +188,13 @@ class Tally:
         """Carry out ``shares``' decisions (made from :meth:`usage`)."""
         self.open.update(shares.after.open)
         self.hour.update(shares.after.hour)
+
+    def send(self, counts: Mapping[int | None, int]) -> None:
+        """Count ``counts`` new firings per owner as sent (they :func:`fits`)."""
+        for user, count in counts.items():
+            if user is not None:
+                self.open[user] = self.open.get(user, 0) + count
+                self.hour[user] = self.hour.get(user, 0) + count
 
 
 def round_robin(items: Iterable[tuple[K, int | None, datetime]]) -> list[K]:

@@ -2,8 +2,11 @@
 
 A due task is planned from the ``next_run_at`` it was read with: the runs of its due firings
 (after its catch-up policy), its next ``next_run_at``, whether it is finished or its stored
-schedule broken. Under fair dispatch, the new runs beyond their owners' shares are then held
-unpublished or, over the hourly quota, recorded skipped (:func:`within_shares`).
+schedule broken. The plan (:class:`Plan`) is made once per distinct schedule, due instant and
+catch-up policy of a batch and shared by the tasks that have them (:func:`plan_batch`); each
+task's :class:`TaskPlan` names it. Under fair dispatch, the new runs beyond their owners'
+shares are then held unpublished or, over the hourly quota, recorded skipped
+(:func:`within_shares`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -21,7 +25,14 @@ from personal_assistant.core.schedule_json import parse_schedule
 from personal_assistant.core.schedule_kinds import Schedule
 from personal_assistant.core.states import CatchUp
 from personal_assistant.errors import ScheduleError
-from personal_assistant.runs.fair_dispatch import Limits, Owed, Tally, over_hour_reason, share
+from personal_assistant.runs.fair_dispatch import (
+    Limits,
+    Owed,
+    Tally,
+    fits,
+    over_hour_reason,
+    share,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +52,49 @@ class NewRun(NamedTuple):
     reason: str | None = None
 
 
+class Plan(NamedTuple):
+    """What a claim makes of a due instant of a schedule, under a catch-up policy: the same
+    for every task that has them (a burst is thousands of "daily at 09:00", due at once)."""
+
+    #: The due firings: ``(scheduled_for, run)``; ``run`` False: recorded as skipped.
+    firings: tuple[tuple[datetime, bool], ...]
+    next_run_at: datetime | None
+    dropped: int
+    finished: bool  # its last firings were all skipped: nothing will ever complete the task
+    broken: str | None  # the stored schedule cannot be read: the task fails with this reason
+
+
 class TaskPlan(NamedTuple):
     """What a claim does to one due task, planned before the claim's transaction."""
 
     task_id: int
     due_at: datetime  # the ``next_run_at`` planned from: the claim's compare-and-set
-    runs: tuple[NewRun, ...]
-    next_run_at: datetime | None
-    dropped: int
-    finished: bool  # its last firings were all skipped: nothing will ever complete it
-    broken: str | None  # its stored schedule cannot be read: the task fails with this reason
+    plan: Plan
 
-    def for_task(self, task_id: int) -> TaskPlan:
-        """The same plan for another task due at the same instant on the same schedule."""
-        runs = tuple([NewRun(task_id, r.scheduled_for, r.run) for r in self.runs])
-        return TaskPlan(
-            task_id, self.due_at, runs, self.next_run_at, self.dropped, self.finished, self.broken
-        )
+    @property
+    def runs(self) -> tuple[NewRun, ...]:
+        return tuple(NewRun(self.task_id, at, run) for at, run in self.plan.firings)
+
+    @property
+    def next_run_at(self) -> datetime | None:
+        return self.plan.next_run_at
+
+    @property
+    def dropped(self) -> int:
+        return self.plan.dropped
+
+    @property
+    def finished(self) -> bool:
+        return self.plan.finished
+
+    @property
+    def broken(self) -> str | None:
+        return self.plan.broken
+
+
+def new_runs(plans: Sequence[TaskPlan]) -> list[NewRun]:
+    """The runs of ``plans``, in order."""
+    return [NewRun(p.task_id, at, run) for p in plans for at, run in p.plan.firings]
 
 
 def plan_task(
@@ -74,11 +111,11 @@ def plan_task(
     try:
         schedule = parse_stored_schedule(data)
     except ScheduleError as exc:
-        return TaskPlan(task_id, due_at, (), None, 0, False, f"invalid schedule: {exc}")
+        return TaskPlan(task_id, due_at, Plan((), None, 0, False, f"invalid schedule: {exc}"))
     plan = plan_due(schedule, due_at, now, CatchUp(policy).value, grace=grace, limit=limit)
-    runs = tuple(NewRun(task_id, f.scheduled_for, f.run) for f in plan.firings)
+    firings = tuple((f.scheduled_for, f.run) for f in plan.firings)
     finished = plan.next_run_at is None and not any(f.run for f in plan.firings)
-    return TaskPlan(task_id, due_at, runs, plan.next_run_at, plan.dropped, finished, None)
+    return TaskPlan(task_id, due_at, Plan(firings, plan.next_run_at, plan.dropped, finished, None))
 
 
 def plan_batch(
@@ -98,20 +135,20 @@ def plan_batch(
     zones, all due at the same instant).
     """
     plans: list[TaskPlan] = []
-    shared: dict[tuple[str, datetime, str], TaskPlan] = {}
+    shared: dict[tuple[str, datetime, str], Plan] = {}
     for task_id, data, due_at, catch_up, _ in candidates:
         key = (data, due_at, catch_up)
         known = shared.get(key)
         if known is not None:
-            plans.append(known.for_task(task_id))
+            plans.append(TaskPlan(task_id, due_at, known))
             continue
         if plans and time.monotonic() > deadline:
             break
-        plan = plan_task(
+        planned = plan_task(
             task_id, data, due_at, now, CatchUp(catch_up).value, grace=grace, limit=limit
         )
-        shared[key] = plan
-        plans.append(plan)
+        shared[key] = planned.plan
+        plans.append(planned)
     return plans
 
 
@@ -129,6 +166,10 @@ def within_shares(
     A firing beyond the hourly quota is recorded skipped with the reason; one beyond the
     cap waits unpublished (see :mod:`fair_dispatch`). Oldest firings first, per user.
     """
+    counts = Counter([owners.get(r.task_id) for r in runs if r.run])
+    if fits(counts, tally.usage(), limits):
+        tally.send(counts)
+        return runs
     owed = [Owed(i, owners.get(r.task_id)) for i, r in enumerate(runs) if r.run]
     shares = share(owed, tally.usage(), limits, at_claim=True)
     tally.keep(shares)

@@ -20,8 +20,9 @@ class AITask(Base):
         one_of("status", TaskStatus),
         one_of("task_type", TaskType),
         one_of("catch_up", CatchUp),
-        # The scheduler's claim: WHERE status = 'active' AND next_run_at <= now ORDER BY next_run_at
-        Index("ix_ai_tasks_status_next_run_at", "status", "next_run_at"),
+        # The scheduler's claim: WHERE status = 'active' AND next_run_at <= now
+        # AND (next_run_at, id) > (the last task read) ORDER BY next_run_at, id
+        Index("ix_ai_tasks_status_next_run_at_id", "status", "next_run_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
