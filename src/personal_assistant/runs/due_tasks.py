@@ -77,8 +77,9 @@ async def candidates(
 
     ``after`` is a keyset: the read starts in the ``(status, next_run_at, id)`` index just
     after the last task the claimer read. Reading from the start instead walks again over the
-    entries of the tasks claimed before (their old versions: dead, not yet vacuumed), which
-    made each read of a burst of 1,000,000 tasks 23 times slower. A task left behind (locked
+    entries of the tasks claimed before (their old versions: dead, not yet vacuumed): with
+    1,000,000 tasks due at once, a read took 23 ms on average, 9 ms with the keyset (three
+    claimers on two cores). A task left behind (locked
     by another scheduler, or due again within the tick) is read again by the next tick.
 
     ``part`` = ``(k, n)`` reads only task ids ``= k (mod n)``. PostgreSQL has no statistics
@@ -211,8 +212,9 @@ async def record(
     owners: Mapping[int, int],
     hold: datetime,
 ) -> list[int]:
-    """Insert the claimed tasks' runs (recorded as published) and close the finished or
-    broken ones; the ids of the new runs to publish."""
+    """Insert the claimed tasks' runs (recorded as published), then advance their
+    ``next_run_at`` and close the finished or broken ones; the ids of the new runs to
+    publish."""
     new_run_ids = await insert_runs(
         conn,
         runs,

@@ -3,8 +3,8 @@
 The scheduler reads due tasks in ``(next_run_at, id)`` order and, within a burst, from just
 after the last task it read (a keyset: ``runs/due_tasks.py``). Without ``id`` in the index,
 each read of a burst walked again over the index entries of every task claimed before it
-(their old versions, dead but not yet vacuumed): at 1,000,000 tasks due at once, a read took
-23 ms instead of 1.
+(their old versions, dead but not yet vacuumed): with 1,000,000 tasks due at once, a read
+took 23 ms on average, 9 ms with the keyset.
 
 Revision ID: 0015
 Revises: 0014
