@@ -86,10 +86,11 @@ async def _running_loop() -> asyncio.AbstractEventLoop:
 @pytest.mark.parametrize(
     ("env", "limits"),
     [
-        ({}, (17, 16)),  # 16 threads and the heartbeat; every thread in a scheduler burst
-        ({"WORKER_CONCURRENCY": "4"}, (5, 4)),
-        ({"WORKER_POOL": "prefork"}, (2, 1)),  # a child process runs one task at a time
-        ({"WORKER_POOL": "solo"}, (2, 1)),
+        # 16 threads and the heartbeat; every thread in a scheduler burst of three claimers
+        ({}, (17, 32)),
+        ({"WORKER_CONCURRENCY": "4"}, (5, 8)),
+        ({"WORKER_POOL": "prefork"}, (2, 2)),  # a child process runs one task at a time
+        ({"WORKER_POOL": "solo"}, (2, 2)),
     ],
 )
 def test_the_pool_is_sized_from_the_concurrency(
