@@ -108,8 +108,8 @@ def share(owed: Sequence[Owed], usage: Usage, limits: Limits, *, at_claim: bool)
     is held. At a claim, a held run counts against the hour too (waiting runs are counted in
     ``usage.hour`` there), so that admitted runs never exceed one hour's quota.
     """
-    # Only the users decided for are copied: a tally holds every owner of a tick (10,000 in a
-    # burst), and copying it for each batch cost more than the decisions.
+    # Only the users decided for are copied: a tally holds every owner of a burst (10,000 in
+    # the claim benchmark), and copying it for each batch cost more than the decisions.
     opened: dict[int, int] = {}
     used: dict[int, int] = {}
     send: list[int] = []
@@ -140,8 +140,8 @@ def share(owed: Sequence[Owed], usage: Usage, limits: Limits, *, at_claim: bool)
 
 def fits(counts: Mapping[int | None, int], usage: Usage, limits: Limits) -> bool:
     """Whether :func:`share` would send every one of ``counts`` new firings per owner at a
-    claim: no owner would reach the cap or the hour. The common case, decided without a
-    decision per run (a burst is a thousand runs a batch)."""
+    claim: no owner would go past the cap or the hour's quota. The common case, decided
+    without a decision per run (a burst is a thousand runs a batch)."""
     for user, count in counts.items():
         if user is None:
             continue
