@@ -43,8 +43,7 @@ class QuickReads:
     def open(cls, settings: Settings, clock: Callable[[], datetime] = _now) -> Iterator[QuickReads]:
         """The reads on the configured database, once its schema is known to be current."""
         url = settings.database_url
-        path = plain.sqlite_path(url) if plain.backend(url) == "sqlite" else None
-        if path is not None and not path.exists():
+        if migrate.sqlite_file_missing(url):
             migrate.require_head(None)  # never make the file by reading it
         with plain.reader(url) as reader:
             current = (

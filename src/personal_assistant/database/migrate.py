@@ -49,17 +49,19 @@ def head_revision() -> str | None:
 
 
 def sqlite_file_missing(database_url: str) -> bool:
-    """Whether ``database_url`` names a SQLite file that does not exist (asking would make it)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    """Whether ``database_url`` names a SQLite file that does not exist (asking would make it).
+
+    Read from the URL alone (:mod:`~personal_assistant.database.plain`), without SQLAlchemy:
+    the database commands and the quick reads both ask it first.
+    """
+    from personal_assistant.database import plain
 
     try:
-        parsed = make_url(database_url)
-    except ArgumentError:
-        return False  # the engine reports a bad URL itself
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return False
-    return not Path(parsed.database).exists()
+        is_sqlite = plain.backend(database_url) == "sqlite"
+    except ConfigurationError:
+        return False  # opening it says what is wrong with the URL
+    path = plain.sqlite_path(database_url) if is_sqlite else None
+    return path is not None and not path.exists()
 
 
 def current_revision(database_url: str) -> str | None:
