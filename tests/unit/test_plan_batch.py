@@ -11,6 +11,7 @@ from personal_assistant.runs.plans import (
     Candidate,
     TaskPlan,
     distinct_plans,
+    new_runs,
     plan_batch,
     plan_task,
 )
@@ -35,7 +36,7 @@ def test_tasks_sharing_a_schedule_and_due_instant_share_one_plan_under_their_own
     for plan in plans:
         expected = plan_task(plan.task_id, DAILY_9, DUE, NOW, "once", grace=GRACE, limit=100)
         assert plan == expected
-        assert all(run.task_id == plan.task_id for run in plan.runs)
+        assert all(run.task_id == plan.task_id for run in new_runs([plan]))
 
 
 def test_a_different_schedule_due_instant_or_policy_is_planned_on_its_own() -> None:
@@ -50,6 +51,7 @@ def test_a_different_schedule_due_instant_or_policy_is_planned_on_its_own() -> N
     assert distinct_plans(candidates) == 4
     for plan, (task_id, data, due_at, policy, _) in zip(plans, candidates, strict=True):
         assert plan == plan_task(task_id, data, due_at, NOW, policy, grace=GRACE, limit=100)
-    assert sum(r.run for r in plans[1].runs) == 1  # "once": the latest firing runs, the rest skip
-    assert sum(r.run for r in plans[2].runs) == 4  # "all": every missed firing runs
-    assert plans[2].runs != plans[3].runs
+    # "once": the latest firing runs, the rest skip
+    assert sum(r.run for r in new_runs([plans[1]])) == 1
+    assert sum(r.run for r in new_runs([plans[2]])) == 4  # "all": every missed firing runs
+    assert new_runs([plans[2]]) != new_runs([plans[3]])

@@ -72,10 +72,6 @@ class TaskPlan(NamedTuple):
     plan: Plan
 
     @property
-    def runs(self) -> tuple[NewRun, ...]:
-        return tuple(NewRun(self.task_id, at, run) for at, run in self.plan.firings)
-
-    @property
     def next_run_at(self) -> datetime | None:
         return self.plan.next_run_at
 
