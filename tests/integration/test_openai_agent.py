@@ -114,6 +114,26 @@ def test_success_returns_text_tokens_and_model(server: ChatServer) -> None:
     }
 
 
+def test_a_cookie_the_provider_sets_is_never_sent_back(server: ChatServer) -> None:
+    """One session carries every user's runs: a cookie the provider (or a proxy before it)
+    sets while answering one user's run must not go out with the next run, another user's."""
+    cookie = (("Set-Cookie", "affinity=user-ada; Path=/"),)
+    server.script(Reply(200, completion("first").body, headers=cookie), completion("second"))
+
+    async def two_calls() -> list[str]:
+        # By name: aiohttp's jar keeps no cookie of a host given as an IP address.
+        agent = make_agent(server, base_url=server.base_url.replace("127.0.0.1", "localhost"))
+        try:
+            first = await agent.complete(REQUEST)
+            second = await agent.complete(REQUEST)
+            return [first.text, second.text]
+        finally:
+            await agent.aclose()
+
+    assert asyncio.run(two_calls()) == ["first", "second"]
+    assert [r.headers.get("cookie") for r in server.received] == [None, None]
+
+
 @pytest.mark.parametrize(
     ("suffix", "path"), [("", "/chat/completions"), ("/v1/", "/v1/chat/completions")]
 )

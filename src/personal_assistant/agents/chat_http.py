@@ -12,6 +12,9 @@ An answer is read whole but never beyond :data:`ANSWER_LIMIT` bytes (after decom
 redirect is returned as it is, never followed. As with httpx, ``HTTP(S)_PROXY`` and
 ``NO_PROXY`` are honoured, read once when the session is made (aiohttp's own ``trust_env``
 reads them, and ``~/.netrc``, in a thread on every request: 18 % of a busy worker's samples);
+no cookie is kept (one session carries every user's runs: what a provider or a proxy sets
+while answering one user's run must not go out with another's, and the jar's bookkeeping
+cost CPU on every request);
 TLS verifies with the process's shared context (:func:`~personal_assistant.outbound.http.
 tls_context`: certifi's bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``). The session is
 made on first use, on the running loop, and belongs to that loop until
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import urllib.request
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -30,6 +34,9 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 
 from personal_assistant.errors import AgentError
+
+#: The body is encoded here: aiohttp's ``json=`` wraps it in a payload object of its own.
+_JSON = {"Content-Type": "application/json"}
 
 #: Bytes of an answer read at most: a chat completion of tens of thousands of tokens is a few
 #: hundred KB; anything far beyond is a misbehaving endpoint, not a reply.
@@ -74,8 +81,8 @@ class ChatTransport:
         async with asyncio.timeout(limit):
             async with session.post(
                 self._url,
-                json=payload,
-                headers=headers,
+                data=json.dumps(payload).encode(),
+                headers=headers | _JSON,
                 allow_redirects=False,
                 proxy=proxy.url if proxy else None,
                 proxy_headers=proxy.headers if proxy else None,  # HTTPS: on the CONNECT
@@ -93,6 +100,7 @@ class ChatTransport:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None),  # each call sets its own limit
+                cookie_jar=aiohttp.DummyCookieJar(),  # module doc: no cookie kept
             )
             self._loop = loop
             self._proxy = env_proxy(self._url)
