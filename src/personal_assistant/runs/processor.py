@@ -1,10 +1,11 @@
 """The worker's side of a run: claim a batch, run the agent for each, store the outcomes.
 
-One message carries one or many run ids. The batch costs a handful of database round trips
-whatever its size: one claim (a compare-and-set), one load, one write of all outcomes. Agent
-calls run concurrently on the process's event loop. At most ``MAX_IN_FLIGHT`` runs are claimed
-and unfinished in a process at once: capacity is reserved *before* the claim, so a claimed run
-never waits for a slot while its lease runs out. From its first batch on, the process beats
+One message carries one or many run ids. A message's runs start on the slots that are free
+and the rest as slots come free (:class:`Capacity`); each such part costs a handful of database
+round trips whatever its size: one claim (a compare-and-set), one load, one write of all
+outcomes. Agent calls run concurrently on the process's event loop. At most
+``MAX_IN_FLIGHT`` runs are claimed and unfinished in a process at once: slots are taken
+*before* the claim, so a claimed run never waits for a slot while its lease runs out. From its first batch on, the process beats
 (:mod:`~personal_assistant.health.heartbeat`), so that a stalled worker is reported.
 """
 
