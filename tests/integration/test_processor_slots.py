@@ -1,8 +1,8 @@
 """A worker process's ``MAX_IN_FLIGHT`` slots: never exceeded, never left idle while runs wait.
 
-A message's runs used to wait until the whole message fitted: with 2,000 slots and messages of
-100 and 67 runs, a message of 100 waited while 33 slots stayed idle, and 2,000 runs in flight
-reached 73-77 % of their ceiling (``benchmarks/latency_bound.py``). A message now starts as many
+A message's runs used to wait until the whole message fitted: with messages of 100 and 67
+runs, a message of 100 waited while 33 slots stayed idle, and 500 runs in flight reached 77-79 %
+of their ceiling (``benchmarks/latency_bound.py``; 87-90 % since). A message now starts as many
 of its runs as there are free slots (:meth:`~personal_assistant.runs.processor.Capacity.take`)
 and the rest as slots come free.
 """

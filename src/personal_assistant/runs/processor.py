@@ -1,12 +1,13 @@
 """The worker's side of a run: claim a batch, run the agent for each, store the outcomes.
 
 One message carries one or many run ids. A message's runs start on the slots that are free
-and the rest as slots come free (:class:`Capacity`); each such part costs a handful of database
-round trips whatever its size: one claim (a compare-and-set), one load, one write of all
-outcomes. Agent calls run concurrently on the process's event loop. At most
+and the rest as slots come free (:class:`Capacity`); each such part costs a handful of
+database round trips whatever its size: one claim (a compare-and-set), one load, one write of
+all outcomes. Agent calls run concurrently on the process's event loop. At most
 ``MAX_IN_FLIGHT`` runs are claimed and unfinished in a process at once: slots are taken
-*before* the claim, so a claimed run never waits for a slot while its lease runs out. From its first batch on, the process beats
-(:mod:`~personal_assistant.health.heartbeat`), so that a stalled worker is reported.
+*before* the claim, so a claimed run never waits for a slot while its lease runs out. From its
+first batch on, the process beats (:mod:`~personal_assistant.health.heartbeat`), so that a
+stalled worker is reported.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ class Capacity:
     """At most ``limit`` runs reserved at once in this process, granted in parts.
 
     A message takes the slots that are free, not all it wants: waiting until the whole
-    message fitted left slots idle (a message of 100 runs waited while 33 were free, and 2,000
-    runs in flight reached 73-77 % of their ceiling in ``benchmarks/latency_bound.py``). A part
+    message fitted left slots idle (a message of 100 runs waited while 33 were free, and 500
+    runs in flight reached 77-79 % of their ceiling in ``benchmarks/latency_bound.py``, now
+    87-90 %). A part
     is at least ``limit // PART_SHARE`` runs (or the message's rest): each part costs a claim
     and a write whatever its size, so slots are not handed out one by one.
     """
