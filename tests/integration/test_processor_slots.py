@@ -10,8 +10,8 @@ and the rest as slots come free.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.runs.executor import TaskExecutor
 from personal_assistant.runs.processor import Capacity, RunProcessor
-from personal_assistant.tasks.manager import AITaskManager
+from support.factories import queued_runs
 from support.stack import Db, settings_for
 
 pytestmark = pytest.mark.integration
@@ -70,13 +70,6 @@ class GatedAgent:
         return None
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    handle = Db(database_url)
-    yield handle
-    handle.close()
-
-
 def _settings(database_url: str, tmp_path: Path, slots: int) -> Settings:
     return settings_for(
         {
@@ -88,33 +81,27 @@ def _settings(database_url: str, tmp_path: Path, slots: int) -> Settings:
     )
 
 
-async def _queued_runs(settings: Settings, count: int) -> list[int]:
-    async with AITaskManager(settings) as manager:
-        user = await manager.create_user("Ines")
-        at = datetime.now(UTC) + timedelta(days=1)
-        ids = []
-        for n in range(count):
-            task = await manager.create_task(
-                user.id, f"Digest {n}", schedule={"kind": "once", "at": at.isoformat()}
-            )
-            ids.append((await manager.run_now(task.id, user.id)).id)
-        return ids
+@asynccontextmanager
+async def gated_processor(settings: Settings) -> AsyncIterator[tuple[RunProcessor, GatedAgent]]:
+    engine = make_async_engine(settings.database_url)
+    agent = GatedAgent()
+    processor = RunProcessor(engine, TaskExecutor(agent, timeout=60), settings, worker_id="test:1")
+    try:
+        yield processor, agent
+    finally:
+        await processor.heartbeat.stop()
+        await engine.dispose()
 
 
 def test_a_message_starts_on_the_free_slots_and_the_rest_as_slots_come_free(
     database_url: str, db: Db, tmp_path: Path
 ) -> None:
     settings = _settings(database_url, tmp_path, slots=5)
-    runs = asyncio.run(_queued_runs(settings, 7))
+    runs = asyncio.run(queued_runs(settings, 7))
     first, second = runs[:3], runs[3:]
 
     async def main() -> tuple[object, object, GatedAgent]:
-        engine = make_async_engine(settings.database_url)
-        agent = GatedAgent()
-        processor = RunProcessor(
-            engine, TaskExecutor(agent, timeout=60), settings, worker_id="test:1"
-        )
-        try:
+        async with gated_processor(settings) as (processor, agent):
             one = asyncio.create_task(processor.process(first))
             await agent.until_in_flight(set(first))
             two = asyncio.create_task(processor.process(second))
@@ -125,9 +112,6 @@ def test_a_message_starts_on_the_free_slots_and_the_rest_as_slots_come_free(
             await agent.until_in_flight(set(second))
             agent.open(second)
             return await one, await two, agent
-        finally:
-            await processor.heartbeat.stop()
-            await engine.dispose()
 
     one, two, agent = asyncio.run(main())
     assert (one.claimed, one.succeeded) == (3, 3)  # type: ignore[attr-defined]
@@ -141,24 +125,16 @@ def test_a_message_larger_than_the_slots_runs_in_parts_within_them(
     database_url: str, db: Db, tmp_path: Path
 ) -> None:
     settings = _settings(database_url, tmp_path, slots=3)
-    runs = asyncio.run(_queued_runs(settings, 7))
+    runs = asyncio.run(queued_runs(settings, 7))
 
     async def main() -> tuple[object, GatedAgent]:
-        engine = make_async_engine(settings.database_url)
-        agent = GatedAgent()
-        processor = RunProcessor(
-            engine, TaskExecutor(agent, timeout=60), settings, worker_id="test:1"
-        )
-        try:
+        async with gated_processor(settings) as (processor, agent):
             whole = asyncio.create_task(processor.process(runs))
             await agent.until_in_flight(set(runs[:3]))
             agent.open(runs[:3])
             await agent.until_in_flight(set(runs[3:6]))
             agent.open(runs[3:])
             return await whole, agent
-        finally:
-            await processor.heartbeat.stop()
-            await engine.dispose()
 
     report, agent = asyncio.run(main())
     assert (report.requested, report.claimed, report.succeeded) == (7, 7, 7)  # type: ignore[attr-defined]

@@ -18,26 +18,13 @@ from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.runs.executor import TaskExecutor
 from personal_assistant.runs.processor import RunProcessor
-from personal_assistant.tasks.manager import AITaskManager
+from support.factories import queued_runs
 from support.stack import Db, settings_for
 
 pytestmark = pytest.mark.integration
 
 BASE = 100.0  # RETRY_BASE_SECONDS: large, so that "at once" and "after the backoff" differ
 JITTER = 0.25  # core.backoff spreads a delay by up to a quarter of itself
-
-
-async def _runs(settings: Settings, count: int) -> list[int]:
-    async with AITaskManager(settings) as manager:
-        user = await manager.create_user("Ruth")
-        at = datetime.now(UTC) + timedelta(days=1)
-        ids = []
-        for i in range(count):
-            task = await manager.create_task(
-                user.id, f"Digest {i}", schedule={"kind": "once", "at": at.isoformat()}
-            )
-            ids.append((await manager.run_now(task.id, user.id)).id)
-        return ids
 
 
 async def _reap(settings: Settings) -> int:
@@ -67,7 +54,7 @@ def test_a_reaped_run_retries_after_the_backoff_of_its_attempt(
             "MAX_RETRIES": "5",
         }
     )
-    first, second = asyncio.run(_runs(settings, 2))
+    first, second = asyncio.run(queued_runs(settings, 2, owner="Ruth"))
     # Two runs whose worker vanished mid-attempt: attempts 1 and 2, leases ended a second ago.
     for run_id, attempt in ((first, 1), (second, 2)):
         db.execute(

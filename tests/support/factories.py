@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from personal_assistant.config import Settings
@@ -41,3 +41,17 @@ def user_with_tasks(
             return user.id, [task.id for task in tasks]
 
     return asyncio.run(go())
+
+
+async def queued_runs(settings: Settings, count: int, *, owner: str = "Ines") -> list[int]:
+    """``count`` runs queued now ("run now") of as many one-off tasks due tomorrow, one user's."""
+    async with AITaskManager(settings) as manager:
+        user = await manager.create_user(owner)
+        at = datetime.now(UTC) + timedelta(days=1)
+        ids = []
+        for n in range(count):
+            task = await manager.create_task(
+                user.id, f"Digest {n}", schedule={"kind": "once", "at": at.isoformat()}
+            )
+            ids.append((await manager.run_now(task.id, user.id)).id)
+        return ids
