@@ -91,7 +91,6 @@ class Capacity:
     PART_SHARE = 50
 
     def __init__(self, limit: int) -> None:
-        self.limit = limit
         self.least = max(1, limit // self.PART_SHARE)
         self._free = limit
         self._changed = asyncio.Condition()
