@@ -177,14 +177,16 @@ def add(
         return
     if title is None:
         raise ValidationError("give a TITLE and a schedule option, or --say TEXT", field="title")
-    schedule = to_schedule_dict(options, session.now())
+    to_schedule_dict(options, session.now())  # bad options are named before the database opens
     ai_context = parse_context(context)
 
     async def work(app: Assistant, owner: User) -> AITask:
+        # ``--in`` counts from the creation, on the clock that checks it: counted from the
+        # command's start, ``--in 1s`` was "in the past" once opening the database took 1 s.
         return await app.tasks.create_task(
             owner.id,
             title,
-            schedule=schedule,
+            schedule=to_schedule_dict(options, app.clock()),
             description=instruction,
             task_type=task_type,
             ai_context=ai_context,
