@@ -299,8 +299,8 @@ def _db(**overrides: Any) -> DatabaseFacts:
         revision=HEAD,
         head=HEAD,
         autovacuum={
-            "ai_tasks": {"autovacuum_vacuum_scale_factor": "0.01"},
-            "task_runs": {"autovacuum_vacuum_scale_factor": "0.05"},
+            "ai_tasks": {"autovacuum_vacuum_scale_factor": "0.01", "vacuum_index_cleanup": "on"},
+            "task_runs": {"autovacuum_vacuum_scale_factor": "0.05", "vacuum_index_cleanup": "on"},
         },
         idle_timeout_error=None,
         skew_s=0.1,
@@ -382,6 +382,29 @@ def test_autovacuum_left_at_default_warns_naming_the_table(
 def test_the_default_autovacuum_is_shown_as_the_default() -> None:
     check = database_checks.autovacuum(_db(autovacuum={}))
     assert check.evidence.count("default (0.2)") == 2
+    assert check.evidence.count("vacuum_index_cleanup=default (auto)") == 2
+
+
+def test_a_vacuum_that_may_skip_the_indexes_warns_naming_the_table() -> None:
+    """Without ``vacuum_index_cleanup = on`` (migration 0016) a VACUUM after a claim of under
+    2 % of the table's pages leaves the claim's dead entries where the idle tick reads."""
+    options = {
+        "ai_tasks": {"autovacuum_vacuum_scale_factor": "0.01", "vacuum_index_cleanup": "auto"},
+        "task_runs": {"autovacuum_vacuum_scale_factor": "0.01", "vacuum_index_cleanup": "on"},
+    }
+    check = database_checks.autovacuum(_db(autovacuum=options))
+    assert (check.id, check.verdict) == ("database.autovacuum", Verdict.WARN)
+    assert check.evidence.startswith("ai_tasks.vacuum_index_cleanup=auto:"), check.evidence
+    assert "task_runs" not in check.evidence
+    assert "vacuum_index_cleanup = on" in check.fix
+
+
+def test_index_cleanup_is_shown_when_the_options_are_right() -> None:
+    check = database_checks.autovacuum(_db())
+    assert check.verdict is Verdict.PASS
+    assert check.evidence == (
+        "vacuum scale factor: ai_tasks 0.01, task_runs 0.05; index cleanup: on"
+    ), check.evidence
 
 
 def test_autovacuum_is_skipped_off_postgresql() -> None:

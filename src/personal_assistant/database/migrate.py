@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision: add a migration, move this with it.
-HEAD = "0015"
+HEAD = "0016"
 #: What to do about a database that is not at :data:`HEAD`.
 HINT = "run `pa db upgrade` first"
 
