@@ -142,6 +142,41 @@ def test_a_message_larger_than_the_slots_runs_in_parts_within_them(
     assert db.scalar("SELECT count(*) FROM task_runs WHERE state = 'succeeded'") == 7
 
 
+def test_a_run_that_answers_is_stored_and_frees_its_slot_while_its_part_still_runs(
+    database_url: str, db: Db, tmp_path: Path
+) -> None:
+    """A part used to be written once its slowest run answered: until then the runs that had
+    answered stayed ``running``, their result unseen and their slots taken (with a real model,
+    one slow answer held up to a hundred others for as long as it took)."""
+    settings = _settings(database_url, tmp_path, slots=3)
+    runs = asyncio.run(queued_runs(settings, 4))
+    part, later = runs[:3], runs[3:]
+
+    async def main() -> tuple[object, object, dict[int, str]]:
+        async with gated_processor(settings) as (processor, agent):
+            one = asyncio.create_task(processor.process(part))
+            await agent.until_in_flight(set(part))
+            two = asyncio.create_task(processor.process(later))  # no slot free: it waits
+            agent.open(part[:2])
+            # The two that answered are stored, and a slot they freed starts the waiting run,
+            # while the third run of their part has not answered.
+            await agent.until_in_flight({part[2], *later})
+            states = dict(db.rows("SELECT id, state FROM task_runs"))
+            agent.open([part[2], *later])
+            return await one, await two, states
+
+    one, two, states = asyncio.run(main())
+    assert states == {
+        part[0]: "succeeded",
+        part[1]: "succeeded",
+        part[2]: "running",
+        later[0]: "running",
+    }
+    assert (one.claimed, one.succeeded) == (3, 3)  # type: ignore[attr-defined]
+    assert (two.claimed, two.succeeded) == (1, 1)  # type: ignore[attr-defined]
+    assert db.scalar("SELECT count(*) FROM task_runs WHERE state = 'succeeded'") == 4
+
+
 def test_slots_are_taken_in_parts_of_at_least_a_fiftieth_of_them() -> None:
     """A message never waits while more than a fiftieth of the slots idle, and a part is never
     smaller than that (a part costs a claim and a write, whatever its size)."""
