@@ -13,7 +13,7 @@ Each process writes its values to files there; the parent's ``/metrics`` adds th
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +33,24 @@ class Instruments:
     registry: CollectorRegistry
     by_name: dict[str, Any]
     multiprocess_dir: Path | None
+    _children: dict[tuple[str, tuple[str, ...]], Any] = field(default_factory=dict)
 
     def __getitem__(self, metric: Metric) -> Any:
         return self.by_name[metric.name]
+
+    def child(self, metric: Metric, *labels: str) -> Any:
+        """``metric`` with these label values: the library's ``labels()``, looked up once.
+
+        ``labels()`` checks its values and takes a lock on every call, about a microsecond; a
+        worker counts several labelled series per run, thousands of runs a second. The values
+        come from short fixed lists (outcomes, task types, channels, the configured agent and
+        model), and no series is ever removed, so the cache stays small and never stale.
+        """
+        key = (metric.name, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = self.by_name[metric.name].labels(*labels)
+        return found
 
 
 _active: Instruments | None = None

@@ -19,13 +19,11 @@ def runs_finished(outcomes: Iterable[tuple[str, str, float]]) -> None:
     if metrics is None:
         return
     counts: Counter[tuple[str, str]] = Counter()
-    duration = metrics[c.RUN_DURATION]
     for outcome, task_type, seconds in outcomes:
         counts[(outcome, task_type)] += 1
-        duration.labels(task_type).observe(seconds)
-    finished = metrics[c.RUNS_FINISHED]
+        metrics.child(c.RUN_DURATION, task_type).observe(seconds)
     for (outcome, task_type), count in counts.items():
-        finished.labels(outcome, task_type).inc(count)
+        metrics.child(c.RUNS_FINISHED, outcome, task_type).inc(count)
 
 
 def lateness(seconds: Iterable[float]) -> None:
@@ -56,11 +54,11 @@ def agent_call(agent: str, seconds: float, error: str | None) -> None:
     metrics = active()
     if metrics is None:
         return
-    metrics[c.AGENT_CALL].labels(agent).observe(seconds)
+    metrics.child(c.AGENT_CALL, agent).observe(seconds)
     if error == "rate_limited":
         metrics[c.RATE_LIMIT_WAITS].inc()
     if error is not None:
-        metrics[c.AGENT_ERRORS_TOTAL].labels(agent, error).inc()
+        metrics.child(c.AGENT_ERRORS_TOTAL, agent, error).inc()
 
 
 def tokens(model: str, prompt: int | None, completion: int | None) -> None:
@@ -68,11 +66,10 @@ def tokens(model: str, prompt: int | None, completion: int | None) -> None:
     metrics = active()
     if metrics is None:
         return
-    counter = metrics[c.AGENT_TOKENS]
     if prompt:
-        counter.labels(model, "prompt").inc(prompt)
+        metrics.child(c.AGENT_TOKENS, model, "prompt").inc(prompt)
     if completion:
-        counter.labels(model, "completion").inc(completion)
+        metrics.child(c.AGENT_TOKENS, model, "completion").inc(completion)
 
 
 def tick(seconds: float) -> None:
@@ -98,9 +95,9 @@ def reaped(retried: int, failed: int) -> None:
     if metrics is None:
         return
     if retried:
-        metrics[c.REAPER_ACTIONS_TOTAL].labels("retried").inc(retried)
+        metrics.child(c.REAPER_ACTIONS_TOTAL, "retried").inc(retried)
     if failed:
-        metrics[c.REAPER_ACTIONS_TOTAL].labels("failed").inc(failed)
+        metrics.child(c.REAPER_ACTIONS_TOTAL, "failed").inc(failed)
 
 
 def notifications(results: Iterable[tuple[str, str]]) -> None:
@@ -108,19 +105,18 @@ def notifications(results: Iterable[tuple[str, str]]) -> None:
     metrics = active()
     if metrics is None:
         return
-    counter = metrics[c.NOTIFICATIONS]
     for (channel, result), count in Counter(results).items():
-        counter.labels(channel, result).inc(count)
+        metrics.child(c.NOTIFICATIONS, channel, result).inc(count)
 
 
 def delivered(channel: str, count: int) -> None:
     """``count`` notifications of one channel kind delivered (in-app ones: by being written)."""
     metrics = active()
     if metrics is not None and count > 0:
-        metrics[c.NOTIFICATIONS].labels(channel, "delivered").inc(count)
+        metrics.child(c.NOTIFICATIONS, channel, "delivered").inc(count)
 
 
 def calendar_sync(result: str) -> None:
     metrics = active()
     if metrics is not None:
-        metrics[c.CALENDAR_SYNCS].labels(result).inc()
+        metrics.child(c.CALENDAR_SYNCS, result).inc()
