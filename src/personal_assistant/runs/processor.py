@@ -273,34 +273,30 @@ class RunProcessor:
                 run.request.task_id,
                 run.request.attempt,
             )
-        order = {run.request.run_id: index for index, run in enumerate(claimed)}
-        running = {
-            asyncio.ensure_future(self._executor.execute(run.request)): run for run in claimed
-        }
-        unstored = len(claimed)
-        metrics.in_flight(unstored)
+        running = [
+            (asyncio.ensure_future(self._executor.execute(run.request)), run) for run in claimed
+        ]
+        metrics.in_flight(len(running))
         report = EMPTY
         try:
             while running:
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                if len(done) < len(running):  # let the answers close behind it join the write
-                    more, _ = await asyncio.wait(running.keys() - done, timeout=GROUP_WAIT_S)
-                    done |= more
-                answered = sorted(
-                    ((running.pop(task), task.result()) for task in done),
-                    key=lambda pair: order[pair[0].request.run_id],
-                )
-                group = [run for run, _ in answered]
-                report += await self._store(group, [outcome for _, outcome in answered], claimed_at)
-                unstored -= len(group)
+                tasks = [task for task, _ in running]
+                _, rest = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                if rest:  # let the answers close behind it join the write
+                    await asyncio.wait(rest, timeout=GROUP_WAIT_S)
+                answered = [(task, run) for task, run in running if task.done()]
+                outcomes = [task.result() for task, _ in answered]
+                running = [(task, run) for task, run in running if not task.done()]
+                group = [run for _, run in answered]
+                report += await self._store(group, outcomes, claimed_at)
                 metrics.in_flight(-len(group))
                 await stored(group)
             return report
         finally:
-            metrics.in_flight(-unstored)
-            for task in running:
+            metrics.in_flight(-len(running))
+            for task, _ in running:
                 task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.gather(*(task for task, _ in running), return_exceptions=True)
 
     async def _store(
         self, group: Sequence[claims.ClaimedRun], outcomes: Sequence[Outcome], claimed_at: datetime
