@@ -1,13 +1,15 @@
-"""Why the OpenAI-compatible agent speaks aiohttp: the CPU an HTTP client spends per request
-with thousands of requests in flight on one event loop.
+"""Why the OpenAI-compatible agent has an HTTP/1.1 client of its own: the CPU an HTTP client
+spends per request with thousands of requests in flight on one event loop.
 
 ``python -m benchmarks.http_clients [--in-flight 2000] [--seconds 10]`` starts the slow chat
-server (answers after 2 s, a child process) and, for httpx (the agent's former set-up: clients
-of 8 connections, enough of them for every request in flight) and aiohttp (one session, as
-``personal_assistant.agents.chat_http``), keeps ``--in-flight`` chat-completions requests
-open for ``--seconds``, each coroutine posting again as soon as its answer is read. It prints
-requests/s against the ceiling (in flight / 2 s) and this process's CPU per request.
-Not part of ``make bench``: a development measurement, cited where the choice was made.
+server (answers after 2 s, a child process) and, for httpx (the agent's first set-up: clients
+of 8 connections, enough of them for every request in flight), aiohttp (one session: its
+second) and the agent's own ``personal_assistant.agents.chat_http.ChatTransport`` (httptools
+parsing), keeps ``--in-flight`` chat-completions requests open for ``--seconds``, each
+coroutine posting again as soon as its answer is read. It prints requests/s against the
+ceiling (in flight / 2 s) and this process's CPU per request. Every client starts with no
+connection open, so the first requests also connect. Not part of ``make bench``: a development
+measurement, cited where the choice was made.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import aiohttp
 import httpx
 
 from benchmarks.slow_chat_server import slow_server
+from personal_assistant.agents.chat_http import ChatTransport
 
 DELAY = 2.0
 PAYLOAD = {"model": "m", "messages": [{"role": "user", "content": "hello " * 50}]}
@@ -49,6 +52,15 @@ def _httpx(url: str, in_flight: int) -> tuple[Post, Callable[[], Awaitable[None]
     return post, close
 
 
+def _chat_transport(url: str, in_flight: int) -> tuple[Post, Callable[[], Awaitable[None]]]:
+    transport = ChatTransport(url, max_connections=in_flight)
+
+    async def post() -> None:
+        json.loads((await transport.post(PAYLOAD, {}, 60.0)).content)
+
+    return post, transport.aclose
+
+
 def _aiohttp(url: str, in_flight: int) -> tuple[Post, Callable[[], Awaitable[None]]]:
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=in_flight))
 
@@ -59,8 +71,11 @@ def _aiohttp(url: str, in_flight: int) -> tuple[Post, Callable[[], Awaitable[Non
     return post, session.close
 
 
+CLIENTS = {"httpx": _httpx, "aiohttp": _aiohttp, "agent": _chat_transport}
+
+
 async def _measure(name: str, url: str, in_flight: int, seconds: float) -> None:
-    post, close = (_httpx if name == "httpx" else _aiohttp)(url, in_flight)
+    post, close = CLIENTS[name](url, in_flight)
     done = 0
     until = time.monotonic() + seconds
 
@@ -92,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     with slow_server(DELAY) as server:
         url = server.base_url + "/chat/completions"
-        for name in ("httpx", "aiohttp"):
+        for name in CLIENTS:
             asyncio.run(_measure(name, url, args.in_flight, args.seconds))
 
 

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible agent: the real aiohttp client against a real chat-completions server on
+"""The OpenAI-compatible agent: its real HTTP client against a real chat-completions server on
 loopback (``support.chat_server``). No database needed."""
 
 from __future__ import annotations
@@ -319,7 +319,7 @@ def test_unreachable_server_is_transient() -> None:
         asyncio.run(call())
     assert (
         err.value.message
-        == f"cannot reach the agent at http://127.0.0.1:{port}/v1: ClientConnectorError"
+        == f"cannot reach the agent at http://127.0.0.1:{port}/v1: ConnectionRefusedError"
     )
     assert not err.value.permanent
     assert_no_key(err.value)

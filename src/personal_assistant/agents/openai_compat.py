@@ -32,11 +32,10 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import aiohttp
 from pydantic import SecretStr
 
 from personal_assistant.agents.base import AgentReply, AgentRequest
-from personal_assistant.agents.chat_http import Answer, ChatTransport
+from personal_assistant.agents.chat_http import Answer, ChatTransport, InvalidHeader
 from personal_assistant.agents.prompt import build_messages
 from personal_assistant.core.backoff import compute_backoff
 from personal_assistant.errors import AgentError
@@ -220,7 +219,9 @@ class OpenAICompatibleAgent:
             return await self._transport.post(payload, headers, limit)
         except TimeoutError:
             raise AgentError(f"the agent did not answer within {_secs(limit)} s") from None
-        except aiohttp.ClientError as exc:
+        except InvalidHeader as exc:
+            raise AgentError(str(exc), permanent=True) from None
+        except OSError as exc:  # refused, reset, closed mid-answer, TLS, not HTTP
             raise AgentError(
                 f"cannot reach the agent at {mask_url(self._base_url)}: {type(exc).__name__}"
             ) from None
