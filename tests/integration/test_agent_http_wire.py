@@ -476,3 +476,27 @@ def test_a_proxy_that_refuses_the_tunnel_is_a_transient_error(tls: ssl.SSLContex
 def test_a_url_that_is_not_http_is_refused_when_the_agent_is_made() -> None:
     with pytest.raises(ValueError, match="http:// or https://"):
         chat_http.ChatTransport("ftp://example.org/v1", max_connections=1)
+
+
+def test_a_call_that_ends_after_the_agent_closed_leaves_no_connection_open() -> None:
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(0.2)
+        writer.write(answer(body("after close")))
+        await writer.drain()
+        await reader.read()  # until the client closes its end
+
+    async def go() -> tuple[str, int]:
+        async with Server(slow) as server:
+            agent = OpenAICompatibleAgent(server.base_url, "m")
+            call = asyncio.ensure_future(agent.complete(REQUEST))
+            await asyncio.sleep(0.05)
+            await agent.aclose()
+            text = (await call).text
+            for _ in range(100):  # the server sees the client close its end
+                if not server.open_now:
+                    break
+                await asyncio.sleep(0.01)
+            return text, server.open_now
+
+    assert asyncio.run(go()) == ("after close", 0)

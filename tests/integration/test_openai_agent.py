@@ -121,7 +121,7 @@ def test_a_cookie_the_provider_sets_is_never_sent_back(server: ChatServer) -> No
     server.script(Reply(200, completion("first").body, headers=cookie), completion("second"))
 
     async def two_calls() -> list[str]:
-        # By name: aiohttp's jar keeps no cookie of a host given as an IP address.
+        # By name: a cookie jar (aiohttp's was one) keeps no cookie of a host given as an IP.
         agent = make_agent(server, base_url=server.base_url.replace("127.0.0.1", "localhost"))
         try:
             first = await agent.complete(REQUEST)

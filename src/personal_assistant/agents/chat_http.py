@@ -86,6 +86,7 @@ class _Pool:
         self.loop = asyncio.get_running_loop()
         self.slots = asyncio.Semaphore(max_connections)
         self.idle: deque[tuple[float, Connection]] = deque()
+        self.closed = False
 
     def take(self) -> Connection | None:
         """The newest idle connection still open; those idle too long are closed."""
@@ -100,12 +101,13 @@ class _Pool:
         return None
 
     def give(self, connection: Connection) -> None:
-        if connection.reusable:
+        if connection.reusable and not self.closed:  # closed: a call that ended after aclose
             self.idle.append((time.monotonic(), connection))
         else:
             connection.close()
 
     def close(self) -> None:
+        self.closed = True
         while self.idle:
             self.idle.pop()[1].close()
 
