@@ -500,3 +500,26 @@ def test_a_call_that_ends_after_the_agent_closed_leaves_no_connection_open() -> 
             return text, server.open_now
 
     assert asyncio.run(go()) == ("after close", 0)
+
+
+def test_a_path_is_sent_as_written_but_for_what_a_request_line_cannot_hold() -> None:
+    heads: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await read_request(reader)
+        heads.append(head)
+        writer.write(answer(body("ok")))
+        await writer.drain()
+
+    async def go() -> None:
+        async with Server(record) as server:
+            url = f"http://127.0.0.1:{server.port}/my models/v1%2Fbeta"
+            agent = OpenAICompatibleAgent(url, "m")
+            try:
+                await agent.complete(REQUEST)
+            finally:
+                await agent.aclose()
+
+    asyncio.run(go())
+    request_line = heads[0].split(b"\r\n", 1)[0]
+    assert request_line == b"POST /my%20models/v1%2Fbeta/chat/completions HTTP/1.1"

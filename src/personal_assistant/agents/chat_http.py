@@ -38,7 +38,7 @@ import urllib.request
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, NamedTuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from personal_assistant.agents.http_wire import (
     ACCEPT_ENCODING,
@@ -57,6 +57,11 @@ ANSWER_LIMIT = 4 * 1024 * 1024
 #: An idle connection is closed after this long: servers drop theirs after 5 s to minutes, and
 #: a request sent on one the server is closing has to be sent again.
 KEEP_IDLE_S = 15.0
+
+
+#: What stays as it is in a request's path and query: RFC 3986's reserved and unreserved
+#: characters, and ``%`` (an escape already made is not made twice).
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 class Answer(NamedTuple):
@@ -118,13 +123,15 @@ class ChatTransport:
     def __init__(self, url: str, *, max_connections: int) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"the agent's URL must be http:// or https:// with a host: {url!r}")
+            raise ValueError("the agent's URL must be http:// or https:// with a host")
         self._url = url
         self._tls = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port or (443 if self._tls else 80)
         self._authority = parts.netloc.rpartition("@")[2]
-        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # As written, but for what a request line cannot hold (a space, say): percent-encoded.
+        path = quote(parts.path or "/", safe=_PATH_SAFE)
+        self._path = path + (f"?{quote(parts.query, safe=_PATH_SAFE + '?')}" if parts.query else "")
         self._max_connections = max_connections
         self._pool: _Pool | None = None
         self._proxy: Proxy | None = None
