@@ -378,17 +378,19 @@ async def _tls_server(context: ssl.SSLContext) -> tuple[asyncio.Server, int]:
     return server, int(server.sockets[0].getsockname()[1])
 
 
-def test_https_verifies_the_server_with_the_shared_context(tls: ssl.SSLContext) -> None:
-    async def go() -> str:
-        server, port = await _tls_server(tls)
-        agent = OpenAICompatibleAgent(f"https://127.0.0.1:{port}/v1", "m", api_key=KEY)
-        try:
-            return (await agent.complete(REQUEST)).text
-        finally:
-            await agent.aclose()
-            server.close()
+async def _over_tls(context: ssl.SSLContext, **options: Any) -> str:
+    """One completion by a new agent from a TLS server of ``context``."""
+    server, port = await _tls_server(context)
+    agent = OpenAICompatibleAgent(f"https://127.0.0.1:{port}/v1", "m", api_key=KEY, **options)
+    try:
+        return (await agent.complete(REQUEST)).text
+    finally:
+        await agent.aclose()
+        server.close()
 
-    assert asyncio.run(go()) == "over TLS"
+
+def test_https_verifies_the_server_with_the_shared_context(tls: ssl.SSLContext) -> None:
+    assert asyncio.run(_over_tls(tls)) == "over TLS"
 
 
 def test_https_to_a_server_it_cannot_verify_is_refused(
@@ -397,18 +399,10 @@ def test_https_to_a_server_it_cannot_verify_is_refused(
     untrusting = ssl.create_default_context()  # the system's CAs: not the test's certificate
     monkeypatch.setattr("personal_assistant.outbound.http.tls_context", lambda: untrusting)
 
-    async def go() -> None:
-        server, port = await _tls_server(tls)
-        agent = OpenAICompatibleAgent(f"https://127.0.0.1:{port}/v1", "m", max_attempts=1)
-        try:
-            await agent.complete(REQUEST)
-        finally:
-            await agent.aclose()
-            server.close()
-
     with pytest.raises(AgentError) as err:
-        asyncio.run(go())
+        asyncio.run(_over_tls(tls, max_attempts=1))
     assert err.value.message.endswith(": SSLCertVerificationError")
+    assert KEY not in str(err.value)
 
 
 def test_https_goes_through_the_proxys_tunnel_with_its_credentials(
@@ -436,15 +430,9 @@ def test_https_goes_through_the_proxys_tunnel_with_its_credentials(
             up_writer.close()
 
     async def go() -> str:
-        server, port = await _tls_server(tls)
         async with Server(proxy) as tunnel:
             monkeypatch.setenv("HTTPS_PROXY", f"http://squid:s3cret@127.0.0.1:{tunnel.port}")
-            agent = OpenAICompatibleAgent(f"https://127.0.0.1:{port}/v1", "m", api_key=KEY)
-            try:
-                return (await agent.complete(REQUEST)).text
-            finally:
-                await agent.aclose()
-                server.close()
+            return await _over_tls(tls)
 
     assert asyncio.run(go()) == "over TLS"
     assert connects[0].startswith(b"CONNECT 127.0.0.1:")
