@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -511,3 +512,25 @@ def test_a_path_is_sent_as_written_but_for_what_a_request_line_cannot_hold() -> 
     asyncio.run(go())
     request_line = heads[0].split(b"\r\n", 1)[0]
     assert request_line == b"POST /my%20models/v1%2Fbeta/chat/completions HTTP/1.1"
+
+
+def test_the_client_runs_on_uvloop_too() -> None:
+    """uvicorn serves ``pa serve`` on uvloop when it is installed, and the API reads requests
+    said in English with this client: uvloop's transports are not asyncio's classes."""
+
+    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(body("on uvloop")))
+        await writer.drain()
+
+    async def go() -> str:
+        assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
+        async with Server(once) as server:
+            agent = OpenAICompatibleAgent(server.base_url, "m", max_attempts=1)
+            try:
+                return (await agent.complete(REQUEST)).text
+            finally:
+                await agent.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(go()) == "on uvloop"
