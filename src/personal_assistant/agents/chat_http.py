@@ -36,16 +36,15 @@ import ssl
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 from personal_assistant.agents.http_wire import (
     ACCEPT_ENCODING,
+    Answer,
     AnswerTooLarge,
     Connection,
     InvalidAnswer,
-    Reply,
     ServerDisconnected,
 )
 from personal_assistant.errors import AgentError
@@ -62,22 +61,6 @@ KEEP_IDLE_S = 15.0
 #: What stays as it is in a request's path and query: RFC 3986's reserved and unreserved
 #: characters, and ``%`` (an escape already made is not made twice).
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
-
-
-class Answer(NamedTuple):
-    """An HTTP answer read whole: its status, headers (case-insensitive) and body."""
-
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
-
-    @property
-    def is_success(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def is_redirect(self) -> bool:
-        return 300 <= self.status < 400 and "Location" in self.headers
 
 
 class InvalidHeader(ValueError):
@@ -149,9 +132,9 @@ class ChatTransport:
                 reply = await self._exchange(pool, request)
         except AnswerTooLarge:
             raise AgentError(f"the agent's answer is longer than {ANSWER_LIMIT:,} bytes") from None
-        return Answer(reply.status, reply.headers, reply.content)
+        return reply
 
-    async def _exchange(self, pool: _Pool, request: bytes) -> Reply:
+    async def _exchange(self, pool: _Pool, request: bytes) -> Answer:
         connection = pool.take()
         reused = connection is not None
         while True:
@@ -200,16 +183,15 @@ class ChatTransport:
         if proxy is not None and not self._tls:  # plain HTTP: the request itself goes to the proxy
             target = f"http://{self._authority}{self._path}"
             headers = headers | proxy.headers
+        for name, value in headers.items():
+            if "\r" in name + value or "\n" in name + value:
+                raise InvalidHeader(f"the agent's request header {name!r} holds a line break")
         lines = [f"POST {target} HTTP/1.1", f"Host: {self._authority}"]
         lines.extend(f"{name}: {value}" for name, value in headers.items())
         lines.append("Content-Type: application/json")
         lines.append(f"Content-Length: {len(body)}")
         lines.append(f"Accept-Encoding: {ACCEPT_ENCODING}")
-        head = "\r\n".join(lines)
-        if head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1:
-            bad = next(name for name, value in headers.items() if _breaks(name + value))
-            raise InvalidHeader(f"the agent's request header {bad!r} holds a line break")
-        return head.encode() + b"\r\n\r\n" + body
+        return "\r\n".join(lines).encode() + b"\r\n\r\n" + body
 
     def _connect_request(self, proxy: Proxy) -> bytes:
         authority = f"{self._host}:{self._port}"
@@ -230,10 +212,6 @@ class ChatTransport:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
-
-
-def _breaks(text: str) -> bool:
-    return "\r" in text or "\n" in text
 
 
 def _tls_context() -> ssl.SSLContext:

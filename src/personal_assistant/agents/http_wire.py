@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Iterator, Mapping
 from typing import NamedTuple, cast
 
 import httptools
+import httpx
 
 #: What the agent accepts: every server can send these, and the limit still counts the result.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -37,35 +37,21 @@ class AnswerTooLarge(Exception):
     """The answer is longer than the exchange's limit (declared, or as it came)."""
 
 
-class Headers(Mapping[str, str]):
-    """An answer's headers, looked up without regard to case; a repeated header keeps its
-    first value."""
+class Answer(NamedTuple):
+    """An HTTP answer read whole: its status, headers (httpx's, looked up without regard to
+    case) and body."""
 
-    __slots__ = ("_values",)
-
-    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
-        values: dict[str, str] = {}
-        for name, value in pairs:
-            values.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-        self._values = values
-
-    def __getitem__(self, name: str) -> str:
-        return self._values[name.lower()]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._values
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-
-class Reply(NamedTuple):
     status: int
-    headers: Headers
+    headers: httpx.Headers
     content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def is_redirect(self) -> bool:
+        return 300 <= self.status < 400 and "Location" in self.headers
 
 
 def _decoder(encoding: str) -> zlib._Decompress | None:
@@ -85,7 +71,7 @@ class Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self._waiter: asyncio.Future[Reply] | None = None
+        self._waiter: asyncio.Future[Answer] | None = None
         self._tunnel: asyncio.Future[int] | None = None
         self._buffer = b""
         self._limit = 0
@@ -115,7 +101,7 @@ class Connection(asyncio.Protocol):
         """Open, idle, and its last answer allowed the connection to carry another."""
         return not self.closed and self._waiter is None and self._keep_alive
 
-    def exchange(self, request: bytes, limit: int) -> asyncio.Future[Reply]:
+    def exchange(self, request: bytes, limit: int) -> asyncio.Future[Answer]:
         """Send ``request`` (head and body) and wait for the whole answer of at most ``limit``
         bytes; the future fails with ServerDisconnected, InvalidAnswer or AnswerTooLarge."""
         if self.transport is None or self.closed or self._waiter is not None:
@@ -250,7 +236,7 @@ class Connection(asyncio.Protocol):
             waiter.set_exception(self._failure)
             self.close()
             return
-        waiter.set_result(Reply(self._status, Headers(self._pairs), b"".join(self._chunks)))
+        waiter.set_result(Answer(self._status, httpx.Headers(self._pairs), b"".join(self._chunks)))
         self._chunks = []
 
     def _fail(self, failure: Exception) -> None:

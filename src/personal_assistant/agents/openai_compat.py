@@ -35,7 +35,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from personal_assistant.agents.base import AgentReply, AgentRequest
-from personal_assistant.agents.chat_http import Answer, ChatTransport, InvalidHeader
+from personal_assistant.agents.chat_http import ChatTransport, InvalidHeader
+from personal_assistant.agents.http_wire import Answer
 from personal_assistant.agents.prompt import build_messages
 from personal_assistant.core.backoff import compute_backoff
 from personal_assistant.errors import AgentError
