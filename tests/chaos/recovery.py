@@ -109,10 +109,16 @@ def lines_after(chaos: Chaos, name: str, after: datetime, needles: Sequence[str]
     for line in chaos.processes.log(name).splitlines():
         if not line.startswith("[") or not any(n in line for n in needles):
             continue
-        try:  # "[2026-11-29 11:24:04,427: WARNING/MainProcess] ...", in local time
-            stamp = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").astimezone(UTC)
+        try:
+            when = stamp(line)
         except ValueError:
             continue
-        if stamp > after:
+        if when > after:
             found.append(line[:300])
     return found
+
+
+def stamp(line: str) -> datetime:
+    """When a Celery log line was written: "[2026-11-29 11:24:04,427: WARNING/MainProcess] ...",
+    in local time."""
+    return datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").astimezone(UTC)

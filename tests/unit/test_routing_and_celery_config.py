@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import socket
+
+import pytest
 from kombu import Queue
 
 from personal_assistant.config import Settings
-from personal_assistant.workers.celery_app import REDIS_TRANSPORT, celery_config
+from personal_assistant.workers.celery_app import (
+    REDIS_TRANSPORT,
+    PersonalAssistantCelery,
+    celery_config,
+)
 from personal_assistant.workers.routing import QUEUES, ROUTES, routed_queues, worker_queues
 
 
@@ -31,6 +38,32 @@ def test_celery_settings_follow_the_field_notes(tmp_path) -> None:  # type: igno
     assert conf["broker_transport_options"]["global_keyprefix"] == "t:"
     assert conf["task_routes"] == dict(ROUTES)
     assert "priority_steps" not in conf["broker_transport_options"]
+    assert conf["broker_connection_max_retries"] is None  # a worker never gives up the broker
+
+
+def test_a_lost_broker_is_tried_again_every_2_s_at_most(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The wait between tries grows 1 s, 2 s and stays there (kombu's own grows to 30 s)."""
+    with socket.socket() as probe:  # a port nothing listens on: each try is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = PersonalAssistantCelery("reconnect-check", task_modules=())
+    app.use_settings(
+        Settings(REDIS_URL=f"redis://127.0.0.1:{port}/0", PA_HOME=str(tmp_path))  # type: ignore[call-arg]
+    )
+    waits: list[float] = []
+
+    def tried(exc: Exception, interval: float) -> None:  # Celery's consumer logs here
+        waits.append(interval)
+        if len(waits) == 3:
+            raise StopAsking
+
+    with app.connection_for_read() as conn, pytest.raises(StopAsking):
+        conn.ensure_connection(tried, None)  # as Celery's consumer calls it
+    assert waits == [1.0, 2.0, 2.0]
+
+
+class StopAsking(Exception):
+    pass
 
 
 def test_rediss_urls_with_a_password_build_broker_and_backend(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from kombu import Exchange, Queue
 from personal_assistant import logsetup
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import prepare_sqlite_file
-from personal_assistant.workers import redis_broker
+from personal_assistant.workers import broker_connection
 from personal_assistant.workers.broker_options import broker_options, queue_arguments
 from personal_assistant.workers.routing import QUEUES, ROUTES
 from personal_assistant.workers.task_names import TASK_MODULES
@@ -74,6 +74,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_transport_options": transport_options,
         "result_backend_transport_options": result_transport_options,
         "broker_connection_retry_on_startup": True,
+        # A worker tries a lost broker every 2 s for as long as it is away (broker_connection).
+        "broker_connection_max_retries": None,
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
@@ -155,14 +157,11 @@ class _LazyConfig(Mapping[str, Any]):
 
 
 class Messaging(AMQP):
-    """Celery's messaging, whose connections show our Redis transport as ``redis://``.
+    """Celery's messaging, whose connections try a lost broker again every 2 s at most and show
+    our Redis transport as ``redis://`` (:mod:`.broker_connection` says why)."""
 
-    Flower picks its broker client by the scheme of ``app.connection().as_uri()``
-    (:class:`.redis_broker.Connection` says why it changed).
-    """
-
-    Connection = redis_broker.Connection
-    BrokerConnection = redis_broker.Connection  # Celery's older name
+    Connection = broker_connection.Connection
+    BrokerConnection = broker_connection.Connection  # Celery's older name
 
 
 class PersonalAssistantCelery(Celery):

@@ -25,10 +25,7 @@ Each item the channel pops is checked before kombu reads it (:func:`.inbound.che
 an item that is not kombu's envelope made the worker exit or reconnect; it is now dropped and
 logged without its content, and the channel goes on consuming.
 
-The app's connections (:class:`Connection`) show this transport as the URL scheme it serves,
-``redis://`` or ``rediss://``: kombu writes a connection's URL with the name of its transport,
-here a class path, and tools read the broker's kind from that scheme (Flower's broker page and
-its ``/api/queues/length`` answered 404).
+The app's connections name this transport as Redis (:mod:`.broker_connection`).
 """
 
 from __future__ import annotations
@@ -36,7 +33,6 @@ from __future__ import annotations
 from queue import Empty
 from typing import Any
 
-import kombu
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -108,24 +104,3 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
-
-
-class Connection(kombu.Connection):
-    """kombu's connection; on :class:`Transport` it describes itself as a Redis connection.
-
-    What kombu shows (``as_uri()``, ``info()``: the worker's banner and ``stats``, Flower) names
-    the transport ``redis``, or ``rediss`` over TLS, as for kombu's own Redis transport, instead
-    of this module's class path. What builds connections from it (``clone()``, pickling, and
-    kombu's connection pools, whose connections are kombu's class and show the class path)
-    keeps this transport.
-    """
-
-    def info(self) -> dict[str, Any]:
-        info = super().info()
-        if issubclass(self.get_transport_cls(), Transport):
-            info["transport"] = "rediss" if self.ssl else "redis"
-        return info
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # kombu's own pickles ``info()``, the name shown; this one the transport in use.
-        return self.__class__, tuple(super().info().values()), None
