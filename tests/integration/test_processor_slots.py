@@ -178,8 +178,8 @@ def test_a_run_that_answers_is_stored_and_frees_its_slot_while_its_part_still_ru
 
 
 def test_slots_are_taken_in_parts_of_at_least_a_fiftieth_of_them() -> None:
-    """A message never waits while more than a fiftieth of the slots idle, and a part is never
-    smaller than that (a part costs a claim and a write, whatever its size)."""
+    """A message never waits while more than a fiftieth of the slots idle, and a part is not
+    smaller than that at once (a part costs a claim and a write, whatever its size)."""
 
     async def main() -> list[int]:
         capacity = Capacity(500)  # parts of at least 10
@@ -194,3 +194,22 @@ def test_slots_are_taken_in_parts_of_at_least_a_fiftieth_of_them() -> None:
         return taken
 
     assert asyncio.run(main()) == [495, 10, 3]
+
+
+def test_free_slots_fewer_than_a_part_are_taken_after_a_short_wait() -> None:
+    """Free slots fewer than a part do not stay idle for good while runs wait.
+
+    With 2,000 slots (parts of at least 40) and messages of 100 runs, 34 slots once left over
+    stayed idle from one wave to the next: each part that ended gave back 100 and the next
+    message took those 100, never the 34. In ``benchmarks/latency_bound.py`` (12,000 runs at
+    2,000 in flight) the runs held back by them made a seventh wave, 1 s after the sixth: 83 %
+    of the ceiling instead of 89 %, in about half the runs. A message takes them after
+    ``Capacity.PART_WAIT_S``.
+    """
+
+    async def main() -> int:
+        capacity = Capacity(2000)  # parts of at least 40
+        await capacity.take(1966)
+        return await asyncio.wait_for(capacity.take(100), WAIT_S)
+
+    assert asyncio.run(main()) == 34

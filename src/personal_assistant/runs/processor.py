@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -90,13 +90,17 @@ class Capacity:
     A message takes the slots that are free, not all it wants: waiting until the whole
     message fitted left slots idle (a message of 100 runs waited while 33 were free, and 500
     runs in flight reached 77-79 % of their ceiling in ``benchmarks/latency_bound.py``, now
-    87-90 %). A part
-    is at least ``limit // PART_SHARE`` runs (or the message's rest): each part costs a claim
-    and a write whatever its size, so slots are not handed out one by one.
+    87-90 %). Each part costs a claim and a write whatever its size, so slots are not handed
+    out one by one: a part is at least ``limit // PART_SHARE`` runs (or the message's rest),
+    or what came free within :attr:`PART_WAIT_S` of the first slot. Without that wait, slots
+    fewer than a part stayed idle for good when slots came back a part at a time (34 of 2,000,
+    from one wave to the next).
     """
 
-    #: A part is at least this fraction of the slots: at most 2 % of them idle while runs wait.
+    #: A part is at least this fraction of the slots, ...
     PART_SHARE = 50
+    #: ... or what came free within this many seconds of the first free slot.
+    PART_WAIT_S = 0.05
 
     def __init__(self, limit: int) -> None:
         self.least = max(1, limit // self.PART_SHARE)
@@ -109,10 +113,16 @@ class Capacity:
             raise ValueError(f"cannot take {wanted} slots")
         need = min(wanted, self.least)
         async with self._changed:
-            await self._changed.wait_for(lambda: self._free >= need)
-            granted = min(wanted, self._free)
-            self._free -= granted
-            return granted
+            while True:
+                await self._changed.wait_for(lambda: self._free > 0)
+                if self._free < need:
+                    with suppress(TimeoutError):
+                        async with asyncio.timeout(self.PART_WAIT_S):
+                            await self._changed.wait_for(lambda: self._free >= need)
+                if self._free > 0:  # another message may have taken them meanwhile
+                    granted = min(wanted, self._free)
+                    self._free -= granted
+                    return granted
 
     async def give(self, count: int) -> None:
         """Give back ``count`` slots taken before."""
