@@ -7,6 +7,7 @@ others with classic queues. Only the broker changes: the result backend is Redis
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -121,6 +122,9 @@ def test_task_fires_succeeds_and_notifies(
     )
     assert notes == [("in_app", "delivered", "Drink water", result)]
     assert db.scalar("SELECT status FROM ai_tasks WHERE id = :t", t=task_id) == "completed"
+    # Its start-up objects out of the collector's way, before its pool and once ready.
+    frozen = re.search(r"objects_frozen before_pool=(\d+) ready=(\d+)", processes.log("worker"))
+    assert frozen is not None and 0 < int(frozen[1]) <= int(frozen[2])
     if broker == "rabbitmq-quorum":
         types = rabbitmq.queue_types(env["CELERY_BROKER_URL"])
         assert {q: types.get(q) for q in QUEUES} == dict.fromkeys(QUEUES, "quorum")
