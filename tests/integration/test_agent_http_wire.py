@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from personal_assistant.agents import chat_http
+from personal_assistant.agents.addresses import is_literal
 from personal_assistant.agents.base import AgentRequest
 from personal_assistant.agents.openai_compat import OpenAICompatibleAgent
 from personal_assistant.errors import AgentError
@@ -192,6 +193,48 @@ def test_no_more_connections_than_allowed_are_open() -> None:
 
     server = asyncio.run(go())
     assert server.peak_open == 2 and server.connections == 2
+
+
+@pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop])
+def test_a_host_name_is_resolved_once_for_the_connections_opened_together(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """A burst opens a connection per call: each asked the resolver again (aiohttp kept its
+    answers 10 s), 50 lookups for 50 calls, in the loop's default executor of a few threads."""
+
+    async def together(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await asyncio.sleep(0.2)  # every call of the burst holds a connection of its own
+            writer.write(answer(body("hi")))
+
+    async def go() -> tuple[Server, list[str]]:
+        loop = asyncio.get_running_loop()
+        looked_up: list[str] = []
+        resolve = loop.getaddrinfo
+
+        async def counted(host: Any, *args: Any, **kwargs: Any) -> Any:
+            looked_up.append(host)
+            return await resolve(host, *args, **kwargs)
+
+        loop.getaddrinfo = counted  # type: ignore[method-assign]
+        async with Server(together) as server:
+            url = f"http://localhost:{server.port}/v1"
+            agent = OpenAICompatibleAgent(url, "m", max_connections=50)
+            try:
+                texts = await asyncio.gather(*(agent.complete(REQUEST) for _ in range(50)))
+                assert [t.text for t in texts] == ["hi"] * 50
+                await agent.aclose()  # its connections closed, the next call opens one
+                again = await agent.complete(REQUEST)  # ... to the address found before
+                assert again.text == "hi"
+            finally:
+                await agent.aclose()
+            return server, looked_up
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        server, looked_up = runner.run(go())
+    names = [host for host in looked_up if not is_literal(host)]  # uvloop checks 127.0.0.1 too
+    assert server.connections == 51 and names == ["localhost"]
 
 
 # Bodies -------------------------------------------------------------------------------------

@@ -17,12 +17,13 @@ Each exchange is one POST of JSON. An answer is read whole but never beyond
 followed; no cookie is kept (one pool carries every user's runs: what a provider or a proxy
 sets while answering one user's run must not go out with another's). At most
 ``max_connections`` connections are open; an idle one is reused, newest first, and closed once
-idle for :data:`KEEP_IDLE_S`. A request that finds its reused connection closed by the server
-before any byte of the answer came is sent once more on a new connection (the server dropped
-an idle connection as the request went out). ``HTTP(S)_PROXY`` and ``NO_PROXY`` are honoured,
-read once when the pool is made: plain HTTP goes to the proxy in absolute form, HTTPS through
-a ``CONNECT`` tunnel. TLS verifies with the process's shared context
-(:func:`~personal_assistant.outbound.http.tls_context`: certifi's bundle, or
+idle for :data:`KEEP_IDLE_S`. A host name is looked up once for the connections a burst opens
+(:mod:`~personal_assistant.agents.addresses`). A request that finds its reused connection
+closed by the server before any byte of the answer came is sent once more on a new connection
+(the server dropped an idle connection as the request went out). ``HTTP(S)_PROXY`` and
+``NO_PROXY`` are honoured, read once when the pool is made: plain HTTP goes to the proxy in
+absolute form, HTTPS through a ``CONNECT`` tunnel. TLS verifies with the process's shared
+context (:func:`~personal_assistant.outbound.http.tls_context`: certifi's bundle, or
 ``SSL_CERT_FILE``/``SSL_CERT_DIR``). The pool is made on first use, on the running loop, and
 belongs to that loop until :meth:`ChatTransport.aclose`.
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 import ssl
 import time
 import urllib.request
@@ -39,6 +41,7 @@ from collections import deque
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
+from personal_assistant.agents.addresses import Addresses, is_literal
 from personal_assistant.agents.http_wire import (
     ACCEPT_ENCODING,
     Answer,
@@ -116,6 +119,7 @@ class ChatTransport:
         path = quote(parts.path or "/", safe=_PATH_SAFE)
         self._path = path + (f"?{quote(parts.query, safe=_PATH_SAFE + '?')}" if parts.query else "")
         self._max_connections = max_connections
+        self._addresses = Addresses()
         self._pool: _Pool | None = None
         self._proxy: Proxy | None = None
 
@@ -158,9 +162,7 @@ class ChatTransport:
         proxy = self._proxy
         host, port = (proxy.host, proxy.port) if proxy else (self._host, self._port)
         tls = _tls_context() if self._tls else None
-        _, connection = await loop.create_connection(
-            Connection, host, port, ssl=None if proxy else tls
-        )
+        connection = await self._open(loop, host, port, None if proxy else tls)
         if proxy is None or tls is None:
             return connection
         try:  # HTTPS through the proxy: a tunnel, then TLS with the origin inside it
@@ -175,6 +177,32 @@ class ChatTransport:
             connection.close()
             raise
         return connection
+
+    async def _open(
+        self, loop: asyncio.AbstractEventLoop, host: str, port: int, tls: ssl.SSLContext | None
+    ) -> Connection:
+        """A connection to ``host``: its addresses in the resolver's order, the first that
+        answers (:mod:`~personal_assistant.agents.addresses` says why they are kept)."""
+        if is_literal(host):
+            _, connection = await loop.create_connection(Connection, host, port, ssl=tls)
+            return connection
+        failure: OSError | None = None
+        for family, kind, proto, address in await self._addresses.of(host, port):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, address)
+                _, connection = await loop.create_connection(
+                    Connection, sock=sock, ssl=tls, server_hostname=host if tls else None
+                )
+                return connection
+            except OSError as exc:
+                sock.close()
+                failure = exc
+            except BaseException:
+                sock.close()
+                raise
+        raise failure or OSError(f"no address found for {host}")
 
     def _request(self, payload: dict[str, Any], headers: dict[str, str]) -> bytes:
         body = json.dumps(payload).encode()
