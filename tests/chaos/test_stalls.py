@@ -3,7 +3,10 @@
 Under a steady load of one-shot tasks whose agent call takes a second, two of three workers
 are stopped with SIGSTOP while each holds ``running`` runs: alive as far as the kernel and
 Redis know, doing nothing. The first is stopped at any moment; the second in the middle of a
-database transaction on runs (a claim, a recording or a reaper pass), with rows locked.
+database transaction on runs (the recording of failed attempts, or a reaper pass), with rows
+locked. Each run's first attempt fails, so that its outcome is written in a transaction: on
+PostgreSQL a claim, and a write of answers only, are single statements, which a stopped
+worker cannot leave open (``tests/integration/test_round_trips.py``).
 What must happen:
 
 * **detected and reported**: each stopped worker stops beating (``worker_heartbeats``), and
@@ -62,11 +65,13 @@ WHERE a.datname = current_database() AND a.state = ANY(:states)
 """
 #: How long a stopped worker's session may take to finish the statement it was running.
 SETTLE_S = 0.2
-#: Statements of the worker's own transactions on runs (``RunProcessor``: claim, record, reap),
-#: each run after the runs concerned were locked: the claim's update and loads, the recording.
+#: Statements of the worker's own transactions on runs (``RunProcessor``: a write of outcomes
+#: with failures, a claim or a write on SQLite), each run after the runs concerned were locked:
+#: the ownership check, the retries, the loads and writes of a claim or a recording.
 RUN_TRANSACTION = re.compile(
     r"attempt=\(task_runs\.attempt \+|^SELECT task_runs\.id, task_runs\.task_id|row_number\(\)"
-    r"|^SELECT task_runs\.id, task_runs\.attempt\s+FROM task_runs\s+WHERE task_runs\.id IN"
+    r"|^SELECT task_runs\.id, task_runs\.attempt\s+FROM task_runs\s+WHERE task_runs\.id (IN|= ANY)"
+    r"|^UPDATE task_runs SET state=\S+, lease_expires_at="
     r"|^INSERT INTO notifications|^UPDATE ai_tasks SET last_run_at"
 )
 
@@ -208,7 +213,13 @@ def stopped(chaos: Chaos, victims: dict[str, int]) -> Iterator[dict[str, Stall]]
 
 def test_workers_stopped_mid_run(chaos: Chaos) -> None:
     load = chaos.seed_one_shots(
-        150, spread=timedelta(seconds=36), context={"simulate_delay_seconds": 1.0}
+        150,
+        spread=timedelta(seconds=36),
+        context={
+            "simulate_delay_seconds": 1.0,
+            "simulate_failure": "a first try that fails",
+            "simulate_failure_attempts": 1,
+        },
     )
     chaos.beat()
     pids = {name: chaos.worker(name, **HEARTBEAT) for name in ("wa", "wb", "wc")}

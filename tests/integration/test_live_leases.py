@@ -174,7 +174,8 @@ def test_a_loop_blocked_in_the_middle_of_the_write_writes_again(
     blocked: list[bool] = []
 
     async def record_with_a_blocked_loop(*args: Any, **kwargs: Any) -> Any:
-        if not blocked:  # inside the transaction: PostgreSQL ends it after LEASE_MARGIN idle
+        if not blocked:  # with its connection checked out (a transaction, when the write
+            # is several statements, which PostgreSQL ends after LEASE_MARGIN idle)
             blocked.append(True)
             time.sleep(BLOCK_S)
         return await real_record(*args, **kwargs)

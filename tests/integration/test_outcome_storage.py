@@ -30,18 +30,26 @@ pytestmark = pytest.mark.integration
 
 
 class RestartingDatabase:
-    """An engine whose ``begin()`` fails ``failures`` more times, as a restarting server."""
+    """An engine whose connections (a transaction's, or one statement's) fail ``failures``
+    more times, as a restarting server."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self.failures = 0
 
-    def begin(self) -> Any:
+    def _fail(self, statement: str) -> None:
         if self.failures:
             self.failures -= 1
             cause = ConnectionError("server closed the connection unexpectedly")
-            raise OperationalError("BEGIN", None, cause)
+            raise OperationalError(statement, None, cause)
+
+    def begin(self) -> Any:
+        self._fail("BEGIN")
         return self._engine.begin()
+
+    def connect(self) -> Any:
+        self._fail("SELECT 1")
+        return self._engine.connect()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)

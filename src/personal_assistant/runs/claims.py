@@ -4,6 +4,11 @@ A claim is a compare-and-set: a run is claimed only from ``queued``, taking a le
 ``lease_expires_at``) and adding one to its ``attempt``. A second delivery of the same message
 claims nothing. The claimed runs are loaded with their task, their owner and, but for
 reminders, the task's last :data:`PREVIOUS_RESULTS` successful results (:func:`load_claimed`).
+
+On PostgreSQL the claim and the load are one statement (:data:`_PG_CLAIM`), atomic on its own,
+so that a worker may send it outside a transaction: one round trip where the claim, the load,
+the history and the transaction's own statements took five
+(``tests/integration/test_round_trips.py``).
 """
 
 from __future__ import annotations
@@ -11,17 +16,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.agents.base import AgentRequest, PreviousResult
 from personal_assistant.core.states import RunState
+from personal_assistant.database import pg_arrays
 from personal_assistant.database.dialect import id_in, unindexed
 from personal_assistant.database.models import AITask, TaskRun, User
 
-__all__ = ["PREVIOUS_RESULTS", "ClaimedRun", "claim", "load_claimed"]
+__all__ = ["PREVIOUS_RESULTS", "ClaimedRun", "claim", "in_one_statement", "load_claimed"]
 
 PREVIOUS_RESULTS = 3
 
@@ -42,7 +49,20 @@ async def claim(
     now: datetime,
     lease: timedelta,
 ) -> list[ClaimedRun]:
-    """Claim the queued runs among ``run_ids`` and load what the agent needs for them."""
+    """Claim the queued runs among ``run_ids`` and load what the agent needs for them (on
+    PostgreSQL in one statement, which needs no transaction of its own)."""
+    if in_one_statement(conn.dialect.name):
+        rows = await conn.execute(
+            _PG_CLAIM,
+            {
+                "ids": pg_arrays.ints(run_ids),
+                "now": now,
+                "worker_id": worker_id,
+                "lease_until": now + lease,
+                "previous": PREVIOUS_RESULTS,
+            },
+        )
+        return [_claimed_run(r, _history(r.ats or (), r.results or ())) for r in rows]
     claimed = (
         (
             await conn.execute(
@@ -67,6 +87,11 @@ async def claim(
     if not claimed:
         return []
     return await load_claimed(conn, claimed, with_history=True)
+
+
+def in_one_statement(dialect: str) -> bool:
+    """Whether :func:`claim` is one statement, atomic on its own (on PostgreSQL)."""
+    return dialect == "postgresql"
 
 
 async def _previous_results(
@@ -135,26 +160,65 @@ async def load_claimed(
         if with_history
         else {}
     )
-    return [
-        ClaimedRun(
-            request=AgentRequest(
-                task_id=r.task_id,
-                run_id=r.id,
-                title=r.title,
-                instruction=r.description,
-                task_type=r.task_type,
-                ai_context=dict(r.ai_context or {}),
-                owner_name=r.display_name,
-                timezone=r.timezone,
-                scheduled_for=r.scheduled_for,
-                local_time=r.scheduled_for.astimezone(ZoneInfo(r.timezone)),
-                attempt=r.attempt,
-                previous_results=tuple(history.get(r.task_id, ())),
-                user_id=r.user_id,
-            ),
-            max_retries=r.max_retries,
-            channels=tuple(r.notification_channels or ()),
+    return [_claimed_run(r, history.get(r.task_id, ())) for r in rows]
+
+
+def _history(ats: Sequence[datetime], texts: Sequence[str | None]) -> list[PreviousResult]:
+    return [PreviousResult(at, text or "") for at, text in zip(ats, texts, strict=True)]
+
+
+def _claimed_run(r: Row[Any], history: Sequence[PreviousResult]) -> ClaimedRun:
+    """A claimed run from a row of the load (or of :data:`_PG_CLAIM`) and its history."""
+    return ClaimedRun(
+        request=AgentRequest(
+            task_id=r.task_id,
+            run_id=r.id,
+            title=r.title,
+            instruction=r.description,
+            task_type=r.task_type,
+            ai_context=dict(r.ai_context or {}),
+            owner_name=r.display_name,
+            timezone=r.timezone,
+            scheduled_for=r.scheduled_for,
+            local_time=r.scheduled_for.astimezone(ZoneInfo(r.timezone)),
+            attempt=r.attempt,
+            previous_results=tuple(history),
             user_id=r.user_id,
-        )
-        for r in rows
-    ]
+        ),
+        max_retries=r.max_retries,
+        channels=tuple(r.notification_channels or ()),
+        user_id=r.user_id,
+    )
+
+
+#: The claim of :func:`claim` on PostgreSQL, with the load of :func:`load_claimed` and the
+#: history of :func:`_previous_results`, in one statement. ``coalesce(...)`` keeps each filter on
+#: state off the state index (:func:`~personal_assistant.database.dialect.unindexed`): the runs
+#: are found by key, and a task's history through ``(task_id, scheduled_for)``, newest first, at
+#: most ``:previous`` rows (the window function of :func:`_previous_results` read all of it).
+_PG_CLAIM = text(
+    """
+    WITH claimed AS (
+        UPDATE task_runs SET state = 'running', attempt = attempt + 1, started_at = :now,
+            worker_id = :worker_id, lease_expires_at = :lease_until
+        WHERE id = ANY(CAST(:ids AS bigint[])) AND coalesce(state = 'queued', false)
+        RETURNING id, task_id, scheduled_for, attempt
+    )
+    SELECT c.id, c.task_id, c.scheduled_for, c.attempt, t.title, t.description, t.task_type,
+        t.ai_context, t.max_retries, t.notification_channels, t.user_id, t.timezone,
+        u.display_name, h.ats, h.results
+    FROM claimed AS c
+    JOIN ai_tasks AS t ON t.id = c.task_id
+    JOIN users AS u ON u.id = t.user_id
+    CROSS JOIN LATERAL (
+        SELECT array_agg(p.scheduled_for ORDER BY p.scheduled_for DESC) AS ats,
+            array_agg(p.result ORDER BY p.scheduled_for DESC) AS results
+        FROM (
+            SELECT r.scheduled_for, r.result FROM task_runs AS r
+            WHERE r.task_id = c.task_id AND t.task_type <> 'reminder'
+                AND coalesce(r.state = 'succeeded', false)
+            ORDER BY r.scheduled_for DESC LIMIT :previous
+        ) AS p
+    ) AS h
+    """
+)

@@ -1,9 +1,11 @@
 """The worker's side of a run: claim a batch, run the agent for each, store the outcomes.
 
 One message carries one or many run ids. A message's runs start on the slots that are free
-and the rest as slots come free (:class:`Capacity`); each such part costs a handful of
-database round trips whatever its size: one claim (a compare-and-set), one load, and one write
-per group of outcomes that come together (all of them, when the runs answer at once). A run's
+and the rest as slots come free (:class:`Capacity`); each such part costs a few database
+round trips whatever its size: one claim (a compare-and-set, with the load of what the agent
+needs) and one write per group of outcomes that come together (all of them, when the runs
+answer at once). On PostgreSQL the claim, and a write of answers only, are one statement each,
+sent outside a transaction (:meth:`RunProcessor._connection`). A run's
 outcome is stored, and its slot given back, as soon as the write under way ends, never held
 for a slower run of its part. Agent calls run concurrently on the process's event loop. At most
 ``MAX_IN_FLIGHT`` runs are claimed and unfinished in a process at once: slots are taken
@@ -225,6 +227,20 @@ class RunProcessor:
             await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
             yield conn
 
+    @asynccontextmanager
+    async def _connection(self, *, one_statement: bool) -> AsyncIterator[AsyncConnection]:
+        """A connection for a claim or a write: in a transaction (:meth:`_transaction`) or,
+        for one that is a single statement (atomic on its own), outside one. A transaction's
+        ``BEGIN``, ``SET LOCAL`` and ``COMMIT`` are round trips that each run waited for
+        between its answer and its next run's request (``tests/integration/test_round_trips.py``).
+        """
+        if not one_statement:
+            async with self._transaction() as conn:
+                yield conn
+            return
+        async with self._engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
     async def _process(
         self, run_ids: Sequence[int], release: Callable[[int], Awaitable[None]]
     ) -> BatchReport:
@@ -234,7 +250,8 @@ class RunProcessor:
         held = Counter(run_ids)
         try:
             claimed_at = self._clock()
-            async with self._transaction() as conn:
+            one_statement = claims.in_one_statement(self._engine.dialect.name)
+            async with self._connection(one_statement=one_statement) as conn:
                 claimed = await claims.claim(
                     conn, run_ids, worker_id=self._worker_id, now=claimed_at, lease=self._lease
                 )
@@ -359,7 +376,8 @@ class RunProcessor:
         pause = RECORD_RETRY_S
         while True:
             try:
-                async with self._transaction() as conn:
+                one_statement = results.in_one_statement(self._engine.dialect.name, outcomes)
+                async with self._connection(one_statement=one_statement) as conn:
                     return await results.record(
                         conn,
                         claimed,

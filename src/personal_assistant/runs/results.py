@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from personal_assistant.agents.base import AgentReply
 from personal_assistant.core.backoff import RetryPolicy
 from personal_assistant.core.states import NotificationStatus, RunState, TaskStatus
 from personal_assistant.database.dialect import id_in, unindexed
@@ -46,11 +47,14 @@ from personal_assistant.runs.outcomes import (
     deferral_text,
     failure_text,
 )
+from personal_assistant.runs.success_write import store_successes_at_once
 
 __all__ = [
     "Recorded",
     "Written",
     "fail_runs",
+    "in_one_statement",
+    "notifications_of",
     "record",
     "retry_runs",
     "update_tasks_after_failure",
@@ -95,9 +99,12 @@ async def record(
 ) -> Recorded:
     """Store the outcomes of attempts, in the caller's transaction.
 
-    Only runs still owned by this attempt are written; the others are counted ``stale``.
+    Only runs still owned by this attempt are written; the others are counted ``stale``. When
+    :func:`in_one_statement` says so, that is one statement, which needs no transaction.
     """
     by_run = {c.request.run_id: c for c in claimed}
+    if in_one_statement(conn.dialect.name, outcomes):
+        return await _record_answers(conn, by_run, outcomes, now=now, sweep_at=now + delivery_lease)
     owned = {
         (run_id, attempt)
         for run_id, attempt in await conn.execute(
@@ -124,18 +131,7 @@ async def record(
             continue
         if outcome.reply is not None:
             named[outcome.run_id] = "succeeded"
-            successes.append(
-                Success(
-                    run_id=outcome.run_id,
-                    task_id=run.request.task_id,
-                    scheduled_for=run.request.scheduled_for,
-                    result=outcome.reply.text,
-                    agent_name=outcome.agent_name,
-                    model=outcome.reply.model,
-                    prompt_tokens=outcome.reply.prompt_tokens,
-                    completion_tokens=outcome.reply.completion_tokens,
-                )
-            )
+            successes.append(_success(outcome, outcome.reply, run))
             continue
         error = outcome.error or "unknown error"
         decision = after_failure(
@@ -191,6 +187,50 @@ async def record(
         deferred=len(deferrals),
         outcomes=named,
         delivered=written.delivered,
+    )
+
+
+def in_one_statement(dialect: str, outcomes: Sequence[Outcome]) -> bool:
+    """Whether :func:`record` stores ``outcomes`` in one statement, atomic on its own: on
+    PostgreSQL, when every outcome is an answer (:mod:`.success_write`)."""
+    return dialect == "postgresql" and bool(outcomes) and all(o.ok for o in outcomes)
+
+
+async def _record_answers(
+    conn: AsyncConnection,
+    by_run: dict[int, ClaimedRun],
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime,
+    sweep_at: datetime,
+) -> Recorded:
+    answered = [(o, o.reply) for o in outcomes if o.reply is not None]
+    successes = [(_success(o, reply, by_run[o.run_id]), o.attempt) for o, reply in answered]
+    notes = notifications_of([(by_run[s.run_id], True, s.result) for s, _ in successes])
+    stored = await store_successes_at_once(conn, successes, notes, now=now, sweep_at=sweep_at)
+    written = _written(stored.notifications)
+    named = {o.run_id: "succeeded" if o.run_id in stored.run_ids else "stale" for o in outcomes}
+    return Recorded(
+        len(stored.run_ids),
+        0,
+        0,
+        len(outcomes) - len(stored.run_ids),
+        written.pending,
+        outcomes=named,
+        delivered=written.delivered,
+    )
+
+
+def _success(outcome: Outcome, reply: AgentReply, run: ClaimedRun) -> Success:
+    return Success(
+        run_id=outcome.run_id,
+        task_id=run.request.task_id,
+        scheduled_for=run.request.scheduled_for,
+        result=reply.text,
+        agent_name=outcome.agent_name,
+        model=reply.model,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
     )
 
 
@@ -301,6 +341,13 @@ async def write_notifications(
 ) -> Written:
     """The outbox rows of finished runs; pending ones wait ``delivery_lease`` for their message
     before the reaper's sweep sends them again."""
+    notes = notifications_of(finished)
+    inserted = await insert_notifications(conn, notes, now=now, sweep_at=now + delivery_lease)
+    return _written(inserted)
+
+
+def notifications_of(finished: Sequence[tuple[ClaimedRun, bool, str]]) -> list[NewNotification]:
+    """The outbox rows of finished runs ``(run, succeeded, text)``: one per channel."""
     notes = []
     for run, succeeded, text in finished:
         message = compose(run.request.title, succeeded=succeeded, text=text)
@@ -315,7 +362,10 @@ async def write_notifications(
                     body=message.body,
                 )
             )
-    inserted = await insert_notifications(conn, notes, now=now, sweep_at=now + delivery_lease)
+    return notes
+
+
+def _written(inserted: Sequence[tuple[int, str]]) -> Written:
     return Written(
         tuple(i for i, status in inserted if status == NotificationStatus.PENDING),
         sum(1 for _, status in inserted if status == NotificationStatus.DELIVERED),
