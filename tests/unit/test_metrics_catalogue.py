@@ -58,7 +58,7 @@ def _samples(made: instruments.Instruments) -> dict[tuple[str, tuple[tuple[str, 
 def test_recorders_do_nothing_while_metrics_are_off() -> None:
     instruments.disable()
     record.runs_finished([("succeeded", "reminder", 0.1)])
-    record.agent_call("offline", 0.01, "timeout")
+    record.agent_calls([("offline", 0.01, "timeout")])
     record.notifications([("in_app", "delivered")])
     assert instruments.active() is None
 
@@ -68,7 +68,7 @@ def test_recorders_count_by_label(enabled: instruments.Instruments) -> None:
         [("succeeded", "reminder", 0.02), ("succeeded", "reminder", 0.2), ("failed", "check", 1)]
     )
     record.lateness([0.01, -0.5])  # a run claimed before its instant counts as on time
-    record.agent_call("openai", 0.3, "rate_limited")
+    record.agent_calls([("openai", 0.3, "rate_limited"), ("openai", 0.2, None)])
     record.tokens("gpt-4o-mini", 12, None)
     record.notifications([("webhook", "retrying"), ("webhook", "retrying")])
     record.runs_created(5, 2)
@@ -87,6 +87,7 @@ def test_recorders_count_by_label(enabled: instruments.Instruments) -> None:
     assert value("pa_run_duration_seconds_bucket", le="0.025", task_type="reminder") == 1
     assert value("pa_run_lateness_seconds_bucket", le="0.005") == 1  # the early one, as 0
     assert value("pa_agent_errors_total", agent="openai", error="rate_limited") == 1
+    assert value("pa_agent_call_seconds_count", agent="openai") == 2
     assert value("pa_rate_limit_waits_total") == 1
     assert value("pa_agent_tokens_total", direction="prompt", model="gpt-4o-mini") == 12
     assert value("pa_agent_tokens_total", direction="completion", model="gpt-4o-mini") is None
@@ -101,3 +102,27 @@ def test_only_process_metrics_are_made_in_a_process(enabled: instruments.Instrum
     made = set(enabled.by_name)
     assert made == {m.name for m in catalogue.ALL if m.source is catalogue.Source.PROCESS}
     assert "pa_queue_depth" not in made  # the exporter's, once per deployment
+
+
+def test_observations_added_up_first_count_as_one_by_one() -> None:
+    """:func:`record.observe_all` reads the library's fields of a histogram: it must count as
+    ``observe`` does, bounds included (a value equal to a bound is in that bucket)."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    values = [0.0, 0.005, 0.0051, 0.1, 0.1, 2.5, 7.0, 1e9, -1.0]
+    registries = CollectorRegistry(), CollectorRegistry()
+    one, added = (
+        Histogram("h", "h", ["k"], registry=r, buckets=(0.005, 0.1, 2.5, 5.0)).labels("a")
+        for r in registries
+    )
+    for v in values:
+        one.observe(v)
+    record.observe_all(added, values)
+    record.observe_all(added, [])  # nothing observed, nothing changed
+    texts = [
+        [line for line in generate_latest(r).decode().splitlines() if "_created" not in line]
+        for r in registries
+    ]
+    assert texts[0] == texts[1]
+    assert 'h_bucket{k="a",le="0.1"} 6.0' in texts[1]
+    assert 'h_count{k="a"} 9.0' in texts[1]

@@ -330,6 +330,7 @@ class RunProcessor:
     ) -> BatchReport:
         """Write one group's outcomes and count them (their ``requested`` and ``claimed`` are
         the part's, counted by :meth:`_process`)."""
+        self._executor.count(outcomes)  # the agent was called, whether the write succeeds
         recorded = await self._record(
             group, outcomes, until=lambda: self.heartbeat.leased_until(claimed_at + self._lease)
         )
