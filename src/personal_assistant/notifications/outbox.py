@@ -104,6 +104,21 @@ class NewNotification:
     body: str
 
 
+def pg_note_arrays(notes: Sequence[NewNotification], prefix: str = "") -> dict[str, str]:
+    """The array parameters of new outbox rows in a PostgreSQL ``unnest`` (named ``prefix`` +
+    ``run_ids``, ``task_ids``, ``user_ids``, ``channels``, ``statuses``, ``titles``,
+    ``bodies``), each row in its initial status."""
+    return {
+        prefix + "run_ids": pg_arrays.ints([n.run_id for n in notes]),
+        prefix + "task_ids": pg_arrays.ints([n.task_id for n in notes]),
+        prefix + "user_ids": pg_arrays.ints([n.user_id for n in notes]),
+        prefix + "channels": pg_arrays.texts([n.channel for n in notes]),
+        prefix + "statuses": pg_arrays.texts([initial_status(n.channel).value for n in notes]),
+        prefix + "titles": pg_arrays.texts([n.title for n in notes]),
+        prefix + "bodies": pg_arrays.texts([n.body for n in notes]),
+    }
+
+
 async def insert_notifications(
     conn: AsyncConnection, notes: Sequence[NewNotification], *, now: datetime, sweep_at: datetime
 ) -> list[tuple[int, str]]:
@@ -118,17 +133,7 @@ async def insert_notifications(
     if conn.dialect.name == "postgresql":
         result = await conn.execute(
             _PG_INSERT_NOTIFICATIONS,
-            {
-                "now": now,
-                "sweep_at": sweep_at,
-                "run_ids": pg_arrays.ints([n.run_id for n in notes]),
-                "task_ids": pg_arrays.ints([n.task_id for n in notes]),
-                "user_ids": pg_arrays.ints([n.user_id for n in notes]),
-                "channels": pg_arrays.texts([n.channel for n in notes]),
-                "statuses": pg_arrays.texts([initial_status(n.channel).value for n in notes]),
-                "titles": pg_arrays.texts([n.title for n in notes]),
-                "bodies": pg_arrays.texts([n.body for n in notes]),
-            },
+            {"now": now, "sweep_at": sweep_at, **pg_note_arrays(notes)},
         )
     else:
         stmt = (

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant.database import pg_arrays
-from personal_assistant.notifications.outbox import NewNotification, initial_status
+from personal_assistant.notifications.outbox import NewNotification, pg_note_arrays
 from personal_assistant.runs.bulk import Success
 
 __all__ = ["Stored", "store_successes_at_once"]
@@ -59,13 +59,7 @@ async def store_successes_at_once(
             "models": pg_arrays.texts([s.model for s, _ in successes]),
             "prompts": pg_arrays.ints([s.prompt_tokens for s, _ in successes]),
             "completions": pg_arrays.ints([s.completion_tokens for s, _ in successes]),
-            "n_run_ids": pg_arrays.ints([n.run_id for n in notes]),
-            "n_task_ids": pg_arrays.ints([n.task_id for n in notes]),
-            "n_user_ids": pg_arrays.ints([n.user_id for n in notes]),
-            "n_channels": pg_arrays.texts([n.channel for n in notes]),
-            "n_statuses": pg_arrays.texts([initial_status(n.channel).value for n in notes]),
-            "n_titles": pg_arrays.texts([n.title for n in notes]),
-            "n_bodies": pg_arrays.texts([n.body for n in notes]),
+            **pg_note_arrays(notes, prefix="n_"),
         },
     )
     run_ids: set[int] = set()
