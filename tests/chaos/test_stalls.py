@@ -4,9 +4,11 @@ Under a steady load of one-shot tasks whose agent call takes a second, two of th
 are stopped with SIGSTOP while each holds ``running`` runs: alive as far as the kernel and
 Redis know, doing nothing. The first is stopped at any moment; the second in the middle of a
 database transaction on runs (the recording of failed attempts, or a reaper pass), with rows
-locked. Each run's first attempt fails, so that its outcome is written in a transaction: on
-PostgreSQL a claim, and a write of answers only, are single statements, which a stopped
-worker cannot leave open (``tests/integration/test_round_trips.py``).
+locked. Each run's first two attempts fail, so that their outcomes are written in
+transactions, a few milliseconds each, often enough to catch one: on PostgreSQL a claim, and a
+write of answers only, are single statements, which a stopped worker cannot leave open
+(``tests/integration/test_round_trips.py``). With one failed attempt and 150 runs, the worker
+was not caught inside one within 60 s in one CI run of five.
 What must happen:
 
 * **detected and reported**: each stopped worker stops beating (``worker_heartbeats``), and
@@ -213,12 +215,12 @@ def stopped(chaos: Chaos, victims: dict[str, int]) -> Iterator[dict[str, Stall]]
 
 def test_workers_stopped_mid_run(chaos: Chaos) -> None:
     load = chaos.seed_one_shots(
-        150,
+        300,
         spread=timedelta(seconds=36),
         context={
             "simulate_delay_seconds": 1.0,
-            "simulate_failure": "a first try that fails",
-            "simulate_failure_attempts": 1,
+            "simulate_failure": "a try that fails",
+            "simulate_failure_attempts": 2,
         },
     )
     chaos.beat()
