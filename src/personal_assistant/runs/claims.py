@@ -7,7 +7,7 @@ reminders, the task's last :data:`PREVIOUS_RESULTS` successful results (:func:`l
 
 On PostgreSQL the claim and the load are one statement (:data:`_PG_CLAIM`), atomic on its own,
 so that a worker may send it outside a transaction: one round trip where the claim, the load,
-the history and the transaction's own statements took five
+the history and the transaction's own statements took six
 (``tests/integration/test_round_trips.py``).
 """
 
