@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from support.cli import embedded_env
 
@@ -183,12 +183,27 @@ def _create_weekly_with_the_live_preview(page: Page, screenshots: Path) -> str:
 
 
 def _create_a_one_shot_and_see_it_run(page: Page, screenshots: Path) -> None:
-    """A task due in a few seconds: the real worker runs it."""
+    """A task due in a few seconds: the real worker runs it. The form is filled in before the
+    page's script has arrived, as on a slow line: its preview still follows (CI caught the
+    script arriving late once, and the preview left as it was served)."""
     at = (datetime.now(ZoneInfo(ZONE)) + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%S")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/static/dashboard.js", hold)
     page.get_by_role("link", name="New task", exact=True).first.click()
     page.get_by_label("Title", exact=True).fill("Tea is ready")
     page.get_by_label("Kind", exact=True).select_option("once")
     page.get_by_label("At", exact=True).fill(at)
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:  # the script is asked for from the head
+        page.wait_for_timeout(50)
+    assert held, "the page did not ask for its script"
+    for route in held:
+        route.continue_()
+    page.unroute("**/static/dashboard.js")
     expect(page.locator("#preview")).to_contain_text("once at")
     page.get_by_role("button", name="Create task").click()
     expect(page.get_by_role("status")).to_have_text("Task created.")

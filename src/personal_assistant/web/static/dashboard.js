@@ -4,6 +4,20 @@
 (function () {
   "use strict";
 
+  /* Whether a form's fields differ from what the page was served with: typed into before this
+     script arrived (it is deferred, and a slow line delays it), or restored by the browser. */
+  function edited(form) {
+    return Array.prototype.some.call(form.elements, function (el) {
+      if (el.type === "checkbox" || el.type === "radio") { return el.checked !== el.defaultChecked; }
+      if (el.options) {
+        var options = Array.prototype.slice.call(el.options);
+        var served = options.findIndex(function (o) { return o.defaultSelected; });
+        return el.selectedIndex !== Math.max(served, 0);
+      }
+      return "defaultValue" in el && el.value !== el.defaultValue;
+    });
+  }
+
   function showKind(form) {
     var kind = form.elements.kind.value;
     form.querySelectorAll("[data-kinds]").forEach(function (el) {
@@ -51,6 +65,7 @@
     form.addEventListener("input", changed);
     form.addEventListener("change", changed);
     showKind(form);
+    if (edited(form)) { refresh(); }
   }
 
   document.querySelectorAll("form[data-preview]").forEach(livePreview);
