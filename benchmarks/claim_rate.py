@@ -36,7 +36,7 @@ from benchmarks.report import Figure, Row
 from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
-from personal_assistant.runs.scheduler import Publish, TaskScheduler
+from personal_assistant.runs.scheduler import BURST_CLAIMERS, Publish, TaskScheduler
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import publish_runs
 
@@ -61,9 +61,9 @@ tasks/s with the broker.
 
 **How it was measured.** `TaskScheduler.tick(now)`, the scheduler's real step, called until
 nothing is due, in the benchmark process: it claims in batches of `SCHEDULER_BATCH={batch}`
-and, after a full first batch, with two concurrent claimers on their own connections. The tasks
-are daily schedules loaded with `INSERT ... SELECT generate_series`; {due:,} of them are due in
-the same second, the others are due later. Two publish functions: a no-op, and the real
+and, after a full first batch, with {claimers} concurrent claimers on their own connections. The
+tasks are daily schedules loaded with `INSERT ... SELECT generate_series`; {due:,} of them are due
+in the same second, the others are due later. Two publish functions: a no-op, and the real
 `publish_runs` on the project's Celery app (`app.use_settings(...)` with this benchmark's Redis
 key prefix; `RUNS_PER_MESSAGE={per_message}`, messages sent with `producer.batch()`). The
 difference between the two passes, and the time measured inside the publish function, is the
@@ -278,6 +278,7 @@ def _figure(passes: list[Pass], due_count: int, settings: Settings, loads: list[
             target_s=TARGET_SECONDS,
             target_rate=TARGET_DUE / TARGET_SECONDS,
             batch=settings.claim_batch,
+            claimers=BURST_CLAIMERS,
             due=due_count,
             per_message=settings.runs_per_message,
             all_target=ALL_DUE_SECONDS_PER_MILLION,

@@ -6,6 +6,8 @@ notification naming its task, a new task naming its owner) are written meanwhile
 waiting for the claim to commit, which takes as long as the claimer does when it stalls. The
 digest sweep's transaction is also ended by PostgreSQL after ``LEASE_MARGIN`` idle, as the
 scheduler's is (``test_scheduler_stall.py``), so a stopped sweep does not keep a user's digest.
+The scheduler claims a batch whose tasks all go on in one statement (``claim_at_once``), with
+the same locks, and any other batch in a transaction: each is tested.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.digests import sweep as digest_service
-from personal_assistant.runs import due_tasks
+from personal_assistant.runs import claim_at_once, due_tasks
+from personal_assistant.runs.plans import new_runs, plan_batch
 from personal_assistant.runs.scheduler import TaskScheduler
 from personal_assistant.tasks.manager import AITaskManager
 from support.factories import user_with_tasks
@@ -81,24 +85,74 @@ async def _while_frozen(
 def test_a_claimed_task_can_be_referenced_while_the_claim_is_open(
     settings: Settings, db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    user_id, task_id = _create_user_with_task(settings)
+    """A claim in a transaction: a one-shot task's last firing (the claim also closes it)."""
+    user_id, (task_id,) = user_with_tasks(
+        settings, created=CREATED, schedule={"kind": "once", "at": DUE - timedelta(seconds=1)}
+    )
     entered, resume = freeze_after(monkeypatch, due_tasks, "insert_runs")
 
     async def go() -> None:
         engine = make_async_engine(settings.database_url)
         scheduler = TaskScheduler(engine, settings, lambda ids: None)
-
-        async def notify() -> None:  # a worker recording the task's previous run
-            async with engine.begin() as conn:
-                await conn.execute(INSERT_NOTIFICATION, {"task": task_id, "user": user_id})
-
         try:
-            await _while_frozen(lambda: scheduler.claim_due(DUE), entered, resume, notify)
+            await _while_frozen(
+                lambda: scheduler.claim_due(DUE), entered, resume, _notify(engine, task_id, user_id)
+            )
         finally:
             await engine.dispose()
 
     asyncio.run(go())
     assert db.scalar("SELECT count(*) FROM notifications WHERE task_id = :t", t=task_id) == 1
+    assert db.scalar("SELECT count(*) FROM task_runs WHERE task_id = :t", t=task_id) == 1
+
+
+def test_a_task_claimed_in_one_statement_can_be_referenced_while_its_transaction_is_open(
+    settings: Settings, db: Db
+) -> None:
+    """The one-statement claim (``claim_at_once``) takes the same locks: sent inside a
+    transaction held open here, its claimed task can still be named by a new row."""
+    user_id, task_id = _create_user_with_task(settings)
+    entered, resume = asyncio.Event(), asyncio.Event()
+
+    async def go() -> None:
+        engine = make_async_engine(settings.database_url)
+
+        async def claim_and_hold() -> None:
+            async with engine.begin() as conn:
+                found = await due_tasks.candidates(conn, DUE, part=(0, 1), limit=10)
+                plans = plan_batch(found, DUE, float("inf"), grace=timedelta(minutes=5), limit=10)
+                assert claim_at_once.in_one_statement("postgresql", plans)
+                claimed, _ = await claim_at_once.claim(
+                    conn,
+                    plans,
+                    new_runs(plans),
+                    now=DUE,
+                    lease=DUE + timedelta(minutes=5),
+                    owners={task_id: user_id},
+                    hold=DUE + timedelta(minutes=5),
+                )
+                assert claimed == {task_id}
+                entered.set()
+                await resume.wait()
+
+        try:
+            await _while_frozen(claim_and_hold, entered, resume, _notify(engine, task_id, user_id))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    assert db.scalar("SELECT count(*) FROM notifications WHERE task_id = :t", t=task_id) == 1
+    assert db.scalar("SELECT count(*) FROM task_runs WHERE task_id = :t", t=task_id) == 1
+
+
+def _notify(engine: AsyncEngine, task_id: int, user_id: int) -> Callable[[], Awaitable[None]]:
+    """A worker recording the task's previous run: a notification naming it."""
+
+    async def notify() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(INSERT_NOTIFICATION, {"task": task_id, "user": user_id})
+
+    return notify
 
 
 def _make_digest_due(db: Db, user_id: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -66,6 +67,10 @@ def test_ints_bools_and_empty_lists(db: Db) -> None:
     assert read_back(db, pg_arrays.ints(ints), "bigint") == ints
     assert read_back(db, pg_arrays.bools([True, False]), "boolean") == [True, False]
     assert read_back(db, pg_arrays.ints([]), "bigint") == []
+    # Not only lists of ints: any iterable, a bool as its number, an integer of another kind.
+    assert read_back(db, pg_arrays.ints(iter([3, True, False])), "bigint") == [3, 1, 0]
+    assert read_back(db, pg_arrays.ints((n for n in [7, None])), "bigint") == [7, None]
+    assert read_back(db, pg_arrays.ints([Decimal(8), 9]), "bigint") == [8, 9]
     assert read_back(db, pg_arrays.texts([]), "text") == []
 
 

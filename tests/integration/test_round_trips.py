@@ -9,6 +9,10 @@ eight: the ping, ``BEGIN``, ``SET LOCAL``, the ownership check, the runs, their 
 notifications, ``COMMIT``. On PostgreSQL each is now one statement, atomic on its own, sent
 outside a transaction: two round trips each, the ping and the statement.
 
+The scheduler's claim of a batch of due tasks likewise: the pool's ping, ``BEGIN``,
+``SET LOCAL``, the lock, the runs' insert, the tasks' update and ``COMMIT`` (seven) are now the
+ping and one statement (:mod:`~personal_assistant.runs.claim_at_once`).
+
 Round trips are counted on the wire: libpq's trace of each connection the engine opens, one
 ``ReadyForQuery`` from the server per round trip.
 """
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +36,8 @@ from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
 from personal_assistant.runs.executor import TaskExecutor
 from personal_assistant.runs.processor import RunProcessor
-from support.factories import queued_runs
+from personal_assistant.runs.scheduler import TaskScheduler
+from support.factories import queued_runs, user_with_tasks
 from support.stack import Db, settings_for
 
 pytestmark = pytest.mark.integration
@@ -133,3 +140,42 @@ def test_a_part_is_claimed_and_its_answers_stored_in_one_round_trip_each(
     assert db.scalar("SELECT count(*) FROM task_runs WHERE state = 'succeeded'") == RUNS
     assert db.scalar("SELECT count(*) FROM notifications WHERE status = 'delivered'") == RUNS
     assert db.scalar("SELECT count(last_run_at) FROM ai_tasks") == RUNS
+
+
+def test_a_batch_of_due_tasks_is_claimed_in_one_round_trip(
+    database_url: str, db: Db, tmp_path: Path
+) -> None:
+    # Fair dispatch off: its read of the owners' counts is a read of its own, beside the plan.
+    settings = settings_for({"DATABASE_URL": database_url, "USER_DISPATCH_LIMIT": "0"})
+    _, task_ids = user_with_tasks(settings, RUNS, created=datetime(2026, 3, 1, 12, tzinfo=UTC))
+    due = datetime(2026, 3, 1, 14, 0, 1, tzinfo=UTC)  # the daily 09:00 EST firings
+
+    async def main() -> tuple[int, int, int]:
+        engine = make_async_engine(settings.database_url)
+        trips = RoundTrips(engine, tmp_path / "libpq.trace")
+        at_publish: list[int] = []
+
+        def publish(run_ids: Sequence[int]) -> None:
+            assert len(run_ids) == RUNS
+            at_publish.append(trips.count())
+
+        try:
+            async with engine.connect() as conn:  # the pool's connection, opened and set up
+                await conn.execute(text("SELECT 1"))
+            before = trips.count()
+            report = await TaskScheduler(engine, settings, publish).claim_due(due)
+            assert (report.tasks, report.runs) == (RUNS, RUNS)
+            return before, at_publish[0], trips.count()
+        finally:
+            trips.close()
+            await engine.dispose()
+
+    before, at_publish, after = asyncio.run(main())
+    # The read of the due tasks: the ping, BEGIN, the SELECT, ROLLBACK; the claim: the ping
+    # and its statement (seven before: the ping, BEGIN, SET LOCAL, the lock, the insert, the
+    # update, COMMIT).
+    assert at_publish - before == 4 + 2
+    assert after == at_publish
+    assert db.scalar("SELECT count(*) FROM task_runs WHERE state = 'queued'") == RUNS
+    advanced = db.scalar("SELECT count(*) FROM ai_tasks WHERE next_run_at > :due", due=due)
+    assert advanced == len(task_ids)

@@ -2,6 +2,9 @@
 
 Each is stopped at a point inside its transaction, after its rows are locked (the broker read of
 ``dispatch_owed``; the run insert of ``claim_due``), the way a SIGSTOPped or frozen process is.
+A claim is a transaction when a task of its batch does not go on (here one-shot tasks, whose
+last firing it claims); a batch of tasks that all go on is claimed in one statement, atomic on
+its own, with no transaction to stall in (``claim_at_once``).
 Another scheduler skips the locked rows at first (``SKIP LOCKED``) and, once PostgreSQL has
 ended the stalled transaction after ``LEASE_MARGIN``, claims them. The stalled one, resumed,
 finds its transaction gone and writes nothing: each firing still has one run, sent once.
@@ -124,7 +127,7 @@ def test_a_dispatcher_stalled_in_its_broker_read_releases_the_owed_runs(
 def test_a_claimer_stalled_mid_claim_releases_the_due_tasks(
     settings: Settings, db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _create_due_tasks(settings, 3)
+    user_with_tasks(settings, 3, created=CREATED, schedule={"kind": "once", "at": DUE})
     entered, resume = freeze_after(monkeypatch, due_tasks, "insert_runs")
 
     async def go() -> tuple[int, int, BaseException | None, list[int], list[int]]:

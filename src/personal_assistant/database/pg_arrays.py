@@ -18,7 +18,11 @@ from datetime import datetime
 
 def ints(values: Iterable[int | None]) -> str:
     """``{1,2,NULL}``: a ``bigint[]`` or ``integer[]`` literal."""
-    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
+    listed = values if isinstance(values, list) else list(values)
+    try:  # ints only, the usual case: formatted in C
+        return "{" + ",".join(map(int.__repr__, listed)) + "}"
+    except TypeError:  # a None, or another kind of integer
+        return "{" + ",".join("NULL" if v is None else str(int(v)) for v in listed) + "}"
 
 
 def bools(values: Iterable[bool]) -> str:

@@ -23,10 +23,9 @@ from personal_assistant.database.driver import pg_driver
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.runs.plans import NewRun
 
-#: The ids of the queued runs inserted that the caller publishes: when it records them as
-#: published (``:published`` set), those not held; otherwise all of them.
-_PG_INSERT_RUNS = """
-    WITH inserted AS (
+#: The rows of new runs, from the arrays of :func:`run_arrays` (``r``): the ``INSERT`` of
+#: :data:`_PG_INSERT_RUNS` and of the scheduler's one-statement claim (``claim_at_once``).
+PG_NEW_RUNS = """
         INSERT INTO task_runs
             (task_id, user_id, scheduled_for, state, attempt, queued_at, finished_at,
              lease_expires_at, published_at, error)
@@ -40,7 +39,12 @@ _PG_INSERT_RUNS = """
         FROM unnest(CAST(%(task_ids)s AS bigint[]), CAST(%(user_ids)s AS bigint[]),
                     CAST(%(scheduled)s AS timestamptz[]), CAST(%(states)s AS text[]),
                     CAST(%(held)s AS boolean[]), CAST(%(reasons)s AS text[]))
-            AS r(task_id, user_id, scheduled_for, state, held, reason)
+            AS r(task_id, user_id, scheduled_for, state, held, reason)"""
+
+#: The ids of the queued runs inserted that the caller publishes: when it records them as
+#: published (``:published`` set), those not held; otherwise all of them.
+_PG_INSERT_RUNS = f"""
+    WITH inserted AS ({PG_NEW_RUNS}
         ON CONFLICT (task_id, scheduled_for) DO NOTHING
         RETURNING id, state, published_at
     )
@@ -71,11 +75,10 @@ async def insert_runs(
     published_at = now if published else None
     if not runs:
         return []
-    states = [RunState.QUEUED.value if r.run else RunState.SKIPPED.value for r in runs]
-    times = _RunTimes(now, lease, hold or lease, published_at)
+    times = RunTimes(now, lease, hold or lease, published_at)
     if conn.dialect.name == "postgresql":
-        return await _insert_runs_pg(conn, runs, states, times, owners)
-    inserted = await _insert_runs_portable(conn, runs, states, times, owners)
+        return await _insert_runs_pg(conn, runs, times, owners)
+    inserted = await _insert_runs_portable(conn, runs, times, owners)
     return [
         run_id
         for run_id, state, sent_at in inserted
@@ -88,7 +91,7 @@ _Inserted = tuple[int, str, datetime | None]
 
 
 @dataclass(frozen=True)
-class _RunTimes:
+class RunTimes:
     """The times written on new runs: queued, the lease of a sent one and of a held one, and
     ``published_at`` (None: the caller does not publish them)."""
 
@@ -99,38 +102,42 @@ class _RunTimes:
 
 
 async def _insert_runs_pg(
-    conn: AsyncConnection,
-    runs: Sequence[NewRun],
-    states: Sequence[str],
-    times: _RunTimes,
-    owners: Mapping[int, int],
+    conn: AsyncConnection, runs: Sequence[NewRun], times: RunTimes, owners: Mapping[int, int]
 ) -> list[int]:
     """PostgreSQL: the runs as arrays, expanded by ``unnest`` (one short statement, sent on
     the driver's connection); the ids to publish, chosen by the statement."""
     driver = await pg_driver(conn)
-    cursor = await driver.execute(
-        _PG_INSERT_RUNS,
-        {
-            "now": times.now,
-            "lease": times.lease,
-            "hold": times.hold,
-            "published": times.published,
-            "task_ids": pg_arrays.ints([r.task_id for r in runs]),
-            "user_ids": pg_arrays.ints([owners.get(r.task_id) for r in runs]),
-            "scheduled": pg_arrays.times([r.scheduled_for for r in runs]),
-            "states": pg_arrays.texts(states),
-            "held": pg_arrays.bools([r.held for r in runs]),
-            "reasons": pg_arrays.texts([r.reason for r in runs]),
-        },
-    )
+    cursor = await driver.execute(_PG_INSERT_RUNS, run_arrays(runs, owners, times))
     return [run_id for (run_id,) in await cursor.fetchall()]
+
+
+def run_arrays(
+    runs: Sequence[NewRun], owners: Mapping[int, int], times: RunTimes
+) -> dict[str, object]:
+    """The parameters of :data:`PG_NEW_RUNS`: the runs as array literals, and their times."""
+    return {
+        "now": times.now,
+        "lease": times.lease,
+        "hold": times.hold,
+        "published": times.published,
+        "task_ids": pg_arrays.ints([r.task_id for r in runs]),
+        "user_ids": pg_arrays.ints([owners.get(r.task_id) for r in runs]),
+        "scheduled": pg_arrays.times([r.scheduled_for for r in runs]),
+        "states": pg_arrays.texts(_states(runs)),
+        "held": pg_arrays.bools([r.held for r in runs]),
+        "reasons": pg_arrays.texts([r.reason for r in runs]),
+    }
+
+
+def _states(runs: Sequence[NewRun]) -> list[str]:
+    """Each new run's state: queued to run, or skipped."""
+    return [RunState.QUEUED.value if r.run else RunState.SKIPPED.value for r in runs]
 
 
 async def _insert_runs_portable(
     conn: AsyncConnection,
     runs: Sequence[NewRun],
-    states: Sequence[str],
-    times: _RunTimes,
+    times: RunTimes,
     owners: Mapping[int, int],
 ) -> list[_Inserted]:
     """Elsewhere (SQLite): an ``executemany`` insert, one row of parameters per run."""
@@ -147,7 +154,7 @@ async def _insert_runs_portable(
             "published_at": times.published if r.run and not r.held else None,
             "error": r.reason,
         }
-        for r, state in zip(runs, states, strict=True)
+        for r, state in zip(runs, _states(runs), strict=True)
     ]
     stmt = (
         dialect_insert(conn, TaskRun)
@@ -158,7 +165,7 @@ async def _insert_runs_portable(
     return [(run_id, state, sent_at) for run_id, state, sent_at in result.all()]
 
 
-def _lease_of(run: NewRun, times: _RunTimes) -> datetime | None:
+def _lease_of(run: NewRun, times: RunTimes) -> datetime | None:
     """A new run's ``lease_expires_at``: held, owed at ``hold``; queued, ``lease``; skipped,
     none."""
     if run.held:

@@ -48,7 +48,7 @@ from personal_assistant.core.states import RunState, TaskStatus
 from personal_assistant.database.engine import limit_idle_in_transaction
 from personal_assistant.database.models import AITask, TaskRun
 from personal_assistant.metrics import record as metrics
-from personal_assistant.runs import dispatch, due_tasks, fair_store
+from personal_assistant.runs import claim_at_once, dispatch, due_tasks, fair_store
 from personal_assistant.runs.due_tasks import ClaimReport, Cursor
 from personal_assistant.runs.fair_dispatch import Limits, Tally, Usage
 from personal_assistant.runs.plans import (
@@ -250,11 +250,66 @@ class TaskScheduler:
         owners = {task_id: user_id for task_id, _, _, _, user_id in candidates}
         plans, tally = await self._plan(candidates, owners, now)
         more = len(plans) < len(candidates) or len(candidates) >= self._settings.claim_batch
+        if claim_at_once.in_one_statement(self._engine.dialect.name, plans):
+            kept, runs, new_run_ids = await self._claim_at_once(plans, owners, tally, now)
+        else:
+            kept, runs, new_run_ids = await self._claim_in_transaction(plans, owners, tally, now)
+        if not kept:
+            return ClaimReport(0, 0, 0, more=False)
+        await self._send(new_run_ids, now)
+        report = _claimed(
+            kept, runs, new_run_ids, more=more, last=(plans[-1].due_at, plans[-1].task_id)
+        )
+        metrics.runs_created(report.runs, report.skipped)
+        return report
+
+    async def _claim_at_once(
+        self,
+        plans: Sequence[TaskPlan],
+        owners: Mapping[int, int],
+        tally: Tally | None,
+        now: datetime,
+    ) -> tuple[list[TaskPlan], list[NewRun], list[int]]:
+        """Claim a batch in one statement, outside a transaction (:mod:`claim_at_once`): the
+        plans of the tasks claimed, their runs, and the ids of the runs to publish.
+
+        Fair dispatch shares out the runs of every planned task before the statement: a task
+        another scheduler claimed meanwhile (rare: schedulers read their own parts of a burst)
+        still counts in this burst's tally, the safe side (a run held a little longer)."""
+        runs = new_runs(plans)
+        if tally is not None:
+            runs = within_shares(runs, owners, tally, self._limits)
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            claimed, new_run_ids = await claim_at_once.claim(
+                conn,
+                plans,
+                runs,
+                now=now,
+                lease=now + self._lease,
+                owners=owners,
+                hold=now + self._tick,
+            )
+        if len(claimed) < len(plans):
+            plans = [p for p in plans if p.task_id in claimed]
+            runs = [r for r in runs if r.task_id in claimed]
+        return list(plans), runs, new_run_ids
+
+    async def _claim_in_transaction(
+        self,
+        plans: Sequence[TaskPlan],
+        owners: Mapping[int, int],
+        tally: Tally | None,
+        now: datetime,
+    ) -> tuple[list[TaskPlan], list[NewRun], list[int]]:
+        """Claim a batch in a transaction (:func:`due_tasks.lock_planned`, then
+        :func:`due_tasks.record`): the plans of the tasks claimed, their runs, and the ids of
+        the runs to publish."""
         async with self._engine.begin() as conn:
             await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
             kept = await due_tasks.lock_planned(conn, plans)
             if not kept:
-                return ClaimReport(0, 0, 0, more=False)
+                return [], [], []
             runs = new_runs(kept)
             if tally is not None:
                 runs = within_shares(runs, owners, tally, self._limits)
@@ -267,12 +322,7 @@ class TaskScheduler:
                 owners=owners,
                 hold=now + self._tick,
             )
-        await self._send(new_run_ids, now)
-        report = _claimed(
-            kept, runs, new_run_ids, more=more, last=(plans[-1].due_at, plans[-1].task_id)
-        )
-        metrics.runs_created(report.runs, report.skipped)
-        return report
+        return kept, runs, new_run_ids
 
     async def _plan(
         self, candidates: Sequence[Candidate], owners: Mapping[int, int], now: datetime
