@@ -69,7 +69,7 @@ def test_ints_bools_and_empty_lists(db: Db) -> None:
     assert read_back(db, pg_arrays.ints([]), "bigint") == []
     # Not only lists of ints: any iterable, a bool as its number, an integer of another kind.
     assert read_back(db, pg_arrays.ints(iter([3, True, False])), "bigint") == [3, 1, 0]
-    assert read_back(db, pg_arrays.ints((n for n in [7, None])), "bigint") == [7, None]
+    assert read_back(db, pg_arrays.ints(n for n in [7, None]), "bigint") == [7, None]
     assert read_back(db, pg_arrays.ints([Decimal(8), 9]), "bigint") == [8, 9]
     assert read_back(db, pg_arrays.texts([]), "text") == []
 
