@@ -10,7 +10,7 @@ the transaction, which closes that task with the claim.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,13 +35,6 @@ LEASE = DUE + timedelta(minutes=5)
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return settings_for({"DATABASE_URL": database_url})
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    handle = Db(database_url)
-    yield handle
-    handle.close()
 
 
 async def _plans(conn: AsyncConnection) -> list[TaskPlan]:

@@ -250,10 +250,7 @@ class TaskScheduler:
         owners = {task_id: user_id for task_id, _, _, _, user_id in candidates}
         plans, tally = await self._plan(candidates, owners, now)
         more = len(plans) < len(candidates) or len(candidates) >= self._settings.claim_batch
-        if claim_at_once.in_one_statement(self._engine.dialect.name, plans):
-            kept, runs, new_run_ids = await self._claim_at_once(plans, owners, tally, now)
-        else:
-            kept, runs, new_run_ids = await self._claim_in_transaction(plans, owners, tally, now)
+        kept, runs, new_run_ids = await self._claim(plans, owners, tally, now)
         if not kept:
             return ClaimReport(0, 0, 0, more=False)
         await self._send(new_run_ids, now)
@@ -263,66 +260,48 @@ class TaskScheduler:
         metrics.runs_created(report.runs, report.skipped)
         return report
 
-    async def _claim_at_once(
+    async def _claim(
         self,
         plans: Sequence[TaskPlan],
         owners: Mapping[int, int],
         tally: Tally | None,
         now: datetime,
     ) -> tuple[list[TaskPlan], list[NewRun], list[int]]:
-        """Claim a batch in one statement, outside a transaction (:mod:`claim_at_once`): the
-        plans of the tasks claimed, their runs, and the ids of the runs to publish.
+        """Claim a planned batch: the plans of the tasks claimed, their runs, and the ids of
+        the runs to publish.
 
-        Fair dispatch shares out the runs of every planned task before the statement: a task
-        another scheduler claimed meanwhile (rare: schedulers read their own parts of a burst)
-        still counts in this burst's tally, the safe side (a run held a little longer)."""
-        runs = new_runs(plans)
-        if tally is not None:
-            runs = within_shares(runs, owners, tally, self._limits)
-        async with self._engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            claimed, new_run_ids = await claim_at_once.claim(
-                conn,
-                plans,
-                runs,
-                now=now,
-                lease=now + self._lease,
-                owners=owners,
-                hold=now + self._tick,
-            )
-        if len(claimed) < len(plans):
-            plans = [p for p in plans if p.task_id in claimed]
-            runs = [r for r in runs if r.task_id in claimed]
-        return list(plans), runs, new_run_ids
-
-    async def _claim_in_transaction(
-        self,
-        plans: Sequence[TaskPlan],
-        owners: Mapping[int, int],
-        tally: Tally | None,
-        now: datetime,
-    ) -> tuple[list[TaskPlan], list[NewRun], list[int]]:
-        """Claim a batch in a transaction (:func:`due_tasks.lock_planned`, then
-        :func:`due_tasks.record`): the plans of the tasks claimed, their runs, and the ids of
-        the runs to publish."""
+        On PostgreSQL a batch whose tasks all go on is claimed in one statement, outside a
+        transaction (:mod:`claim_at_once`); fair dispatch then shares out the runs of every
+        planned task before it: a task another scheduler claimed meanwhile (rare: schedulers
+        read their own parts of a burst) still counts in this burst's tally, the safe side (a
+        run held a little longer). Any other batch is claimed in a transaction
+        (:func:`due_tasks.lock_planned`, then :func:`due_tasks.record`).
+        """
+        lease, hold = now + self._lease, now + self._tick
+        if claim_at_once.in_one_statement(self._engine.dialect.name, plans):
+            runs = self._within_shares(new_runs(plans), owners, tally)
+            async with self._engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                claimed, new_run_ids = await claim_at_once.claim(
+                    conn, plans, runs, now=now, lease=lease, owners=owners, hold=hold
+                )
+            kept = [p for p in plans if p.task_id in claimed]
+            return kept, [r for r in runs if r.task_id in claimed], new_run_ids
         async with self._engine.begin() as conn:
             await limit_idle_in_transaction(conn, self._settings.lease_margin_seconds)
             kept = await due_tasks.lock_planned(conn, plans)
             if not kept:
                 return [], [], []
-            runs = new_runs(kept)
-            if tally is not None:
-                runs = within_shares(runs, owners, tally, self._limits)
+            runs = self._within_shares(new_runs(kept), owners, tally)
             new_run_ids = await due_tasks.record(
-                conn,
-                kept,
-                runs,
-                now=now,
-                lease=now + self._lease,
-                owners=owners,
-                hold=now + self._tick,
+                conn, kept, runs, now=now, lease=lease, owners=owners, hold=hold
             )
         return kept, runs, new_run_ids
+
+    def _within_shares(
+        self, runs: list[NewRun], owners: Mapping[int, int], tally: Tally | None
+    ) -> list[NewRun]:
+        return runs if tally is None else within_shares(runs, owners, tally, self._limits)
 
     async def _plan(
         self, candidates: Sequence[Candidate], owners: Mapping[int, int], now: datetime
