@@ -53,11 +53,9 @@ _PG_CLAIM = f"""
 
 
 def in_one_statement(dialect: str, plans: Sequence[TaskPlan]) -> bool:
-    """Whether a batch is claimed in one statement: on PostgreSQL, when every task goes on
-    (a next firing, a readable schedule)."""
-    return dialect == "postgresql" and all(
-        p.next_run_at is not None and p.broken is None for p in plans
-    )
+    """Whether a batch is claimed in one statement: on PostgreSQL, when every task goes on,
+    i.e. has a next firing (a finished task, or one whose schedule is broken, has none)."""
+    return dialect == "postgresql" and all(p.next_run_at is not None for p in plans)
 
 
 async def claim(
