@@ -5,10 +5,13 @@ are stopped with SIGSTOP while each holds ``running`` runs: alive as far as the 
 Redis know, doing nothing. The first is stopped at any moment; the second in the middle of a
 database transaction on runs (the recording of failed attempts, or a reaper pass), with rows
 locked. Each run's first two attempts fail, so that their outcomes are written in
-transactions, a few milliseconds each, often enough to catch one: on PostgreSQL a claim, and a
-write of answers only, are single statements, which a stopped worker cannot leave open
-(``tests/integration/test_round_trips.py``). With one failed attempt and 150 runs, the worker
-was not caught inside one within 60 s in one CI run of five.
+transactions: on PostgreSQL a claim, and a write of answers only, are single statements, which
+a stopped worker cannot leave open (``tests/integration/test_round_trips.py``). Such a
+transaction lasts a few milliseconds; waiting to catch one by chance failed one CI run in five
+with one failed attempt, and one local run with two. So the test makes the moment: it locks
+runs the worker holds whose attempt will fail, the worker's write of their failure waits on
+that lock inside its transaction, and the worker is stopped there before the lock is released
+(:func:`stop_inside_transaction`).
 What must happen:
 
 * **detected and reported**: each stopped worker stops beating (``worker_heartbeats``), and
@@ -45,6 +48,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
 from chaos import report
 from chaos.harness import FINAL, Chaos, sleep_until
 from personal_assistant.clock import utcnow
@@ -67,6 +72,17 @@ WHERE a.datname = current_database() AND a.state = ANY(:states)
 """
 #: How long a stopped worker's session may take to finish the statement it was running.
 SETTLE_S = 0.2
+#: Attempts of each run that fail (the offline agent's ``simulate_failure_attempts``).
+FAILING_ATTEMPTS = 2
+#: Sessions of a process waiting for a row lock (taken by :func:`stop_inside_transaction`).
+WAITING_FOR_LOCK = """
+SELECT a.query FROM pg_stat_activity a
+WHERE a.datname = current_database() AND a.state = 'active' AND a.wait_event_type = 'Lock'
+  AND a.client_port = ANY(:ports)
+"""
+#: How long a worker may take to write the failure of a run it holds: the agent answers after
+#: 1 s, and a loaded machine adds some.
+WRITE_WITHIN_S = 5.0
 #: Statements of the worker's own transactions on runs (``RunProcessor``: a write of outcomes
 #: with failures, a claim or a write on SQLite), each run after the runs concerned were locked:
 #: the ownership check, the retries, the loads and writes of a claim or a recording.
@@ -157,55 +173,93 @@ class Stall:
 Ready = Callable[[], str | bool | None]
 
 
-def stop_when(chaos: Chaos, pid: int, ready: Ready, *, likely: Ready | None = None) -> Stall:
+def stop_when(chaos: Chaos, pid: int, ready: Ready) -> Stall:
     """SIGSTOP ``pid`` at a moment it holds running runs and ``ready()`` is truthy after the stop
-    (within ``SETTLE_S``: a statement it was running still ends).
-
-    With ``likely``, the worker is stopped only when ``likely()`` says, while it runs, that the
-    moment has come (inside a transaction on runs: milliseconds at a time). Otherwise SIGCONT,
-    wait a moment (random, so as not to fall into step with the worker), and try again, for at
-    most 60 s. Stopping at random moments alone caught a worker inside a transaction too
-    rarely: in CI once, and in 1 of 3 runs here, not in 60 s.
-    """
+    (within ``SETTLE_S``: a statement it was running still ends). Otherwise SIGCONT, wait a
+    moment (random, so as not to fall into step with the worker), and try again, for at most
+    60 s."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if held_runs(chaos, pid) and (likely is None or likely()):
+        if held_runs(chaos, pid):
             os.kill(pid, signal.SIGSTOP)
-            at, state = time.monotonic(), ready()
-            while not state and time.monotonic() < at + SETTLE_S:
-                time.sleep(0.01)
-                state = ready()
-            runs = held_runs(chaos, pid)
-            if runs and state:
-                return Stall(runs, at, state if isinstance(state, str) else None)
+            stall = _stopped_at(chaos, pid, ready)
+            if stall is not None:
+                return stall
             os.kill(pid, signal.SIGCONT)
         time.sleep(random.uniform(0.002, 0.01))
     raise AssertionError(f"worker {pid} was never caught in the wanted state")
+
+
+def _stopped_at(chaos: Chaos, pid: int, ready: Ready) -> Stall | None:
+    """The stall of ``pid``, just stopped, if it holds runs and ``ready()`` within SETTLE_S."""
+    at, state = time.monotonic(), ready()
+    while not state and time.monotonic() < at + SETTLE_S:
+        time.sleep(0.01)
+        state = ready()
+    runs = held_runs(chaos, pid)
+    if runs and state:
+        return Stall(runs, at, state if isinstance(state, str) else None)
+    return None
+
+
+def stop_inside_transaction(chaos: Chaos, pid: int, ready: Ready) -> Stall:
+    """SIGSTOP ``pid`` inside its transaction on runs, with the runs it locked still locked.
+
+    Lock the runs it holds whose attempt will fail, in a transaction of the test's own; once
+    the worker's write of their failure waits for that lock, stop the worker and release the
+    lock: PostgreSQL ends the statement and the worker's session stays idle in its transaction,
+    holding the rows, until the worker resumes or PostgreSQL ends it. The lock is ``FOR KEY
+    SHARE``: it holds back the write's ``FOR UPDATE`` but not the heartbeat's renewal of the
+    same runs' lease, which would otherwise queue ahead of the write, and be stopped holding
+    the rows itself.
+    """
+    ports = local_ports(pid)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stopped = False
+        with chaos.db.engine.connect() as conn, conn.begin():
+            failing = conn.execute(
+                text(
+                    "SELECT id FROM task_runs WHERE state = 'running' AND worker_id = :w "
+                    "AND attempt <= :failing FOR KEY SHARE"
+                ),
+                {"w": worker_id(pid), "failing": FAILING_ATTEMPTS},
+            ).all()
+            waited = time.monotonic() + WRITE_WITHIN_S
+            while failing and not stopped and time.monotonic() < waited:
+                waiting = chaos.db.rows(WAITING_FOR_LOCK, ports=ports)
+                if any(RUN_TRANSACTION.search(row.query) for row in waiting):
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped = True
+                else:
+                    time.sleep(0.01)
+        if stopped:
+            stall = _stopped_at(chaos, pid, ready)
+            if stall is not None:
+                return stall
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError(f"worker {pid} was never stopped inside a transaction on runs")
 
 
 @contextmanager
 def stopped(chaos: Chaos, victims: dict[str, int]) -> Iterator[dict[str, Stall]]:
     """Stop ``wb`` inside a transaction on runs, then ``wa`` at any moment; SIGCONT on leaving.
 
-    ``wb`` first: catching it inside a transaction may take many tries, and a worker stopped
-    before that wait would have its runs' lease run out (and the reaper take them back, so it
-    holds nothing to be reported stalled for) before the test looks (seen in CI once).
+    ``wb`` first: a worker stopped before that wait would have its runs' lease run out (and the
+    reaper take them back, so it holds nothing to be reported stalled for) before the test
+    looks (seen in CI once, when ``wb`` was caught by chance).
     """
     held: dict[str, Stall] = {}
     try:
         ports = local_ports(victims["wb"])
 
-        def in_transaction(*states: str) -> str | None:
-            rows = chaos.db.rows(IN_TRANSACTION, ports=ports, states=list(states))
+        def in_transaction() -> str | None:
+            rows = chaos.db.rows(IN_TRANSACTION, ports=ports, states=["idle in transaction"])
             found = [row.query for row in rows if RUN_TRANSACTION.search(row.query)]
             return found[0][:80] if found else None
 
-        held["wb"] = stop_when(
-            chaos,
-            victims["wb"],
-            lambda: in_transaction("idle in transaction"),
-            likely=lambda: in_transaction("active", "idle in transaction"),
-        )
+        held["wb"] = stop_inside_transaction(chaos, victims["wb"], in_transaction)
         held["wa"] = stop_when(chaos, victims["wa"], lambda: True)
         yield held
     finally:
@@ -220,7 +274,7 @@ def test_workers_stopped_mid_run(chaos: Chaos) -> None:
         context={
             "simulate_delay_seconds": 1.0,
             "simulate_failure": "a try that fails",
-            "simulate_failure_attempts": 2,
+            "simulate_failure_attempts": FAILING_ATTEMPTS,
         },
     )
     chaos.beat()
