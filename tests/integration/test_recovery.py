@@ -31,7 +31,14 @@ def db(database_url: str) -> Iterator[Db]:
 def test_run_of_a_killed_worker_is_reaped_and_retried(
     stack_env: dict[str, str], processes: ProcessGroup, db: Db
 ) -> None:
-    env = {**stack_env, "RUN_TIMEOUT": "4", "LEASE_MARGIN": "1", "REAPER_INTERVAL": "1"}
+    # The dead worker's lease (3 beats + LEASE_MARGIN) ends 4 s after its last beat.
+    env = {
+        **stack_env,
+        "RUN_TIMEOUT": "4",
+        "LEASE_MARGIN": "1",
+        "REAPER_INTERVAL": "1",
+        "HEARTBEAT_INTERVAL": "1",
+    }
 
     async def setup() -> int:
         async with AITaskManager(settings_for(env)) as manager:
