@@ -2,7 +2,9 @@
 
 :class:`HookServer` answers each POST with the next scripted status (200 once the script is
 empty) and records the JSON bodies it answered 2xx to (``received``) and every request
-(``requests``, with its ``Idempotency-Key`` header in ``keys``). :class:`SmtpServer` is
+(``requests``, with its ``Idempotency-Key`` header in ``keys``); a request whose sender went
+away before its whole body came (a worker killed mid-send) is not answered nor recorded.
+:class:`SmtpServer` is
 aiosmtpd's ``Controller`` on a free port, recording each message. Both are context managers
 that stop their threads and close their sockets.
 """
@@ -42,7 +44,11 @@ class HookServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender went away mid-request (a killed worker)
+                    self.close_connection = True
+                    return
                 with server._lock:
                     status = server.statuses.popleft() if server.statuses else 200
                     server.requests.append((self.path, status))
