@@ -29,7 +29,7 @@ run: $(RUNTIME)
 ## chaos suite on its own (tests/chaos/run.sh: the scenarios that measure time one at a time,
 ## then those marked `concurrent` CHAOS_PROCESSES at a time).
 ## Exit code 5 (no test collected) counts as success.
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 CHAOS_PROCESSES ?= 3
 export CHAOS_PROCESSES
 test: $(STAMP) lint typecheck
