@@ -30,6 +30,7 @@ from chaos.servers import PostgresServer, RedisServer
 #: soon a stopped worker is named, and once missed its window when run beside others).
 CONCURRENT = frozenset(
     {
+        "test_bad_input.py",
         "test_dst_catchup.py",
         "test_postgres_faults.py",
         "test_rabbitmq_faults.py",
