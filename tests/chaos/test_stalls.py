@@ -173,16 +173,14 @@ class Stall:
 Ready = Callable[[], str | bool | None]
 
 
-def stop_when(chaos: Chaos, pid: int, ready: Ready) -> Stall:
-    """SIGSTOP ``pid`` at a moment it holds running runs and ``ready()`` is truthy after the stop
-    (within ``SETTLE_S``: a statement it was running still ends). Otherwise SIGCONT, wait a
-    moment (random, so as not to fall into step with the worker), and try again, for at most
-    60 s."""
+def stop_when_holding(chaos: Chaos, pid: int) -> Stall:
+    """SIGSTOP ``pid`` at a moment it holds running runs. Otherwise SIGCONT, wait a moment
+    (random, so as not to fall into step with the worker), and try again, for at most 60 s."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if held_runs(chaos, pid):
             os.kill(pid, signal.SIGSTOP)
-            stall = _stopped_at(chaos, pid, ready)
+            stall = _stopped_at(chaos, pid, lambda: True)
             if stall is not None:
                 return stall
             os.kill(pid, signal.SIGCONT)
@@ -202,7 +200,7 @@ def _stopped_at(chaos: Chaos, pid: int, ready: Ready) -> Stall | None:
     return None
 
 
-def stop_inside_transaction(chaos: Chaos, pid: int, ready: Ready) -> Stall:
+def stop_inside_transaction(chaos: Chaos, pid: int, ports: list[int], ready: Ready) -> Stall:
     """SIGSTOP ``pid`` inside its transaction on runs, with the runs it locked still locked.
 
     Lock the runs it holds whose attempt will fail, in a transaction of the test's own; once
@@ -211,9 +209,8 @@ def stop_inside_transaction(chaos: Chaos, pid: int, ready: Ready) -> Stall:
     holding the rows, until the worker resumes or PostgreSQL ends it. The lock is ``FOR KEY
     SHARE``: it holds back the write's ``FOR UPDATE`` but not the heartbeat's renewal of the
     same runs' lease, which would otherwise queue ahead of the write, and be stopped holding
-    the rows itself.
+    the rows itself. ``ports``: the worker's local ports (:func:`local_ports`).
     """
-    ports = local_ports(pid)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         stopped = False
@@ -259,8 +256,8 @@ def stopped(chaos: Chaos, victims: dict[str, int]) -> Iterator[dict[str, Stall]]
             found = [row.query for row in rows if RUN_TRANSACTION.search(row.query)]
             return found[0][:80] if found else None
 
-        held["wb"] = stop_inside_transaction(chaos, victims["wb"], in_transaction)
-        held["wa"] = stop_when(chaos, victims["wa"], lambda: True)
+        held["wb"] = stop_inside_transaction(chaos, victims["wb"], ports, in_transaction)
+        held["wa"] = stop_when_holding(chaos, victims["wa"])
         yield held
     finally:
         for pid in victims.values():
