@@ -25,16 +25,18 @@ run: $(RUNTIME)
 	$(BIN)/pa run
 
 ## Lint, type checks and the whole suite: the unit, integration and e2e tiers on
-## TEST_PROCESSES processes (each test has its own database, Redis prefix and files), then the
-## chaos suite on its own (tests/chaos/run.sh: the scenarios that measure time one at a time,
-## then those marked `concurrent` CHAOS_PROCESSES at a time).
+## TEST_PROCESSES processes (each test has its own database, Redis prefix and files; an idle
+## process steals tests queued for a busy one, `--dist worksteal`, so a few long tests do not
+## end the tier on one process), then the chaos suite on its own (tests/chaos/run.sh: the
+## scenarios that measure time one at a time, then those marked `concurrent` CHAOS_PROCESSES
+## at a time).
 ## Exit code 5 (no test collected) counts as success.
-TEST_PROCESSES ?= 3
+TEST_PROCESSES ?= 4
 CHAOS_PROCESSES ?= 3
 export CHAOS_PROCESSES
 test: $(STAMP) lint typecheck
 	@fast=0; chaos=0; \
-	$(BIN)/pytest -n $(TEST_PROCESSES) --ignore=tests/chaos --durations=15 || fast=$$?; \
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal --ignore=tests/chaos --durations=15 || fast=$$?; \
 	BIN=$(BIN) tests/chaos/run.sh --durations=25 || chaos=$$?; \
 	for rc in $$fast $$chaos; do \
 	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
