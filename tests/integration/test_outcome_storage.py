@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from personal_assistant.agents.base import AgentReply, AgentRequest
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
+from personal_assistant.metrics import instruments
 from personal_assistant.runs.executor import TaskExecutor
 from personal_assistant.runs.processor import RunProcessor
 from personal_assistant.tasks.manager import AITaskManager
@@ -72,6 +73,13 @@ class AnswerThenRestart:
 
     async def aclose(self) -> None:
         return None
+
+
+@pytest.fixture
+def metrics() -> Iterator[instruments.Instruments]:
+    instruments.disable()
+    yield instruments.enable()
+    instruments.disable()
 
 
 @pytest.fixture
@@ -142,3 +150,15 @@ def test_writes_are_retried_only_while_the_lease_lasts(
         asyncio.run(_process(settings, 1000, run_id, beats=False))
     # Given up before the lease ends: left to the reaper, as a run whose worker vanished.
     assert db.scalar("SELECT state FROM task_runs WHERE id = :r", r=run_id) == "running"
+
+
+def test_a_write_given_up_leaves_no_run_counted_in_flight(
+    database_url: str, db: Db, tmp_path: Path, metrics: instruments.Instruments
+) -> None:
+    """The in-flight gauge used to keep the runs of a group whose write was given up: counted
+    out only once written, and no longer among the part's runs still to answer."""
+    settings = _settings(database_url, tmp_path, HEARTBEAT_INTERVAL="0.1", LEASE_MARGIN="0.5")
+    run_id = asyncio.run(_queued_run(settings))
+    with pytest.raises(OperationalError):
+        asyncio.run(_process(settings, 1000, run_id, beats=False))
+    assert metrics.registry.get_sample_value("pa_runs_in_flight") == 0

@@ -37,6 +37,7 @@ from personal_assistant.health.heartbeat import Heartbeat, HeldRuns, run_lease
 from personal_assistant.metrics import record as metrics
 from personal_assistant.notifications.channels import IN_APP
 from personal_assistant.runs import claims, reaping, results
+from personal_assistant.runs.answer_groups import AnswerGroups
 from personal_assistant.runs.executor import Outcome, TaskExecutor
 
 log = logging.getLogger(__name__)
@@ -300,30 +301,25 @@ class RunProcessor:
                 run.request.task_id,
                 run.request.attempt,
             )
-        running = [
-            (asyncio.ensure_future(self._executor.execute(run.request)), run) for run in claimed
-        ]
-        metrics.in_flight(len(running))
+        answers = [asyncio.ensure_future(self._executor.execute(run.request)) for run in claimed]
+        metrics.in_flight(len(answers))
+        unstored = len(answers)
         report = EMPTY
         try:
-            while running:
-                tasks = [task for task, _ in running]
-                _, rest = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                if rest:  # let the answers close behind it join the write
-                    await asyncio.wait(rest, timeout=GROUP_WAIT_S)
-                answered = [(task, run) for task, run in running if task.done()]
-                outcomes = [task.result() for task, _ in answered]
-                running = [(task, run) for task, run in running if not task.done()]
-                group = [run for _, run in answered]
+            async for indexes in AnswerGroups(answers, wait_s=GROUP_WAIT_S):
+                group = [claimed[i] for i in indexes]
+                outcomes = [answers[i].result() for i in indexes]
                 report += await self._store(group, outcomes, claimed_at)
                 metrics.in_flight(-len(group))
+                unstored -= len(group)
                 await stored(group)
             return report
         finally:
-            metrics.in_flight(-len(running))
-            for task, _ in running:
-                task.cancel()
-            await asyncio.gather(*(task for task, _ in running), return_exceptions=True)
+            metrics.in_flight(-unstored)
+            running = [answer for answer in answers if not answer.done()]
+            for answer in running:
+                answer.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _store(
         self, group: Sequence[claims.ClaimedRun], outcomes: Sequence[Outcome], claimed_at: datetime
