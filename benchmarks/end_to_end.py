@@ -33,6 +33,7 @@ from benchmarks.claim_rate import claim_until_empty
 from benchmarks.fixtures import (
     PG_ADMIN_URL,
     REDIS_URL,
+    RUNS_POLL_S,
     Service,
     database,
     load_tasks,
@@ -82,8 +83,8 @@ that read their previous results) due in the same second; one
 threads pool and concurrency ({concurrency}), prefetch 1, `acks_late`, Redis result backend,
 warmed up with {warmup} runs first. The benchmark process then claims the due tasks with
 `TaskScheduler.claim_due` and the real `publish_runs` (`RUNS_PER_MESSAGE={per_message}`), and
-polls the database until every run is `succeeded`. Rate = runs / (last `finished_at` - start
-of the claim). Bare Celery no-op: a Celery app of the benchmark's own
+polls the database once a second until every run is `succeeded`. Rate = runs / (last
+`finished_at` - start of the claim). Bare Celery no-op: a Celery app of the benchmark's own
 (`benchmarks/noop_app.py`) built from the same `celery_config(settings)`, one worker with the
 same pool, concurrency, prefetch, acks and result backend. {n_noop:,} no-op tasks are sent
 first with `producer.batch()`, then the worker starts and drains them; rate = tasks / (last
@@ -204,7 +205,11 @@ def _phase(
             return states.get("succeeded", 0) + states.get("failed", 0) >= n
 
         wait_until(
-            finished, timeout=max(120.0, n / 50), what="all runs", interval=0.25, watch=[worker]
+            finished,
+            timeout=max(120.0, n / 50),
+            what="all runs",
+            interval=RUNS_POLL_S,
+            watch=[worker],
         )
         cpu = worker.cpu_seconds() - cpu
     finally:

@@ -24,6 +24,7 @@ from benchmarks import prefork_app
 from benchmarks.claim_rate import claim_until_empty
 from benchmarks.fixtures import (
     PG_ADMIN_URL,
+    RUNS_POLL_S,
     database,
     load_tasks,
     log,
@@ -83,11 +84,12 @@ with the routed queues, the threads
 pool with `WORKER_CONCURRENCY` = level / `RUNS_PER_MESSAGE` ({per_message}) + {spare} (enough
 messages at once to fill the level), `AGENT=openai` with `AGENT_BASE_URL` at the server,
 warmed up with {warmup} runs. The benchmark claims the due tasks with `TaskScheduler` and the
-real `publish_runs` and polls the database until every run is `succeeded`; rate = runs / (last
-`finished_at` - start of the claim), and its share of the ceiling = rate / (level / {delay:g}
-s). *Prefork* (at one size): a Celery app of the benchmark's own (`benchmarks/prefork_app.py`,
-the project's `celery_config`: prefetch 1, `acks_late`, Redis result backend) whose task makes
-the same request (same prompt, same reply parsing) synchronously with `httpx`; one worker with
+real `publish_runs` and polls the database once a second until every run is `succeeded`;
+rate = runs / (last `finished_at` - start of the claim), and its share of the ceiling =
+rate / (level / {delay:g} s). *Prefork* (at one size): a Celery app of the benchmark's own
+(`benchmarks/prefork_app.py`, the project's `celery_config`: prefetch 1, `acks_late`, Redis
+result backend) whose task makes the same request (same prompt, same reply parsing)
+synchronously with `httpx`; one worker with
 `-P prefork -c {prefork}`, warmed up, then {n_prefork:,} tasks sent with `producer.batch()`;
 rate = tasks / (last result's `date_done` - start of sending). The prefork tasks only call the
 server; the project's runs also claim, store results and write notifications in PostgreSQL.
@@ -273,7 +275,7 @@ def _project_worker(settings: Settings, level: int, n: int, home: Path, srv: Slo
             lambda: _succeeded(url, due_at, finished=True) >= n,
             timeout=max(120.0, 4 * DELAY * n / level),
             what="all runs",
-            interval=0.25,
+            interval=RUNS_POLL_S,
             watch=[worker],
         )
         cpu = tree_cpu_seconds(worker.proc.pid) - cpu
