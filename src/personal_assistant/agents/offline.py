@@ -33,7 +33,7 @@ def _local_stamp(request: AgentRequest) -> str:
 @functools.lru_cache(maxsize=1024)
 def _stamp(local_time: datetime, timezone: str) -> str:
     """Made once per instant and zone: a burst's runs share a few (``strftime`` with day and
-    month names was the offline agent's largest cost, 4 % of a worker's CPU end to end)."""
+    month names took 2.7 us of ``compose``'s 3.6 per answer)."""
     return local_time.strftime("%A %d %B %Y, %H:%M") + f" ({timezone})"
 
 
