@@ -42,6 +42,8 @@ from chaos.test_many_schedulers import CLAIMED, LOOP, RESENT, TESTS_DIR
 from support import rabbitmq
 
 RESTARTS = 2
+#: One-shots firing over 8 s after the broker's restarts (``test_rabbitmq_killed_and_restarted``).
+AFTER_OUTAGE = 20
 BURST = 500
 BURST_WEBHOOK = 50
 SCHEDULERS = 3
@@ -77,17 +79,31 @@ def test_rabbitmq_killed_and_restarted(rabbitmq_node: RabbitMQServer, chaos: Cha
     broker = _on_rabbitmq(chaos, rabbitmq_node.url, quorum=True)
     load = recovery.start(chaos, 100, spread=timedelta(seconds=26))
     sleep_until(load.first + timedelta(seconds=3))
+    began = time.monotonic()
     for restart in range(RESTARTS):
         if restart:
             time.sleep(3)
         rabbitmq_node.kill()
         time.sleep(1.0)
         rabbitmq_node.start()
+    outage = time.monotonic() - began
+    # Firings after the outage, however long the node took to boot: each worker must take some.
+    # When the boots took most of the load's 26 s, the runs owed were sent at once as the first
+    # worker came back, and it took them all before the other was consuming again (a
+    # fresh-clone CI of db14141: one worker ran the 40 runs after the outage, the other none).
+    after = seed_one_shots_spread_bulk(
+        chaos,
+        AFTER_OUTAGE,
+        start=datetime.now(UTC) + timedelta(seconds=3),
+        spread=timedelta(seconds=8),
+        title="after the outage",  # titles of their own: the webhook tells notes by content
+        context={"simulate_delay_seconds": 1.0},
+    )
     recovery.finish(
         chaos,
-        load,
+        Load({**load.fires_at, **after.fires_at}),
         notes=f"{broker}: {RESTARTS} restarts of RabbitMQ (SIGKILL, then started on its data) "
-        "under load",
+        f"under load, back after {outage:.0f} s; {AFTER_OUTAGE} more firings after it",
     )
 
 
