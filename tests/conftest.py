@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from personal_assistant.metrics import instruments
 from support.keys import CHANNEL_KEY
 from support.processes import ProcessGroup
 from support.services import (
@@ -97,3 +98,11 @@ def processes(tmp_path: Path) -> Iterator[ProcessGroup]:
     group = ProcessGroup(tmp_path / "logs")
     yield group
     group.stop_all()
+
+
+@pytest.fixture
+def metrics_enabled() -> Iterator[instruments.Instruments]:
+    """This process's Prometheus metrics, on for the test and off again after it."""
+    instruments.disable()
+    yield instruments.enable()
+    instruments.disable()

@@ -9,7 +9,8 @@ once, counted from the database), on smaller loads to keep the suite's time down
   with quorum queues, SIGKILLed twice under load and started again on its data. Unlike an empty
   Redis, it keeps its queues and the messages it confirmed; the messages workers held
   unacknowledged come back, and a run whose message was lost is sent again from the database.
-  Workers and beat reconnect on their own (the checks of :func:`chaos.recovery.finish`).
+  Workers and beat reconnect on their own (the checks of :func:`chaos.recovery.finish`), and
+  more one-shots fire after the outage, however long the node took to boot.
 * **Workers killed mid run**: on quorum queues, a worker is killed with SIGKILL every few
   seconds and a new one started; RabbitMQ hands the messages it held to another worker (each
   return counts against the delivery limit), and runs it had claimed are retried once their

@@ -76,13 +76,6 @@ class AnswerThenRestart:
 
 
 @pytest.fixture
-def metrics() -> Iterator[instruments.Instruments]:
-    instruments.disable()
-    yield instruments.enable()
-    instruments.disable()
-
-
-@pytest.fixture
 def db(database_url: str) -> Iterator[Db]:
     handle = Db(database_url)
     yield handle
@@ -153,7 +146,7 @@ def test_writes_are_retried_only_while_the_lease_lasts(
 
 
 def test_a_write_given_up_leaves_no_run_counted_in_flight(
-    database_url: str, db: Db, tmp_path: Path, metrics: instruments.Instruments
+    database_url: str, db: Db, tmp_path: Path, metrics_enabled: instruments.Instruments
 ) -> None:
     """The in-flight gauge used to keep the runs of a group whose write was given up: counted
     out only once written, and no longer among the part's runs still to answer."""
@@ -161,4 +154,4 @@ def test_a_write_given_up_leaves_no_run_counted_in_flight(
     run_id = asyncio.run(_queued_run(settings))
     with pytest.raises(OperationalError):
         asyncio.run(_process(settings, 1000, run_id, beats=False))
-    assert metrics.registry.get_sample_value("pa_runs_in_flight") == 0
+    assert metrics_enabled.registry.get_sample_value("pa_runs_in_flight") == 0

@@ -7,8 +7,6 @@ buckets fine enough below 100 ms that a p99 of 100 ms or less shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -37,13 +35,6 @@ def test_names_are_unique_and_latency_buckets_show_a_100_ms_p99() -> None:
     assert list(catalogue.LATENCY_BUCKETS) == sorted(catalogue.LATENCY_BUCKETS)
 
 
-@pytest.fixture
-def enabled() -> Iterator[instruments.Instruments]:
-    instruments.disable()
-    yield instruments.enable()
-    instruments.disable()
-
-
 def _samples(made: instruments.Instruments) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     from prometheus_client import generate_latest
 
@@ -63,7 +54,7 @@ def test_recorders_do_nothing_while_metrics_are_off() -> None:
     assert instruments.active() is None
 
 
-def test_recorders_count_by_label(enabled: instruments.Instruments) -> None:
+def test_recorders_count_by_label(metrics_enabled: instruments.Instruments) -> None:
     record.runs_finished(
         [("succeeded", "reminder", 0.02), ("succeeded", "reminder", 0.2), ("failed", "check", 1)]
     )
@@ -76,7 +67,7 @@ def test_recorders_count_by_label(enabled: instruments.Instruments) -> None:
     record.in_flight(3)
     record.in_flight(-1)
 
-    got = _samples(enabled)
+    got = _samples(metrics_enabled)
 
     def value(name: str, **labels: str) -> float | None:
         return got.get((name, tuple(sorted(labels.items()))))
@@ -98,8 +89,10 @@ def test_recorders_count_by_label(enabled: instruments.Instruments) -> None:
     assert value("pa_runs_in_flight") == 2
 
 
-def test_only_process_metrics_are_made_in_a_process(enabled: instruments.Instruments) -> None:
-    made = set(enabled.by_name)
+def test_only_process_metrics_are_made_in_a_process(
+    metrics_enabled: instruments.Instruments,
+) -> None:
+    made = set(metrics_enabled.by_name)
     assert made == {m.name for m in catalogue.ALL if m.source is catalogue.Source.PROCESS}
     assert "pa_queue_depth" not in made  # the exporter's, once per deployment
 

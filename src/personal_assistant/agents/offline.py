@@ -26,10 +26,6 @@ MODEL = "offline-1"
 NOTES_LIMIT = 500  # characters of a calendar event's notes quoted in its reminder
 
 
-def _local_stamp(request: AgentRequest) -> str:
-    return _stamp(request.local_time, request.timezone)
-
-
 @functools.lru_cache(maxsize=1024)
 def _stamp(local_time: datetime, timezone: str) -> str:
     """Made once per instant and zone: a burst's runs share a few (``strftime`` with day and
@@ -39,7 +35,7 @@ def _stamp(local_time: datetime, timezone: str) -> str:
 
 def compose(request: AgentRequest) -> str:
     """The offline agent's answer (pure)."""
-    when = _local_stamp(request)
+    when = _stamp(request.local_time, request.timezone)
     instruction = request.instruction.strip()
     event = _calendar_event(request.ai_context)
     if request.task_type == "reminder" and event is not None:
