@@ -447,6 +447,12 @@ def measure(quick: bool) -> Figure:
     notes = (
         "End to end, runs/s by round, metrics off / on: "
         + "; ".join(f"{a.rate:,.0f} / {b.rate:,.0f}" for a, b in zip(off, on, strict=True))
+        + ". The worker's CPU per run by round, metrics off / on (steadier than the rates, which "
+        "the machine's other work moves too): "
+        + "; ".join(
+            f"{1e3 * a.worker_cpu / a.items:.3f} / {1e3 * b.worker_cpu / b.items:.3f} ms"
+            for a, b in zip(off, on, strict=True)
+        )
         + ".",
         f"Worker CPU per item (from /proc): end to end "
         f"{1e3 * e2e.worker_cpu / e2e.items:.2f} ms per run (one process), bare Celery "
