@@ -13,17 +13,16 @@ attempt.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import redis
 
 from chaos import report
 from chaos.harness import Chaos, seed_one_shots_bulk
 from personal_assistant.tasks.manager import AITaskManager
+from support.celery_messages import message_body
 from support.chat_server import AlwaysAnswer
 from support.processes import wait_until
 from support.stack import settings_for
@@ -37,11 +36,7 @@ NEWEST = 1000  # messages read from the head of the queue when looking for the r
 
 def _message_runs(raw: bytes | str) -> list[int]:
     """The run ids a Celery message on Redis carries (its body: ``[[run_ids], {}, {...}]``)."""
-    envelope = json.loads(raw)
-    body: Any = envelope["body"]
-    if envelope.get("properties", {}).get("body_encoding") == "base64":
-        body = base64.b64decode(body)
-    args = json.loads(body)[0]
+    args = message_body(json.loads(raw))[0]
     ids = args[0] if args else []
     return [ids] if isinstance(ids, int) else [int(i) for i in ids]
 

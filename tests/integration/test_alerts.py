@@ -9,7 +9,6 @@ and ``pa user add|edit --admin`` through the CLI. Nothing is delivered here.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -36,6 +35,7 @@ from personal_assistant.notifications import channel_store
 from personal_assistant.notifications.transports import apprise_urls
 from personal_assistant.tasks.manager import AITaskManager
 from personal_assistant.workers.alerting import evaluate_now, read_facts
+from support.celery_messages import message_body
 from support.keys import CIPHER
 from support.services import REDIS_URL
 from support.stack import Db, client_app, run, settings_for
@@ -510,7 +510,7 @@ def test_the_test_alert_needs_an_admin_and_goes_to_each_admin_channel(
     try:
         sent_ids = []
         for raw in client.lrange(f"{redis_prefix}email_tasks", 0, -1):
-            args, _kwargs, _embed = json.loads(base64.b64decode(json.loads(raw)["body"]))
+            args, _kwargs, _embed = message_body(json.loads(raw))
             sent_ids.extend(args[0])
     finally:
         client.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from support.celery_messages import message_body
 from support.processes import ProcessGroup, wait_until
 from support.services import REDIS_URL
 from support.stack import Db
@@ -43,8 +43,7 @@ def _seed_due_tasks(db: Db, count: int) -> None:
 def _queued_run_ids(client: redis.Redis, key: str) -> list[int]:
     ids: list[int] = []
     for raw in client.lrange(key, 0, -1):
-        message = json.loads(raw)
-        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        args, _kwargs, _embed = message_body(json.loads(raw))
         ids.extend(args[0])
     return ids
 

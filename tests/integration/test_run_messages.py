@@ -7,7 +7,6 @@ call, not once per message as ``send_task`` does): each must still be the messag
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -17,6 +16,7 @@ import redis
 from personal_assistant.workers.celery_app import SENT_AT_HEADER
 from personal_assistant.workers.dispatch import describe_runs, publish_runs
 from personal_assistant.workers.task_names import TaskName
+from support.celery_messages import message_body
 from support.services import REDIS_URL
 from support.stack import client_app, settings_for
 
@@ -46,7 +46,7 @@ def test_each_message_carries_its_runs_to_execute_ai_task(
     assert len(messages) == 3
     sent = [[1, 2, 3], [4, 5, 6], [7]]
     for message, ids in zip(messages, sent, strict=True):
-        args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        args, kwargs, _embed = message_body(message)
         assert (args, kwargs) == ([ids], {})
         headers = message["headers"]
         assert headers["task"] == TaskName.EXECUTE_AI_TASK
