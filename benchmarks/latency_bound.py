@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import tempfile
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,11 +39,13 @@ from benchmarks.fixtures import (
     wait_until,
     worker_args,
 )
+from benchmarks.process_tree import PeakMemory, tree_cpu_seconds, tree_memory
 from benchmarks.report import Figure, Row
 
 # Re-exported ("as"): benchmarks/fairness.py imports the server from here.
 from benchmarks.slow_chat_server import SlowServer as SlowServer
 from benchmarks.slow_chat_server import slow_server as slow_server
+from benchmarks.waves import Waves, waves_of
 from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.workers.celery_app import app
@@ -98,84 +98,12 @@ process and all its children, sampled every 0.1 s; the peak is reported. PSS cou
 shared by the prefork children once, split between them. *PSS per run in flight* = (peak PSS
 while measured - PSS of the same worker warmed up and idle, read just before the claim) /
 level: what holding the runs costs, not the interpreter and libraries every worker loads.
+*Waves* (notes): the runs in the order they started, `level` at a time, each taking the slot of
+the run `level` places before it; each wave ends at its last `finished_at`, ideally {delay:g} s
+after the one before. What each wave took beyond {delay:g} s adds up to the time lost against
+the ceiling (`benchmarks/waves.py`): wave 0's holds what the first burst costs once (the claim
+of all the due tasks, new connections), the later waves' what a turn costs.
 """
-
-
-# --- Memory of a process tree --------------------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def _kib(path: Path, field: str) -> int:
-    try:
-        for line in path.read_text().splitlines():
-            if line.startswith(field):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def tree_memory(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) in KiB of ``pid`` and all its descendants."""
-    pss = rss = 0
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        pss += _kib(Path(f"/proc/{current}/smaps_rollup"), "Pss:")
-        rss += _kib(Path(f"/proc/{current}/status"), "VmRSS:")
-        todo.extend(_children(current))
-    return pss, rss
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its live descendants, from /proc."""
-    ticks = 0
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            continue
-        todo.extend(_children(current))
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-class PeakMemory:
-    """Samples a process tree's memory in a thread until :meth:`stop`; keeps the peaks."""
-
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
-        self.pid = pid
-        self.peak_pss = self.peak_rss = 0
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            pss, rss = tree_memory(self.pid)
-            self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
-            self._stop.wait(self._interval)
-
-    def stop(self) -> PeakMemory:
-        self._stop.set()
-        self._thread.join()
-        return self
 
 
 # --- The phases ----------------------------------------------------------------------------------
@@ -192,6 +120,7 @@ class Phase:
     cpu_s: float  # CPU the worker's process tree used while measured
     mean_run_s: float | None = None  # mean finished_at - started_at (project worker only)
     idle_pss_mib: float = 0.0  # the warmed-up worker before the claim (project worker only)
+    waves: Waves | None = None  # where the time beyond the ceiling went (project worker only)
 
     @property
     def rate(self) -> float:
@@ -207,16 +136,14 @@ def _succeeded(url: str, at: datetime, finished: bool = False) -> int:
     return int(str(found))
 
 
-def _finished(url: str, at: datetime) -> tuple[datetime, float]:
-    """The last ``finished_at`` and the mean ``finished_at - started_at`` of ``at``'s runs."""
+def _finished(url: str, at: datetime) -> list[tuple[datetime, datetime]]:
+    """``(started_at, finished_at)`` of each of ``at``'s runs."""
     with psycopg.connect(url) as conn:
         found = conn.execute(
-            b"SELECT max(finished_at), avg(extract(epoch FROM finished_at - started_at)) "
-            b"FROM task_runs WHERE scheduled_for = %(at)s",
+            b"SELECT started_at, finished_at FROM task_runs WHERE scheduled_for = %(at)s",
             {"at": at},
-        ).fetchone()
-    assert found is not None
-    return found[0], float(found[1])
+        ).fetchall()
+    return [(started, finished) for started, finished in found]
 
 
 def threads_for(level: int, per_message: int) -> int:
@@ -286,7 +213,9 @@ def _project_worker(settings: Settings, level: int, n: int, home: Path, srv: Slo
     ok = _succeeded(url, due_at)
     if ok != n:
         raise RuntimeError(f"{ok} of {n} runs succeeded; the worker log ends:\n{worker.tail()}")
-    last, mean_run = _finished(url, due_at)
+    runs = _finished(url, due_at)
+    last = max(finished for _, finished in runs)
+    mean_run = sum((finished - began).total_seconds() for began, finished in runs) / len(runs)
     seconds = (last - started).total_seconds()
     log(
         f"MAX_IN_FLIGHT={level:,}: {n:,} runs in {seconds:.1f} s ({n / seconds:,.0f}/s), "
@@ -302,6 +231,7 @@ def _project_worker(settings: Settings, level: int, n: int, home: Path, srv: Slo
         cpu,
         mean_run,
         idle_pss / 1024,
+        waves_of(runs, start=started, level=level, delay=DELAY),
     )
 
 
@@ -401,13 +331,14 @@ def _level_rows(level: int, phase: Phase) -> tuple[Row, ...]:
 
 
 def _level_note(level: int, phase: Phase) -> str:
+    shortfall = f"; {phase.waves.note()}" if phase.waves is not None else ""
     return (
         f"MAX_IN_FLIGHT={level:,}: PSS idle (warmed up) {phase.idle_pss_mib:,.0f} MiB, peak "
         f"{phase.peak_pss_mib:,.0f} MiB ({phase.peak_pss_mib / level:.3f} MiB per run in flight "
         f"counting the whole process), peak RSS {phase.peak_rss_mib:,.0f} MiB; mean run "
         f"{phase.mean_run_s or 0.0:.2f} s (the server answers in {DELAY:g} s); worker CPU "
         f"{phase.cpu_s:.1f} s ({1e3 * phase.cpu_s / phase.runs:.2f} ms per run); the server "
-        f"answered {phase.requests:,} requests for {phase.runs:,} runs."
+        f"answered {phase.requests:,} requests for {phase.runs:,} runs{shortfall}."
     )
 
 

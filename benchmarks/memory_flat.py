@@ -35,7 +35,7 @@ from benchmarks.fixtures import (
     wait_until,
     worker_args,
 )
-from benchmarks.latency_bound import tree_memory
+from benchmarks.process_tree import tree_memory
 from benchmarks.report import Figure, Row
 from personal_assistant.clock import utcnow
 from personal_assistant.workers.celery_app import app
