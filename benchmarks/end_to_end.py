@@ -12,7 +12,6 @@ default Redis broker, no result backend) on the same Redis server.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -52,6 +51,7 @@ from benchmarks.fixtures import (
     wait_until,
     worker_args,
 )
+from benchmarks.process_tree import cpu_seconds
 from benchmarks.report import Figure, Row
 from personal_assistant.clock import utcnow
 from personal_assistant.workers.celery_app import app
@@ -341,11 +341,7 @@ def _children_cpu(service: Service) -> float:
     """User + system CPU seconds of the service's child processes (Dramatiq's workers)."""
     pid = service.proc.pid
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    total = 0.0
-    for child in children:
-        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return sum(cpu_seconds(int(child)) for child in children)
 
 
 def _dramatiq(n: int, home: Path) -> Phase:

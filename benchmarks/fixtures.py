@@ -31,6 +31,7 @@ import psycopg
 import redis
 from sqlalchemy.engine import make_url
 
+from benchmarks.process_tree import cpu_seconds
 from personal_assistant.config import Settings
 from personal_assistant.database import migrate
 
@@ -384,8 +385,7 @@ class Service:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process so far (all its threads), from /proc."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def tail(self, lines: int = 30) -> str:
         try:

@@ -214,9 +214,9 @@ def _project_worker(settings: Settings, level: int, n: int, home: Path, srv: Slo
     if ok != n:
         raise RuntimeError(f"{ok} of {n} runs succeeded; the worker log ends:\n{worker.tail()}")
     runs = _finished(url, due_at)
-    last = max(finished for _, finished in runs)
+    shape = waves_of(runs, start=started, level=level, delay=DELAY)
+    seconds = max(shape.ends)  # the last finish of all
     mean_run = sum((finished - began).total_seconds() for began, finished in runs) / len(runs)
-    seconds = (last - started).total_seconds()
     log(
         f"MAX_IN_FLIGHT={level:,}: {n:,} runs in {seconds:.1f} s ({n / seconds:,.0f}/s), "
         f"{stats}, PSS idle {idle_pss / 1024:,.0f} MiB, peak {memory.peak_pss / 1024:,.0f} MiB"
@@ -231,7 +231,7 @@ def _project_worker(settings: Settings, level: int, n: int, home: Path, srv: Slo
         cpu,
         mean_run,
         idle_pss / 1024,
-        waves_of(runs, start=started, level=level, delay=DELAY),
+        shape,
     )
 
 

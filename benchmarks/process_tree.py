@@ -1,8 +1,9 @@
 """Memory and CPU of a process and all its descendants, read from ``/proc`` (Linux).
 
 A worker's pool children and a Dramatiq worker's processes are counted with the process that
-started them: :func:`tree_memory` (PSS and RSS), :func:`tree_cpu_seconds`, and
-:class:`PeakMemory`, which samples the peaks in a thread while a phase runs.
+started them: :func:`tree_memory` (PSS and RSS), :func:`tree_cpu_seconds` (:func:`cpu_seconds`
+for one process), and :class:`PeakMemory`, which samples the peaks in a thread while a phase
+runs.
 """
 
 from __future__ import annotations
@@ -48,19 +49,24 @@ def tree_memory(pid: int) -> tuple[int, int]:
     return pss, rss
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and its live descendants, from /proc."""
-    ticks = 0
+    total = 0.0
     todo = [pid]
     while todo:
         current = todo.pop()
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
+            total += cpu_seconds(current)
         except (OSError, IndexError, ValueError):
             continue
         todo.extend(_children(current))
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 class PeakMemory:
