@@ -24,6 +24,7 @@ from personal_assistant.agents.base import Agent, AgentReply, AgentRequest
 from personal_assistant.agents.ratelimit import RateLimited
 from personal_assistant.errors import AgentError
 from personal_assistant.metrics import record
+from personal_assistant.runs.deadline import SharedDeadline
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,20 @@ class TaskExecutor:
         #: name is outside input, no label.
         self._model = model or agent.name
 
-    async def execute(self, request: AgentRequest) -> Outcome:
-        """One attempt of ``request``'s run; counted in the metrics by :meth:`count`."""
-        outcome = await self._attempt(request, time.perf_counter())
+    @property
+    def timeout(self) -> float:
+        """Seconds an attempt may take."""
+        return self._timeout
+
+    async def execute(
+        self, request: AgentRequest, deadline: SharedDeadline | None = None
+    ) -> Outcome:
+        """One attempt of ``request``'s run; counted in the metrics by :meth:`count`.
+
+        Within :attr:`timeout`; or, in a task started by ``deadline`` (the runs of a part,
+        started together), within the deadline that group shares.
+        """
+        outcome = await self._attempt(request, time.perf_counter(), deadline)
         if outcome.error is None:
             return outcome
         return replace(outcome, error=storable_text(outcome.error))
@@ -107,7 +119,9 @@ class TaskExecutor:
             sum(r.completion_tokens or 0 for r in replies),
         )
 
-    async def _attempt(self, request: AgentRequest, started: float) -> Outcome:
+    async def _attempt(
+        self, request: AgentRequest, started: float, deadline: SharedDeadline | None
+    ) -> Outcome:
         def ended(**fields: Any) -> Outcome:
             return Outcome(
                 request.run_id,
@@ -117,11 +131,23 @@ class TaskExecutor:
                 **fields,
             )
 
+        limit = self._timeout if deadline is None else deadline.seconds
+
+        def too_late() -> Outcome:
+            return ended(error=f"the agent did not answer within {limit:g} s", timed_out=True)
+
         try:
-            # Not asyncio.wait_for: on Python 3.11 it wraps the call in a task of its own, a
-            # cost per run that shows with thousands of runs in flight.
-            async with asyncio.timeout(self._timeout):
+            if deadline is not None:
                 reply = await self.agent.complete(request)
+            else:
+                # Not asyncio.wait_for: on Python 3.11 it wraps the call in a task of its own,
+                # a cost per run that shows with thousands of runs in flight.
+                async with asyncio.timeout(limit):
+                    reply = await self.agent.complete(request)
+        except asyncio.CancelledError:
+            if deadline is None or not deadline.expired():
+                raise
+            return too_late()
         except RateLimited as exc:
             return ended(
                 error=exc.message,
@@ -133,10 +159,7 @@ class TaskExecutor:
                 permanent=exc.permanent,
             )
         except TimeoutError:
-            return ended(
-                error=f"the agent did not answer within {self._timeout:g} s",
-                timed_out=True,
-            )
+            return too_late()
         except Exception as exc:
             log.exception("event=agent_crashed run_id=%s", request.run_id)
             return ended(
