@@ -38,23 +38,34 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 def storable_text(text: str) -> str:
     """``text`` as the database can store it (pure): NULs dropped, lone surrogates replaced
     by U+FFFD (a surrogate pair decoded by ``json`` is one character, and stays)."""
-    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", text)
+    return _UNSTORABLE.sub(_storable_character, text)
+
+
+def _storable_character(found: re.Match[str]) -> str:
+    return "" if found.group() == "\x00" else "\ufffd"
+
+
+def _storable_count(value: int | None) -> int | None:
+    return value if value is not None and 0 <= value <= COUNT_MAX else None
 
 
 def storable_reply(reply: AgentReply) -> AgentReply:
     """``reply`` as a run can store it (pure): its text and model name as
     :func:`storable_text` makes them, the model name cut to its column, and a token count that
-    no integer column holds left out."""
-
-    def count(value: int | None) -> int | None:
-        return value if value is not None and 0 <= value <= COUNT_MAX else None
-
-    return AgentReply(
-        text=storable_text(reply.text),
-        model=storable_text(reply.model)[:MODEL_MAX],
-        prompt_tokens=count(reply.prompt_tokens),
-        completion_tokens=count(reply.completion_tokens),
-    )
+    no integer column holds left out. A reply that needs none of it (nearly all) is returned
+    as it is."""
+    text = storable_text(reply.text)
+    model = storable_text(reply.model)[:MODEL_MAX]
+    prompt_tokens = _storable_count(reply.prompt_tokens)
+    completion_tokens = _storable_count(reply.completion_tokens)
+    if (text, model, prompt_tokens, completion_tokens) == (
+        reply.text,
+        reply.model,
+        reply.prompt_tokens,
+        reply.completion_tokens,
+    ):
+        return reply
+    return AgentReply(text, model, prompt_tokens, completion_tokens)
 
 
 @dataclass(frozen=True)
