@@ -50,6 +50,7 @@ from personal_assistant.agents.http_wire import (
     InvalidAnswer,
     ServerDisconnected,
 )
+from personal_assistant.agents.timeouts import Deadlines
 from personal_assistant.errors import AgentError
 
 #: Bytes of an answer read at most: a chat completion of tens of thousands of tokens is a few
@@ -76,6 +77,8 @@ class _Pool:
     def __init__(self, max_connections: int) -> None:
         self.loop = asyncio.get_running_loop()
         self.slots = asyncio.Semaphore(max_connections)
+        #: The exchanges' timeouts, one timer per 50 ms of deadlines (:mod:`.timeouts`).
+        self.deadlines = Deadlines()
         self.idle: deque[tuple[float, Connection]] = deque()
         self.closed = False
 
@@ -124,7 +127,8 @@ class ChatTransport:
         self._proxy: Proxy | None = None
 
     async def post(self, payload: dict[str, Any], headers: dict[str, str], limit: float) -> Answer:
-        """The answer to ``payload`` within ``limit`` seconds, connecting included.
+        """The answer to ``payload`` within ``limit`` seconds (at most
+        :data:`~personal_assistant.agents.timeouts.SLOT_S` more), connecting included.
 
         Raises TimeoutError past the limit, OSError (ConnectionError, ssl.SSLError, ...) when
         the exchange fails, and a transient AgentError for an answer over
@@ -132,7 +136,7 @@ class ChatTransport:
         pool = self._pool_here()
         request = self._request(payload, headers)
         try:
-            async with asyncio.timeout(limit), pool.slots:
+            async with pool.deadlines.within(limit), pool.slots:
                 reply = await self._exchange(pool, request)
         except AnswerTooLarge:
             raise AgentError(f"the agent's answer is longer than {ANSWER_LIMIT:,} bytes") from None

@@ -1,0 +1,92 @@
+"""``asyncio.timeout`` with shared timers (``agents/timeouts.py``), as the agent's HTTP
+exchanges use it: the same answers as ``asyncio.timeout``, one timer per slot of deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from personal_assistant.agents.timeouts import Deadlines
+
+
+async def _sleep_within(deadlines: Deadlines, delay: float, sleep: float) -> str:
+    async with deadlines.within(delay):
+        await asyncio.sleep(sleep)
+    return "answered"
+
+
+def test_a_block_past_its_delay_times_out_never_before_it() -> None:
+    async def go() -> float:
+        deadlines = Deadlines()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(TimeoutError):
+            await _sleep_within(deadlines, 0.1, 5)
+        return loop.time() - began
+
+    took = asyncio.run(go())
+    assert took >= 0.1 - 1e-3, took  # the loop's clock resolution at most
+
+
+def test_blocks_in_time_are_untouched_and_share_one_timer() -> None:
+    async def go() -> tuple[list[object], int]:
+        deadlines = Deadlines()
+        tasks = [asyncio.ensure_future(_sleep_within(deadlines, 30, 0.01)) for _ in range(200)]
+        await asyncio.sleep(0)  # every block entered, in the same slot or the next
+        timers = len(deadlines)
+        return list(await asyncio.gather(*tasks)), timers
+
+    results, timers = asyncio.run(go())
+    assert results == ["answered"] * 200
+    assert 1 <= timers <= 2, timers
+
+
+def test_the_late_blocks_of_a_slot_time_out_and_the_others_answer() -> None:
+    async def go() -> list[object]:
+        deadlines = Deadlines()
+        tasks = [
+            asyncio.ensure_future(_sleep_within(deadlines, 0.1, 60 if i % 2 else 0))
+            for i in range(10)
+        ]
+        return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+    results = asyncio.run(go())
+    assert results[0::2] == ["answered"] * 5
+    assert all(isinstance(late, TimeoutError) for late in results[1::2]), results
+
+
+def test_a_cancellation_from_elsewhere_is_passed_on() -> None:
+    async def go() -> None:
+        deadlines = Deadlines()
+        task = asyncio.ensure_future(_sleep_within(deadlines, 30, 60))
+        await asyncio.sleep(0.01)
+        task.cancel()  # a shutdown, long before the deadline
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+
+
+class _ShutdownAtTheDeadline(Deadlines):
+    """A shutdown that cancels ``victim`` in the same instant as its slot fires, before the
+    task resumes."""
+
+    victim: asyncio.Task[str]
+
+    def _expire(self, slot: int) -> None:
+        super()._expire(slot)
+        self.victim.cancel()
+
+
+def test_a_cancellation_from_elsewhere_as_the_slot_fires_is_passed_on() -> None:
+    """Cancelled by its slot and by a shutdown at once, a block must end cancelled, not timed
+    out (``asyncio.timeout`` decides it the same way)."""
+
+    async def go() -> None:
+        deadlines = _ShutdownAtTheDeadline()
+        deadlines.victim = asyncio.ensure_future(_sleep_within(deadlines, 0.05, 60))
+        with pytest.raises(asyncio.CancelledError):
+            await deadlines.victim
+
+    asyncio.run(go())
