@@ -1,13 +1,19 @@
-"""``asyncio.timeout`` with shared timers (``agents/timeouts.py``), as the agent's HTTP
-exchanges use it: the same answers as ``asyncio.timeout``, one timer per slot of deadlines."""
+"""``asyncio.timeout`` with shared timers (``agents/timeouts.py``), as the executor's agent calls
+and the agent's HTTP exchanges use it: the same answers as ``asyncio.timeout``, one timer per
+slot of deadlines."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
+from personal_assistant.agents.base import AgentReply, AgentRequest
 from personal_assistant.agents.timeouts import Deadlines
+from personal_assistant.runs.executor import Outcome, TaskExecutor
+
+WHEN = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
 async def _sleep_within(deadlines: Deadlines, delay: float, sleep: float) -> str:
@@ -90,3 +96,52 @@ def test_a_cancellation_from_elsewhere_as_the_slot_fires_is_passed_on() -> None:
             await deadlines.victim
 
     asyncio.run(go())
+
+
+class _Sleepy:
+    """An agent that answers each run after the seconds its ``ai_context`` names."""
+
+    name = "sleepy"
+
+    async def complete(self, req: AgentRequest) -> AgentReply:
+        await asyncio.sleep(float(req.ai_context["seconds"]))
+        return AgentReply(text=f"done {req.run_id}", model="m")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _request(run_id: int, seconds: float) -> AgentRequest:
+    return AgentRequest(
+        task_id=1,
+        run_id=run_id,
+        title="t",
+        instruction="",
+        task_type="reminder",
+        ai_context={"seconds": seconds},
+        owner_name="Ada",
+        timezone="UTC",
+        scheduled_for=WHEN,
+        local_time=WHEN,
+        attempt=1,
+    )
+
+
+def test_a_part_of_runs_started_together_the_late_ones_time_out() -> None:
+    """The executor's agent calls: each run's outcome is its own, on one event loop after
+    another (each ``asyncio.run`` a new one)."""
+    executor = TaskExecutor(_Sleepy(), timeout=0.2)
+
+    async def part() -> list[Outcome]:
+        runs = [_request(i, 60 if i % 3 == 0 else 0) for i in range(1, 31)]
+        return list(await asyncio.gather(*(executor.execute(run) for run in runs)))
+
+    for _ in range(2):
+        outcomes = asyncio.run(part())
+        for run_id, outcome in enumerate(outcomes, start=1):
+            assert outcome.run_id == run_id
+            if run_id % 3:
+                assert outcome.reply is not None and outcome.reply.text == f"done {run_id}"
+            else:
+                assert outcome.timed_out, outcome
+                assert outcome.error == "the agent did not answer within 0.2 s"

@@ -38,7 +38,6 @@ from personal_assistant.metrics import record as metrics
 from personal_assistant.notifications.channels import IN_APP
 from personal_assistant.runs import claims, reaping, results
 from personal_assistant.runs.answer_groups import AnswerGroups
-from personal_assistant.runs.deadline import SharedDeadline
 from personal_assistant.runs.executor import Outcome, TaskExecutor
 
 log = logging.getLogger(__name__)
@@ -302,9 +301,7 @@ class RunProcessor:
                 run.request.task_id,
                 run.request.attempt,
             )
-        # One timer for the part's timeouts: its runs start together.
-        deadline = SharedDeadline(self._executor.timeout)
-        answers = [deadline.start(self._executor.execute(run.request, deadline)) for run in claimed]
+        answers = [asyncio.ensure_future(self._executor.execute(run.request)) for run in claimed]
         metrics.in_flight(len(answers))
         unstored = len(answers)
         report = EMPTY
@@ -318,7 +315,6 @@ class RunProcessor:
                 await stored(group)
             return report
         finally:
-            deadline.close()
             metrics.in_flight(-unstored)
             running = [answer for answer in answers if not answer.done()]
             for answer in running:
