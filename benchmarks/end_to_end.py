@@ -104,9 +104,9 @@ Metrics: the end-to-end phase again, before the no-ops, with the worker serving 
 (`METRICS_PORT`) and counting every run, agent call and notification; the cost is 1 - (rate
 with metrics / rate without). The phases run in {rounds} rounds, metrics off then on, each on a
 new worker; the end-to-end figure is the median of the phases with metrics off, the cost
-compares the medians (one phase of each gave anywhere from -3 % to 20 %). The two no-op drains
-then run in as many rounds, bare Celery then Dramatiq, each on a new worker and a new key
-prefix, and each peer's figure is its median round: one drain of bare Celery gave from 608 to
+compares the medians (one phase of each gave anywhere from -3 % to 20 %). Each no-op drain
+then runs as many times (bare Celery's, then Dramatiq's), each time on a new worker, and each
+peer's figure is its median round: one drain of bare Celery gave from 608 to
 781 tasks/s from one run of the benchmark to the next, and the ratios divide by it.
 """
 
@@ -258,8 +258,9 @@ def _send_noops(count: int) -> list[str]:
     return ids
 
 
-def _bare_celery(n: int, home: Path) -> Phase:
-    """Drain ``n`` queued no-op tasks: sent first, then the worker starts and empties the queue.
+def _bare_celery(n: int, home: Path, rounds: int) -> list[Phase]:
+    """Drain ``n`` queued no-op tasks, ``rounds`` times: sent first, then a new worker starts
+    and empties the queue (one key prefix for all: the app is configured once per process).
 
     Sending 20,000 single-task messages costs the sender far more CPU than the scheduler's
     few hundred batched messages, so the sending is kept out of the measurement: the rate is
@@ -268,56 +269,61 @@ def _bare_celery(n: int, home: Path) -> Phase:
     with redis_prefix() as prefix:
         settings = make_settings(PG_ADMIN_URL, prefix, home)
         noop_app.app.use_settings(settings)
-        began = time.perf_counter()
-        ids = _send_noops(n)
-        send_s = time.perf_counter() - began
-        log(f"sent {n:,} no-op tasks in {send_s:.1f} s ({n / send_s:,.0f}/s); starting the worker")
-        worker = start_celery(
-            "worker-noop",
-            "benchmarks.noop_app",
-            worker_args(noop_app.QUEUE, f"bench-noop-{token()}"),
-            process_env(PG_ADMIN_URL, prefix, home),
-            home,
+        return [_drain_noops(n, home, prefix) for _ in range(rounds)]
+
+
+def _drain_noops(n: int, home: Path, prefix: str) -> Phase:
+    """One round of :func:`_bare_celery`."""
+    began = time.perf_counter()
+    ids = _send_noops(n)
+    send_s = time.perf_counter() - began
+    log(f"sent {n:,} no-op tasks in {send_s:.1f} s ({n / send_s:,.0f}/s); starting the worker")
+    worker = start_celery(
+        "worker-noop",
+        "benchmarks.noop_app",
+        worker_args(noop_app.QUEUE, f"bench-noop-{token()}"),
+        process_env(PG_ADMIN_URL, prefix, home),
+        home,
+    )
+    client = redis_client()
+    try:
+        first_key = f"{prefix}celery-task-meta-{ids[0]}"
+        wait_until(
+            lambda: bool(client.exists(first_key)),
+            timeout=90,
+            what="the no-op worker's first result",
+            interval=0.02,
+            watch=[worker],
         )
-        client = redis_client()
-        try:
-            first_key = f"{prefix}celery-task-meta-{ids[0]}"
-            wait_until(
-                lambda: bool(client.exists(first_key)),
-                timeout=90,
-                what="the no-op worker's first result",
-                interval=0.02,
-                watch=[worker],
-            )
-            cpu = worker.cpu_seconds()
+        cpu = worker.cpu_seconds()
 
-            def drained() -> bool:
-                return (
-                    client.llen(f"{prefix}{noop_app.QUEUE}") == 0
-                    and client.hlen(f"{prefix}unacked") == 0
-                )
+        def drained() -> bool:
+            return (
+                client.llen(f"{prefix}{noop_app.QUEUE}") == 0
+                and client.hlen(f"{prefix}unacked") == 0
+            )
 
-            wait_until(
-                drained,
-                timeout=max(120.0, n / 50),
-                what="the no-op queue to drain",
-                interval=0.25,
-                watch=[worker],
-            )
-            wait_until(
-                lambda: len(results_done(prefix, ids)) == n,
-                timeout=30,
-                what="every no-op result",
-                watch=[worker],
-            )
-            done = results_done(prefix, ids)
-            cpu = worker.cpu_seconds() - cpu
-        finally:
-            client.close()
-            stop(worker)
-        seconds = (max(done) - min(done)).total_seconds()
-        log(f"bare Celery: {n:,} no-op tasks drained in {seconds:.1f} s ({n / seconds:,.0f}/s)")
-        return Phase(n, seconds, send_s, n, f"{n:,} messages, one task each", cpu)
+        wait_until(
+            drained,
+            timeout=max(120.0, n / 50),
+            what="the no-op queue to drain",
+            interval=0.25,
+            watch=[worker],
+        )
+        wait_until(
+            lambda: len(results_done(prefix, ids)) == n,
+            timeout=30,
+            what="every no-op result",
+            watch=[worker],
+        )
+        done = results_done(prefix, ids)
+        cpu = worker.cpu_seconds() - cpu
+    finally:
+        client.close()
+        stop(worker)
+    seconds = (max(done) - min(done)).total_seconds()
+    log(f"bare Celery: {n:,} no-op tasks drained in {seconds:.1f} s ({n / seconds:,.0f}/s)")
+    return Phase(n, seconds, send_s, n, f"{n:,} messages, one task each", cpu)
 
 
 DRAMATIQ = Path(sys.executable).with_name("dramatiq")
@@ -404,10 +410,11 @@ def measure(quick: bool) -> Figure:
         off = [phase for phase, on in zip(phases, pattern, strict=True) if not on]
         on = [phase for phase, on in zip(phases, pattern, strict=True) if on]
         e2e, counted = _median(off), _median(on)
-        # The peers in as many rounds as end to end, alternately: a single drain of either
-        # moved by a quarter from one run of the benchmark to the next (608 to 781 tasks/s).
-        drains = [(_bare_celery(n_noop, home), _dramatiq(n_noop, home)) for _ in off]
-        bares, peers = [b for b, _ in drains], [d for _, d in drains]
+        # The peers in as many rounds as end to end: a single drain of bare Celery moved by a
+        # quarter from one run of the benchmark to the next (608 to 781 tasks/s).
+        bares = _bare_celery(n_noop, home, len(off))
+        peers = [_dramatiq(n_noop, home) for _ in off]
+        drains = list(zip(bares, peers, strict=True))
         bare, peer = _median(bares), _median(peers)
     settings = make_settings(PG_ADMIN_URL, "bench_unused:")
     ratio = e2e.rate / bare.rate
