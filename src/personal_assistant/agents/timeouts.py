@@ -74,7 +74,7 @@ class _Within:
     async def __aenter__(self) -> None:
         task = asyncio.current_task()
         if task is None:
-            raise RuntimeError("a deadline is used inside a task")
+            raise RuntimeError("Deadlines.within() is used inside a task only")
         self._task = task
         self._cancelling = task.cancelling()
         self._blocks = self._deadlines._join(self, self._delay)
