@@ -33,6 +33,7 @@ from benchmarks.fixtures import (
     vacuum,
 )
 from benchmarks.report import Figure, Row
+from benchmarks.rounds import median_round
 from personal_assistant.clock import utcnow
 from personal_assistant.config import Settings
 from personal_assistant.database.engine import make_async_engine
@@ -234,15 +235,13 @@ def measure(quick: bool) -> Figure:
     return _figure(passes, due_count, settings, loads, rounds)
 
 
-def _median(passes: Sequence[Pass]) -> Pass:
-    """The pass of median time (the lower middle one of an even number)."""
-    return sorted(passes, key=lambda p: p.claimed.seconds)[(len(passes) - 1) // 2]
-
-
 def _medians(passes: Sequence[Pass]) -> list[Pass]:
-    """The median pass of each (size, mode), in the order they first ran."""
+    """The pass of median time of each (size, mode), in the order they first ran."""
     kinds = list(dict.fromkeys((p.size, p.mode) for p in passes))
-    return [_median([p for p in passes if (p.size, p.mode) == kind]) for kind in kinds]
+    return [
+        median_round([p for p in passes if (p.size, p.mode) == kind], lambda p: p.claimed.seconds)
+        for kind in kinds
+    ]
 
 
 def _figure(

@@ -53,6 +53,7 @@ from benchmarks.fixtures import (
 )
 from benchmarks.process_tree import cpu_seconds
 from benchmarks.report import Figure, Row
+from benchmarks.rounds import median_round
 from personal_assistant.clock import utcnow
 from personal_assistant.workers.celery_app import app
 from personal_assistant.workers.dispatch import run_publisher
@@ -123,6 +124,10 @@ class Phase:
     @property
     def rate(self) -> float:
         return self.items / self.seconds
+
+
+def _median_rate(phases: Sequence[Phase]) -> Phase:
+    return median_round(phases, lambda phase: phase.rate)
 
 
 def _run_states(url: str, at: datetime) -> dict[str, int]:
@@ -242,11 +247,6 @@ def _phase(
         f"{n / (last - first).total_seconds():,.0f} runs/s",
         cpu,
     )
-
-
-def _median(phases: Sequence[Phase]) -> Phase:
-    """The phase of median rate (the lower middle one of an even number)."""
-    return sorted(phases, key=lambda phase: phase.rate)[(len(phases) - 1) // 2]
 
 
 def _send_noops(count: int) -> list[str]:
@@ -409,13 +409,13 @@ def measure(quick: bool) -> Figure:
         phases = _end_to_end(n, home, metrics=pattern)
         off = [phase for phase, on in zip(phases, pattern, strict=True) if not on]
         on = [phase for phase, on in zip(phases, pattern, strict=True) if on]
-        e2e, counted = _median(off), _median(on)
+        e2e, counted = _median_rate(off), _median_rate(on)
         # The peers in as many rounds as end to end: a single drain of bare Celery moved by a
         # quarter from one run of the benchmark to the next (608 to 781 tasks/s).
         bares = _bare_celery(n_noop, home, len(off))
         peers = [_dramatiq(n_noop, home) for _ in off]
         drains = list(zip(bares, peers, strict=True))
-        bare, peer = _median(bares), _median(peers)
+        bare, peer = _median_rate(bares), _median_rate(peers)
     settings = make_settings(PG_ADMIN_URL, "bench_unused:")
     ratio = e2e.rate / bare.rate
     versus_peer = e2e.rate / peer.rate

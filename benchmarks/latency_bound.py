@@ -41,6 +41,7 @@ from benchmarks.fixtures import (
 )
 from benchmarks.process_tree import PeakMemory, tree_cpu_seconds, tree_memory
 from benchmarks.report import Figure, Row
+from benchmarks.rounds import median_round
 
 # Re-exported ("as"): benchmarks/fairness.py imports the server from here.
 from benchmarks.slow_chat_server import SlowServer as SlowServer
@@ -367,7 +368,7 @@ def measure(quick: bool) -> Figure:
                     _project_worker(settings, level, waves * level, home, srv)
                     for _ in range(rounds if level == TARGET_LEVEL else 1)
                 ]
-                ours[level] = sorted(phases, key=lambda p: p.seconds)[(len(phases) - 1) // 2]
+                ours[level] = median_round(phases, lambda p: p.seconds)
                 if len(phases) > 1:
                     shares[level] = [100 * p.rate / (level / DELAY) for p in phases]
         prefork = _prefork(n_prefork, home, srv)
